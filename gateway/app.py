@@ -1,0 +1,73 @@
+"""The composition root: settings + plugins → registries, planner, dispatcher, mount service.
+
+No module keeps mutable globals; everything a server (or a test) needs is built here and
+passed down.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gateway.backend import BackendRegistry
+from gateway.dispatch import Dispatcher, DispatchLimits
+from gateway.metrics import Metrics
+from gateway.middleware.base import MiddlewareRegistry, Stage
+from gateway.middleware.decode import DecodeStage
+from gateway.middleware.expand import ExpandStage
+from gateway.middleware.extract import ExtractStage
+from gateway.mount import MountLimits, MountService
+from gateway.planner import Planner
+from gateway.plugins import PluginSet
+from gateway.settings import Settings
+
+
+def builtin_stages() -> list[Stage]:
+    return [DecodeStage(), ExtractStage(), ExpandStage()]
+
+
+@dataclass
+class Gateway:
+    settings: Settings
+    metrics: Metrics
+    plugins: PluginSet
+    backends: BackendRegistry
+    middleware: MiddlewareRegistry
+    planner: Planner
+    service: MountService
+
+    async def aclose(self) -> None:
+        await self.backends.aclose()
+
+
+def build_gateway(settings: Settings, plugins: PluginSet, metrics: Metrics | None = None) -> Gateway:
+    """Register the plugins' backends and middleware and wire the mount pipeline."""
+    metrics = metrics or Metrics(provider=settings.provider_name)
+    backends = BackendRegistry()
+    middleware = MiddlewareRegistry(builtin_stages())
+    plugins.register(backends, middleware, settings, metrics)
+    for failure in plugins.failures:
+        metrics.plugin_load_failures.labels(plugin=failure.plugin.name).inc()
+    planner = Planner(
+        backends, strict=settings.strict_objects, max_objects=settings.max_objects, load_failures=plugins.failures
+    )
+    dispatcher = Dispatcher(
+        backends,
+        metrics,
+        DispatchLimits(
+            max_parallel_calls=settings.max_parallel_calls,
+            call_timeout=settings.backend_timeout,
+            max_value_bytes=settings.max_value_bytes,
+        ),
+    )
+    service = MountService(
+        planner,
+        dispatcher,
+        middleware,
+        metrics,
+        MountLimits(
+            mount_timeout=settings.mount_timeout,
+            max_concurrent_mounts=settings.max_concurrent_mounts,
+            max_response_bytes=settings.max_response_bytes,
+        ),
+    )
+    return Gateway(settings, metrics, plugins, backends, middleware, planner, service)

@@ -1,0 +1,33 @@
+"""Amazon Resource Names, as far as routing and ASCP's validation need them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Arn:
+    partition: str
+    service: str
+    region: str
+    account: str
+    resource: str
+
+
+def looks_like_arn(name: str) -> bool:
+    return name.startswith("arn:")
+
+
+def parse_arn(name: str) -> Arn | None:
+    """Split ``arn:partition:service:region:account:resource``; None when malformed.
+
+    Mirrors the AWS SDK's parser that ASCP uses: six colon-separated sections, the last
+    one may itself contain colons.
+    """
+    if not looks_like_arn(name):
+        return None
+    sections = name.split(":", 5)
+    if len(sections) != 6:
+        return None
+    _, partition, service, region, account, resource = sections
+    return Arn(partition, service, region, account, resource)

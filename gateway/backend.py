@@ -1,0 +1,161 @@
+"""What a backend is, and the registry plugins add backends to.
+
+A backend turns a :class:`~gateway.model.FetchBatch` (objects of one mount at one location)
+into one outcome per item: :class:`~gateway.model.Fetched` or
+:class:`~gateway.model.FetchFailure` carrying a typed :class:`~gateway.errors.GatewayError`
+whose ``retryable`` decides failover. Batching within a call is the backend's business;
+concurrency across batches, deadlines, failover and everything after the fetch are the core's.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from gateway.errors import InvalidArgument, StartupError
+from gateway.model import FetchBatch, FetchOutcome, MountRequest, ObjectSpec
+
+
+class Backend(abc.ABC):
+    """Base class for backends. Subclasses set ``name`` and implement :meth:`fetch_many`.
+
+    Class attributes describe the backend to the core:
+
+    - ``name``: the ``objectType`` value that routes objects here.
+    - ``arn_services``: ARN service names whose ARNs route here without an ``objectType``.
+    - ``object_options``: extra per-object descriptor keys this backend reads (compared
+      case-insensitively, handed over in ``FetchItem.options`` with lower-cased keys).
+    - ``location_parameter`` / ``failover_parameter``: SecretProviderClass parameters naming
+      the primary location and the comma-separated failover locations.
+    - ``default_location``: used when the parameter is absent (empty: the parameter is required).
+    - ``location_noun``: what a location is called in messages ("region", "address").
+    """
+
+    name: str = ""
+    description: str = ""
+    arn_services: tuple[str, ...] = ()
+    object_options: frozenset[str] = frozenset()
+    location_parameter: str = "region"
+    failover_parameter: str = "failoverRegion"
+    default_location: str = ""
+    location_noun: str = "region"
+
+    def check_object(self, obj: ObjectSpec) -> list[str]:
+        """Backend-specific validation of one object without I/O; return problem messages."""
+        return []
+
+    def static_locations(self, parameters: Mapping[str, str]) -> tuple[str, ...] | None:
+        """Locations known from the parameters alone; None when the primary needs a lookup."""
+        primary = parameters.get(self.location_parameter, "") or self.default_location
+        if not primary:
+            return None
+        return (primary, *parse_failover_locations(primary, parameters.get(self.failover_parameter, "")))
+
+    async def locations(self, request: MountRequest) -> tuple[str, ...]:
+        """Ordered locations for this mount, primary first. Override to look them up."""
+        found = self.static_locations(request.attributes)
+        if found is None:
+            raise InvalidArgument(
+                f'{self.name}: no location: set the SecretProviderClass parameter "{self.location_parameter}"'
+            )
+        return found
+
+    @abc.abstractmethod
+    async def fetch_many(self, batch: FetchBatch) -> Sequence[FetchOutcome]:
+        """Fetch every item of ``batch``; return exactly one outcome per item key.
+
+        Raising a :class:`~gateway.errors.GatewayError` fails all items of the batch with it.
+        """
+
+    async def aclose(self) -> None:
+        """Release clients and connections at shutdown."""
+
+
+def parse_failover_locations(primary: str, value: str) -> tuple[str, ...]:
+    """Comma-separated failover locations; each must differ from the primary and the others."""
+    found: list[str] = []
+    for location in (part.strip() for part in value.split(",")):
+        if not location:
+            continue
+        if location == primary or location in found:
+            raise InvalidArgument(f"{location}: failover region cannot be the same as the primary region")
+        found.append(location)
+    return tuple(found)
+
+
+@dataclass(frozen=True)
+class PluginInfo:
+    """Where a plugin comes from: entry-point name and distribution (with version)."""
+
+    name: str
+    distribution: str = ""
+    version: str = ""
+
+    def describe(self) -> str:
+        if self.distribution:
+            return f"{self.distribution} {self.version}".strip()
+        return self.name
+
+
+@dataclass(frozen=True)
+class RegisteredBackend:
+    backend: Backend
+    plugin: PluginInfo
+
+
+class BackendRegistry:
+    """Backends by name and by ARN service, filled once at startup by the plugins."""
+
+    def __init__(self) -> None:
+        self._by_name: dict[str, RegisteredBackend] = {}
+        self._by_arn_service: dict[str, str] = {}
+        self._registering: PluginInfo = PluginInfo("builtin")
+
+    @contextmanager
+    def registering(self, plugin: PluginInfo) -> Iterator[None]:
+        """Attribute the backends added inside the block to ``plugin``."""
+        previous, self._registering = self._registering, plugin
+        try:
+            yield
+        finally:
+            self._registering = previous
+
+    def add(self, backend: Backend) -> None:
+        """Register ``backend``; a name or ARN service claimed twice is a startup error."""
+        if not backend.name:
+            raise StartupError(f"plugin {self._registering.describe()}: backend {type(backend).__name__} has no name")
+        existing = self._by_name.get(backend.name)
+        if existing is not None:
+            raise StartupError(
+                f'backend name "{backend.name}" is registered by both {existing.plugin.describe()} '
+                f"and {self._registering.describe()}; disable one of them with --plugins"
+            )
+        for service in backend.arn_services:
+            owner = self._by_arn_service.get(service)
+            if owner is not None:
+                raise StartupError(
+                    f'ARN service "{service}" is claimed by backends "{owner}" and "{backend.name}"'
+                )
+        self._by_name[backend.name] = RegisteredBackend(backend, self._registering)
+        for service in backend.arn_services:
+            self._by_arn_service[service] = backend.name
+
+    def get(self, name: str) -> Backend | None:
+        entry = self._by_name.get(name)
+        return entry.backend if entry else None
+
+    def for_arn_service(self, service: str) -> Backend | None:
+        name = self._by_arn_service.get(service)
+        return self.get(name) if name else None
+
+    def names(self) -> list[str]:
+        return sorted(self._by_name)
+
+    def entries(self) -> list[RegisteredBackend]:
+        return [self._by_name[name] for name in self.names()]
+
+    async def aclose(self) -> None:
+        for entry in self._by_name.values():
+            await entry.backend.aclose()

@@ -1,0 +1,167 @@
+"""Dispatch: fetch every object of a mount, concurrently, batched per (backend, location).
+
+Objects are grouped per backend and location and each group is one ``fetch_many`` call;
+groups run concurrently up to a per-mount bound. Failover (see
+:mod:`gateway.middleware.failover`) schedules follow-up groups as outcomes arrive. Each
+backend call has its own timeout; the whole fetch has the mount's deadline, after which
+outstanding calls are cancelled and the error names the objects still pending.
+The result is all-or-nothing: every object resolved, or one error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from gateway.backend import Backend, BackendRegistry
+from gateway.errors import CODE_PRECEDENCE, ERROR_CLASSES, DeadlineExceeded, GatewayError, Internal, ResourceExhausted
+from gateway.metrics import Metrics
+from gateway.middleware.failover import ObjectAttempts
+from gateway.model import FetchBatch, Fetched, FetchFailure, FetchItem, MountPlan, ObjectSpec
+
+log = logging.getLogger("gateway.dispatch")
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """An object's value and the location that answered."""
+
+    obj: ObjectSpec
+    fetched: Fetched
+    location: str
+
+
+@dataclass(frozen=True)
+class DispatchLimits:
+    max_parallel_calls: int = 32
+    call_timeout: float = 10.0
+    max_value_bytes: int = 4 * 1024 * 1024
+
+
+class Dispatcher:
+    def __init__(self, registry: BackendRegistry, metrics: Metrics, limits: DispatchLimits = DispatchLimits()) -> None:
+        self.registry = registry
+        self.metrics = metrics
+        self.limits = limits
+
+    async def fetch_all(self, plan: MountPlan, timeout: float | None) -> list[Resolved]:
+        """Resolve every object of ``plan`` (in plan order) or raise one :class:`GatewayError`."""
+        trackers = [
+            ObjectAttempts(obj, plan.locations_for(obj), plan.failover_mode, self._backend(obj).location_noun)
+            for obj in plan.objects
+        ]
+        semaphore = asyncio.Semaphore(self.limits.max_parallel_calls)
+        try:
+            async with asyncio.timeout(timeout):
+                async with asyncio.TaskGroup() as group:
+
+                    def launch(requests: list[tuple[ObjectAttempts, int]]) -> None:
+                        batches: dict[tuple[str, str], list[tuple[ObjectAttempts, int]]] = defaultdict(list)
+                        for tracker, attempt in requests:
+                            batches[(tracker.obj.backend, tracker.locations[attempt])].append((tracker, attempt))
+                            if attempt > 0:
+                                self.metrics.failovers.labels(backend=tracker.obj.backend).inc()
+                        for (backend, location), members in batches.items():
+                            group.create_task(self._run_batch(plan, backend, location, members, semaphore, launch))
+
+                    launch([(tracker, attempt) for tracker in trackers for attempt in tracker.start()])
+        except TimeoutError:
+            raise DeadlineExceeded(_pending_message(trackers, timeout)) from None
+        failures = [tracker.failure for tracker in trackers if tracker.failure is not None]
+        if failures:
+            raise combine_failures(failures, len(trackers))
+        return [Resolved(t.obj, t.answer[0], t.answer[1]) for t in trackers if t.answer is not None]
+
+    def _backend(self, obj: ObjectSpec) -> Backend:
+        backend = self.registry.get(obj.backend)
+        if backend is None:  # the planner only routes to registered backends
+            raise Internal(f"{obj.label}: backend {obj.backend} is not registered")
+        return backend
+
+    async def _run_batch(
+        self,
+        plan: MountPlan,
+        backend_name: str,
+        location: str,
+        members: list[tuple[ObjectAttempts, int]],
+        semaphore: asyncio.Semaphore,
+        launch: Callable[[list[tuple[ObjectAttempts, int]]], None],
+    ) -> None:
+        items = tuple(FetchItem(t.obj.index, t.obj.ref_at(a), t.obj.options) for t, a in members)
+        batch = FetchBatch(backend_name, location, plan.request.identity, plan.request, items)
+        async with semaphore:
+            outcomes = await self._call(self.registry.get(backend_name), batch)  # type: ignore[arg-type]
+        follow_ups = [(t, n) for t, a in members for n in t.record(a, outcomes[t.obj.index])]
+        if follow_ups:
+            launch(follow_ups)
+
+    async def _call(self, backend: Backend, batch: FetchBatch) -> dict[int, Fetched | GatewayError]:
+        """One ``fetch_many`` call, with its timeout; every failure becomes a typed per-item error."""
+        timer = self.metrics.backend_batch_seconds.labels(backend=backend.name)
+        try:
+            with timer.time():
+                async with asyncio.timeout(self.limits.call_timeout):
+                    raw = await backend.fetch_many(batch)
+        except TimeoutError:
+            error: GatewayError = DeadlineExceeded(
+                f"no answer from {backend.name} within {self.limits.call_timeout:g}s", reason="CallTimeout"
+            )
+            return self._all_failed(batch, error, "timeout")
+        except GatewayError as exc:
+            return self._all_failed(batch, exc, exc.status_name)
+        except Exception:
+            log.exception("backend %s raised an unexpected exception in fetch_many", backend.name)
+            return self._all_failed(batch, Internal(f"backend {backend.name} failed unexpectedly (see provider log)"), "crash")
+        return self._check_outcomes(backend, batch, raw)
+
+    def _all_failed(self, batch: FetchBatch, error: GatewayError, outcome: str) -> dict[int, Fetched | GatewayError]:
+        self.metrics.backend_batches.labels(backend=batch.backend, outcome=outcome).inc()
+        return {item.key: error for item in batch.items}
+
+    def _check_outcomes(self, backend: Backend, batch: FetchBatch, raw: object) -> dict[int, Fetched | GatewayError]:
+        """Hold the backend to its contract: one well-typed outcome per item, values within limits."""
+        expected = {item.key for item in batch.items}
+        outcomes: dict[int, Fetched | GatewayError] = {}
+        for outcome in raw if isinstance(raw, (list, tuple)) else ():
+            if isinstance(outcome, Fetched) and outcome.key in expected:
+                outcomes[outcome.key] = self._check_value(backend, outcome)
+            elif isinstance(outcome, FetchFailure) and outcome.key in expected and isinstance(outcome.error, GatewayError):
+                outcomes[outcome.key] = outcome.error
+        for key in expected - outcomes.keys():
+            log.error("backend %s returned no valid outcome for item %s", backend.name, key)
+            outcomes[key] = Internal(f"backend {backend.name} returned no valid result for this object (plugin bug)")
+        failed = sum(isinstance(o, GatewayError) for o in outcomes.values())
+        self.metrics.backend_batches.labels(backend=batch.backend, outcome="ok" if not failed else "partial").inc()
+        return outcomes
+
+    def _check_value(self, backend: Backend, fetched: Fetched) -> Fetched | GatewayError:
+        if not isinstance(fetched.value, bytes) or not isinstance(fetched.version, str):
+            return Internal(f"backend {backend.name} returned a value that is not bytes or a version that is not a string")
+        if len(fetched.value) > self.limits.max_value_bytes:
+            return ResourceExhausted(
+                f"value is {len(fetched.value)} bytes, above the limit of {self.limits.max_value_bytes} bytes per value"
+            )
+        return fetched
+
+
+def combine_failures(failures: list[GatewayError], total: int, shown: int = 3) -> GatewayError:
+    """One mount error from per-object errors: the most decisive code, every object named."""
+    if len(failures) == 1:
+        return failures[0]
+    code = min((f.code for f in failures), key=lambda c: CODE_PRECEDENCE.index(c) if c in CODE_PRECEDENCE else 99)
+    details = "; ".join(f"[{f.status_name}] {f.message}" for f in failures[:shown])
+    more = f"; and {len(failures) - shown} more" if len(failures) > shown else ""
+    message = f"{len(failures)} of {total} objects failed: {details}{more}"
+    return ERROR_CLASSES.get(code, Internal)(message)
+
+
+def _pending_message(trackers: list[ObjectAttempts], timeout: float | None) -> str:
+    pending = [t for t in trackers if not t.decided]
+    names = ", ".join(
+        f"{t.obj.label} ({t.obj.backend} @ {', '.join(t.in_flight) or 'queued'})" for t in pending[:5]
+    )
+    more = f" and {len(pending) - 5} more" if len(pending) > 5 else ""
+    return f"mount deadline of {timeout:g}s exceeded; still pending: {names}{more}"

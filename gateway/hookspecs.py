@@ -1,0 +1,51 @@
+"""The plugin API: every hook a plugin can implement, in one place.
+
+A plugin is a module (or object) with functions decorated ``@gateway.hookimpl``,
+exposed through the entry-point group ``secrets_gateway.plugins``::
+
+    # pyproject.toml of your distribution
+    [project.entry-points."secrets_gateway.plugins"]
+    mybackend = "my_package.plugin"
+
+All hooks run once at startup. Nothing goes through pluggy while serving a mount.
+"""
+
+from __future__ import annotations
+
+import pluggy
+
+from gateway.backend import BackendRegistry
+from gateway.middleware.base import MiddlewareRegistry
+from gateway.settings import OptionRegistry, Settings
+
+PROJECT = "gateway"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+class GatewaySpec:
+    """Hook specifications (pluggy calls them with keyword arguments; accept the ones you need)."""
+
+    @hookspec
+    def gateway_add_options(self, options: OptionRegistry) -> None:
+        """Declare server settings the plugin reads; each becomes a ``--flag`` and an env variable.
+
+        Example::
+
+            @hookimpl
+            def gateway_add_options(options):
+                options.add(PluginOption("fake-store", help="YAML/JSON store file"))
+        """
+
+    @hookspec
+    def gateway_register_backends(self, registry: BackendRegistry, settings: Settings, metrics: object) -> None:
+        """Add backends: ``registry.add(MyBackend(settings.option("my-flag")))``.
+
+        ``metrics`` is the server's :class:`gateway.metrics.Metrics`, for backend call counters.
+        A backend name registered twice stops the server with a message naming both plugins.
+        """
+
+    @hookspec
+    def gateway_register_middleware(self, registry: MiddlewareRegistry, settings: Settings) -> None:
+        """Add value stages (see :class:`gateway.middleware.base.Stage`); ``order`` places them
+        among the built-ins (decode 100, jmesPath 200, key expansion 300)."""

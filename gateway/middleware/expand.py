@@ -1,0 +1,79 @@
+"""Key expansion: ``expandKeys`` mounts every top-level key of a JSON object as its own file.
+
+``expandKeys: true`` (or ``prefix``) names them ``<alias-or-name><separator><key>``
+(separator from ``expandKeysSeparator``, default ``_``); ``expandKeys: directory`` puts them
+in a directory ``<alias-or-name>/<key>``. The object's own file is replaced by its keys.
+String values are written as-is, other JSON values as compact JSON, null as an empty file.
+"""
+
+from __future__ import annotations
+
+import json
+
+from gateway.errors import InvalidArgument
+from gateway.middleware.base import EXPAND_ORDER, Piece
+from gateway.middleware.jsonvalue import NotJson, json_kind, parse_json
+from gateway.model import ExpandMode, MountPlan
+from gateway.paths import MAX_COMPONENT_BYTES
+
+
+class ExpandStage:
+    name = "expand-keys"
+    order = EXPAND_ORDER
+
+    def __call__(self, pieces: list[Piece], plan: MountPlan) -> list[Piece]:
+        result: list[Piece] = []
+        for piece in pieces:
+            if piece.is_object_value and piece.obj.expand is not None:
+                result.extend(expand_keys(piece))
+            else:
+                result.append(piece)
+        return result
+
+
+def expand_keys(piece: Piece) -> list[Piece]:
+    expansion = piece.obj.expand
+    assert expansion is not None
+    context = f"{piece.obj.label} ({piece.obj.backend} @ {piece.location})"
+    try:
+        document = parse_json(piece.value)
+    except NotJson:
+        raise InvalidArgument(f"{context}: expandKeys needs a JSON object value; the value is not JSON") from None
+    if not isinstance(document, dict):
+        raise InvalidArgument(f"{context}: expandKeys needs a JSON object value, got a JSON {json_kind(document)}")
+    pieces = []
+    for key, value in document.items():
+        origin = f"key {json.dumps(key[:64])}"
+        if expansion.mode is ExpandMode.DIRECTORY:
+            _check_component(key, f"{context} {origin}")
+            name, child = piece.name, key
+        else:
+            name, child = f"{piece.name}{expansion.separator}{key}", ""
+        pieces.append(
+            Piece(
+                obj=piece.obj,
+                name=name,
+                child=child,
+                value=_file_value(value),
+                version=piece.version,
+                location=piece.location,
+                mode=piece.mode,
+                origin=origin,
+            )
+        )
+    return pieces
+
+
+def _file_value(value: object) -> bytes:
+    if value is None:
+        return b""
+    if isinstance(value, str):
+        return value.encode("utf-8", "surrogatepass")
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8", "surrogatepass")
+
+
+def _check_component(key: str, owner: str) -> None:
+    if key in ("", ".", "..") or "/" in key or "\x00" in key or key.startswith(".."):
+        raise InvalidArgument(f"{owner}: the key cannot be a file name in a directory (expandKeys: directory)")
+    if len(key.encode("utf-8", "surrogatepass")) > MAX_COMPONENT_BYTES:
+        raise InvalidArgument(f"{owner}: the key is longer than {MAX_COMPONENT_BYTES} bytes")

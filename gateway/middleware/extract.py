@@ -1,0 +1,68 @@
+"""Aliasing + JMESPath: each ``jmesPath`` entry of an object becomes its own file.
+
+The parent value must be JSON and each result a JSON string (ASCP's rules and messages);
+the file inherits the parent's version and, unless it sets its own, its filePermission.
+Messages name the object, the entry and the location the value came from.
+"""
+
+from __future__ import annotations
+
+from gateway.errors import InvalidArgument
+from gateway.middleware.base import EXTRACT_ORDER, Piece
+from gateway.middleware.decode import decode_base64
+from gateway.middleware.jsonvalue import NotJson, json_kind, parse_json
+from gateway.model import JmesEntry, MountPlan
+from gateway.objects import compile_jmes
+
+
+class ExtractStage:
+    name = "jmespath"
+    order = EXTRACT_ORDER
+
+    def __call__(self, pieces: list[Piece], plan: MountPlan) -> list[Piece]:
+        result: list[Piece] = []
+        for piece in pieces:
+            result.append(piece)
+            if piece.is_object_value and piece.obj.jmes:
+                result.extend(extract_entries(piece))
+        return result
+
+
+def extract_entries(piece: Piece) -> list[Piece]:
+    context = f"{piece.obj.label} ({piece.obj.backend} @ {piece.location})"
+    try:
+        document = parse_json(piece.value)
+    except NotJson:
+        raise InvalidArgument(f"Invalid JSON used with jmesPath in secret: {piece.obj.ref.name}. [{context}]") from None
+    return [_extract(piece, entry, document, context) for entry in piece.obj.jmes]
+
+
+def _extract(piece: Piece, entry: JmesEntry, document: object, context: str) -> Piece:
+    try:
+        found = compile_jmes(entry.path).search(document)
+    except ValueError as exc:  # compile_jmes already rejected bad paths at parse time
+        raise InvalidArgument(f"{exc} [{context}]") from None
+    except Exception:  # evaluation errors (e.g. a function applied to the wrong type)
+        raise InvalidArgument(f"Invalid JMES Path: {entry.path}. [{context}: evaluation failed]") from None
+    if found is None:
+        raise InvalidArgument(
+            f"JMES Path - {entry.path} for object alias - {entry.alias} does not point to a valid object. [{context}]"
+        )
+    if not isinstance(found, str):
+        raise InvalidArgument(
+            f"Invalid JMES search result type for path:{entry.path}. Only string is allowed. "
+            f"[{context}: the result is a JSON {json_kind(found)}]"
+        )
+    origin = f'jmesPath "{entry.path}"'
+    value = found.encode("utf-8", "surrogatepass")
+    if entry.encoding == "base64":
+        value = decode_base64(value, f"{piece.obj.label} {origin}")
+    return Piece(
+        obj=piece.obj,
+        name=entry.alias,
+        value=value,
+        version=piece.version,
+        location=piece.location,
+        mode=entry.file_permission if entry.file_permission is not None else piece.mode,
+        origin=origin,
+    )

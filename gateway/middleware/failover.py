@@ -1,0 +1,84 @@
+"""Failover: which location answers for each object.
+
+Each object has ordered locations (primary first) and, per location, the reference to
+fetch there (``failoverObject`` replaces the primary's name at failover locations).
+Decisions rest on the error's ``retryable`` property, never on message text:
+
+- ``on-error`` (default): the next location is tried only after a retryable failure.
+- ``all`` (ASCP's behaviour): every location is queried at once; the first location in
+  order with an answer wins, a non-retryable failure before it fails the object.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from gateway.errors import ERROR_CLASSES, GatewayError, Internal
+from gateway.model import FailoverMode, Fetched, ObjectSpec
+
+ALL_LOCATIONS_FAILED = "Failed to fetch secret from all {noun}s. Verify secret exists and required permissions are granted for: {name}"
+
+
+@dataclass
+class ObjectAttempts:
+    """One object's attempts across its locations, and the decision what to do next."""
+
+    obj: ObjectSpec
+    locations: tuple[str, ...]
+    mode: FailoverMode
+    location_noun: str = "region"
+    outcomes: dict[int, Fetched | GatewayError] = field(default_factory=dict)
+    launched: set[int] = field(default_factory=set)
+    answer: tuple[Fetched, str] | None = None
+    failure: GatewayError | None = None
+
+    @property
+    def decided(self) -> bool:
+        return self.answer is not None or self.failure is not None
+
+    @property
+    def in_flight(self) -> list[str]:
+        return [self.locations[i] for i in sorted(self.launched) if i not in self.outcomes]
+
+    def start(self) -> list[int]:
+        """Attempts to launch first: the primary, or every location in ``all`` mode."""
+        first = list(range(len(self.locations))) if self.mode is FailoverMode.ALL else [0]
+        self.launched.update(first)
+        return first
+
+    def record(self, attempt: int, outcome: Fetched | GatewayError) -> list[int]:
+        """Store an outcome; return further attempts to launch (empty when waiting or decided)."""
+        self.outcomes[attempt] = outcome
+        if self.decided:
+            return []
+        for index in range(len(self.locations)):
+            result = self.outcomes.get(index)
+            if result is None:
+                if index in self.launched:
+                    return []  # wait for the earlier location before deciding
+                self.launched.add(index)
+                return [index]
+            if isinstance(result, Fetched):
+                self.answer = (result, self.locations[index])
+                return []
+            if not result.retryable:
+                self.failure = self._compose(index, exhausted=False)
+                return []
+        self.failure = self._compose(len(self.locations) - 1, exhausted=True)
+        return []
+
+    def _compose(self, last: int, *, exhausted: bool) -> GatewayError:
+        """One error for the object naming every location tried and its real cause."""
+        tried = [(self.locations[i], self.outcomes[i]) for i in range(last + 1) if isinstance(self.outcomes.get(i), GatewayError)]
+        final = tried[-1][1]
+        assert isinstance(final, GatewayError)
+        where = f"{self.obj.label} ({self.obj.backend}"
+        if len(tried) == 1:
+            message = f"{where} @ {tried[0][0]}): {final.message}"
+        else:
+            causes = "; ".join(f"{location}: {error.status_name}: {error.message}" for location, error in tried)  # type: ignore[union-attr]
+            message = f"{where}): {causes}"
+            if exhausted:
+                headline = ALL_LOCATIONS_FAILED.format(noun=self.location_noun, name=self.obj.ref.name)
+                message = f"{headline} — {message}"
+        return ERROR_CLASSES.get(final.code, Internal)(message, retryable=final.retryable, reason=final.reason)

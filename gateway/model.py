@@ -1,0 +1,266 @@
+"""The gateway's own types: a parsed mount request, the objects it asks for, and the files it yields.
+
+Everything here is frozen. Proto messages never leave :mod:`gateway.server`; the rest of
+the code base (and every plugin) sees only these types. Fields that hold secret material
+are excluded from ``repr`` so that a stray log line or traceback cannot leak them.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import MappingProxyType
+
+from gateway.errors import GatewayError
+
+EMPTY_MAPPING: Mapping[str, str] = MappingProxyType({})
+
+
+def _empty() -> Mapping[str, str]:
+    return EMPTY_MAPPING
+
+
+def frozen_mapping(values: Mapping[str, str] | None = None) -> Mapping[str, str]:
+    """A read-only copy of ``values``, so frozen dataclasses stay immutable all the way down."""
+    return MappingProxyType(dict(values or {}))
+
+
+# --------------------------------------------------------------------------- identity
+
+
+@dataclass(frozen=True)
+class ServiceAccountToken:
+    """One projected service-account token, as kubelet hands it to the driver."""
+
+    audience: str
+    token: str = field(repr=False)
+    expiration: datetime | None = None
+
+    def expired(self, now: datetime) -> bool:
+        return self.expiration is not None and self.expiration <= now
+
+
+@dataclass(frozen=True)
+class PodIdentity:
+    """Who is asking: taken from the request's kubelet attributes, never guessed.
+
+    ``tokens_provided`` distinguishes "the CSIDriver has no tokenRequests" (False) from
+    "tokens were sent but not for the audience you need" (True with a missing key) so
+    backends can tell users which of the two to fix.
+    """
+
+    namespace: str = ""
+    pod_name: str = ""
+    pod_uid: str = ""
+    service_account: str = ""
+    tokens: Mapping[str, ServiceAccountToken] = field(default_factory=_empty, repr=False)
+    tokens_provided: bool = False
+
+    def token_for(self, audience: str) -> ServiceAccountToken | None:
+        """The token for ``audience``; None when absent or empty."""
+        token = self.tokens.get(audience)
+        return token if token is not None and token.token else None
+
+    @property
+    def subject(self) -> str:
+        """``namespace/serviceaccount`` — how logs and messages name the identity."""
+        return f"{self.namespace or '?'}/{self.service_account or '?'}"
+
+
+# --------------------------------------------------------------------------- request
+
+
+@dataclass(frozen=True)
+class MountRequest:
+    """A Mount request after validation of its envelope (not yet of its objects).
+
+    ``attributes`` holds the SecretProviderClass parameters, the pod's volume attributes and
+    the kubelet keys exactly as sent; ``secrets`` the nodePublishSecretRef data.
+    """
+
+    attributes: Mapping[str, str] = field(default_factory=_empty, repr=False)
+    secrets: Mapping[str, str] = field(default_factory=_empty, repr=False)
+    permission: int = 0o644
+    current_versions: Mapping[str, str] = field(default_factory=_empty)
+    identity: PodIdentity = field(default_factory=PodIdentity)
+    target_path: str = ""
+
+    def param(self, name: str, default: str = "") -> str:
+        """A SecretProviderClass parameter (or volume attribute); ``default`` when absent."""
+        return self.attributes.get(name, default)
+
+    @property
+    def spc_name(self) -> str:
+        return self.attributes.get("secretProviderClass", "")
+
+
+# --------------------------------------------------------------------------- objects
+
+
+@dataclass(frozen=True)
+class ObjectRef:
+    """What to fetch at one location: a backend object name and an optional version selector."""
+
+    name: str
+    version: str = ""
+    version_label: str = ""
+
+    def describe(self) -> str:
+        """``name``, ``name@version`` or ``name#label`` — for messages and logs."""
+        if self.version:
+            return f"{self.name}@{self.version}"
+        if self.version_label:
+            return f"{self.name}#{self.version_label}"
+        return self.name
+
+
+@dataclass(frozen=True)
+class JmesEntry:
+    """One ``jmesPath`` entry: a JSON value extracted from the object into its own file."""
+
+    path: str
+    alias: str
+    file_permission: int | None = None
+    encoding: str = ""
+
+
+class ExpandMode(enum.Enum):
+    """How ``expandKeys`` names the files of a JSON object's top-level keys."""
+
+    PREFIX = "prefix"  # <name><separator><key>
+    DIRECTORY = "directory"  # <name>/<key>
+
+
+@dataclass(frozen=True)
+class KeyExpansion:
+    mode: ExpandMode
+    separator: str = "_"
+
+
+@dataclass(frozen=True)
+class ObjectSpec:
+    """One entry of the ``objects`` list, validated and routed to a backend.
+
+    ``index`` is the entry's position in the list; together with ``ref.name`` it is how
+    every message names the object. ``failover_ref`` replaces ``ref`` at failover
+    locations (ASCP's ``failoverObject``). ``options`` holds the descriptor keys the
+    backend declared as its own (keys lower-cased).
+    """
+
+    index: int
+    backend: str
+    ref: ObjectRef
+    alias: str = ""
+    failover_ref: ObjectRef | None = None
+    file_permission: int | None = None
+    jmes: tuple[JmesEntry, ...] = ()
+    encoding: str = ""
+    expand: KeyExpansion | None = None
+    options: Mapping[str, str] = field(default_factory=_empty)
+    object_type: str = ""
+
+    @property
+    def file_name(self) -> str:
+        """The file name before path translation: the alias, else the object name."""
+        return self.alias or self.ref.name
+
+    @property
+    def label(self) -> str:
+        """How messages name this object: ``objects[2] "prod/db"``."""
+        return f'objects[{self.index}] "{self.ref.name}"'
+
+    def ref_at(self, attempt: int) -> ObjectRef:
+        """The reference to fetch at the ``attempt``-th location (0 = primary)."""
+        if attempt > 0 and self.failover_ref is not None:
+            return self.failover_ref
+        return self.ref
+
+
+class FailoverMode(enum.Enum):
+    """When failover locations are queried."""
+
+    ON_ERROR = "on-error"  # only after a retryable failure at the previous location (default)
+    ALL = "all"  # every location on every mount, like ASCP; the first usable answer wins
+
+
+@dataclass(frozen=True)
+class MountPlan:
+    """Everything needed to fetch and render one mount, decided before any backend call."""
+
+    request: MountRequest
+    objects: tuple[ObjectSpec, ...]
+    locations: Mapping[str, tuple[str, ...]]  # backend name -> ordered locations, primary first
+    translation: str | None = "_"  # None: translation off (slashes make sub-directories)
+    failover_mode: FailoverMode = FailoverMode.ON_ERROR
+
+    def locations_for(self, obj: ObjectSpec) -> tuple[str, ...]:
+        return self.locations[obj.backend]
+
+
+# --------------------------------------------------------------------------- backend I/O
+
+
+@dataclass(frozen=True)
+class FetchItem:
+    """One object in a backend batch. ``key`` maps the outcome back to its object."""
+
+    key: int
+    ref: ObjectRef
+    options: Mapping[str, str] = field(default_factory=_empty)
+
+
+@dataclass(frozen=True)
+class FetchBatch:
+    """All objects one backend should fetch at one location for one mount."""
+
+    backend: str
+    location: str
+    identity: PodIdentity
+    request: MountRequest
+    items: tuple[FetchItem, ...]
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """A backend's answer for one item: the raw value and its version id."""
+
+    key: int
+    value: bytes = field(repr=False)
+    version: str
+
+
+@dataclass(frozen=True)
+class FetchFailure:
+    """A backend's typed failure for one item."""
+
+    key: int
+    error: GatewayError
+
+
+FetchOutcome = Fetched | FetchFailure
+
+
+# --------------------------------------------------------------------------- result
+
+
+@dataclass(frozen=True)
+class MountedFile:
+    """One file of the volume plus the object version recorded for it."""
+
+    path: str
+    mode: int
+    contents: bytes = field(repr=False)
+    version: str
+    object_index: int
+
+
+@dataclass(frozen=True)
+class MountResult:
+    files: tuple[MountedFile, ...]
+
+    @property
+    def object_versions(self) -> tuple[tuple[str, str], ...]:
+        """``(id, version)`` per file; the id is the file path, as ASCP does."""
+        return tuple((f.path, f.version) for f in self.files)

@@ -1,0 +1,126 @@
+"""The Mount pipeline in one straight line: parse → plan → fetch → middleware → files.
+
+Used by the gRPC server and, in process, by ``secrets-gateway mount``. Raises one
+:class:`~gateway.errors.GatewayError` or returns the complete file set; never a partial one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+
+from gateway.dispatch import Dispatcher
+from gateway.errors import DeadlineExceeded, GatewayError, Internal, ResourceExhausted
+from gateway.log import MountLog
+from gateway.metrics import Metrics
+from gateway.middleware.base import MiddlewareRegistry, Piece
+from gateway.middleware.files import build_files
+from gateway.model import MountPlan, MountRequest, MountResult
+from gateway.planner import Planner
+from gateway.request import RawMountRequest, parse_request
+from gateway.wire import response_size
+
+log = logging.getLogger("gateway.mount")
+
+
+@dataclass(frozen=True)
+class MountLimits:
+    mount_timeout: float = 30.0
+    max_concurrent_mounts: int = 64
+    max_response_bytes: int = 4 * 1024 * 1024
+
+
+class MountService:
+    def __init__(
+        self,
+        planner: Planner,
+        dispatcher: Dispatcher,
+        middleware: MiddlewareRegistry,
+        metrics: Metrics,
+        limits: MountLimits = MountLimits(),
+    ) -> None:
+        self.planner = planner
+        self.dispatcher = dispatcher
+        self.middleware = middleware
+        self.metrics = metrics
+        self.limits = limits
+        self._slots = asyncio.Semaphore(limits.max_concurrent_mounts)
+
+    async def mount(self, raw: RawMountRequest, *, time_remaining: float | None = None) -> MountResult:
+        """Serve one mount within ``min(time_remaining, mount_timeout)`` seconds."""
+        timeout = self.limits.mount_timeout if time_remaining is None else min(time_remaining, self.limits.mount_timeout)
+        started = time.monotonic()
+        record = MountLog()
+        provider = self.metrics.provider
+        outcome = "Internal"
+        try:
+            result = await self._mount_in_slot(raw, started + timeout, record)
+            outcome = "OK"
+            record.files = len(result.files)
+            return result
+        except GatewayError as exc:
+            outcome = exc.status_name
+            record.error = exc.message
+            raise
+        except Exception:
+            log.exception("mount %s failed with an unexpected exception", record.mount_id)
+            record.error = "internal error"
+            raise Internal(f"internal error in secrets-gateway (mount id {record.mount_id}; see the provider log)") from None
+        finally:
+            duration = time.monotonic() - started
+            self.metrics.mount_seconds.labels(provider=provider, outcome=outcome).observe(duration)
+            self.metrics.mounts.labels(provider=provider, outcome=outcome).inc()
+            record.emit(log, outcome, duration)
+
+    async def _mount_in_slot(self, raw: RawMountRequest, deadline: float, record: MountLog) -> MountResult:
+        queued = self.metrics.mounts_queued.labels(provider=self.metrics.provider)
+        queued.inc()
+        try:
+            async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
+                await self._slots.acquire()
+        except TimeoutError:
+            raise DeadlineExceeded(
+                f"mount waited {deadline - record.started:.1f}s for a free slot "
+                f"(at most {self.limits.max_concurrent_mounts} mounts run at once)"
+            ) from None
+        finally:
+            queued.dec()
+        in_flight = self.metrics.mounts_in_flight.labels(provider=self.metrics.provider)
+        in_flight.inc()
+        try:
+            return await self._mount(raw, deadline, record)
+        finally:
+            in_flight.dec()
+            self._slots.release()
+
+    async def _mount(self, raw: RawMountRequest, deadline: float, record: MountLog) -> MountResult:
+        request = parse_request(raw)
+        record.describe_request(request)
+        plan, warnings = await self._plan(request, deadline)
+        record.describe_plan(plan)
+        for warning in warnings:
+            log.warning("mount %s: %s", record.mount_id, warning)
+        resolved = await self.dispatcher.fetch_all(plan, timeout=max(0.0, deadline - time.monotonic()))
+        pieces = [Piece(r.obj, r.obj.file_name, r.fetched.value, r.fetched.version, r.location, r.obj.file_permission) for r in resolved]
+        result = MountResult(build_files(self.middleware.run(pieces, plan), plan))
+        self._check_size(result)
+        return result
+
+    async def _plan(self, request: MountRequest, deadline: float) -> tuple[MountPlan, list[str]]:
+        try:
+            async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
+                return await self.planner.plan(request)
+        except TimeoutError:
+            raise DeadlineExceeded("mount deadline exceeded while resolving backend locations") from None
+
+    def _check_size(self, result: MountResult) -> None:
+        size = response_size(result)
+        if size > self.limits.max_response_bytes:
+            largest = sorted(result.files, key=lambda f: len(f.contents), reverse=True)[:3]
+            detail = ", ".join(f'"{f.path}" ({len(f.contents)} bytes)' for f in largest)
+            raise ResourceExhausted(
+                f"the mount response would be {size} bytes, above the limit of {self.limits.max_response_bytes} bytes "
+                f"(the driver refuses responses over 4 MiB by default); largest files: {detail}"
+            )

@@ -1,0 +1,98 @@
+"""Planning: from a parsed request to a :class:`~gateway.model.MountPlan`, before any fetch.
+
+Parses the objects (see :mod:`gateway.objects`), asks each backend in use for its ordered
+locations, and runs the checks that need them (ASCP's ARN-region and failover rules).
+Every problem found is reported at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+
+from gateway.arn import parse_arn
+from gateway.backend import BackendRegistry
+from gateway.errors import GatewayError, InvalidArgument, Unavailable
+from gateway.model import MountPlan, MountRequest, ObjectSpec
+from gateway.objects import ParsedObjects, parse_objects
+from gateway.plugins import LoadFailure
+
+MAX_PROBLEMS_SHOWN = 5
+
+
+class Planner:
+    def __init__(
+        self,
+        registry: BackendRegistry,
+        *,
+        strict: bool = False,
+        max_objects: int | None = None,
+        load_failures: Sequence[LoadFailure] = (),
+    ) -> None:
+        self.registry = registry
+        self.strict = strict
+        self.max_objects = max_objects
+        self.load_failures = list(load_failures)
+
+    def parse(self, parameters: Mapping[str, str]) -> ParsedObjects:
+        """Static parsing and validation, no I/O (also what ``secrets-gateway validate`` runs)."""
+        return parse_objects(parameters, self.registry, strict=self.strict, max_objects=self.max_objects)
+
+    async def plan(self, request: MountRequest) -> tuple[MountPlan, list[str]]:
+        """The plan for ``request`` and the warnings found; raise one error for all problems."""
+        parsed = self.parse(request.attributes)
+        if parsed.problems:
+            raise self.problems_error(parsed)
+        if not parsed.objects:
+            raise InvalidArgument('no objects to mount: the SecretProviderClass parameter "objects" is missing or empty')
+        backend_names = sorted({obj.backend for obj in parsed.objects})
+        found = await asyncio.gather(*(self.registry.get(name).locations(request) for name in backend_names))  # type: ignore[union-attr]
+        locations = dict(zip(backend_names, found, strict=True))
+        problems = check_locations(parsed.objects, locations, self.registry)
+        if problems:
+            raise InvalidArgument(summarize(problems))
+        plan = MountPlan(
+            request=request,
+            objects=tuple(parsed.objects),
+            locations=locations,
+            translation=parsed.translation,
+            failover_mode=parsed.failover_mode,
+        )
+        return plan, parsed.warnings
+
+    def problems_error(self, parsed: ParsedObjects) -> GatewayError:
+        message = summarize(parsed.problems)
+        if parsed.unloaded_types and self.load_failures:
+            failed = "; ".join(failure.describe() for failure in self.load_failures)
+            return Unavailable(f"{message}; these object types may belong to a plugin that failed to load: {failed}")
+        return InvalidArgument(message)
+
+
+def check_locations(
+    objects: Sequence[ObjectSpec], locations: Mapping[str, tuple[str, ...]], registry: BackendRegistry
+) -> list[str]:
+    """ASCP's location-dependent rules: ARN regions and failover objects."""
+    problems = []
+    for obj in objects:
+        where = locations.get(obj.backend)
+        if not where:
+            continue
+        backend = registry.get(obj.backend)
+        if obj.failover_ref is not None and len(where) < 2:
+            problems.append(f"{obj.label}: failover object allowed only when failover region is defined: {obj.ref.name}")
+        if backend is None or not backend.arn_services:
+            continue
+        for ref, location in ((obj.ref, where[0]), (obj.failover_ref, where[1] if len(where) > 1 else None)):
+            arn = parse_arn(ref.name) if ref is not None else None
+            if arn is not None and location is not None and arn.region != location:
+                problems.append(f"{obj.label}: ARN region must match region {location}: {ref.name}")  # type: ignore[union-attr]
+    return problems
+
+
+def summarize(problems: Sequence[str]) -> str:
+    """All problems in one message (the first few, and how many more)."""
+    shown = "; ".join(problems[:MAX_PROBLEMS_SHOWN])
+    hidden = len(problems) - MAX_PROBLEMS_SHOWN
+    if hidden > 0:
+        shown += f"; and {hidden} more problem{'s' if hidden > 1 else ''} (run `secrets-gateway validate` to list all)"
+    return shown

@@ -1,0 +1,119 @@
+"""Plugin discovery and loading.
+
+Plugins are found through the ``secrets_gateway.plugins`` entry points, filtered by the
+allow-list, and registered with pluggy. A plugin that fails to import or to register is
+reported (log, ``secrets-gateway plugins``, readiness detail) and left out; the rest keep
+serving. A backend name claimed twice is a startup error naming both distributions.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from importlib import metadata
+from typing import Any
+
+import pluggy
+
+from gateway.backend import BackendRegistry, PluginInfo
+from gateway.errors import StartupError
+from gateway.hookspecs import PROJECT, GatewaySpec
+from gateway.middleware.base import MiddlewareRegistry
+from gateway.settings import OptionRegistry, Settings
+
+ENTRY_POINT_GROUP = "secrets_gateway.plugins"
+log = logging.getLogger("gateway.plugins")
+
+
+@dataclass(frozen=True)
+class LoadFailure:
+    plugin: PluginInfo
+    stage: str  # "import" or the hook that failed
+    error: str
+
+    def describe(self) -> str:
+        return f"plugin {self.plugin.name} ({self.plugin.describe()}) failed at {self.stage}: {self.error}"
+
+
+@dataclass
+class PluginSet:
+    """The loaded plugins and what went wrong with the others."""
+
+    manager: pluggy.PluginManager
+    loaded: list[PluginInfo] = field(default_factory=list)
+    failures: list[LoadFailure] = field(default_factory=list)
+    skipped: list[PluginInfo] = field(default_factory=list)  # installed but not allowed
+
+    def add_options(self, options: OptionRegistry) -> None:
+        self._call("gateway_add_options", options=options)
+
+    def register(self, backends: BackendRegistry, middleware: MiddlewareRegistry, settings: Settings, metrics: object) -> None:
+        """Run the registration hooks, attributing each plugin's backends to it."""
+        for info in list(self.loaded):
+            with backends.registering(info):
+                self._call("gateway_register_backends", only=info, registry=backends, settings=settings, metrics=metrics)
+        self._call("gateway_register_middleware", registry=middleware, settings=settings)
+
+    def _call(self, hook_name: str, only: PluginInfo | None = None, **kwargs: Any) -> None:
+        """Call a hook plugin by plugin, so one plugin's failure stays its own."""
+        for impl in getattr(self.manager.hook, hook_name).get_hookimpls():
+            info = next((item for item in self.loaded if item.name == impl.plugin_name), None)
+            if info is None or (only is not None and info is not only):
+                continue
+            try:
+                impl.function(**{name: kwargs[name] for name in impl.argnames})
+            except StartupError:
+                raise
+            except Exception as exc:  # a broken plugin must not take the others down
+                self.fail(info, hook_name, exc)
+
+    def fail(self, info: PluginInfo, stage: str, exc: BaseException) -> None:
+        log.error("plugin %s (%s) failed at %s:\n%s", info.name, info.describe(), stage, traceback.format_exc())
+        self.failures.append(LoadFailure(info, stage, f"{type(exc).__name__}: {exc}"))
+        if info in self.loaded:
+            self.loaded.remove(info)
+        if self.manager.has_plugin(info.name):
+            self.manager.unregister(name=info.name)
+
+
+def load_plugins(allow: frozenset[str] | None, extra: Iterable[tuple[str, object]] = (), *, discover: bool = True) -> PluginSet:
+    """Load installed plugins (``discover``) plus ``extra`` ``(name, plugin)`` pairs.
+
+    ``allow`` limits which plugin names are loaded (None: all). ``extra`` plugins bypass
+    discovery; tests and ``gateway.testing`` use them.
+    """
+    manager = pluggy.PluginManager(PROJECT)
+    manager.add_hookspecs(GatewaySpec)
+    plugins = PluginSet(manager)
+    candidates: list[tuple[PluginInfo, Any]] = []
+    if discover:
+        for entry_point in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda ep: ep.name):
+            dist = entry_point.dist
+            info = PluginInfo(entry_point.name, dist.name if dist else "", dist.version if dist else "")
+            candidates.append((info, entry_point))
+    candidates += [(PluginInfo(name, "", ""), plugin) for name, plugin in extra]
+    for info, source in candidates:
+        if allow is not None and info.name not in allow:
+            plugins.skipped.append(info)
+            continue
+        if manager.has_plugin(info.name):
+            raise StartupError(f'two plugins are named "{info.name}": {_owner(manager, info.name)} and {info.describe()}')
+        plugins.loaded.append(info)
+        try:
+            plugin = source.load() if isinstance(source, metadata.EntryPoint) else source
+            manager.register(plugin, name=info.name)
+            manager.check_pending()  # a misspelt gateway_* hook is an error, not silence
+        except Exception as exc:
+            plugins.fail(info, "import", exc)
+    if allow is not None:
+        known = {info.name for info, _ in candidates}
+        for name in sorted(allow - known):
+            plugins.failures.append(LoadFailure(PluginInfo(name), "import", "not installed (named in --plugins)"))
+    return plugins
+
+
+def _owner(manager: pluggy.PluginManager, name: str) -> str:
+    plugin = manager.get_plugin(name)
+    return getattr(plugin, "__name__", repr(plugin))

@@ -1,0 +1,173 @@
+"""Parse the envelope of a Mount request (attributes, secrets, permission, tokens) — once, at the edge.
+
+The objects list inside the attributes is parsed separately by :mod:`gateway.objects`,
+because its validation needs the registered backends.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from gateway.errors import InvalidArgument
+from gateway.model import MountRequest, PodIdentity, ServiceAccountToken, frozen_mapping
+
+POD_NAME = "csi.storage.k8s.io/pod.name"
+POD_NAMESPACE = "csi.storage.k8s.io/pod.namespace"
+POD_UID = "csi.storage.k8s.io/pod.uid"
+SERVICE_ACCOUNT = "csi.storage.k8s.io/serviceAccount.name"
+TOKENS = "csi.storage.k8s.io/serviceAccount.tokens"
+SPC_NAME = "secretProviderClass"  # from the pod's volumeAttributes
+
+DEFAULT_PERMISSION = 0o644
+MAX_PERMISSION = 0o777
+
+
+@dataclass(frozen=True)
+class RawMountRequest:
+    """The Mount request's fields as plain Python values, straight off the wire."""
+
+    attributes: str
+    secrets: str = ""
+    permission: str = ""
+    target_path: str = ""
+    current_versions: tuple[tuple[str, str], ...] = ()
+
+
+def parse_request(raw: RawMountRequest) -> MountRequest:
+    """Validate the envelope and return a :class:`MountRequest`; raise :class:`InvalidArgument`."""
+    attributes = _string_map(raw.attributes, "attributes", allow_null=False)
+    secrets = _string_map(raw.secrets, "secrets", allow_null=True)
+    tokens_json = attributes.get(TOKENS) or secrets.get(TOKENS)
+    tokens = parse_tokens(tokens_json) if tokens_json else {}
+    identity = PodIdentity(
+        namespace=attributes.get(POD_NAMESPACE, ""),
+        pod_name=attributes.get(POD_NAME, ""),
+        pod_uid=attributes.get(POD_UID, ""),
+        service_account=attributes.get(SERVICE_ACCOUNT, ""),
+        tokens=frozen_mapping(tokens),  # type: ignore[arg-type]
+        tokens_provided=bool(tokens_json),
+    )
+    return MountRequest(
+        attributes=frozen_mapping(attributes),
+        secrets=frozen_mapping(secrets),
+        permission=parse_permission(raw.permission),
+        current_versions=frozen_mapping(_current_versions(raw.current_versions)),
+        identity=identity,
+        target_path=raw.target_path,
+    )
+
+
+def parse_permission(text: str) -> int:
+    """The request's default file mode: a JSON number 0..511 (the driver sends ``420``)."""
+    if not text.strip():
+        return DEFAULT_PERMISSION
+    try:
+        value = json.loads(text)
+    except ValueError:
+        raise InvalidArgument(f"permission {_preview(text)} is not a JSON number (expected e.g. 420 for 0644)") from None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidArgument(f"permission {_preview(text)} must be an integer (expected e.g. 420 for 0644)")
+    if not 0 <= value <= MAX_PERMISSION:
+        raise InvalidArgument(f"permission {value} is out of range: file modes are 0..511 (0000..0777)")
+    return value
+
+
+def parse_tokens(text: str) -> dict[str, ServiceAccountToken]:
+    """Parse ``csi.storage.k8s.io/serviceAccount.tokens``: ``{audience: {token, expirationTimestamp}}``.
+
+    Messages name the audience and field but never echo a token.
+    """
+    try:
+        document = json.loads(text)
+    except ValueError:
+        raise InvalidArgument(f"{TOKENS} is not valid JSON") from None
+    if not isinstance(document, dict):
+        raise InvalidArgument(f"{TOKENS} must be a JSON object of audience -> token, got {_json_type(document)}")
+    tokens: dict[str, ServiceAccountToken] = {}
+    for audience, entry in document.items():
+        _check_text(audience, f"{TOKENS}: an audience")
+        if not isinstance(entry, dict):
+            raise InvalidArgument(f'{TOKENS}: entry for audience "{audience}" must be an object, got {_json_type(entry)}')
+        token = entry.get("token")
+        if not isinstance(token, str):
+            raise InvalidArgument(f'{TOKENS}: entry for audience "{audience}" has no string "token"')
+        _check_text(token, f'{TOKENS}: the token for audience "{audience}"')
+        tokens[audience] = ServiceAccountToken(audience, token, _expiration(audience, entry.get("expirationTimestamp")))
+    return tokens
+
+
+def _expiration(audience: str, value: Any) -> datetime | None:
+    if value in (None, ""):
+        return None
+    if not isinstance(value, str):
+        raise InvalidArgument(f'{TOKENS}: expirationTimestamp for audience "{audience}" must be an RFC 3339 string')
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidArgument(
+            f'{TOKENS}: expirationTimestamp for audience "{audience}" is not an RFC 3339 time: {_preview(value)}'
+        ) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def _string_map(text: str, field_name: str, *, allow_null: bool) -> dict[str, str]:
+    if not text.strip():
+        if allow_null:
+            return {}
+        raise InvalidArgument(f"{field_name} is empty: expected a JSON object of string values")
+    try:
+        document = json.loads(text)
+    except ValueError as exc:
+        raise InvalidArgument(f"{field_name} is not valid JSON ({_position(exc)})") from None
+    if document is None and allow_null:
+        return {}
+    if not isinstance(document, dict):
+        raise InvalidArgument(f"{field_name} must be a JSON object of string values, got {_json_type(document)}")
+    for key, value in document.items():
+        _check_text(key, f"{field_name}: a key")
+        if not isinstance(value, str):
+            raise InvalidArgument(f'{field_name}: value of "{_preview(key)}" must be a string, got {_json_type(value)}')
+        _check_text(value, f'{field_name}: the value of "{_preview(key)}"')
+    return document
+
+
+def _current_versions(pairs: tuple[tuple[str, str], ...]) -> Mapping[str, str]:
+    return {object_id: version for object_id, version in pairs}
+
+
+def _check_text(value: str, what: str) -> None:
+    """Reject strings that cannot be encoded as UTF-8 (JSON lets lone surrogates through)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidArgument(f"{what} contains invalid Unicode (a lone surrogate escape)") from None
+
+
+def _position(exc: ValueError) -> str:
+    if isinstance(exc, json.JSONDecodeError):
+        return f"{exc.msg} at line {exc.lineno} column {exc.colno}"
+    return "malformed"
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    return "an object"
+
+
+def _preview(text: str, limit: int = 40) -> str:
+    """A short, quoted preview of a non-secret value for messages."""
+    shown = text if len(text) <= limit else text[:limit] + "…"
+    return json.dumps(shown, ensure_ascii=True)

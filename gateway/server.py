@@ -1,0 +1,115 @@
+"""The gRPC provider server on the driver's unix socket.
+
+This is the only place where proto messages meet the gateway's types, and the only place
+where exceptions become gRPC statuses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+import grpc
+
+from gateway import __version__, wire
+from gateway.app import Gateway
+from gateway.errors import GatewayError
+from gateway.providerpb import service_pb2 as pb
+from gateway.providerpb import service_pb2_grpc as pb_grpc
+from gateway.socketfile import SocketFile
+
+API_VERSION = "v1alpha1"
+MAX_STATUS_MESSAGE = 3000  # keep pod events readable and within metadata limits
+log = logging.getLogger("gateway.server")
+
+
+class ProviderServicer(pb_grpc.CSIDriverProviderServicer):
+    def __init__(self, gateway: Gateway) -> None:
+        self.gateway = gateway
+
+    async def Version(self, request: pb.VersionRequest, context: grpc.aio.ServicerContext) -> pb.VersionResponse:
+        return pb.VersionResponse(
+            version=API_VERSION, runtime_name=self.gateway.settings.provider_name, runtime_version=__version__
+        )
+
+    async def Mount(self, request: pb.MountRequest, context: grpc.aio.ServicerContext) -> pb.MountResponse:
+        try:
+            result = await self.gateway.service.mount(
+                wire.from_mount_request(request), time_remaining=context.time_remaining()
+            )
+        except GatewayError as exc:
+            await context.abort(exc.code, status_message(exc.message))
+        except Exception:  # MountService already maps these; this is the last line of defence
+            log.exception("unexpected error serving Mount")
+            await context.abort(grpc.StatusCode.INTERNAL, "internal error in secrets-gateway (see the provider log)")
+        return wire.to_mount_response(result)
+
+
+def status_message(message: str) -> str:
+    if len(message) <= MAX_STATUS_MESSAGE:
+        return message
+    return message[: MAX_STATUS_MESSAGE - 20] + " … (message truncated)"
+
+
+class GatewayServer:
+    """Owns the socket file and the grpc.aio server for one gateway."""
+
+    def __init__(self, gateway: Gateway) -> None:
+        self.gateway = gateway
+        settings = gateway.settings
+        self.socket = SocketFile(settings.socket_path)
+        self.grace_period = settings.grace_period
+        self.server = grpc.aio.server(
+            options=[
+                ("grpc.max_receive_message_length", settings.max_request_bytes),
+                ("grpc.max_send_message_length", -1),
+            ]
+        )
+        pb_grpc.add_CSIDriverProviderServicer_to_server(ProviderServicer(gateway), self.server)
+        self.serving = False
+
+    async def start(self) -> None:
+        """Claim the socket path, start serving on a staging name, then publish the socket."""
+        self.socket.claim()
+        try:
+            self.server.add_insecure_port(self.socket.bind_address)
+            await self.server.start()
+            self.socket.publish(self.gateway.settings.socket_mode)
+        except BaseException:
+            await self.server.stop(None)
+            self.socket.withdraw()
+            self.socket.release()
+            raise
+        self.serving = True
+        log.info(
+            "serving provider %s on %s (backends: %s)",
+            self.gateway.settings.provider_name,
+            self.socket.path,
+            ", ".join(self.gateway.backends.names()) or "none",
+        )
+
+    async def stop(self) -> None:
+        """Withdraw the socket, let in-flight mounts finish within the grace period, release."""
+        if not self.serving:
+            return
+        self.serving = False
+        self.socket.withdraw()
+        log.info("stopping: waiting up to %gs for in-flight mounts", self.grace_period)
+        await self.server.stop(self.grace_period)
+        self.socket.release()
+        await self.gateway.aclose()
+
+    async def run_until_signalled(self) -> None:
+        """Serve until SIGTERM or SIGINT, then stop gracefully."""
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        await self.start()
+        try:
+            await stop.wait()
+        finally:
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(signum)
+            await self.stop()

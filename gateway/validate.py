@@ -1,0 +1,102 @@
+"""``secrets-gateway validate``: every problem of a SecretProviderClass, without fetching anything.
+
+Runs the same parsing and checks as a Mount (with locations taken from the parameters
+when they are there), and checks that each ``secretObjects[].data[].objectName`` names a
+file the class really produces — a mismatch makes Kubernetes Secret sync fail silently.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gateway import paths
+from gateway.backend import BackendRegistry
+from gateway.manifests import SpcDocument
+from gateway.model import ExpandMode, ObjectSpec
+from gateway.objects import ParsedObjects, file_names
+from gateway.planner import Planner, check_locations
+
+
+@dataclass(frozen=True)
+class Finding:
+    level: str  # "error" or "warning"
+    message: str
+
+
+def validate_spc(spc: SpcDocument, planner: Planner, backends: BackendRegistry, provider_name: str = "") -> list[Finding]:
+    findings = [Finding("error", problem) for problem in spc.problems]
+    if provider_name and spc.provider and spc.provider != provider_name:
+        findings.append(
+            Finding("warning", f'spec.provider is "{spc.provider}" but this gateway serves "{provider_name}"')
+        )
+    parsed = planner.parse(spc.parameters)
+    findings += [Finding("error", problem) for problem in parsed.problems]
+    findings += [Finding("warning", warning) for warning in parsed.warnings]
+    if parsed.problems:
+        return findings
+    if not parsed.objects:
+        findings.append(Finding("error", 'no objects: the parameter "objects" is missing or empty'))
+    findings += [Finding("error", p) for p in _location_problems(parsed, spc, backends)]
+    findings += _secret_object_findings(spc, parsed)
+    return findings
+
+
+def _location_problems(parsed: ParsedObjects, spc: SpcDocument, backends: BackendRegistry) -> list[str]:
+    locations = {}
+    for name in {obj.backend for obj in parsed.objects}:
+        backend = backends.get(name)
+        found = backend.static_locations(spc.parameters) if backend else None
+        if found is not None:
+            locations[name] = found
+    return check_locations(parsed.objects, locations, backends)
+
+
+def produced_paths(parsed: ParsedObjects) -> tuple[set[str], list[tuple[str, ObjectSpec]]]:
+    """Paths known before fetching, and the path prefixes of objects whose keys are expanded."""
+    known = {paths.translate(name, parsed.translation) for obj in parsed.objects for name, _ in file_names(obj)}
+    prefixes = []
+    for obj in parsed.objects:
+        if obj.expand is None:
+            continue
+        if obj.expand.mode is ExpandMode.DIRECTORY:
+            prefixes.append((paths.translate(obj.file_name, parsed.translation) + "/", obj))
+        else:
+            prefixes.append((paths.translate(obj.file_name + obj.expand.separator, parsed.translation), obj))
+    return known, prefixes
+
+
+def _secret_object_findings(spc: SpcDocument, parsed: ParsedObjects) -> list[Finding]:
+    known, prefixes = produced_paths(parsed)
+    findings = []
+    for number, secret_object in enumerate(spc.secret_objects):
+        where = f"secretObjects[{number}]"
+        if not isinstance(secret_object, dict):
+            findings.append(Finding("error", f"{where} must be a mapping"))
+            continue
+        if not secret_object.get("secretName"):
+            findings.append(Finding("error", f"{where}: secretName is required"))
+        data = secret_object.get("data") or []
+        if not isinstance(data, list):
+            findings.append(Finding("error", f"{where}.data must be a list"))
+            continue
+        for index, entry in enumerate(data):
+            item = f"{where}.data[{index}]"
+            if not isinstance(entry, dict) or not entry.get("objectName") or not entry.get("key"):
+                findings.append(Finding("error", f"{item} needs objectName and key"))
+                continue
+            object_name = str(entry["objectName"])
+            if object_name in known:
+                continue
+            match = next((obj for prefix, obj in prefixes if object_name.startswith(prefix)), None)
+            if match is not None:
+                findings.append(
+                    Finding("warning", f'{item}: "{object_name}" can only come from the expanded keys of {match.label}; '
+                                       "whether that key exists is known only at mount time")
+                )
+                continue
+            choices = ", ".join(sorted(known)[:10])
+            findings.append(
+                Finding("error", f'{item}: objectName "{object_name}" is not a file this SecretProviderClass produces '
+                                 f"(files: {choices}); the Kubernetes Secret would never be synced")
+            )
+    return findings

@@ -1,0 +1,114 @@
+"""YAML loading with the scalar semantics ASCP users rely on.
+
+ASCP decodes the ``objects`` parameter with ``sigs.k8s.io/yaml`` into string fields, so
+YAML 1.1 scalars become their Go string forms: ``0600`` is the octal number 384 and ends up
+as ``"384"``, ``yes``/``y``/``on`` become ``"true"``, ``1.0`` becomes ``"1"``, and
+``null`` becomes an empty string. Timestamps stay as written. :func:`load` and
+:func:`scalar_text` reproduce that, so the same SecretProviderClass means the same thing here.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+import yaml
+
+_BaseLoader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class Yaml11Loader(_BaseLoader):  # type: ignore[misc,valid-type]
+    """SafeLoader (libyaml when available) without timestamp resolution and with Go's y/n booleans."""
+
+    yaml_implicit_resolvers = {
+        first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+        for first, resolvers in _BaseLoader.yaml_implicit_resolvers.items()
+    }
+    bool_values = {**yaml.SafeLoader.bool_values, "y": True, "n": False}
+
+
+Yaml11Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:y|Y|n|N)$"), list("yYnN"))
+
+
+class YamlError(ValueError):
+    """The text is not YAML; the message says where, never what."""
+
+
+def load(text: str) -> Any:
+    """Parse one YAML document; raise :class:`YamlError` with line/column on failure."""
+    try:
+        return yaml.load(text, Loader=Yaml11Loader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.MarkedYAMLError as exc:
+        raise YamlError(_describe(exc)) from None
+    except yaml.YAMLError as exc:
+        raise YamlError(type(exc).__name__) from None
+    except RecursionError:
+        raise YamlError("document nested too deeply") from None
+
+
+def load_all(text: str) -> list[Any]:
+    """Parse a multi-document stream (a manifest file)."""
+    try:
+        return list(yaml.load_all(text, Loader=Yaml11Loader))  # noqa: S506
+    except yaml.MarkedYAMLError as exc:
+        raise YamlError(_describe(exc)) from None
+    except yaml.YAMLError as exc:
+        raise YamlError(type(exc).__name__) from None
+
+
+def scalar_text(value: Any) -> str | None:
+    """The Go string form of a YAML scalar; None when ``value`` is a list or mapping."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return go_float(value)
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bytes):  # !!binary
+        return value.decode("latin-1")
+    if isinstance(value, (list, dict, set)):
+        return None
+    return str(value)
+
+
+def go_float(value: float) -> str:
+    """``strconv.FormatFloat(v, 'g', -1, 64)`` as Go's JSON round trip renders it."""
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    if value == 0:
+        return "0"
+    digits, exponent = _shortest_digits(value)
+    sign = "-" if value < 0 else ""
+    point = exponent + 1  # position of the decimal point relative to the digit string
+    if -4 <= exponent < 21:
+        if point <= 0:
+            return f"{sign}0.{'0' * -point}{digits}"
+        if point >= len(digits):
+            return f"{sign}{digits}{'0' * (point - len(digits))}"
+        return f"{sign}{digits[:point]}.{digits[point:]}"
+    mantissa = digits[0] + ("." + digits[1:] if len(digits) > 1 else "")
+    return f"{sign}{mantissa}e{'+' if exponent >= 0 else '-'}{abs(exponent):02d}"
+
+
+def _shortest_digits(value: float) -> tuple[str, int]:
+    """Shortest round-trip digits of ``abs(value)`` and its decimal exponent."""
+    mantissa, _, exponent = f"{abs(value):.17e}".partition("e")
+    for precision in range(1, 18):
+        candidate = f"{abs(value):.{precision - 1}e}"
+        if float(candidate) == abs(value):
+            mantissa, _, exponent = candidate.partition("e")
+            break
+    return mantissa.replace(".", "").rstrip("0") or "0", int(exponent)
+
+
+def _describe(exc: yaml.MarkedYAMLError) -> str:
+    mark = exc.problem_mark or exc.context_mark
+    where = f" at line {mark.line + 1} column {mark.column + 1}" if mark else ""
+    return f"{exc.problem or exc.context or 'invalid YAML'}{where}"

@@ -1,0 +1,121 @@
+"""The ``fake`` backend: serves the fake store, one simulated service call per object."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from gateway.backend import Backend
+from gateway.errors import GatewayError, InvalidArgument, NotFound, Unavailable
+from gateway.metrics import Metrics
+from gateway.model import FetchBatch, Fetched, FetchFailure, FetchItem, FetchOutcome, MountRequest
+from gateway_fake.faults import fault_for
+from gateway_fake.store import Secret, Store, Version, parse_store
+
+INLINE_PARAMETER = "fakeSecrets"
+log = logging.getLogger("gateway_fake")
+
+
+@dataclass
+class _FileState:
+    mtime_ns: int = -1
+    store: Store | None = None
+    error: str = ""
+
+
+class FakeBackend(Backend):
+    name = "fake"
+    description = "local store with versions, locations and fault injection (demos and tests)"
+    default_location = "local"
+
+    def __init__(self, store_path: Path | None = None, metrics: Metrics | None = None, store: Store | None = None) -> None:
+        self.store_path = store_path
+        self.metrics = metrics
+        self._static = store or Store()
+        self._file = _FileState()
+        #: simulated service calls per (location, secret name) — tests assert on these
+        self.calls: Counter[tuple[str, str]] = Counter()
+
+    def base_store(self) -> Store:
+        """The store file's latest valid content (re-read when its mtime changes) over the static store."""
+        if self.store_path is None:
+            return self._static
+        try:
+            mtime = os.stat(self.store_path).st_mtime_ns
+        except OSError as exc:
+            raise Unavailable(f"fake store file {self.store_path} cannot be read: {exc.strerror}") from None
+        if mtime != self._file.mtime_ns:
+            self._reload(mtime)
+        if self._file.store is None:
+            raise Unavailable(f"fake store file is invalid: {self._file.error}")
+        return self._static.overlay(self._file.store)
+
+    def _reload(self, mtime: int) -> None:
+        assert self.store_path is not None
+        self._file.mtime_ns = mtime
+        try:
+            self._file.store = parse_store(self.store_path.read_text(encoding="utf-8"), str(self.store_path))
+            self._file.error = ""
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            self._file.error = str(exc)
+            log.error("fake store %s is invalid, keeping the previous content: %s", self.store_path, exc)
+
+    def store_for(self, request: MountRequest) -> Store:
+        store = self.base_store()
+        inline = request.param(INLINE_PARAMETER)
+        if not inline:
+            return store
+        try:
+            return store.overlay(parse_store(inline, f"parameter {INLINE_PARAMETER}"))
+        except ValueError as exc:
+            raise InvalidArgument(str(exc)) from None
+
+    async def fetch_many(self, batch: FetchBatch) -> Sequence[FetchOutcome]:
+        store = self.store_for(batch.request)
+        return await asyncio.gather(*(self._fetch_one(store, batch.location, item) for item in batch.items))
+
+    async def _fetch_one(self, store: Store, location: str, item: FetchItem) -> FetchOutcome:
+        self.calls[(location, item.ref.name)] += 1
+        outcome = "ok"
+        try:
+            secret = store.secrets.get(item.ref.name)
+            for fault in (fault_for(store.faults, location), fault_for(secret.faults, location) if secret else None):
+                if fault is not None:
+                    await fault.apply()
+            version = _select(store, secret, location, item)
+            return Fetched(item.key, version.value, version.id)
+        except GatewayError as exc:
+            outcome = exc.reason
+            return FetchFailure(item.key, exc)
+        finally:
+            if self.metrics is not None:
+                self.metrics.backend_calls.labels(backend=self.name, operation="Get", outcome=outcome).inc()
+
+
+def _select(store: Store, secret: Secret | None, location: str, item: FetchItem) -> Version:
+    ref = item.ref
+    if store.locations is not None and location not in store.locations:
+        raise Unavailable(f'the fake store does not serve location "{location}" (it serves {", ".join(store.locations)})')
+    if secret is None or (secret.locations is not None and location not in secret.locations):
+        raise NotFound(f'no fake secret named "{ref.name}" in location "{location}"', reason="NoSuchSecret")
+    if ref.version:
+        version = secret.by_id(ref.version)
+        if version is None:
+            raise NotFound(f'fake secret "{ref.name}" has no version "{ref.version}"', reason="NoSuchVersion")
+        if ref.version_label and ref.version_label not in version.labels:
+            raise NotFound(
+                f'fake secret "{ref.name}" version "{ref.version}" is not labelled "{ref.version_label}"',
+                reason="NoSuchVersion",
+            )
+        return version
+    if ref.version_label:
+        version = secret.by_label(ref.version_label)
+        if version is None:
+            raise NotFound(f'fake secret "{ref.name}" has no version labelled "{ref.version_label}"', reason="NoSuchVersion")
+        return version
+    return secret.current
