@@ -1,0 +1,238 @@
+"""A small, real HTTP server answering the Kubernetes API calls plugins make.
+
+Serves ``GET`` of ServiceAccounts, Pods and Nodes and ``POST`` of TokenReviews, with
+responses shaped like the real API's JSON (``Status`` objects with code 404 for missing
+ones). It records every request so tests can count API load, and can inject latency and
+error statuses (e.g. 429) per path prefix. :meth:`FakeKubernetes.write_kubeconfig` points a
+client at it.
+
+Use it as a context manager::
+
+    with FakeKubernetes() as kube:
+        kube.add_service_account("apps", "web", annotations={"eks.amazonaws.com/role-arn": "arn:..."})
+        kube.add_node("node-1", labels={"topology.kubernetes.io/region": "us-east-1"})
+        kube.add_pod("apps", "web-0", node_name="node-1", service_account="web")
+        path = kube.write_kubeconfig(tmp_path / "kubeconfig")
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+#: TokenReview decision: token -> user info dict (username, uid, groups) or None (unauthenticated)
+TokenReviewer = Callable[[str, list[str]], dict[str, Any] | None]
+
+_ROUTES = [
+    (re.compile(r"^/api/v1/namespaces/([^/]+)/serviceaccounts/([^/]+)$"), "serviceaccounts"),
+    (re.compile(r"^/api/v1/namespaces/([^/]+)/pods/([^/]+)$"), "pods"),
+    (re.compile(r"^/api/v1/nodes/([^/]+)$"), "nodes"),
+]
+TOKEN_REVIEWS = "/apis/authentication.k8s.io/v1/tokenreviews"
+
+
+@dataclass
+class Fault:
+    status: int = 0
+    latency: float = 0.0
+    remaining: int | None = None  # None: every request
+
+
+@dataclass
+class FakeKubernetes:
+    bearer_token: str = "fake-kube-token"
+    service_accounts: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    pods: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    nodes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    token_reviewer: TokenReviewer | None = None
+    requests: list[tuple[str, str]] = field(default_factory=list)
+    faults: dict[str, Fault] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # ------------------------------------------------------------------ objects
+
+    def add_service_account(self, namespace: str, name: str, annotations: dict[str, str] | None = None) -> None:
+        self.service_accounts[(namespace, name)] = {
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": {"name": name, "namespace": namespace, "uid": f"sa-{namespace}-{name}", "annotations": annotations or {}},
+        }
+
+    def add_pod(self, namespace: str, name: str, node_name: str, service_account: str = "default") -> None:
+        self.pods[(namespace, name)] = {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": name, "namespace": namespace, "uid": f"pod-{namespace}-{name}"},
+            "spec": {"nodeName": node_name, "serviceAccountName": service_account},
+        }
+
+    def add_node(self, name: str, labels: dict[str, str] | None = None) -> None:
+        self.nodes[name] = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": name, "labels": labels or {}}}
+
+    def inject(self, path_prefix: str, status: int = 0, latency: float = 0.0, times: int | None = None) -> None:
+        """Answer requests under ``path_prefix`` with ``status`` (0: normally) after ``latency`` seconds."""
+        self.faults[path_prefix] = Fault(status, latency, times)
+
+    def count(self, path_fragment: str = "", method: str = "") -> int:
+        """Requests whose path contains ``path_fragment`` (and method, if given)."""
+        with self._lock:
+            return sum(1 for m, p in self.requests if path_fragment in p and (not method or m == method))
+
+    def counts(self) -> Counter[str]:
+        with self._lock:
+            return Counter(f"{m} {p}" for m, p in self.requests)
+
+    # ------------------------------------------------------------------ server
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None, "start() first"
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> FakeKubernetes:
+        handler = type("Handler", (_Handler,), {"api": self})
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-kubernetes", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> FakeKubernetes:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def write_kubeconfig(self, path: Path) -> Path:
+        config = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": "fake", "cluster": {"server": self.url}}],
+            "users": [{"name": "fake", "user": {"token": self.bearer_token}}],
+            "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "fake"}}],
+            "current-context": "fake",
+        }
+        path.write_text(yaml.safe_dump(config), encoding="utf-8")
+        return path
+
+    # ------------------------------------------------------------------ handling
+
+    def _record(self, method: str, path: str) -> Fault | None:
+        with self._lock:
+            self.requests.append((method, path))
+            for prefix, fault in self.faults.items():
+                if path.startswith(prefix) and (fault.remaining is None or fault.remaining > 0):
+                    if fault.remaining is not None:
+                        fault.remaining -= 1
+                    return fault
+        return None
+
+    def _get(self, path: str) -> tuple[int, dict[str, Any]]:
+        for pattern, kind in _ROUTES:
+            match = pattern.match(path)
+            if not match:
+                continue
+            key = match.groups()
+            store = {"serviceaccounts": self.service_accounts, "pods": self.pods, "nodes": self.nodes}[kind]
+            found = store.get(key if len(key) > 1 else key[0])  # type: ignore[call-overload]
+            if found is None:
+                return 404, _status(404, "NotFound", f'{kind} "{key[-1]}" not found', key[-1], kind)
+            return 200, found
+        return 404, _status(404, "NotFound", "the server could not find the requested resource", "", "")
+
+    def _token_review(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        spec = body.get("spec") or {}
+        token, audiences = spec.get("token", ""), spec.get("audiences") or []
+        user = self.token_reviewer(token, audiences) if self.token_reviewer else None
+        status: dict[str, Any] = {"authenticated": user is not None}
+        if user is not None:
+            status["user"] = user
+            status["audiences"] = audiences
+        else:
+            status["error"] = "token is not valid"
+        return 201, {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview", "spec": spec, "status": status}
+
+
+def _status(code: int, reason: str, message: str, name: str, kind: str) -> dict[str, Any]:
+    return {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": message,
+        "reason": reason,
+        "details": {"name": name, "kind": kind},
+        "code": code,
+    }
+
+
+_REASONS = {401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 429: "TooManyRequests", 500: "InternalError", 503: "ServiceUnavailable"}
+
+
+class _Handler(BaseHTTPRequestHandler):
+    api: FakeKubernetes
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet test output
+        return
+
+    def do_GET(self) -> None:  # noqa: N802
+        self._serve("GET")
+
+    def do_POST(self) -> None:  # noqa: N802
+        self._serve("POST")
+
+    def _serve(self, method: str) -> None:
+        path = self.path.split("?", 1)[0]
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        fault = self.api._record(method, path)
+        if fault and fault.latency:
+            time.sleep(fault.latency)
+        if self.headers.get("Authorization") != f"Bearer {self.api.bearer_token}":
+            self._reply(401, _status(401, "Unauthorized", "Unauthorized", "", ""))
+        elif fault and fault.status:
+            reason = _REASONS.get(fault.status, "InternalError")
+            self._reply(fault.status, _status(fault.status, reason, f"injected {reason}", "", ""))
+        elif method == "POST" and path == TOKEN_REVIEWS:
+            try:
+                body = json.loads(raw or b"{}")
+            except ValueError:
+                self._reply(400, _status(400, "BadRequest", "invalid JSON", "", ""))
+                return
+            self._reply(*self.api._token_review(body))
+        elif method == "GET":
+            self._reply(*self.api._get(path))
+        else:
+            self._reply(405, _status(405, "MethodNotAllowed", "method not allowed", "", ""))
+
+    def _reply(self, code: int, body: dict[str, Any]) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        if code == 429:
+            self.send_header("Retry-After", "1")
+        self.end_headers()
+        self.wfile.write(data)

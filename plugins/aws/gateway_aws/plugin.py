@@ -1,0 +1,1 @@
+"""Hook implementations of the 'aws' plugin (backends are registered once the plugin is built)."""
