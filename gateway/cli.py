@@ -23,6 +23,7 @@ from gateway import __version__, log
 from gateway.app import Gateway, build_gateway
 from gateway.client import DriverClient, MountFailure
 from gateway.errors import GatewayError, StartupError
+from gateway.http import OpsServer, parse_address
 from gateway.manifests import ManifestError, PodContext, SpcDocument, driver_attributes, load_parameters, load_spcs
 from gateway.model import MountResult
 from gateway.plugins import PluginSet, load_plugins
@@ -50,6 +51,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # e.g. `secrets-gateway mount ... | head`
+        sys.stderr.close()
+        return 141
 
 
 # --------------------------------------------------------------------------- parser
@@ -134,6 +138,8 @@ def _settings_parent(options: OptionRegistry) -> argparse.ArgumentParser:
     add("--strict-objects", action="store_true", default=_env("strict-objects") in ("1", "true"),
         help="reject unknown keys in object descriptors instead of warning")
     add("--plugins", default=_env("plugins"), help="comma-separated allow-list of plugins to load (default: all installed)")
+    add("--http-address", default=_env("http-address", "0.0.0.0:8095"),
+        help='host:port for /metrics, /healthz and /readyz (serve only; empty disables; default %(default)s)')
     plugin_group = parent.add_argument_group("plugin settings")
     for option in options.options.values():
         plugin_group.add_argument(f"--{option.name}", default=os.environ.get(option.env_var, option.default),
@@ -189,6 +195,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         max_value_bytes=args.max_value_bytes,
         max_response_bytes=args.max_response_bytes,
         strict_objects=args.strict_objects,
+        http_address=args.http_address,
         plugins=_allow_list(args.plugins),
         plugin_options={name: getattr(args, name.replace("-", "_")) or "" for name in args.plugin_option_names},
     )
@@ -198,11 +205,29 @@ def settings_from(args: argparse.Namespace) -> Settings:
 
 
 def run_serve(args: argparse.Namespace, plugins: PluginSet) -> int:
-    gateway = build_gateway(settings_from(args), plugins)
+    settings = settings_from(args)
+    try:
+        address = parse_address(settings.http_address)
+    except ValueError as exc:
+        raise StartupError(str(exc)) from None
+    gateway = build_gateway(settings, plugins)
     for failure in plugins.failures:
         print(f"warning: {failure.describe()}", file=sys.stderr)
-    asyncio.run(GatewayServer(gateway).run_until_signalled())
+    asyncio.run(serve(gateway, address))
     return 0
+
+
+async def serve(gateway: Gateway, http_address: tuple[str, int] | None) -> None:
+    """The provider socket plus the operations endpoint, until SIGTERM/SIGINT."""
+    server = GatewayServer(gateway)
+    ops = OpsServer(*http_address, gateway.metrics.registry, server.readiness) if http_address else None
+    if ops is not None:
+        await ops.start()
+    try:
+        await server.run_until_signalled()
+    finally:
+        if ops is not None:
+            await ops.stop()
 
 
 def run_mount(args: argparse.Namespace, plugins: PluginSet) -> int:

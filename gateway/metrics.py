@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from gateway.grpcmetrics import GrpcServerMetrics
+
 MOUNT_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
 
@@ -48,3 +50,4 @@ class Metrics:
         self.plugin_load_failures = Counter(
             "secrets_gateway_plugin_load_failures", "Plugins that failed to load.", ["plugin"], registry=r
         )
+        self.grpc_server = GrpcServerMetrics(r)

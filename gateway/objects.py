@@ -155,6 +155,7 @@ class _DescriptorParser:
         self.strict = strict
         self.where = f"objects[{index}]"
         self.name = ""
+        self.unknown: list[tuple[str, str]] = []
 
     def problem(self, message: str, part: str = "") -> None:
         """Record ``message`` for this object (``part``: e.g. ``jmesPath[1]``)."""
@@ -197,6 +198,7 @@ class _DescriptorParser:
         )
         for message in backend.check_object(spec):
             self.problem(message)
+        self.report_unknown_keys()
         self.result.objects.append(spec)
 
     # -- routing
@@ -253,15 +255,16 @@ class _DescriptorParser:
             fields[lowered] = value
             spelled[lowered] = text
         backend_keys = self.backend_keys(fields) if allowed is CORE_KEYS else frozenset()
-        for lowered, text in spelled.items():
-            if lowered in allowed or lowered in backend_keys:
-                continue
+        self.unknown += [(part, text) for lowered, text in spelled.items() if lowered not in allowed | backend_keys]
+        return fields
+
+    def report_unknown_keys(self) -> None:
+        """Unknown keys: a warning (ASCP ignores them), a problem in strict mode."""
+        for part, text in self.unknown:
             if self.strict:
                 self.problem(f'unknown key "{text}" (strict mode)', part)
             else:
-                where = f"{self.where} {part}".rstrip()
-                self.result.warnings.append(f'{where}: unknown key "{text}" ignored')
-        return fields
+                self.result.warnings.append(f'{self.where}{" " + part if part else ""}: unknown key "{text}" ignored')
 
     def backend_keys(self, fields: dict[str, Any]) -> frozenset[str]:
         object_type = yaml11.scalar_text(fields.get("objecttype"))

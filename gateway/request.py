@@ -130,8 +130,8 @@ def _string_map(text: str, field_name: str, *, allow_null: bool) -> dict[str, st
     for key, value in document.items():
         _check_text(key, f"{field_name}: a key")
         if not isinstance(value, str):
-            raise InvalidArgument(f'{field_name}: value of "{_preview(key)}" must be a string, got {_json_type(value)}')
-        _check_text(value, f'{field_name}: the value of "{_preview(key)}"')
+            raise InvalidArgument(f"{field_name}: value of {_preview(key)} must be a string, got {_json_type(value)}")
+        _check_text(value, f"{field_name}: the value of {_preview(key)}")
     return document
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from typing import Any
 
 import grpc
 
@@ -61,6 +62,7 @@ class GatewayServer:
         self.socket = SocketFile(settings.socket_path)
         self.grace_period = settings.grace_period
         self.server = grpc.aio.server(
+            interceptors=[gateway.metrics.grpc_server],
             options=[
                 ("grpc.max_receive_message_length", settings.max_request_bytes),
                 ("grpc.max_send_message_length", -1),
@@ -88,6 +90,18 @@ class GatewayServer:
             self.socket.path,
             ", ".join(self.gateway.backends.names()) or "none",
         )
+
+    def readiness(self) -> tuple[bool, dict[str, Any]]:
+        """Ready when the socket is served and every plugin loaded (detail for /readyz)."""
+        failures = [failure.describe() for failure in self.gateway.plugins.failures]
+        backends = self.gateway.backends.names()
+        detail = {
+            "socket": str(self.socket.path) if self.serving else None,
+            "backends": backends,
+            "plugins": [info.name for info in self.gateway.plugins.loaded],
+            "plugin_failures": failures,
+        }
+        return self.serving and not failures and bool(backends), detail
 
     async def stop(self) -> None:
         """Withdraw the socket, let in-flight mounts finish within the grace period, release."""

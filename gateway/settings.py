@@ -56,6 +56,7 @@ class Settings:
     max_response_bytes: int = DRIVER_MAX_RECEIVE_BYTES
     max_request_bytes: int = 16 * 1024 * 1024
     strict_objects: bool = False
+    http_address: str = "0.0.0.0:8095"  # /metrics, /healthz, /readyz; empty disables
     plugins: frozenset[str] | None = None  # allow-list of plugin names; None = every installed plugin
     plugin_options: Mapping[str, str] = field(default_factory=lambda: frozen_mapping({}))
 

@@ -40,9 +40,7 @@ def extract_entries(piece: Piece) -> list[Piece]:
 def _extract(piece: Piece, entry: JmesEntry, document: object, context: str) -> Piece:
     try:
         found = compile_jmes(entry.path).search(document)
-    except ValueError as exc:  # compile_jmes already rejected bad paths at parse time
-        raise InvalidArgument(f"{exc} [{context}]") from None
-    except Exception:  # evaluation errors (e.g. a function applied to the wrong type)
+    except Exception:  # evaluation errors quote the data they failed on: never pass their text on
         raise InvalidArgument(f"Invalid JMES Path: {entry.path}. [{context}: evaluation failed]") from None
     if found is None:
         raise InvalidArgument(

@@ -1,0 +1,101 @@
+"""In-process test doubles for core unit tests (real peers are used everywhere else)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from gateway.backend import Backend, BackendRegistry
+from gateway.errors import GatewayError, NotFound
+from gateway.model import FetchBatch, Fetched, FetchFailure, FetchOutcome, ObjectSpec
+
+
+@dataclass
+class ScriptedBackend(Backend):
+    """Answers from a script: ``values[(location, name)]`` or ``values[name]`` → (bytes, version);
+    ``errors[(location, name)]`` / ``errors[name]`` → error. Anything else is NotFound.
+    Records every batch; optional ``delay`` per batch; ``raises`` fails whole batches."""
+
+    name: str = "scripted"
+    values: dict = field(default_factory=dict)
+    errors: dict = field(default_factory=dict)
+    delay: float = 0.0
+    raises: BaseException | None = None
+    arn_services: tuple[str, ...] = ()
+    object_options: frozenset[str] = frozenset()
+    default_location: str = "here"
+    batches: list[FetchBatch] = field(default_factory=list)
+    in_flight: int = 0
+    max_in_flight: int = 0
+    extra_check: str = ""
+
+    async def fetch_many(self, batch: FetchBatch) -> Sequence[FetchOutcome]:
+        self.batches.append(batch)
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            if self.delay:
+                await asyncio.sleep(self.delay)
+            if self.raises is not None:
+                raise self.raises
+            return [self._one(batch.location, item.key, item.ref.name, item.ref.version) for item in batch.items]
+        finally:
+            self.in_flight -= 1
+
+    def _one(self, location: str, key: int, name: str, version: str) -> FetchOutcome:
+        error = self.errors.get((location, name), self.errors.get(name))
+        if error is not None:
+            return FetchFailure(key, error)
+        found = self.values.get((location, name), self.values.get(name))
+        if found is None:
+            return FetchFailure(key, NotFound(f'no object "{name}"'))
+        value, found_version = found
+        return Fetched(key, value, version or found_version)
+
+    def check_object(self, obj: ObjectSpec) -> list[str]:
+        if self.extra_check and obj.ref.version and obj.ref.version_label:
+            return [f"{self.extra_check}: {obj.ref.name}"]
+        return []
+
+    def calls(self, location: str | None = None) -> int:
+        return sum(1 for b in self.batches if location is None or b.location == location)
+
+
+def registry_of(*backends: Backend) -> BackendRegistry:
+    registry = BackendRegistry()
+    for backend in backends:
+        registry.add(backend)
+    return registry
+
+
+def aws_like() -> BackendRegistry:
+    """Backends shaped like ASCP's two object types, for exercising ASCP's rules in the core."""
+    return registry_of(
+        ScriptedBackend(name="secretsmanager", arn_services=("secretsmanager",), default_location=""),
+        ScriptedBackend(
+            name="ssmparameter",
+            arn_services=("ssm",),
+            default_location="",
+            extra_check="ssm parameters can not specify both objectVersion and objectVersionLabel",
+        ),
+        ScriptedBackend(name="fake"),
+    )
+
+
+def error(cls: type[GatewayError], message: str = "boom", **kwargs: object) -> GatewayError:
+    return cls(message, **kwargs)  # type: ignore[arg-type]
+
+
+def plan_for(objects: str, registry: BackendRegistry, locations: dict[str, tuple[str, ...]] | None = None, **parameters: str):
+    """A MountPlan for an objects YAML, with explicit locations per backend (default: ("here",))."""
+    import textwrap
+
+    from gateway.model import MountPlan, MountRequest
+    from gateway.objects import parse_objects
+
+    parsed = parse_objects({"objects": textwrap.dedent(objects), **parameters}, registry)
+    assert parsed.problems == [], parsed.problems
+    where = {obj.backend: (locations or {}).get(obj.backend, ("here",)) for obj in parsed.objects}
+    request = MountRequest(attributes={"objects": objects, **parameters})
+    return MountPlan(request, tuple(parsed.objects), where, parsed.translation, parsed.failover_mode)

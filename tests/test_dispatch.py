@@ -1,0 +1,175 @@
+"""Dispatch: batching per (backend, location), concurrency, deadlines, failover, contract checks."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+
+import pytest
+
+from gateway.backend import Backend
+from gateway.dispatch import Dispatcher, DispatchLimits
+from gateway.errors import DeadlineExceeded, Internal, InvalidArgument, NotFound, PermissionDenied, ResourceExhausted, Unavailable
+from gateway.metrics import Metrics
+from gateway.model import FetchBatch, Fetched, FetchOutcome
+from tests.support import ScriptedBackend, plan_for, registry_of
+
+TWO_REGIONS = ("us-east-1", "us-west-2")
+
+
+def objects(count: int, backend: str = "a", prefix: str = "o") -> str:
+    return "".join(f"- {{objectName: {prefix}{i}, objectType: {backend}}}\n" for i in range(count))
+
+
+async def fetch(registry, text: str, timeout: float | None = 5.0, limits: DispatchLimits = DispatchLimits(), **kw):  # type: ignore[no-untyped-def]
+    metrics = Metrics()
+    result = await Dispatcher(registry, metrics, limits).fetch_all(plan_for(text, registry, **kw), timeout)
+    return result, metrics
+
+
+async def test_one_batch_per_backend_and_location() -> None:
+    a = ScriptedBackend(name="a", values={f"o{i}": (b"x", "1") for i in range(10)})
+    b = ScriptedBackend(name="b", values={f"p{i}": (b"y", "2") for i in range(5)})
+    resolved, _ = await fetch(registry_of(a, b), objects(10, "a") + objects(5, "b", prefix="p"))
+    assert len(a.batches) == 1 and len(a.batches[0].items) == 10
+    assert len(b.batches) == 1
+    assert [r.obj.index for r in resolved][:10] == list(range(10))
+
+
+async def test_all_or_nothing_with_every_failure_named() -> None:
+    a = ScriptedBackend(name="a", values={"o0": (b"x", "1")}, errors={"o2": PermissionDenied("AccessDenied")})
+    with pytest.raises(PermissionDenied) as caught:
+        await fetch(registry_of(a), objects(3))
+    message = caught.value.message
+    assert message.startswith("2 of 3 objects failed: ")
+    assert 'objects[1] "o1" (a @ here): no object "o1"' in message and 'objects[2] "o2" (a @ here): AccessDenied' in message
+
+
+@pytest.mark.parametrize(
+    ("errors", "expected"),
+    [
+        pytest.param([Unavailable("u"), NotFound("n")], NotFound, id="not-found-beats-unavailable"),
+        pytest.param([NotFound("n"), InvalidArgument("i")], InvalidArgument, id="invalid-beats-all"),
+        pytest.param([Unavailable("u"), DeadlineExceeded("d")], DeadlineExceeded, id="deadline-beats-unavailable"),
+    ],
+)
+async def test_code_precedence(errors, expected) -> None:  # type: ignore[no-untyped-def]
+    a = ScriptedBackend(name="a", errors={f"o{i}": e for i, e in enumerate(errors)})
+    with pytest.raises(expected):
+        await fetch(registry_of(a), objects(len(errors)))
+
+
+class BarrierBackend(Backend):
+    """Every batch waits until ``parties`` batches are in flight: proves concurrency without clocks."""
+
+    def __init__(self, name: str, barrier: asyncio.Barrier, counter: dict[str, int]) -> None:
+        self.name = name
+        self.barrier = barrier
+        self.counter = counter
+
+    async def fetch_many(self, batch: FetchBatch) -> Sequence[FetchOutcome]:
+        self.counter["now"] += 1
+        self.counter["max"] = max(self.counter["max"], self.counter["now"])
+        try:
+            await self.barrier.wait()
+        finally:
+            self.counter["now"] -= 1
+        return [Fetched(item.key, b"v", "1") for item in batch.items]
+
+
+async def test_backends_are_fetched_concurrently() -> None:
+    counter = {"now": 0, "max": 0}
+    barrier = asyncio.Barrier(4)
+    registry = registry_of(*(BarrierBackend(f"b{i}", barrier, counter) for i in range(4)))
+    text = "".join(f"- {{objectName: x{i}, objectType: b{i}}}\n" for i in range(4))
+    resolved, _ = await fetch(registry, text, timeout=10)
+    assert len(resolved) == 4 and counter["max"] == 4
+
+
+async def test_concurrency_is_bounded() -> None:
+    counter = {"now": 0, "max": 0}
+    barrier = asyncio.Barrier(2)
+    registry = registry_of(*(BarrierBackend(f"b{i}", barrier, counter) for i in range(6)))
+    text = "".join(f"- {{objectName: x{i}, objectType: b{i}}}\n" for i in range(6))
+    resolved, _ = await fetch(registry, text, timeout=10, limits=DispatchLimits(max_parallel_calls=2))
+    assert len(resolved) == 6 and counter["max"] == 2
+
+
+async def test_failover_after_retryable_error_only() -> None:
+    a = ScriptedBackend(
+        name="a",
+        values={("us-west-2", "o0"): (b"west", "w1"), ("us-west-2", "o1"): (b"west", "w1"), ("us-east-1", "o1"): (b"east", "e1")},
+        errors={("us-east-1", "o0"): Unavailable("503")},
+    )
+    resolved, metrics = await fetch(registry_of(a), objects(2), locations={"a": TWO_REGIONS})
+    assert [(r.fetched.value, r.location) for r in resolved] == [(b"west", "us-west-2"), (b"east", "us-east-1")]
+    assert a.calls("us-east-1") == 1 and a.calls("us-west-2") == 1
+    assert [item.key for item in a.batches[1].items] == [0]  # only the failed object goes to the failover region
+    assert metrics.failovers.labels(backend="a")._value.get() == 1
+
+
+async def test_healthy_primary_never_touches_the_failover_region() -> None:
+    a = ScriptedBackend(name="a", values={f"o{i}": (b"x", "1") for i in range(5)})
+    await fetch(registry_of(a), objects(5), locations={"a": TWO_REGIONS})
+    assert a.calls("us-west-2") == 0
+
+
+async def test_all_mode_queries_every_region_like_ascp() -> None:
+    a = ScriptedBackend(name="a", values={"o0": (b"x", "1")})
+    resolved, _ = await fetch(registry_of(a), objects(1), locations={"a": TWO_REGIONS}, failoverMode="all")
+    assert a.calls("us-east-1") == 1 and a.calls("us-west-2") == 1 and resolved[0].location == "us-east-1"
+
+
+async def test_mount_deadline_names_pending_objects() -> None:
+    slow = ScriptedBackend(name="slow", delay=30, values={"o0": (b"x", "1")})
+    fast = ScriptedBackend(name="fast", values={"f0": (b"x", "1")})
+    text = objects(2, "slow") + "- {objectName: f0, objectType: fast}\n"
+    with pytest.raises(DeadlineExceeded) as caught:
+        await fetch(registry_of(slow, fast), text, timeout=0.2)
+    assert caught.value.message == (
+        'mount deadline of 0.2s exceeded; still pending: objects[0] "o0" (slow @ here), objects[1] "o1" (slow @ here)'
+    )
+    assert slow.in_flight == 0  # the outstanding call was cancelled
+
+
+async def test_per_call_timeout_is_retryable_and_fails_over() -> None:
+    a = ScriptedBackend(name="a", values={"o0": (b"x", "1")})
+
+    class SlowPrimary(ScriptedBackend):
+        async def fetch_many(self, batch: FetchBatch) -> Sequence[FetchOutcome]:
+            if batch.location == "us-east-1":
+                await asyncio.sleep(30)
+            return await super().fetch_many(batch)
+
+    slow = SlowPrimary(name="a", values=a.values)
+    resolved, _ = await fetch(registry_of(slow), objects(1), locations={"a": TWO_REGIONS}, limits=DispatchLimits(call_timeout=0.1))
+    assert resolved[0].location == "us-west-2"
+
+
+@pytest.mark.parametrize(
+    ("backend", "error", "message"),
+    [
+        pytest.param(ScriptedBackend(name="a", raises=RuntimeError("secret-in-crash")), Internal,
+                     "backend a failed unexpectedly (see provider log)", id="crash"),
+        pytest.param(ScriptedBackend(name="a", raises=PermissionDenied("login refused")), PermissionDenied, "login refused", id="batch-error"),
+        pytest.param(ScriptedBackend(name="a", values={"o0": (b"x" * 11, "1")}), ResourceExhausted,
+                     "value is 11 bytes, above the limit of 10 bytes per value", id="value-too-large"),
+        pytest.param(ScriptedBackend(name="a", values={"o0": ("text", "1")}), Internal, "not bytes", id="value-not-bytes"),
+    ],
+)
+async def test_backend_failures_become_typed_errors(backend, error, message, caplog) -> None:  # type: ignore[no-untyped-def]
+    caplog.set_level(logging.ERROR)
+    with pytest.raises(error) as caught:
+        await fetch(registry_of(backend), objects(1), limits=DispatchLimits(max_value_bytes=10))
+    assert message in caught.value.message
+    assert "secret-in-crash" not in caught.value.message
+
+
+async def test_missing_outcome_is_a_plugin_bug() -> None:
+    class Forgetful(ScriptedBackend):
+        async def fetch_many(self, batch: FetchBatch) -> Sequence[FetchOutcome]:
+            return [Fetched(999, b"x", "1")]
+
+    with pytest.raises(Internal, match="returned no valid result"):
+        await fetch(registry_of(Forgetful(name="a")), objects(1))

@@ -1,0 +1,283 @@
+"""Parsing and validating the objects list: every ASCP message, plus the gateway's stricter checks."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from gateway.model import ExpandMode, FailoverMode, ObjectRef
+from gateway.objects import parse_objects
+from gateway.planner import check_locations
+from tests.support import aws_like
+
+SM_ARN = "arn:aws:secretsmanager:us-east-1:111122223333:secret:prod/db-AbCdEf"
+SM_ARN_WEST = "arn:aws:secretsmanager:us-west-2:111122223333:secret:prod/db-AbCdEf"
+SSM_ARN = "arn:aws:ssm:us-east-1:111122223333:parameter/app/flags"
+
+
+def parse(objects: str, **parameters: str):
+    return parse_objects({"objects": textwrap.dedent(objects), **parameters}, aws_like())
+
+
+def problems_of(objects: str, locations: tuple[str, ...] = ("us-east-1",), **parameters: str) -> list[str]:
+    parsed = parse(objects, **parameters)
+    if parsed.problems:
+        return parsed.problems
+    by_backend = {obj.backend: locations for obj in parsed.objects}
+    return check_locations(parsed.objects, by_backend, aws_like())
+
+
+ASCP_MESSAGES = [
+    pytest.param("- \n", "Empty descriptor entry in SecretProviderClass", id="empty-entry"),
+    pytest.param("- objectType: secretsmanager\n", "Object name must be specified", id="no-name"),
+    pytest.param("- objectName: arn:aws:secretsmanager\n", "Invalid ARN format in object name: arn:aws:secretsmanager", id="bad-arn"),
+    pytest.param(
+        f"- objectName: {SM_ARN_WEST}\n", f"ARN region must match region us-east-1: {SM_ARN_WEST}", id="arn-region"
+    ),
+    pytest.param("- objectName: prod/db\n", "Must use objectType when a full ARN is not specified: prod/db", id="no-type"),
+    pytest.param("- objectName: arn:aws:s3:us-east-1:1:bucket/key\n", "Invalid service in ARN: s3", id="arn-service"),
+    pytest.param("- {objectName: x, objectType: nope}\n", "Invalid objectType: nope", id="unknown-type"),
+    pytest.param("- {objectName: x, objectType: ssm}\n", "Invalid objectType: ssm", id="ssm-is-not-a-type"),
+    pytest.param(
+        f"- {{objectName: '{SM_ARN}', objectType: ssmparameter}}\n", f"objectType does not match ARN: {SM_ARN}", id="type-vs-arn"
+    ),
+    pytest.param(
+        "- {objectName: /p, objectType: ssmparameter, objectVersion: '2', objectVersionLabel: l}\n",
+        "ssm parameters can not specify both objectVersion and objectVersionLabel: /p",
+        id="ssm-version-and-label",
+    ),
+    pytest.param(
+        "- {objectName: ../secret, objectType: secretsmanager}\n",
+        "path can not contain ../: ../secret",
+        id="dotdot-translation-off",
+    ),
+    pytest.param("- {objectName: x, objectType: fake, filePermission: 0600}\n", "Invalid File Permission: 384", id="octal-trap"),
+    pytest.param("- {objectName: x, objectType: fake, filePermission: '600'}\n", "Invalid File Permission: 600", id="three-digits"),
+    pytest.param("- {objectName: x, objectType: fake, filePermission: rw}\n", "Invalid File Permission: rw", id="not-octal"),
+    pytest.param(
+        "- {objectName: x, objectType: fake, jmesPath: [{objectAlias: a}]}\n", "Path must be specified for JMES object", id="jmes-no-path"
+    ),
+    pytest.param(
+        "- {objectName: x, objectType: fake, jmesPath: [{path: a}]}\n", "Object alias must be specified for JMES object", id="jmes-no-alias"
+    ),
+    pytest.param(
+        "- {objectName: x, objectType: fake, jmesPath: [{path: a, objectAlias: b, filePermission: '999'}]}\n",
+        "Invalid File Permission: 999",
+        id="jmes-permission",
+    ),
+    pytest.param(
+        "- {objectName: x, objectType: fake, jmesPath: [{path: '[.', objectAlias: b}]}\n", "Invalid JMES Path: [.", id="jmes-syntax"
+    ),
+    pytest.param(
+        "- {objectName: x, objectType: secretsmanager, failoverObject: {objectName: y}}\n",
+        "object alias must be specified for objects with failover entries: x",
+        id="failover-needs-alias",
+    ),
+    pytest.param(
+        "- {objectName: x, objectAlias: a, objectType: secretsmanager, failoverObject: {objectName: y}}\n",
+        "failover object allowed only when failover region is defined: x",
+        id="failover-needs-region",
+    ),
+    pytest.param(
+        "- {objectName: x, objectAlias: a, objectType: secretsmanager, objectVersion: v1, failoverObject: {objectName: y, objectVersion: v2}}\n",
+        "object versions must match between primary and failover regions: x",
+        id="failover-version",
+    ),
+    pytest.param(
+        "- {objectName: x, objectType: fake, objectAlias: a}\n- {objectName: x, objectType: fake, objectAlias: a}\n",
+        "found descriptor with duplicate object name x, duplicate object alias a, and no version label",
+        id="duplicate-case-1",
+    ),
+    pytest.param(
+        "- {objectName: x, objectType: fake, objectVersionLabel: l}\n- {objectName: x, objectType: fake, objectVersionLabel: l}\n",
+        "found descriptor with duplicate object name x, no object alias, and duplicate version label l",
+        id="duplicate-case-2",
+    ),
+    pytest.param(
+        "- {objectName: x, objectType: fake, objectAlias: a, objectVersionLabel: l}\n"
+        "- {objectName: x, objectType: fake, objectAlias: a, objectVersionLabel: l}\n",
+        "found descriptor with duplicate object name x, duplicate object alias a, and duplicate version label l",
+        id="duplicate-case-3",
+    ),
+    pytest.param(
+        "- {objectName: x, objectType: fake}\n- {objectName: x, objectType: fake}\n",
+        "found descriptor with duplicate object name x, no object alias, and no version label",
+        id="duplicate-case-4",
+    ),
+    pytest.param(
+        "- {objectName: x, objectType: fake, objectAlias: a}\n- {objectName: y, objectType: fake, objectAlias: a}\n",
+        "found duplicate object alias a",
+        id="duplicate-alias",
+    ),
+    pytest.param(
+        "- {objectName: x, objectType: fake, objectAlias: a}\n"
+        "- {objectName: y, objectType: fake, jmesPath: [{path: p, objectAlias: a}]}\n",
+        "Name already in use for objectAlias: found duplicate object alias a in JMES path entry p",
+        id="duplicate-jmes-alias",
+    ),
+    pytest.param("- {objectName: [unclosed\n", "Failed to load SecretProviderClass: ", id="yaml-syntax"),
+    pytest.param("objectName: x\n", "Failed to load SecretProviderClass: objects must be a YAML list", id="not-a-list"),
+]
+
+
+@pytest.mark.parametrize(("objects", "expected"), ASCP_MESSAGES)
+def test_ascp_messages(objects: str, expected: str, request: pytest.FixtureRequest) -> None:
+    translation_off = request.node.callspec.id == "dotdot-translation-off"
+    problems = problems_of(objects, **({"pathTranslation": "false"} if translation_off else {}))
+    assert any(expected in problem for problem in problems), problems
+
+
+@pytest.mark.parametrize(
+    ("parameters", "expected"),
+    [
+        pytest.param({"pathTranslation": "ab"}, "pathTranslation must be either 'False' or a single character string", id="translation"),
+        pytest.param({"failoverMode": "sometimes"}, 'failoverMode must be "on-error" (default) or "all"', id="failover-mode"),
+    ],
+)
+def test_parameter_messages(parameters: dict[str, str], expected: str) -> None:
+    problems = parse("- {objectName: x, objectType: fake}\n", **parameters).problems
+    assert problems == [expected] or any(expected in p for p in problems), problems
+
+
+STRICTER = [
+    pytest.param(
+        "- {objectName: a/b, objectType: fake}\n- {objectName: a_b, objectType: fake}\n",
+        'file path "a_b" is also produced by objects[0] "a/b"',
+        {},
+        id="collision-after-translation",
+    ),
+    pytest.param(
+        "- {objectName: db, objectType: fake}\n- {objectName: other, objectType: fake, objectAlias: db}\n",
+        'file path "db" is also produced by objects[0] "db"',
+        {},
+        id="unaliased-name-equals-alias",
+    ),
+    pytest.param(
+        "- {objectName: x, objectType: fake, jmesPath: [{path: p, objectAlias: ../../etc/cron.d/evil}]}\n",
+        "path can not contain ../: ../../etc/cron.d/evil",
+        {"pathTranslation": "False"},
+        id="jmes-alias-traversal",
+    ),
+    pytest.param(
+        "- {objectName: x, objectType: fake, jmesPath: [{path: p, objectAlias: ../x}]}\n",
+        "starts with '..', which the driver reserves",
+        {},
+        id="jmes-alias-dotdot-translated",
+    ),
+    pytest.param(
+        "- {objectName: x, objectType: fake, objectAlias: ..data}\n", "starts with '..'", {}, id="reserved-dotdot-data"
+    ),
+    pytest.param(
+        "- {objectName: a, objectType: fake}\n- {objectName: a/b, objectType: fake}\n",
+        'needs "a" as a directory',
+        {"pathTranslation": "false"},
+        id="file-where-directory-needed",
+    ),
+    pytest.param(
+        "- {objectName: x, objectType: fake, objectAlias: 'a//b'}\n", "is not a clean relative path", {"pathTranslation": "false"}, id="unclean"
+    ),
+    pytest.param("- {objectName: x, objectType: fake, objectAlias: .}\n", "is not a clean relative path", {}, id="dot-alias"),
+    pytest.param("- {objectName: \"a\\0b\", objectType: fake}\n", "contains a NUL character", {}, id="nul"),
+    pytest.param(f"- {{objectName: {'x' * 256}, objectType: fake}}\n", "component longer than 255 bytes", {}, id="long-component"),
+    pytest.param(
+        "- {objectName: x, objectType: fake, objectAlias: flags, expandKeys: directory}\n- {objectName: flags, objectType: fake}\n",
+        'file path "flags" is a directory of objects[0] "x"',
+        {},
+        id="expanded-directory-vs-file",
+    ),
+    pytest.param("- {objectName: x, ObjectName: y, objectType: fake}\n", 'key "ObjectName" is given twice', {}, id="key-twice"),
+    pytest.param("- {objectName: [a, b], objectType: fake}\n", "field objectName must be a string, got a list", {}, id="name-list"),
+    pytest.param("- {objectName: x, objectType: fake, expandKeys: maybe}\n", 'expandKeys must be "true"', {}, id="expand-value"),
+    pytest.param("- {objectName: x, objectType: fake, encoding: rot13}\n", 'encoding must be "base64" or empty', {}, id="encoding"),
+    pytest.param("- {objectName: x, objectType: fake, jmesPath: nope}\n", "jmesPath must be a list", {}, id="jmes-not-list"),
+    pytest.param("- {objectName: x, objectType: fake, failoverObject: [1]}\n", "failoverObject must be a mapping", {}, id="failover-not-map"),
+    pytest.param("- just a string\n", "an object descriptor must be a mapping", {}, id="entry-not-mapping"),
+]
+
+
+@pytest.mark.parametrize(("objects", "expected", "parameters"), STRICTER)
+def test_stricter_than_ascp(objects: str, expected: str, parameters: dict[str, str]) -> None:
+    problems = problems_of(objects, **parameters)
+    assert any(expected in problem for problem in problems), problems
+
+
+def test_every_problem_is_reported_with_its_object() -> None:
+    problems = parse(
+        """
+        - {objectName: a, objectType: fake, filePermission: '9'}
+        - {objectName: b, objectType: nope}
+        - {objectName: c, objectType: fake, encoding: hex}
+        """
+    ).problems
+    assert [p.split(":")[0] for p in problems] == ['objects[0] "a"', 'objects[1] "b"', 'objects[2] "c"']
+
+
+def test_too_many_objects_is_refused_before_parsing_each() -> None:
+    objects = "".join(f"- {{objectName: o{i}, objectType: fake}}\n" for i in range(11))
+    parsed = parse_objects({"objects": objects}, aws_like(), max_objects=10)
+    assert parsed.problems == ["too many objects: 11 listed, the limit is 10 per mount"]
+
+
+def test_unknown_keys_warn_or_fail_in_strict_mode() -> None:
+    objects = "- {objectName: x, objectType: fake, objectTemplate: '{{.}}'}\n"
+    relaxed = parse_objects({"objects": objects}, aws_like())
+    strict = parse_objects({"objects": objects}, aws_like(), strict=True)
+    assert relaxed.problems == [] and relaxed.warnings == ['objects[0] "x": unknown key "objectTemplate" ignored']
+    assert strict.problems == ['objects[0] "x": unknown key "objectTemplate" (strict mode)']
+
+
+def test_backend_options_are_collected_case_insensitively() -> None:
+    registry = aws_like()
+    registry.get("fake").object_options = frozenset({"secretPath"})  # type: ignore[union-attr]
+    parsed = parse_objects({"objects": "- {objectName: x, objectType: fake, SECRETPATH: kv/app}\n"}, registry)
+    assert parsed.problems == [] and parsed.warnings == []
+    assert dict(parsed.objects[0].options) == {"secretpath": "kv/app"}
+
+
+@pytest.mark.parametrize(
+    ("objects", "check"),
+    [
+        pytest.param(f"- objectName: {SM_ARN}\n", lambda o: o.backend == "secretsmanager" and o.object_type == "", id="arn-routes"),
+        pytest.param(f"- objectName: {SSM_ARN}\n", lambda o: o.backend == "ssmparameter", id="ssm-arn-routes"),
+        pytest.param(
+            "- {OBJECTNAME: x, objecttype: fake, ObjectVersion: 3, objectVersionLabel: yes}\n",
+            lambda o: o.ref == ObjectRef("x", "3", "true"),
+            id="yaml11-scalars-and-key-case",
+        ),
+        pytest.param("- {objectName: x, objectType: fake, filePermission: '0600'}\n", lambda o: o.file_permission == 0o600, id="mode"),
+        pytest.param(
+            "- {objectName: x, objectType: fake, expandKeys: 'true', expandKeysSeparator: '.'}\n",
+            lambda o: o.expand.mode is ExpandMode.PREFIX and o.expand.separator == ".",
+            id="expand-prefix",
+        ),
+        pytest.param("- {objectName: x, objectType: fake, encoding: BASE64}\n", lambda o: o.encoding == "base64", id="encoding"),
+        pytest.param(
+            "- {objectName: x, objectAlias: a, objectType: fake, failoverObject: {objectName: z, objectVersionLabel: b}}\n",
+            lambda o: o.failover_ref == ObjectRef("z", "", "b") and o.ref_at(1).name == "z" and o.ref_at(0).name == "x",
+            id="failover-ref",
+        ),
+        pytest.param("- {objectName: x, objectType: fake, failoverObject: {objectVersion: '1'}}\n", lambda o: o.failover_ref is None, id="nameless-failover-ignored"),
+    ],
+)
+def test_parsed_objects(objects: str, check) -> None:  # type: ignore[no-untyped-def]
+    parsed = parse(objects)
+    assert parsed.problems == []
+    assert check(parsed.objects[0])
+
+
+@pytest.mark.parametrize(
+    ("value", "mode"),
+    [pytest.param("", FailoverMode.ON_ERROR, id="default"), pytest.param("ALL", FailoverMode.ALL, id="all"), pytest.param("on-error", FailoverMode.ON_ERROR, id="on-error")],
+)
+def test_failover_mode(value: str, mode: FailoverMode) -> None:
+    assert parse("- {objectName: x, objectType: fake}\n", failoverMode=value).failover_mode is mode
+
+
+@pytest.mark.parametrize(
+    ("objects", "translation"),
+    [pytest.param("", "_", id="absent"), pytest.param("[]", "_", id="empty-list"), pytest.param("~", "_", id="null")],
+)
+def test_no_objects_is_not_a_parse_error(objects: str, translation: str) -> None:
+    parsed = parse(objects)
+    assert parsed.problems == [] and parsed.objects == [] and parsed.translation == translation
