@@ -47,8 +47,11 @@ class Dispatcher:
         self.metrics = metrics
         self.limits = limits
 
-    async def fetch_all(self, plan: MountPlan, timeout: float | None) -> list[Resolved]:
-        """Resolve every object of ``plan`` (in plan order) or raise one :class:`GatewayError`."""
+    async def fetch_all(self, plan: MountPlan, timeout: float | None, budget: float | None = None) -> list[Resolved]:
+        """Resolve every object of ``plan`` (in plan order) or raise one :class:`GatewayError`.
+
+        ``timeout`` is what is left of the mount's deadline; ``budget`` the whole deadline, for the message.
+        """
         trackers = [
             ObjectAttempts(obj, plan.locations_for(obj), plan.failover_mode, self._backend(obj).location_noun)
             for obj in plan.objects
@@ -69,7 +72,7 @@ class Dispatcher:
 
                     launch([(tracker, attempt) for tracker in trackers for attempt in tracker.start()])
         except TimeoutError:
-            raise DeadlineExceeded(_pending_message(trackers, timeout)) from None
+            raise DeadlineExceeded(_pending_message(trackers, budget if budget is not None else timeout)) from None
         failures = [tracker.failure for tracker in trackers if tracker.failure is not None]
         if failures:
             raise combine_failures(failures, len(trackers))
@@ -164,4 +167,4 @@ def _pending_message(trackers: list[ObjectAttempts], timeout: float | None) -> s
         f"{t.obj.label} ({t.obj.backend} @ {', '.join(t.in_flight) or 'queued'})" for t in pending[:5]
     )
     more = f" and {len(pending) - 5} more" if len(pending) > 5 else ""
-    return f"mount deadline of {timeout:g}s exceeded; still pending: {names}{more}"
+    return f"mount deadline of {timeout:.3g}s exceeded; still pending: {names}{more}"

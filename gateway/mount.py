@@ -52,7 +52,7 @@ class MountService:
         """Serve one mount within ``min(time_remaining, mount_timeout)`` seconds."""
         timeout = self.limits.mount_timeout if time_remaining is None else min(time_remaining, self.limits.mount_timeout)
         started = time.monotonic()
-        record = MountLog()
+        record = MountLog(started=started)
         provider = self.metrics.provider
         outcome = "Internal"
         try:
@@ -102,7 +102,7 @@ class MountService:
         record.describe_plan(plan)
         for warning in warnings:
             log.warning("mount %s: %s", record.mount_id, warning)
-        resolved = await self.dispatcher.fetch_all(plan, timeout=max(0.0, deadline - time.monotonic()))
+        resolved = await self.dispatcher.fetch_all(plan, max(0.0, deadline - time.monotonic()), budget=deadline - record.started)
         pieces = [Piece(r.obj, r.obj.file_name, r.fetched.value, r.fetched.version, r.location, r.obj.file_permission) for r in resolved]
         result = MountResult(build_files(self.middleware.run(pieces, plan), plan))
         self._check_size(result)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from gateway import paths
 from gateway.backend import BackendRegistry
+from gateway.errors import GatewayError
 from gateway.manifests import SpcDocument
 from gateway.model import ExpandMode, ObjectSpec
 from gateway.objects import ParsedObjects, file_names
@@ -43,12 +44,17 @@ def validate_spc(spc: SpcDocument, planner: Planner, backends: BackendRegistry, 
 
 def _location_problems(parsed: ParsedObjects, spc: SpcDocument, backends: BackendRegistry) -> list[str]:
     locations = {}
-    for name in {obj.backend for obj in parsed.objects}:
+    problems = []
+    for name in sorted({obj.backend for obj in parsed.objects}):
         backend = backends.get(name)
-        found = backend.static_locations(spc.parameters) if backend else None
+        try:
+            found = backend.static_locations(spc.parameters) if backend else None
+        except GatewayError as exc:
+            problems.append(f"{name}: {exc.message}")
+            continue
         if found is not None:
             locations[name] = found
-    return check_locations(parsed.objects, locations, backends)
+    return problems + check_locations(parsed.objects, locations, backends)
 
 
 def produced_paths(parsed: ParsedObjects) -> tuple[set[str], list[tuple[str, ObjectSpec]]]:

@@ -1,0 +1,425 @@
+"""A small, read-only Kubernetes API client for plugins: GET JSON objects, cached and rate-limited.
+
+Plugins need a handful of lookups per mount (a ServiceAccount's annotations, a pod's node,
+a node's labels). On a busy node a rollout turns those into bursts, so every read goes
+through three guards, all keyed by the request path:
+
+- a bounded TTL cache of successful answers (``cache_ttl`` seconds; errors are never cached),
+- singleflight, so identical concurrent lookups make one request,
+- a token bucket (``qps`` / ``burst``) in front of the API server, waiting (never failing)
+  for a token, so a 100-pod rollout does not trip API-server throttling.
+
+Configuration comes from :func:`discover_config`: an explicit kubeconfig, else in-cluster
+(``KUBERNETES_SERVICE_HOST``/``_PORT`` plus the pod's service-account token and CA),
+else ``$KUBECONFIG``, else ``~/.kube/config``. Failures are typed
+:class:`~gateway.errors.GatewayError` subclasses, so a plugin can let them propagate:
+404 → :class:`KubeNotFound`, 401/403 → :class:`KubeForbidden`, 429 → :class:`KubeThrottled`,
+5xx → :class:`KubeServerError`, network problems → :class:`KubeConnectionError`.
+Messages carry the method, path, status and the API server's own message — never a token.
+
+Usage::
+
+    api = KubeApi(discover_config(explicit_path), qps=5, burst=10, cache_ttl=30)
+    sa = await api.service_account("apps", "web")
+    await api.aclose()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import http.client
+import json
+import os
+import socket
+import ssl
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import yaml
+
+from gateway.concurrency import ExpiringCache, SingleFlight
+from gateway.errors import GatewayError, NotFound, PermissionDenied, Unavailable
+
+SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
+MAX_BODY_BYTES = 8 * 1024 * 1024
+
+JsonObject = dict[str, Any]
+
+
+# --------------------------------------------------------------------------- errors
+
+
+class KubeApiError(GatewayError):
+    """A Kubernetes API request failed. ``status`` is the HTTP status (0: no answer)."""
+
+    def __init__(self, message: str, *, status: int = 0, path: str = "", reason: str = "", api_message: str = "") -> None:
+        super().__init__(message, reason=reason or type(self).__name__)
+        self.status = status
+        self.path = path
+        #: the API server's own ``Status.message`` (e.g. ``pods "web-0" not found``), or the cause
+        self.api_message = api_message or message
+
+
+class KubeNotFound(KubeApiError, NotFound):
+    """404: the object does not exist."""
+
+
+class KubeForbidden(KubeApiError, PermissionDenied):
+    """401/403: the gateway's own credentials or RBAC do not allow the read."""
+
+
+class KubeThrottled(KubeApiError, Unavailable):
+    """429: the API server asks clients to slow down."""
+
+
+class KubeServerError(KubeApiError, Unavailable):
+    """5xx or an answer that is not JSON."""
+
+
+class KubeConnectionError(KubeApiError, Unavailable):
+    """No answer: connection refused, TLS failure, timeout."""
+
+
+class KubeConfigError(KubeApiError, Unavailable):
+    """No usable configuration (not in a cluster and no kubeconfig, or a malformed one)."""
+
+    default_retryable = False
+
+
+# --------------------------------------------------------------------------- configuration
+
+
+@dataclass(frozen=True)
+class KubeConfig:
+    """Where the API server is and how to authenticate to it.
+
+    ``token_file`` is re-read on every request (projected tokens rotate); ``token`` is fixed.
+    Client certificates may be files or inline PEM (kubeconfig ``*-data`` fields).
+    """
+
+    server: str
+    token: str = field(default="", repr=False)
+    token_file: str = ""
+    ca_file: str = ""
+    ca_data: str = field(default="", repr=False)  # PEM text
+    client_cert_file: str = ""
+    client_key_file: str = ""
+    client_cert_data: str = field(default="", repr=False)  # PEM text
+    client_key_data: str = field(default="", repr=False)  # PEM text
+    insecure_skip_tls_verify: bool = False
+    source: str = ""  # "in-cluster" or the kubeconfig path, for messages
+
+    def bearer_token(self) -> str:
+        if self.token_file:
+            try:
+                return Path(self.token_file).read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise KubeConfigError(f"cannot read the Kubernetes API token file {self.token_file}: {exc.strerror}") from None
+        return self.token
+
+
+def discover_config(
+    explicit_path: str = "",
+    env: Mapping[str, str] | None = None,
+    service_account_dir: Path = SERVICE_ACCOUNT_DIR,
+) -> KubeConfig:
+    """The API configuration: explicit kubeconfig, in-cluster, ``$KUBECONFIG``, ``~/.kube/config``."""
+    env = os.environ if env is None else env
+    if explicit_path:
+        return load_kubeconfig(Path(explicit_path).expanduser())
+    host, port = env.get("KUBERNETES_SERVICE_HOST", ""), env.get("KUBERNETES_SERVICE_PORT", "")
+    if host and port:
+        return in_cluster_config(host, port, service_account_dir)
+    for candidate in [p for p in env.get("KUBECONFIG", "").split(os.pathsep) if p] + [str(Path.home() / ".kube" / "config")]:
+        path = Path(candidate).expanduser()
+        if path.is_file():
+            return load_kubeconfig(path)
+    raise KubeConfigError(
+        "no Kubernetes API configuration: not running in a cluster (KUBERNETES_SERVICE_HOST is unset) "
+        "and no kubeconfig found (set $KUBECONFIG or the plugin's kubeconfig flag)"
+    )
+
+
+def in_cluster_config(host: str, port: str, service_account_dir: Path = SERVICE_ACCOUNT_DIR) -> KubeConfig:
+    token_file = service_account_dir / "token"
+    if not token_file.is_file():
+        raise KubeConfigError(f"in-cluster configuration: service-account token {token_file} is missing")
+    ca_file = service_account_dir / "ca.crt"
+    server_host = f"[{host}]" if ":" in host else host
+    return KubeConfig(
+        server=f"https://{server_host}:{port}",
+        token_file=str(token_file),
+        ca_file=str(ca_file) if ca_file.is_file() else "",
+        source="in-cluster",
+    )
+
+
+def load_kubeconfig(path: Path, context: str = "") -> KubeConfig:
+    """The cluster and user of ``context`` (default: ``current-context``) in a kubeconfig file."""
+    where = f"kubeconfig {path}"
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise KubeConfigError(f"cannot read {where}: {exc.strerror}") from None
+    except yaml.YAMLError:
+        raise KubeConfigError(f"{where} is not valid YAML") from None
+    if not isinstance(document, dict):
+        raise KubeConfigError(f"{where} is not a mapping")
+    context_name = context or document.get("current-context") or ""
+    ctx = _named(document, "contexts", context_name, "context", where) if context_name else {}
+    cluster = _named(document, "clusters", ctx.get("cluster", "") if ctx else "", "cluster", where)
+    user = _named(document, "users", ctx.get("user", ""), "user", where) if ctx.get("user") else {}
+    server = str(cluster.get("server") or "")
+    if not server:
+        raise KubeConfigError(f"{where}: the cluster has no server")
+    if user.get("exec") or user.get("auth-provider"):
+        raise KubeConfigError(f"{where}: exec and auth-provider credentials are not supported; use a token or client certificate")
+    base = path.parent
+    ca_file = str(base / cluster["certificate-authority"]) if cluster.get("certificate-authority") else ""
+    return KubeConfig(
+        server=server,
+        token=str(user.get("token") or ""),
+        token_file=str(base / user["tokenFile"]) if user.get("tokenFile") else "",
+        ca_file=ca_file,
+        ca_data=_decode(cluster.get("certificate-authority-data"), "certificate-authority-data", where),
+        client_cert_file=str(base / user["client-certificate"]) if user.get("client-certificate") else "",
+        client_key_file=str(base / user["client-key"]) if user.get("client-key") else "",
+        client_cert_data=_decode(user.get("client-certificate-data"), "client-certificate-data", where),
+        client_key_data=_decode(user.get("client-key-data"), "client-key-data", where),
+        insecure_skip_tls_verify=bool(cluster.get("insecure-skip-tls-verify")),
+        source=str(path),
+    )
+
+
+def _named(document: JsonObject, section: str, name: str, key: str, where: str) -> JsonObject:
+    entries = document.get(section) or []
+    if not isinstance(entries, list):
+        raise KubeConfigError(f"{where}: {section} must be a list")
+    for entry in entries:
+        if isinstance(entry, dict) and (not name or entry.get("name") == name) and isinstance(entry.get(key), dict):
+            return entry[key]
+    raise KubeConfigError(f'{where}: no {key} named "{name}"' if name else f"{where}: no {key} defined")
+
+
+def _decode(value: Any, what: str, where: str) -> str:
+    if not value:
+        return ""
+    try:
+        return base64.b64decode(str(value), validate=True).decode("ascii")
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        raise KubeConfigError(f"{where}: {what} is not base64-encoded PEM") from None
+
+
+# --------------------------------------------------------------------------- rate limiting
+
+
+class TokenBucket:
+    """``qps`` tokens per second, at most ``burst`` saved up; :meth:`acquire` waits in FIFO order.
+
+    ``qps <= 0`` disables limiting. ``clock`` and ``sleep`` are injectable for tests.
+    """
+
+    def __init__(
+        self,
+        qps: float,
+        burst: int,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.qps = qps
+        self.burst = max(1, burst)
+        self.clock = clock
+        self.sleep = sleep
+        self._tokens = float(self.burst)
+        self._updated = clock()
+        self._lock = asyncio.Lock()
+        #: times a caller had to wait for a token (for metrics and tests)
+        self.waits = 0
+
+    async def acquire(self) -> None:
+        if self.qps <= 0:
+            return
+        async with self._lock:
+            waited = False
+            while True:
+                now = self.clock()
+                self._tokens = min(float(self.burst), self._tokens + (now - self._updated) * self.qps)
+                self._updated = now
+                if self._tokens >= 1:
+                    self._tokens -= 1
+                    return
+                if not waited:
+                    self.waits += 1
+                    waited = True
+                await self.sleep((1 - self._tokens) / self.qps)
+
+
+# --------------------------------------------------------------------------- client
+
+
+class KubeApi:
+    """Cached, rate-limited, coalescing GETs against one API server (see the module docstring).
+
+    ``config`` may be a :class:`KubeConfig` or a zero-argument function returning one; the
+    function is called at the first request, so a process that never needs the API never
+    needs a configuration. ``on_cache_event`` receives the cache's "hit"/"miss"/... events,
+    ``on_request`` every request's path and outcome ("ok" or the error class name).
+    """
+
+    def __init__(
+        self,
+        config: KubeConfig | Callable[[], KubeConfig],
+        *,
+        qps: float = 5.0,
+        burst: int = 10,
+        cache_ttl: float = 30.0,
+        max_entries: int = 4096,
+        timeout: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        on_cache_event: Callable[[str], None] | None = None,
+        on_request: Callable[[str, str], None] | None = None,
+    ) -> None:
+        self._config_source = config
+        self._config: KubeConfig | None = config if isinstance(config, KubeConfig) else None
+        self._ssl: ssl.SSLContext | None = None
+        self.cache_ttl = cache_ttl
+        self.timeout = timeout
+        self.clock = clock
+        self.bucket = TokenBucket(qps, burst, clock, sleep)
+        self._cache: ExpiringCache[str, JsonObject] = ExpiringCache(max_entries, clock, on_cache_event)
+        self._flights: SingleFlight[str, JsonObject] = SingleFlight()
+        self._on_request = on_request or (lambda path, outcome: None)
+        self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="kubeapi")
+        self._closed = False
+
+    # -- typed helpers for the objects plugins commonly read
+
+    async def service_account(self, namespace: str, name: str) -> JsonObject:
+        return await self.get_json(f"/api/v1/namespaces/{_segment(namespace)}/serviceaccounts/{_segment(name)}")
+
+    async def pod(self, namespace: str, name: str) -> JsonObject:
+        return await self.get_json(f"/api/v1/namespaces/{_segment(namespace)}/pods/{_segment(name)}")
+
+    async def node(self, name: str) -> JsonObject:
+        return await self.get_json(f"/api/v1/nodes/{_segment(name)}")
+
+    # -- the generic read
+
+    async def get_json(self, path: str) -> JsonObject:
+        """GET ``path`` (e.g. ``/api/v1/nodes/n1``) as a JSON object; treat the result as read-only."""
+        cached = self._cache.get(path)
+        if cached is not None:
+            return cached
+        return await self._flights.do(path, lambda: self._fetch(path))
+
+    async def _fetch(self, path: str) -> JsonObject:
+        await self.bucket.acquire()
+        try:
+            config = self.config()
+            document = await asyncio.get_running_loop().run_in_executor(self._executor, self._get_blocking, config, path)
+        except KubeApiError as exc:
+            self._on_request(path, type(exc).__name__)
+            raise
+        self._on_request(path, "ok")
+        if self.cache_ttl > 0:
+            self._cache.put(path, document, self.clock() + self.cache_ttl)
+        return document
+
+    def config(self) -> KubeConfig:
+        if self._config is None:
+            assert callable(self._config_source)
+            self._config = self._config_source()
+        return self._config
+
+    def _context(self, config: KubeConfig) -> ssl.SSLContext:
+        if self._ssl is None:
+            try:
+                context = ssl.create_default_context(cafile=config.ca_file or None, cadata=config.ca_data or None)
+                _load_client_certificate(context, config)
+            except (OSError, ssl.SSLError) as exc:
+                raise KubeConfigError(f"Kubernetes API TLS configuration from {config.source} is unusable: {exc}") from None
+            if config.insecure_skip_tls_verify:
+                context.check_hostname = False
+                context.verify_mode = ssl.CERT_NONE
+            self._ssl = context
+        return self._ssl
+
+    def _get_blocking(self, config: KubeConfig, path: str) -> JsonObject:
+        where = f"Kubernetes API GET {path}"
+        url = urlsplit(config.server)
+        base_path = url.path.rstrip("/")
+        connection: http.client.HTTPConnection
+        if url.scheme == "https":
+            connection = http.client.HTTPSConnection(url.hostname or "", url.port, timeout=self.timeout, context=self._context(config))
+        elif url.scheme == "http":
+            connection = http.client.HTTPConnection(url.hostname or "", url.port, timeout=self.timeout)
+        else:
+            raise KubeConfigError(f"Kubernetes API server {config.server!r} from {config.source} is not an http(s) URL")
+        headers = {"Accept": "application/json", "User-Agent": "secrets-gateway"}
+        token = config.bearer_token()
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        try:
+            connection.request("GET", base_path + path, headers=headers)
+            response = connection.getresponse()
+            body = response.read(MAX_BODY_BYTES + 1)
+        except (OSError, http.client.HTTPException, ssl.SSLError) as exc:
+            cause = "timed out" if isinstance(exc, (socket.timeout, TimeoutError)) else (getattr(exc, "strerror", None) or str(exc) or type(exc).__name__)
+            raise KubeConnectionError(f"{where}: no answer from {config.server}: {cause}", path=path, api_message=str(cause)) from None
+        finally:
+            connection.close()
+        return _parse(response.status, body, where, path)
+
+    async def aclose(self) -> None:
+        """Stop the worker threads (idempotent)."""
+        if not self._closed:
+            self._closed = True
+            self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _load_client_certificate(context: ssl.SSLContext, config: KubeConfig) -> None:
+    """Load the client certificate; inline PEM goes through a private temp dir deleted at once."""
+    if config.client_cert_file:
+        context.load_cert_chain(config.client_cert_file, config.client_key_file or None)
+    elif config.client_cert_data:
+        with tempfile.TemporaryDirectory(prefix="sgw-kube-") as directory:
+            cert, key = Path(directory) / "cert.pem", Path(directory) / "key.pem"
+            cert.write_text(config.client_cert_data, encoding="ascii")
+            key.write_text(config.client_key_data, encoding="ascii")
+            context.load_cert_chain(str(cert), str(key) if config.client_key_data else None)
+
+
+def _segment(value: str) -> str:
+    """One path segment, percent-encoded so a name can never change the path."""
+    return quote(value, safe="")
+
+
+_ERRORS: dict[int, type[KubeApiError]] = {401: KubeForbidden, 403: KubeForbidden, 404: KubeNotFound, 429: KubeThrottled}
+
+
+def _parse(status: int, body: bytes, where: str, path: str) -> JsonObject:
+    document: Any = None
+    if len(body) <= MAX_BODY_BYTES:
+        try:
+            document = json.loads(body or b"null")
+        except ValueError:
+            document = None
+    if 200 <= status < 300:
+        if not isinstance(document, dict):
+            raise KubeServerError(f"{where}: answer is not a JSON object (HTTP {status})", status=status, path=path)
+        return document
+    api_message = str(document.get("message") or "") if isinstance(document, dict) else ""
+    reason = str(document.get("reason") or "") if isinstance(document, dict) else ""
+    cls = _ERRORS.get(status) or (KubeServerError if status >= 500 else KubeApiError)
+    detail = f": {api_message}" if api_message else ""
+    headline = f"{where}: HTTP {status} {reason or http.client.responses.get(status, '')}".rstrip()
+    raise cls(headline + detail, status=status, path=path, reason=reason, api_message=api_message or f"HTTP {status}")

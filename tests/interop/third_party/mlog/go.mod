@@ -1,0 +1,7 @@
+// A local stand-in for monis.app/mlog, which the Go module proxy does not serve
+// ("403 This module version is not available"). The driver's pkg/secrets-store imports it
+// only for mlog.Fatal in its own CSI gRPC server's Start (server.go), which these tests
+// never run; the provider client code (provider_client.go, fileutil) does not use it.
+module monis.app/mlog
+
+go 1.21
