@@ -29,6 +29,7 @@ class ScriptedBackend(Backend):
     in_flight: int = 0
     max_in_flight: int = 0
     extra_check: str = ""
+    default: tuple[bytes, str] | None = None  # answer for names not in ``values``
 
     async def fetch_many(self, batch: FetchBatch) -> Sequence[FetchOutcome]:
         self.batches.append(batch)
@@ -47,7 +48,7 @@ class ScriptedBackend(Backend):
         error = self.errors.get((location, name), self.errors.get(name))
         if error is not None:
             return FetchFailure(key, error)
-        found = self.values.get((location, name), self.values.get(name))
+        found = self.values.get((location, name), self.values.get(name, self.default))
         if found is None:
             return FetchFailure(key, NotFound(f'no object "{name}"'))
         value, found_version = found

@@ -2,6 +2,7 @@ package interop
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -150,8 +151,14 @@ func TestMountErrors(t *testing.T) {
 			params: map[string]string{"objects": "- {objectName: [err/ok"},
 			code:   codes.InvalidArgument, desc: []string{"Failed to load SecretProviderClass"}, attempts: 1},
 		{name: "InvalidArgument/alias-escapes-volume",
+			params: spc([]object{ok, fake("err/versioned", "objectAlias", "../escape")}, "pathTranslation", "False"),
+			code:   codes.InvalidArgument, desc: []string{`objects[1] "err/versioned"`, "../escape"}, attempts: 1},
+		{name: "InvalidArgument/alias-translated-into-drivers-reserved-name",
 			params: spc([]object{ok, fake("err/versioned", "objectAlias", "../escape")}),
-			code:   codes.InvalidArgument, desc: []string{`"err/versioned"`, "../escape"}, attempts: 1},
+			code:   codes.InvalidArgument, desc: []string{`objects[1] "err/versioned"`, `".._escape"`}, attempts: 1},
+		{name: "InvalidArgument/alias-is-the-drivers-data-dir",
+			params: spc([]object{ok, fake("err/versioned", "objectAlias", "..data")}),
+			code:   codes.InvalidArgument, desc: []string{`objects[1] "err/versioned"`, `"..data"`}, attempts: 1},
 		{name: "InvalidArgument/bad-file-permission",
 			params: spc([]object{fake("err/ok", "filePermission", "644")}),
 			code:   codes.InvalidArgument, desc: []string{`"err/ok"`}, attempts: 1},
@@ -214,8 +221,13 @@ func TestMountErrors(t *testing.T) {
 			if r.errorReason != internalerrors.GRPCProviderError {
 				t.Errorf("error reason (driver metric label) %q, want %q", r.errorReason, internalerrors.GRPCProviderError)
 			}
+			// The driver's gRPC client reports retries it gave up on (grpc-go stream.go).
+			retries := ""
+			if tc.attempts > 1 {
+				retries = fmt.Sprintf("max retries exhausted: failed after %d attempts: ", tc.attempts)
+			}
 			prefix := "failed to mount secrets store objects for pod " + podNamespace + "/" + podName +
-				", err: rpc error: code = " + tc.code.String() + " desc = "
+				", err: " + retries + "rpc error: code = " + tc.code.String() + " desc = "
 			if !strings.Contains(event, prefix) {
 				t.Errorf("event lacks %q", prefix)
 			}
@@ -353,9 +365,9 @@ func TestRotation(t *testing.T) {
 		versions    map[string]string
 	}{
 		{name: "first-mount",
-			store:   map[string]any{"rot/a": versioned([3]string{"v1", "alpha-1", "AWSCURRENT"}), "rot/b": "bravo", "rot/c": "charlie"},
-			objects: []object{objA, objB},
-			files:   map[string]diskFile{"dir/a.txt": {0o644, []byte("alpha-1")}, "b.txt": {0o600, []byte("bravo")}},
+			store:    map[string]any{"rot/a": versioned([3]string{"v1", "alpha-1", "AWSCURRENT"}), "rot/b": "bravo", "rot/c": "charlie"},
+			objects:  []object{objA, objB},
+			files:    map[string]diskFile{"dir/a.txt": {0o644, []byte("alpha-1")}, "b.txt": {0o600, []byte("bravo")}},
 			versions: map[string]string{"dir/a.txt": "v1", "b.txt": "1"}},
 		{name: "content-changes",
 			store: map[string]any{"rot/a": versioned([3]string{"v1", "alpha-1", "AWSPREVIOUS"}, [3]string{"v2", "alpha-2", "AWSCURRENT"}),
@@ -372,9 +384,9 @@ func TestRotation(t *testing.T) {
 			objects: []object{objA, objB}, wantErr: codes.NotFound,
 			files: map[string]diskFile{"dir/a.txt": {0o644, []byte("alpha-2")}, "b.txt": {0o600, []byte("bravo")}}},
 		{name: "object-removed-from-spc-is-deleted",
-			store:   map[string]any{"rot/a": versioned([3]string{"v3", "alpha-3", "AWSCURRENT"}), "rot/b": "bravo", "rot/c": "charlie"},
-			objects: []object{objA},
-			files:   map[string]diskFile{"dir/a.txt": {0o644, []byte("alpha-3")}},
+			store:    map[string]any{"rot/a": versioned([3]string{"v3", "alpha-3", "AWSCURRENT"}), "rot/b": "bravo", "rot/c": "charlie"},
+			objects:  []object{objA},
+			files:    map[string]diskFile{"dir/a.txt": {0o644, []byte("alpha-3")}},
 			versions: map[string]string{"dir/a.txt": "v3"}},
 		{name: "nested-directory-removed-object-added",
 			objects:  []object{objC},

@@ -92,8 +92,10 @@ func (a *attemptCounter) HandleRPC(ctx context.Context, s stats.RPCStats) {
 	a.attempts[method]++
 }
 
-func (a *attemptCounter) TagConn(ctx context.Context, _ *stats.ConnTagInfo) context.Context { return ctx }
-func (a *attemptCounter) HandleConn(context.Context, stats.ConnStats)                       {}
+func (a *attemptCounter) TagConn(ctx context.Context, _ *stats.ConnTagInfo) context.Context {
+	return ctx
+}
+func (a *attemptCounter) HandleConn(context.Context, stats.ConnStats) {}
 
 func (a *attemptCounter) mounts() int {
 	a.mu.Lock()
@@ -215,7 +217,9 @@ func writeStore(t *testing.T, secrets map[string]any) {
 	}
 }
 
-func binary(data []byte) map[string]any { return map[string]any{"binary": base64.StdEncoding.EncodeToString(data)} }
+func binary(data []byte) map[string]any {
+	return map[string]any{"binary": base64.StdEncoding.EncodeToString(data)}
+}
 
 // ---------------------------------------------------------------------------- the volume on disk
 

@@ -1,0 +1,114 @@
+"""Vault answers and transport failures → the gateway's typed errors.
+
+403 → PermissionDenied naming the role and path; 404 → NotFound naming the path (and version);
+5xx, 429, sealed, standby and connection failures → retryable Unavailable, so the backend retries
+with backoff and the core then fails over to the next ``vaultFailoverAddress``. Vault's own error
+text is shortened and scrubbed of anything the request carried (tokens, JWTs, arguments).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+
+from gateway.errors import GatewayError, InvalidArgument, NotFound, PermissionDenied, Unavailable
+
+MAX_DETAIL = 160
+#: reasons of retryable errors that retrying at the same address cannot fix (failover still may)
+NOT_RETRIED_HERE = frozenset({"TLSError"})
+
+
+@dataclass(frozen=True)
+class VaultReply:
+    """One HTTP answer from Vault: status and decoded JSON body (None when empty or not JSON)."""
+
+    status: int
+    body: dict[str, Any] | None = field(default=None, repr=False)
+    detail: str = ""  # Vault's first error message, shortened and scrubbed
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+
+def error_detail(body: Any, sensitive: Iterable[str]) -> str:
+    """Vault's first error line (``{"errors": [...]}``), at most :data:`MAX_DETAIL` chars, scrubbed."""
+    errors = body.get("errors") if isinstance(body, dict) else None
+    if not isinstance(errors, list) or not errors or not isinstance(errors[0], str):
+        return ""
+    text = errors[0].replace("1 error occurred:", "").replace("\t* ", "").strip()
+    text = " ".join(text.split())
+    for secret in sensitive:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, "[redacted]")
+    return text[:MAX_DETAIL] + ("…" if len(text) > MAX_DETAIL else "")
+
+
+def server_error(reply: VaultReply) -> GatewayError | None:
+    """The retryable error for a 5xx/429/412 answer (sealed, standby, overload); None otherwise."""
+    detail = reply.detail
+    lowered = detail.lower()
+    if "sealed" in lowered:
+        return Unavailable(f"Vault is sealed (HTTP {reply.status})", reason="Sealed")
+    if "standby" in lowered or "not active" in lowered:
+        return Unavailable(f"Vault node is a standby without an active leader (HTTP {reply.status}): {detail}", reason="Standby")
+    if reply.status == 429:
+        return Unavailable(f"Vault is throttling requests (HTTP 429){_colon(detail)}", reason="Throttled")
+    if reply.status >= 500 or reply.status == 412:
+        return Unavailable(f"Vault answered HTTP {reply.status}{_colon(detail)}", reason=f"HTTP{reply.status}")
+    return None
+
+
+def read_error(reply: VaultReply, who: str, what: str) -> GatewayError:
+    """The error for a failed secret read/write: ``who`` names the role, ``what`` the path (and version)."""
+    retryable = server_error(reply)
+    if retryable is not None:
+        return retryable
+    if reply.status in (401, 403):
+        return PermissionDenied(f"permission denied (HTTP {reply.status}) for {who} on {what}", reason="Forbidden")
+    if reply.status == 404:
+        return NotFound(f"no secret at {what} (HTTP 404){_deleted(reply.body)}", reason="NotFound")
+    return InvalidArgument(f"Vault refused the request for {what} (HTTP {reply.status}){_colon(reply.detail)}", reason=f"HTTP{reply.status}")
+
+
+def login_error(reply: VaultReply, who: str) -> GatewayError:
+    """The error for a failed login with ``who`` (the role and auth mount)."""
+    retryable = server_error(reply)
+    if retryable is not None:
+        return retryable
+    if reply.status == 404:
+        return NotFound(f"login failed for {who}: no such auth method mount (HTTP 404)", reason="NoAuthMount")
+    return PermissionDenied(f"login failed for {who} (HTTP {reply.status}){_colon(reply.detail)}", reason="LoginRefused")
+
+
+def transport_error(exc: Exception, timeout: float) -> GatewayError:
+    """A request that got no HTTP answer. The text names the kind of failure, never the URL or headers."""
+    if isinstance(exc, requests.exceptions.SSLError):
+        cause = "certificate verify failed" if "CERTIFICATE_VERIFY_FAILED" in str(exc) else "handshake failed"
+        return Unavailable(f"TLS with Vault failed: {cause} (check vaultCACertPath)", reason="TLSError")
+    if isinstance(exc, requests.exceptions.Timeout):
+        return Unavailable(f"no answer from Vault within {timeout:g}s", reason="Timeout")
+    if isinstance(exc, requests.exceptions.ConnectionError):
+        cause = "connection refused" if "refused" in str(exc).lower() else "connection failed"
+        return Unavailable(f"cannot reach Vault: {cause}", reason="Unreachable")
+    return Unavailable(f"request to Vault failed: {type(exc).__name__}", reason="RequestFailed")
+
+
+def _colon(detail: str) -> str:
+    return f": {detail}" if detail else ""
+
+
+def _deleted(body: Any) -> str:
+    """KV v2 answers 404 with metadata for a deleted or destroyed version."""
+    data = body.get("data") if isinstance(body, dict) else None
+    metadata = data.get("metadata") if isinstance(data, dict) else None
+    if not isinstance(metadata, dict):
+        return ""
+    if metadata.get("destroyed"):
+        return ": that version is destroyed"
+    if metadata.get("deletion_time"):
+        return ": that version is deleted"
+    return ""
