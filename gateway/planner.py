@@ -8,16 +8,20 @@ Every problem found is reported at once.
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Mapping, Sequence
 
 from gateway.arn import parse_arn
 from gateway.backend import BackendRegistry
+from gateway.concurrency import ExpiringCache
 from gateway.errors import GatewayError, InvalidArgument, Unavailable
 from gateway.model import MountPlan, MountRequest, ObjectSpec
 from gateway.objects import ParsedObjects, parse_objects
 from gateway.plugins import LoadFailure
 
 MAX_PROBLEMS_SHOWN = 5
+#: the parameters :func:`~gateway.objects.parse_objects` reads — the key of the parse cache
+PARSE_PARAMETERS = ("objects", "pathTranslation", "failoverMode")
 
 
 class Planner:
@@ -33,10 +37,21 @@ class Planner:
         self.strict = strict
         self.max_objects = max_objects
         self.load_failures = list(load_failures)
+        # Parsing is pure and the same SecretProviderClass is mounted by many pods and on every
+        # rotation, so results are kept by the parameters they depend on (no secrets involved).
+        self._parsed: ExpiringCache[tuple[str, str, str], ParsedObjects] = ExpiringCache(max_entries=256)
 
     def parse(self, parameters: Mapping[str, str]) -> ParsedObjects:
-        """Static parsing and validation, no I/O (also what ``secrets-gateway validate`` runs)."""
-        return parse_objects(parameters, self.registry, strict=self.strict, max_objects=self.max_objects)
+        """Static parsing and validation, no I/O (also what ``secrets-gateway validate`` runs).
+
+        The result is shared between callers: treat it as read-only.
+        """
+        key = tuple(parameters.get(name, "") for name in PARSE_PARAMETERS)
+        parsed = self._parsed.get(key)  # type: ignore[arg-type]
+        if parsed is None:
+            parsed = parse_objects(parameters, self.registry, strict=self.strict, max_objects=self.max_objects)
+            self._parsed.put(key, parsed, math.inf)  # type: ignore[arg-type]
+        return parsed
 
     async def plan(self, request: MountRequest) -> tuple[MountPlan, list[str]]:
         """The plan for ``request`` and the warnings found; raise one error for all problems."""

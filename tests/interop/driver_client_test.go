@@ -147,6 +147,9 @@ func TestMountErrors(t *testing.T) {
 		{name: "InvalidArgument/unknown-object-type",
 			params: spc([]object{ok, {"objectName": "err/x", "objectType": "nosuch"}}),
 			code:   codes.InvalidArgument, desc: []string{`objects[1] "err/x"`, "Invalid objectType: nosuch"}, attempts: 1},
+		{name: "InvalidArgument/no-objects", // an empty response would fail in the driver as "missing object versions"
+			params: map[string]string{},
+			code:   codes.InvalidArgument, desc: []string{`"objects" is missing or empty`}, attempts: 1},
 		{name: "InvalidArgument/objects-not-yaml",
 			params: map[string]string{"objects": "- {objectName: [err/ok"},
 			code:   codes.InvalidArgument, desc: []string{"Failed to load SecretProviderClass"}, attempts: 1},

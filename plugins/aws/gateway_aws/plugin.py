@@ -1,1 +1,39 @@
-"""Hook implementations of the 'aws' plugin (backends are registered once the plugin is built)."""
+"""Hook implementations of the 'aws' plugin: its ``--aws-*`` options and the two backends.
+
+Both backends share one :class:`~gateway_aws.runtime.AwsRuntime` (threads, Kubernetes
+lookups, credentials, clients), so a pod's credentials are obtained once for both.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from gateway.backend import BackendRegistry
+from gateway.hookspecs import hookimpl
+from gateway.metrics import Metrics
+from gateway.settings import OptionRegistry, Settings
+from gateway_aws.options import OPTIONS, AwsOptions
+from gateway_aws.runtime import AwsRuntime
+from gateway_aws.secretsmanager import SecretsManagerBackend
+from gateway_aws.ssm import SsmParameterBackend
+
+log = logging.getLogger("gateway_aws")
+
+
+@hookimpl
+def gateway_add_options(options: OptionRegistry) -> None:
+    for option in OPTIONS:
+        options.add(option)
+
+
+@hookimpl
+def gateway_register_backends(registry: BackendRegistry, settings: Settings, metrics: Metrics) -> None:
+    options = AwsOptions.from_settings(settings)
+    if options.allow_ambient_credentials:
+        log.warning(
+            "--aws-allow-ambient-credentials is on: every mount uses this process's own AWS credentials, "
+            "not the pod's identity. Use this for local development only."
+        )
+    runtime = AwsRuntime(options, metrics)
+    registry.add(SecretsManagerBackend(runtime, batch=options.secretsmanager_batch))
+    registry.add(SsmParameterBackend(runtime))

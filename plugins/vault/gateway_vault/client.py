@@ -27,6 +27,7 @@ from gateway_vault.connection import Connection
 from gateway_vault.errors import NOT_RETRIED_HERE, VaultReply, error_detail, transport_error
 
 BACKEND = "vault"
+CREDENTIAL_FIELDS = frozenset({"jwt", "token", "password", "secret_id"})
 log = logging.getLogger("gateway_vault")
 
 #: turns a non-2xx answer into the error to raise (retryable ones are retried)
@@ -45,9 +46,8 @@ class VaultCall:
     body: Mapping[str, Any] | None = field(default=None, repr=False)
 
     def sensitive(self) -> list[str]:
-        """Strings this request carried that must not come back in a message."""
-        values = [self.token, *(self.params or {}).values()]
-        values += [str(v) for v in (self.body or {}).values() if isinstance(v, (str, int, float))]
+        """Credentials this request carried, which must not come back in a message."""
+        values = [self.token, *(str(v) for k, v in (self.body or {}).items() if k in CREDENTIAL_FIELDS)]
         return [v for v in values if v]
 
 

@@ -18,6 +18,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
+from gateway.manifests import PodContext
+
 ISSUER = "https://kubernetes.default.svc.cluster.local"
 
 
@@ -77,3 +79,8 @@ class ServiceAccountIssuer:
             .sign(self._key, hashes.SHA256())
         )
         return certificate.public_bytes(serialization.Encoding.PEM).decode()
+
+    def pod(self, namespace: str, service_account: str, audiences: tuple[str, ...] = ("vault",), name: str = "") -> PodContext:
+        """A pod whose request carries this issuer's tokens for ``audiences``."""
+        tokens = {audience: self.token(namespace, service_account, audience) for audience in audiences}
+        return PodContext(name=name or f"{service_account}-0", namespace=namespace, service_account=service_account, tokens=tokens)

@@ -166,3 +166,38 @@ class OpenBao:
 
     def revoke_accessor(self, accessor: str) -> None:
         self.api("POST", "auth/token/revoke-accessor", {"accessor": accessor})
+
+    def configure_kubernetes_auth(self, kube_url: str, reviewer_jwt: str, ca_pem: str, *, mount: str = "kubernetes", namespace: str = "") -> None:
+        """Enable the ``kubernetes`` auth method at ``mount``, reviewing tokens at ``kube_url``."""
+        self.enable_auth(mount, "kubernetes", namespace=namespace)
+        config = {"kubernetes_host": kube_url, "token_reviewer_jwt": reviewer_jwt, "disable_local_ca_jwt": True, "kubernetes_ca_cert": ca_pem}
+        self.api("POST", f"auth/{mount}/config", config, namespace=namespace)
+
+    def configure_jwt_auth(self, public_pem: str, issuer: str, *, mount: str = "jwt", namespace: str = "") -> None:
+        """Enable the ``jwt`` auth method at ``mount``, trusting tokens signed by ``public_pem``."""
+        self.enable_auth(mount, "jwt", namespace=namespace)
+        self.api("POST", f"auth/{mount}/config", {"jwt_validation_pubkeys": [public_pem], "bound_issuer": issuer}, namespace=namespace)
+
+    def kubernetes_role(
+        self, name: str, namespace: str, service_account: str, policies: list[str], *,
+        ttl: str = "1h", audience: str = "vault", mount: str = "kubernetes", vault_namespace: str = "",
+    ) -> None:
+        role = {
+            "bound_service_account_names": [service_account],
+            "bound_service_account_namespaces": [namespace],
+            "policies": policies,
+            "token_ttl": ttl,
+            "audience": audience,
+        }
+        self.api("POST", f"auth/{mount}/role/{name}", role, namespace=vault_namespace)
+
+    def jwt_role(self, name: str, namespace: str, service_account: str, policies: list[str], *, audience: str = "vault", ttl: str = "1h", mount: str = "jwt") -> None:
+        role = {
+            "role_type": "jwt",
+            "bound_audiences": [audience],
+            "user_claim": "sub",
+            "bound_subject": f"system:serviceaccount:{namespace}:{service_account}",
+            "policies": policies,
+            "token_ttl": ttl,
+        }
+        self.api("POST", f"auth/{mount}/role/{name}", role)

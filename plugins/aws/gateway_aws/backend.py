@@ -1,0 +1,79 @@
+"""What the two AWS backends have in common: regions, identity, sessions and coalesced calls."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from gateway.backend import Backend, parse_failover_locations
+from gateway.concurrency import SingleFlight
+from gateway.errors import GatewayError
+from gateway.model import FetchBatch, Fetched, FetchFailure, FetchItem, FetchOutcome, MountRequest
+from gateway_aws.params import parse_auth_parameters
+from gateway_aws.runtime import AwsRuntime, AwsSession
+
+
+@dataclass(frozen=True)
+class Value:
+    """A fetched value and its version, before it is tied to an item key."""
+
+    data: bytes = field(repr=False)
+    version: str
+
+
+Answer = Value | GatewayError
+
+
+def outcome(key: int, answer: Answer) -> FetchOutcome:
+    if isinstance(answer, GatewayError):
+        return FetchFailure(key, answer)
+    return Fetched(key, answer.data, answer.version)
+
+
+class AwsBackend(Backend):
+    """Base of ``secretsmanager`` and ``ssmparameter``; subclasses implement :meth:`fetch_with`."""
+
+    location_parameter = "region"
+    failover_parameter = "failoverRegion"
+    location_noun = "region"
+    service: ClassVar[str] = ""  # boto3 service name
+
+    def __init__(self, runtime: AwsRuntime) -> None:
+        self.runtime = runtime
+        self._flights: SingleFlight[Hashable, dict[str, Any]] = SingleFlight()
+
+    def static_locations(self, parameters: Mapping[str, str]) -> tuple[str, ...] | None:
+        primary = self.runtime.regions.static(parameters)
+        if not primary:
+            return None
+        return (primary, *parse_failover_locations(primary, parameters.get(self.failover_parameter, "")))
+
+    async def locations(self, request: MountRequest) -> tuple[str, ...]:
+        """Region first, then the auth parameters, then the tokens — ASCP's order of checks."""
+        primary = await self.runtime.regions.primary(request.attributes, request.identity)
+        failover = parse_failover_locations(primary, request.param(self.failover_parameter))
+        self.runtime.identities.token(request.identity, parse_auth_parameters(request.attributes))
+        return (primary, *failover)
+
+    async def fetch_many(self, batch: FetchBatch) -> Sequence[FetchOutcome]:
+        if not batch.items:
+            return []
+        session = await self.runtime.session(batch, self.service, self.name)
+        return await self.fetch_with(session, batch.items)
+
+    @abc.abstractmethod
+    async def fetch_with(self, session: AwsSession, items: Sequence[FetchItem]) -> list[FetchOutcome]:
+        """Fetch ``items`` with a ready session; one outcome per item."""
+
+    async def shared_call(self, session: AwsSession, operation: str, selector: Hashable, call: Callable[[], Awaitable[dict[str, Any]]]) -> dict[str, Any]:
+        """Run ``call`` once for concurrent identical requests of the same principal and region.
+
+        ``selector`` must capture every argument of the call; the session key adds the identity.
+        The shared answer is read-only.
+        """
+        return await self._flights.do((session.key, operation, selector), call)
+
+    async def aclose(self) -> None:
+        await self.runtime.aclose()

@@ -1,0 +1,133 @@
+"""boto3 clients: built once per (principal, region, service, credentials), called in a bounded thread pool.
+
+boto3 is synchronous, so every call runs on the runtime's :class:`ThreadPoolExecutor`, whose
+size bounds concurrent AWS calls. Clients use the standard boto3 configuration chain, so
+``AWS_ENDPOINT_URL`` / ``AWS_ENDPOINT_URL_SECRETS_MANAGER`` / ``_SSM`` / ``_STS``,
+``AWS_USE_FIPS_ENDPOINT`` and the config file apply; on top come the plugin's retry mode and
+attempts, timeouts, FIPS flag and a user agent naming secrets-gateway. A client is built with
+explicit credentials unless the principal is the (dev-only) ambient one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import threading
+import time
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+import boto3
+from botocore import UNSIGNED, xform_name
+from botocore.client import BaseClient
+from botocore.config import Config
+
+from gateway.concurrency import ExpiringCache, SingleFlight
+from gateway.errors import GatewayError
+from gateway.metrics import Metrics
+from gateway_aws import __version__
+from gateway_aws.errors import classify, retry_attempts
+from gateway_aws.identity import AMBIENT, Principal
+from gateway_aws.options import AwsOptions
+
+USER_AGENT = f"secrets-gateway/{__version__}"
+AMBIENT_CLIENT_SECONDS = 3600.0  # ambient credentials refresh themselves; rebuild the client hourly anyway
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """Temporary AWS credentials; ``expiration`` None means "does not expire"."""
+
+    access_key_id: str
+    secret_access_key: str = field(repr=False)
+    session_token: str = field(repr=False)
+    expiration: datetime | None = None
+
+    def seconds_left(self, now: datetime | None = None) -> float | None:
+        if self.expiration is None:
+            return None
+        return (self.expiration - (now or datetime.now(timezone.utc))).total_seconds()
+
+
+class AwsClients:
+    """Builds, caches and calls boto3 clients. ``label`` in calls is the metrics' backend label."""
+
+    def __init__(self, options: AwsOptions, metrics: Metrics, executor: ThreadPoolExecutor, max_clients: int = 1024) -> None:
+        self.options = options
+        self.metrics = metrics
+        self.executor = executor
+        self.config = Config(
+            retries={"mode": options.retry_mode, "total_max_attempts": options.max_attempts},
+            connect_timeout=options.connect_timeout,
+            read_timeout=options.read_timeout,
+            user_agent_extra=USER_AGENT,
+            max_pool_connections=options.max_workers,
+            use_fips_endpoint=True if options.use_fips_endpoint else None,
+        )
+        self._session = boto3.session.Session()
+        self._session_lock = threading.Lock()  # a boto3 Session is not thread-safe; clients are
+        self._cache: ExpiringCache[tuple[Any, ...], BaseClient] = ExpiringCache(
+            max_clients, on_event=lambda event: metrics.cache_events.labels(cache="aws-clients", event=event).inc()
+        )
+        self._building: SingleFlight[tuple[Any, ...], BaseClient] = SingleFlight()
+
+    async def client(self, principal: Principal, region: str, service: str, credentials: Credentials | None) -> BaseClient:
+        """The cached client of ``principal`` for ``service`` in ``region`` with ``credentials``."""
+        if credentials is None and principal.source != AMBIENT:
+            raise AssertionError("only the ambient principal may use the process's own credentials")
+        key = (principal, region, service, credentials.access_key_id if credentials else "")
+        cached = self._cache.get(key)
+        if cached is not None:
+            return cached
+        return await self._building.do(key, lambda: self._build(key, region, service, credentials))
+
+    async def unsigned_sts(self, region: str) -> BaseClient:
+        """An STS client that signs nothing (AssumeRoleWithWebIdentity); it carries no identity."""
+        key = ("unsigned", region, "sts")
+        cached = self._cache.get(key)
+        if cached is not None:
+            return cached
+        config = self.config.merge(Config(signature_version=UNSIGNED))
+        return await self._building.do(key, lambda: self._build(key, region, "sts", None, config))
+
+    async def _build(
+        self, key: tuple[Any, ...], region: str, service: str, credentials: Credentials | None, config: Config | None = None
+    ) -> BaseClient:
+        def build() -> BaseClient:
+            kwargs: dict[str, Any] = {}
+            if credentials is not None:
+                kwargs = {
+                    "aws_access_key_id": credentials.access_key_id,
+                    "aws_secret_access_key": credentials.secret_access_key,
+                    "aws_session_token": credentials.session_token or None,
+                }
+            with self._session_lock:
+                return self._session.client(service, region_name=region, config=config or self.config, **kwargs)
+
+        client = await asyncio.get_running_loop().run_in_executor(self.executor, build)
+        left = credentials.seconds_left() if credentials else None
+        lifetime = AMBIENT_CLIENT_SECONDS if left is None else max(0.0, left - self.options.credential_refresh_margin)
+        self._cache.put(key, client, time.monotonic() + lifetime)
+        return client
+
+    async def call(self, client: BaseClient, operation: str, label: str, redact: Iterable[str] = (), **kwargs: Any) -> dict[str, Any]:
+        """Run one AWS API call in the pool; count it; raise a classified :class:`GatewayError`."""
+        method = functools.partial(getattr(client, xform_name(operation)), **kwargs)
+        outcome = "ok"
+        attempts = 0
+        try:
+            response = await asyncio.get_running_loop().run_in_executor(self.executor, method)
+            attempts = retry_attempts(response)
+            return response
+        except Exception as exc:  # noqa: BLE001 - classified right here, in one place
+            attempts = retry_attempts(exc)
+            error: GatewayError = classify(exc, operation, redact)
+            outcome = error.reason
+            raise error from None
+        finally:
+            self.metrics.backend_calls.labels(backend=label, operation=operation, outcome=outcome).inc()
+            if attempts:
+                self.metrics.retries.labels(backend=label, operation=operation).inc(attempts)

@@ -1,0 +1,135 @@
+"""Pod credentials, cached per principal until shortly before they expire.
+
+IRSA: STS ``AssumeRoleWithWebIdentity`` with the pod's token. Pod Identity: the node agent.
+Ambient (dev only): the process's own credential chain, left to botocore. An
+``assumeRoleArn`` chain adds an ``sts:AssumeRole`` signed with the credentials below it.
+Each step is cached under its own :class:`~gateway_aws.identity.Principal` (never under a
+token or a region) until ``expiration - refresh margin``, and concurrent requests for the
+same principal share one call — so 100 mounts by one identity make one STS call.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from datetime import datetime, timezone
+from typing import Any
+
+from gateway.concurrency import ExpiringCache, SingleFlight
+from gateway.errors import GatewayError, Internal
+from gateway.metrics import Metrics
+from gateway_aws.clients import AwsClients, Credentials
+from gateway_aws.identity import AMBIENT, IRSA, POD_IDENTITY, Caller, Principal
+from gateway_aws.params import AssumeRole
+from gateway_aws.podidentity import PodIdentityAgent
+
+log = logging.getLogger("gateway_aws.credentials")
+SESSION_NAME_CHARS = re.compile(r"[^\w+=,.@-]")
+METRICS_LABEL = "aws"
+
+
+def session_name(principal: Principal) -> str:
+    """``secrets-gateway-<namespace>-<serviceaccount>``, as STS allows it (CloudTrail shows it)."""
+    name = SESSION_NAME_CHARS.sub("-", f"secrets-gateway-{principal.namespace}-{principal.service_account}")
+    return name[:64]
+
+
+class CredentialBroker:
+    def __init__(
+        self, clients: AwsClients, agent: PodIdentityAgent, metrics: Metrics, refresh_margin: float, max_entries: int = 4096
+    ) -> None:
+        self.clients = clients
+        self.agent = agent
+        self.metrics = metrics
+        self.refresh_margin = refresh_margin
+        self._cache: ExpiringCache[Principal, Credentials] = ExpiringCache(
+            max_entries, on_event=lambda event: metrics.cache_events.labels(cache="aws-credentials", event=event).inc()
+        )
+        self._flights: SingleFlight[Principal, Credentials | None] = SingleFlight()
+
+    async def credentials(self, caller: Caller, region: str) -> Credentials | None:
+        """Credentials for ``caller``; None for the ambient principal without a chain."""
+        principal = caller.principal
+        if principal.source == AMBIENT and not principal.chain:
+            return None
+        cached = self._cache.get(principal)
+        if cached is not None:
+            return cached
+        return await self._flights.do(principal, lambda: self._obtain(caller, region))
+
+    def invalidate(self, principal: Principal) -> None:
+        """Forget credentials AWS refused as expired or unknown (and those they were made from)."""
+        self._cache.discard(principal)
+        self._cache.discard(principal.without_chain())
+
+    async def _obtain(self, caller: Caller, region: str) -> Credentials | None:
+        principal = caller.principal
+        outcome = "ok"
+        try:
+            if principal.chain:
+                below = Caller(principal.without_chain(), caller.token)
+                base = await self.credentials(below, region)
+                credentials = await self._assume_role(principal, base, principal.chain[-1], region)
+            elif principal.source == IRSA:
+                credentials = await self._web_identity(principal, caller.token, region)
+            elif principal.source == POD_IDENTITY:
+                credentials = await self.agent.credentials(principal.endpoints, caller.token)
+            else:
+                raise Internal(f"unknown credential source {principal.source!r}")
+        except GatewayError as exc:
+            outcome = exc.reason
+            raise
+        finally:
+            self.metrics.credential_refreshes.labels(backend=principal.source, outcome=outcome).inc()
+        self._remember(principal, credentials)
+        return credentials
+
+    def _remember(self, principal: Principal, credentials: Credentials) -> None:
+        left = credentials.seconds_left()
+        if left is None:
+            left = 3600.0
+        lifetime = left - self.refresh_margin
+        if lifetime > 0:
+            self._cache.put(principal, credentials, time.monotonic() + lifetime)
+        log.info(
+            "obtained AWS credentials for %s, valid until %s",
+            principal.describe(),
+            credentials.expiration.isoformat() if credentials.expiration else "unknown",
+        )
+
+    async def _web_identity(self, principal: Principal, token: str, region: str) -> Credentials:
+        client = await self.clients.unsigned_sts(region)
+        response = await self.clients.call(
+            client,
+            "AssumeRoleWithWebIdentity",
+            METRICS_LABEL,
+            redact=(token,),
+            RoleArn=principal.role_arn,
+            RoleSessionName=session_name(principal),
+            WebIdentityToken=token,
+        )
+        return _from_sts(response)
+
+    async def _assume_role(self, principal: Principal, base: Credentials | None, step: AssumeRole, region: str) -> Credentials:
+        client = await self.clients.client(principal.without_chain(), region, "sts", base)
+        kwargs: dict[str, Any] = {"RoleArn": step.role_arn, "RoleSessionName": session_name(principal)}
+        if step.external_id:
+            kwargs["ExternalId"] = step.external_id
+        if step.duration_seconds:
+            kwargs["DurationSeconds"] = step.duration_seconds
+        response = await self.clients.call(client, "AssumeRole", METRICS_LABEL, redact=(step.external_id,), **kwargs)
+        return _from_sts(response)
+
+
+def _from_sts(response: dict[str, Any]) -> Credentials:
+    raw = response.get("Credentials") or {}
+    expiration = raw.get("Expiration")
+    if isinstance(expiration, datetime) and expiration.tzinfo is None:
+        expiration = expiration.replace(tzinfo=timezone.utc)
+    return Credentials(
+        raw.get("AccessKeyId", ""),
+        raw.get("SecretAccessKey", ""),
+        raw.get("SessionToken", ""),
+        expiration if isinstance(expiration, datetime) else None,
+    )

@@ -1,0 +1,140 @@
+"""Who the pod is to AWS: IRSA, EKS Pod Identity or (dev only) the process's ambient credentials.
+
+Decided from the request alone, as ASCP does: the service-account tokens kubelet sent, the
+``usePodIdentity`` parameter and, for IRSA, the ServiceAccount's ``eks.amazonaws.com/role-arn``
+annotation read through the Kubernetes API. The result, a :class:`Principal`, is the identity
+part of every cache and singleflight key in this plugin.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+
+from gateway.errors import ERROR_CLASSES, GatewayError, Internal, InvalidArgument, PermissionDenied
+from gateway.kubeapi import KubeApi, KubeApiError, KubeForbidden
+from gateway.model import PodIdentity
+from gateway_aws.options import AwsOptions
+from gateway_aws.params import ROLE_ARN, AssumeRole, AuthParameters
+
+IRSA_AUDIENCE = "sts.amazonaws.com"
+POD_IDENTITY_AUDIENCE = "pods.eks.amazonaws.com"
+ROLE_ANNOTATION = "eks.amazonaws.com/role-arn"
+
+IRSA, POD_IDENTITY, AMBIENT = "irsa", "pod-identity", "ambient"
+
+TOKENS_MISSING = "CSI token error: serviceAccount.tokens not provided - ensure tokenRequests is configured in CSIDriver spec"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """How credentials are obtained for one pod identity — the identity part of every cache key.
+
+    IRSA credentials depend on (namespace, service account, role); Pod Identity sessions are
+    tagged with the pod's name and uid (usable in IAM conditions), so they are also keyed by
+    ``pod_uid``. ``chain`` holds the ``assumeRoleArn`` steps taken on top.
+    """
+
+    source: str
+    namespace: str
+    service_account: str
+    role_arn: str = ""
+    pod_uid: str = ""
+    endpoints: tuple[str, ...] = ()
+    chain: tuple[AssumeRole, ...] = ()
+
+    def without_chain(self) -> Principal:
+        return replace(self, chain=())
+
+    def describe(self) -> str:
+        """For logs: ``irsa apps/web role=arn:... -> arn:...``."""
+        text = f"{self.source} {self.namespace}/{self.service_account}"
+        if self.role_arn:
+            text += f" role={self.role_arn}"
+        return text + "".join(f" -> {step.role_arn}" for step in self.chain)
+
+
+@dataclass(frozen=True)
+class Caller:
+    """A principal plus the token that proves it for this mount ("" for ambient)."""
+
+    principal: Principal
+    token: str = field(default="", repr=False)
+
+
+def audience_for(auth: AuthParameters) -> str:
+    return POD_IDENTITY_AUDIENCE if auth.use_pod_identity else IRSA_AUDIENCE
+
+
+class IdentityResolver:
+    def __init__(self, options: AwsOptions, kube: KubeApi) -> None:
+        self.options = options
+        self.kube = kube
+
+    def token(self, identity: PodIdentity, auth: AuthParameters, now: datetime | None = None) -> str:
+        """The pod's token for the chosen method, with ASCP's messages when it is missing."""
+        if self.options.allow_ambient_credentials:
+            return ""
+        if not identity.tokens_provided:
+            raise InvalidArgument(TOKENS_MISSING)
+        audience = audience_for(auth)
+        token = identity.token_for(audience)
+        if token is None:
+            method = "Pod Identity" if auth.use_pod_identity else "IRSA"
+            raise InvalidArgument(
+                f'{method} token extraction failed: token for audience "{audience}" not found - '
+                "ensure tokenRequests includes this audience in CSIDriver"
+            )
+        if token.expired(now or datetime.now(timezone.utc)):
+            raise PermissionDenied(
+                f'the service-account token for audience "{audience}" expired at {token.expiration:%Y-%m-%dT%H:%M:%SZ}; '
+                "kubelet sends a fresh one with the next mount",
+                reason="TokenExpired",
+            )
+        return token.token
+
+    async def resolve(self, identity: PodIdentity, auth: AuthParameters) -> Caller:
+        token = self.token(identity, auth)
+        base = Principal(AMBIENT, identity.namespace, identity.service_account, chain=auth.chain)
+        if self.options.allow_ambient_credentials:
+            return Caller(base)
+        if auth.use_pod_identity:
+            return Caller(replace(base, source=POD_IDENTITY, pod_uid=identity.pod_uid, endpoints=self._endpoints(auth)), token)
+        return Caller(replace(base, source=IRSA, role_arn=await self.role_arn(identity)), token)
+
+    def _endpoints(self, auth: AuthParameters) -> tuple[str, ...]:
+        ipv4, ipv6 = self.options.pod_identity_endpoint, self.options.pod_identity_endpoint_ipv6
+        return {"ipv4": (ipv4,), "ipv6": (ipv6,)}.get(auth.address_type, (ipv4, ipv6))
+
+    async def role_arn(self, identity: PodIdentity) -> str:
+        """The IRSA role from the pod's ServiceAccount annotation (ASCP's message when absent)."""
+        namespace, name = identity.namespace, identity.service_account
+        if not namespace or not name:
+            raise InvalidArgument(
+                "the request names no pod namespace and service account "
+                "(csi.storage.k8s.io/pod.namespace, csi.storage.k8s.io/serviceAccount.name)"
+            )
+        try:
+            account = await self.kube.service_account(namespace, name)
+        except KubeApiError as exc:
+            hint = " (hint: the gateway's ClusterRole needs get on serviceaccounts)" if isinstance(exc, KubeForbidden) else ""
+            cls: type[GatewayError] = ERROR_CLASSES.get(exc.code, Internal)
+            raise cls(
+                f"cannot read service account {name} (namespace: {namespace}) to find its IAM role: {exc.api_message}{hint}",
+                retryable=exc.retryable,
+                reason=exc.reason,
+            ) from None
+        metadata = account.get("metadata") if isinstance(account.get("metadata"), dict) else {}
+        annotations = metadata.get("annotations") if isinstance(metadata.get("annotations"), dict) else {}
+        role = str(annotations.get(ROLE_ANNOTATION) or "").strip()
+        if not role:
+            raise PermissionDenied(
+                f"An IAM role must be associated with service account {name} (namespace: {namespace})", reason="NoRoleAnnotation"
+            )
+        if not ROLE_ARN.match(role):
+            raise InvalidArgument(
+                f'service account {name} (namespace: {namespace}) has an invalid {ROLE_ANNOTATION} annotation "{role}": '
+                "expected arn:aws:iam::<account>:role/<name>",
+                reason="BadRoleAnnotation",
+            )
+        return role

@@ -1,0 +1,93 @@
+"""What both AWS backends share: threads, Kubernetes lookups, identities, credentials and clients.
+
+One runtime per server, so a pod mounting Secrets Manager and SSM objects costs one STS call,
+and :meth:`AwsRuntime.session` turns a fetch batch into a ready client for its principal and
+region.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.client import BaseClient
+
+from gateway.errors import GatewayError
+from gateway.kubeapi import KubeApi, discover_config
+from gateway.metrics import Metrics
+from gateway.model import FetchBatch
+from gateway_aws.clients import AwsClients
+from gateway_aws.credentials import CredentialBroker
+from gateway_aws.errors import STALE_CREDENTIALS
+from gateway_aws.identity import IdentityResolver, Principal
+from gateway_aws.options import AwsOptions
+from gateway_aws.params import parse_auth_parameters
+from gateway_aws.podidentity import PodIdentityAgent
+from gateway_aws.region import RegionResolver
+
+
+@dataclass(frozen=True)
+class AwsSession:
+    """A client bound to one principal and region, for one backend's calls."""
+
+    principal: Principal
+    region: str
+    service: str
+    client: BaseClient = field(repr=False)
+    runtime: AwsRuntime = field(repr=False)
+    label: str = ""
+
+    @property
+    def key(self) -> tuple[Principal, str, str]:
+        """The identity-and-place part of every singleflight key."""
+        return (self.principal, self.region, self.service)
+
+    async def call(self, operation: str, **kwargs: Any) -> dict[str, Any]:
+        try:
+            return await self.runtime.clients.call(self.client, operation, self.label, **kwargs)
+        except GatewayError as exc:
+            if exc.reason in STALE_CREDENTIALS:
+                self.runtime.credentials.invalidate(self.principal)
+            raise
+
+
+class AwsRuntime:
+    def __init__(self, options: AwsOptions, metrics: Metrics | None = None, kube: KubeApi | None = None) -> None:
+        self.options = options
+        self.metrics = metrics or Metrics()
+        self.executor = ThreadPoolExecutor(max_workers=options.max_workers, thread_name_prefix="aws")
+        self.kube = kube or KubeApi(
+            lambda: discover_config(options.kubeconfig),
+            qps=options.kube_qps,
+            burst=options.kube_burst,
+            cache_ttl=options.kube_cache_ttl,
+            on_cache_event=lambda event: self.metrics.cache_events.labels(cache="kubernetes", event=event).inc(),
+            on_request=lambda path, outcome: self.metrics.backend_calls.labels(
+                backend="kubernetes", operation="GET", outcome=outcome
+            ).inc(),
+        )
+        self.clients = AwsClients(options, self.metrics, self.executor)
+        self.agent = PodIdentityAgent(
+            self.executor, self.metrics, timeout=options.pod_identity_timeout, attempts=options.pod_identity_attempts
+        )
+        self.identities = IdentityResolver(options, self.kube)
+        self.credentials = CredentialBroker(self.clients, self.agent, self.metrics, options.credential_refresh_margin)
+        self.regions = RegionResolver(options.env_region, self.kube)
+        self._closed = False
+
+    async def session(self, batch: FetchBatch, service: str, label: str) -> AwsSession:
+        """A client for the batch's pod identity in the batch's region (credentials cached)."""
+        auth = parse_auth_parameters(batch.request.attributes)
+        caller = await self.identities.resolve(batch.identity, auth)
+        credentials = await self.credentials.credentials(caller, batch.location)
+        client = await self.clients.client(caller.principal, batch.location, service, credentials)
+        return AwsSession(caller.principal, batch.location, service, client, self, label)
+
+    async def aclose(self) -> None:
+        """Stop threads and the Kubernetes client (idempotent; both backends call it)."""
+        if self._closed:
+            return
+        self._closed = True
+        await self.kube.aclose()
+        self.executor.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,139 @@
+"""Backend ``secretsmanager``: AWS Secrets Manager, batched.
+
+Unpinned secrets (no ``objectVersion``/``objectVersionLabel``) are read with
+``BatchGetSecretValue``, at most 20 ids per call; per-id errors in its answer are mapped
+back to their objects. ``GetSecretValue`` serves what batching cannot express: pinned
+versions/stages, ids the batch answer does not account for, per-id server errors, and — when
+the role lacks ``secretsmanager:BatchGetSecretValue`` (policies written for ASCP) — every
+secret, remembered per principal and region so later mounts skip the refused batch call.
+Value: ``SecretString`` as UTF-8, else ``SecretBinary``; version: ``VersionId``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from gateway.concurrency import ExpiringCache
+from gateway.errors import GatewayError, NotFound
+from gateway.model import FetchItem, FetchOutcome, ObjectRef
+from gateway_aws.backend import Answer, AwsBackend, Value, outcome
+from gateway_aws.errors import from_code
+from gateway_aws.runtime import AwsRuntime, AwsSession
+
+log = logging.getLogger("gateway_aws.secretsmanager")
+BATCH_LIMIT = 20
+MAX_PAGES = 10
+BATCH_DENIED_SECONDS = 900.0
+DENIED_CODES = frozenset({"AccessDeniedException", "AccessDenied"})
+
+
+class SecretsManagerBackend(AwsBackend):
+    name = "secretsmanager"
+    description = "AWS Secrets Manager (IRSA / Pod Identity, BatchGetSecretValue)"
+    arn_services = ("secretsmanager",)
+    service = "secretsmanager"
+
+    def __init__(self, runtime: AwsRuntime, batch: bool = True) -> None:
+        super().__init__(runtime)
+        self.batch = batch
+        #: (principal, region, service) keys whose role may not call BatchGetSecretValue
+        self._batch_denied: ExpiringCache[tuple[Any, ...], bool] = ExpiringCache(4096)
+
+    async def fetch_with(self, session: AwsSession, items: Sequence[FetchItem]) -> list[FetchOutcome]:
+        refs = list(dict.fromkeys(item.ref for item in items))
+        batchable = self.batch and self._batch_denied.get(session.key) is None
+        unpinned = [ref.name for ref in refs if batchable and not _pinned(ref)]
+        single = [ref for ref in refs if not batchable or _pinned(ref)]
+        jobs = [self._batch(session, unpinned[i : i + BATCH_LIMIT]) for i in range(0, len(unpinned), BATCH_LIMIT)]
+        jobs += [self._get_many(session, single)]
+        answers: dict[ObjectRef, Answer] = {}
+        for part in await asyncio.gather(*jobs):
+            answers.update(part)
+        return [outcome(item.key, answers[item.ref]) for item in items]
+
+    # -- BatchGetSecretValue
+
+    async def _batch(self, session: AwsSession, names: list[str]) -> dict[ObjectRef, Answer]:
+        try:
+            pages = await self.shared_call(session, "BatchGetSecretValue", tuple(names), lambda: self._pages(session, names))
+        except GatewayError as exc:
+            if exc.retryable:
+                return {ObjectRef(name): exc for name in names}
+            if exc.reason in DENIED_CODES:
+                log.info("BatchGetSecretValue refused for %s in %s; using GetSecretValue", session.principal.describe(), session.region)
+                self._batch_denied.put(session.key, True, time.monotonic() + BATCH_DENIED_SECONDS)
+            return await self._get_many(session, [ObjectRef(name) for name in names])
+        answers: dict[ObjectRef, Answer] = {}
+        retry_single: list[ObjectRef] = []
+        for name in names:
+            found = _match_batch(name, pages)
+            if found is None or (isinstance(found, GatewayError) and found.retryable):
+                retry_single.append(ObjectRef(name))  # unaccounted for, or a per-id server error
+            else:
+                answers[ObjectRef(name)] = found
+        answers.update(await self._get_many(session, retry_single))
+        return answers
+
+    async def _pages(self, session: AwsSession, names: list[str]) -> dict[str, Any]:
+        """All pages of one BatchGetSecretValue, merged into one answer."""
+        merged: dict[str, Any] = {"SecretValues": [], "Errors": []}
+        kwargs: dict[str, Any] = {"SecretIdList": names}
+        for _ in range(MAX_PAGES):
+            page = await session.call("BatchGetSecretValue", **kwargs)
+            merged["SecretValues"] += page.get("SecretValues") or []
+            merged["Errors"] += page.get("Errors") or []
+            if not page.get("NextToken"):
+                break
+            kwargs["NextToken"] = page["NextToken"]
+        return merged
+
+    # -- GetSecretValue
+
+    async def _get_many(self, session: AwsSession, refs: list[ObjectRef]) -> dict[ObjectRef, Answer]:
+        answers = await asyncio.gather(*(self._get(session, ref) for ref in refs))
+        return dict(zip(refs, answers, strict=True))
+
+    async def _get(self, session: AwsSession, ref: ObjectRef) -> Answer:
+        kwargs: dict[str, Any] = {"SecretId": ref.name}
+        if ref.version:
+            kwargs["VersionId"] = ref.version
+        if ref.version_label:
+            kwargs["VersionStage"] = ref.version_label
+        try:
+            response = await self.shared_call(session, "GetSecretValue", ref, lambda: session.call("GetSecretValue", **kwargs))
+        except GatewayError as exc:
+            return exc
+        return _value(response)
+
+
+def _pinned(ref: ObjectRef) -> bool:
+    return bool(ref.version or ref.version_label)
+
+
+def _match_batch(name: str, answer: dict[str, Any]) -> Answer | None:
+    """The answer for requested id ``name``: its per-id error, or the value whose Name/ARN it names."""
+    for error in answer["Errors"]:
+        if error.get("SecretId") == name:
+            return from_code(str(error.get("ErrorCode") or "Unknown"), str(error.get("Message") or ""), "BatchGetSecretValue")
+    for entry in answer["SecretValues"]:
+        if name in (entry.get("Name"), entry.get("ARN")) or _partial_arn(name, str(entry.get("ARN") or "")):
+            return _value(entry)
+    return None
+
+
+def _partial_arn(requested: str, arn: str) -> bool:
+    """``arn:...:secret:prod/db`` names ``arn:...:secret:prod/db-AbCdEf`` (AWS adds a 6-character suffix)."""
+    return requested.startswith("arn:") and arn.startswith(requested + "-") and len(arn) == len(requested) + 7
+
+
+def _value(entry: dict[str, Any]) -> Answer:
+    version = str(entry.get("VersionId") or "")
+    if entry.get("SecretString") is not None:
+        return Value(str(entry["SecretString"]).encode("utf-8"), version)
+    if entry.get("SecretBinary") is not None:
+        return Value(bytes(entry["SecretBinary"]), version)
+    return NotFound("the secret version has neither SecretString nor SecretBinary", reason="NoSecretValue")

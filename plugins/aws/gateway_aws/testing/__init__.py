@@ -1,0 +1,16 @@
+"""Real local peers for testing the AWS plugin (and benchmarking it), all on 127.0.0.1.
+
+- :class:`MotoServer`: moto's standalone server (Secrets Manager, SSM, STS) as a subprocess.
+- :class:`AwsProxy`: an HTTP proxy in front of it that counts calls per service, operation,
+  region and role, and injects faults (5xx, 4xx, throttling, latency) by the same keys.
+- :class:`FakePodIdentityAgent`: the EKS Pod Identity agent's credentials endpoint.
+
+Point boto3 at the proxy with ``AWS_ENDPOINT_URL``; the Kubernetes API is
+:class:`gateway.testing.kube.FakeKubernetes`.
+"""
+
+from gateway_aws.testing.agent import FakePodIdentityAgent
+from gateway_aws.testing.moto import MotoServer, free_port
+from gateway_aws.testing.proxy import AwsProxy, Call, Fault
+
+__all__ = ["AwsProxy", "Call", "FakePodIdentityAgent", "Fault", "MotoServer", "free_port"]

@@ -1,0 +1,149 @@
+"""Vault tokens for pods: log in with the pod's own service-account token, cache per identity.
+
+A token is cached per (address, namespace, auth method, auth mount, role, pod namespace,
+service account) until shortly before its TTL, so one pod's token is never used for another
+identity. Concurrent logins for one key are coalesced. A cached token that Vault refuses is
+checked with ``auth/token/lookup-self``; when it was revoked, the pod logs in again.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from gateway.concurrency import ExpiringCache, SingleFlight
+from gateway.errors import GatewayError, InvalidArgument, PermissionDenied
+from gateway.metrics import Metrics
+from gateway.model import PodIdentity
+from gateway_vault.client import BACKEND, VaultCall, VaultClient
+from gateway_vault.connection import AUDIENCE, Connection
+from gateway_vault.errors import VaultReply, login_error, read_error
+from gateway_vault.options import TOKEN_AUTH, VaultConfig
+
+log = logging.getLogger("gateway_vault")
+MAX_EARLY_REFRESH = 60.0  # seconds before expiry a cached token is dropped, at most
+
+
+@dataclass(frozen=True)
+class LoginKey:
+    """Everything a Vault token depends on; the cache and login coalescing key."""
+
+    address: str
+    namespace: str
+    method: str
+    mount: str
+    role: str
+    pod_namespace: str
+    service_account: str
+
+
+@dataclass(frozen=True)
+class VaultToken:
+    value: str = field(repr=False)
+    from_cache: bool = False  # may have been revoked since it was issued
+
+
+def cache_lifetime(lease_seconds: float) -> float:
+    """How long to keep a token with ``lease_seconds`` TTL: until shortly before it expires."""
+    if lease_seconds <= 0:
+        return math.inf  # a token without TTL; revocation is caught by lookup-self
+    return lease_seconds - min(max(lease_seconds * 0.1, 1.0), MAX_EARLY_REFRESH)
+
+
+def pod_jwt(identity: PodIdentity, audience: str, now: datetime | None = None) -> str:
+    """The pod's service-account token for ``audience`` (or its only token when none is configured)."""
+    token = identity.token_for(audience)
+    if token is None and not audience:
+        usable = [t for t in identity.tokens.values() if t.token]
+        token = usable[0] if len(usable) == 1 else None
+    if token is None:
+        if not identity.tokens_provided:
+            raise InvalidArgument(
+                "the request carries no service-account token: add tokenRequests"
+                f'{f" (audience {audience!r})" if audience else ""} to the CSIDriver object'
+            )
+        have = ", ".join(sorted(repr(a) for a in identity.tokens)) or "none"
+        wanted = f"audience {audience!r}" if audience else f'a default audience (several tokens; set the parameter "{AUDIENCE}")'
+        raise InvalidArgument(f"no service-account token for {wanted}; the request has tokens for: {have}")
+    if token.expired(now or datetime.now(timezone.utc)):
+        raise PermissionDenied(f"the service-account token for audience {token.audience!r} has expired")
+    return token.token
+
+
+class TokenSource:
+    def __init__(self, client: VaultClient, config: VaultConfig, metrics: Metrics, clock: Callable[[], float] = time.monotonic) -> None:
+        self.client = client
+        self.config = config
+        self.metrics = metrics
+        self.clock = clock
+        self._cache: ExpiringCache[LoginKey, str] = ExpiringCache(
+            max_entries=max(config.token_cache_size, 1),
+            clock=clock,
+            on_event=lambda event: metrics.cache_events.labels(cache="vault-token", event=event).inc(),
+        )
+        self._logins: SingleFlight[LoginKey, VaultToken] = SingleFlight()
+
+    async def token(self, connection: Connection, identity: PodIdentity) -> VaultToken:
+        """A Vault token for ``identity`` at ``connection``: cached, or from a fresh login."""
+        if connection.auth.method == TOKEN_AUTH:
+            return VaultToken(self.config.token)
+        key = self._key(connection, identity)
+        if self.config.token_cache_size > 0:
+            cached = self._cache.get(key)
+            if cached is not None:
+                return VaultToken(cached, from_cache=True)
+        return await self._logins.do(key, lambda: self._login(connection, identity, key))
+
+    async def replace_if_revoked(self, connection: Connection, identity: PodIdentity, token: VaultToken) -> VaultToken | None:
+        """After a 403 with a cached token: a fresh token if Vault no longer knows the cached one, else None."""
+        if not token.from_cache or connection.auth.method == TOKEN_AUTH:
+            return None
+        lookup = VaultCall("lookup-self", "GET", "auth/token/lookup-self", token=token.value)
+        try:
+            await self.client.call(connection, lookup, lambda reply: read_error(reply, "the cached token", "auth/token/lookup-self"))
+            return None  # the token is valid: the denial is the policy's
+        except PermissionDenied:
+            pass
+        except GatewayError:
+            return None
+        key = self._key(connection, identity)
+        self._cache.discard(key)
+        log.info("vault token for %s at %s was revoked; logging in again", identity.subject, connection.address)
+        return await self._logins.do(key, lambda: self._login(connection, identity, key))
+
+    def _key(self, connection: Connection, identity: PodIdentity) -> LoginKey:
+        if not identity.namespace or not identity.service_account:
+            raise InvalidArgument(
+                "the request names no pod namespace or service account (csi.storage.k8s.io/pod.namespace, "
+                "csi.storage.k8s.io/serviceAccount.name); cannot log in to Vault for an unknown identity"
+            )
+        auth = connection.auth
+        return LoginKey(connection.address, connection.namespace, auth.method, auth.mount, auth.role, identity.namespace, identity.service_account)
+
+    async def _login(self, connection: Connection, identity: PodIdentity, key: LoginKey) -> VaultToken:
+        auth = connection.auth
+        who = auth.describe()
+        outcome = "ok"
+        try:
+            jwt = pod_jwt(identity, auth.audience)
+            call = VaultCall("login", "POST", f"auth/{auth.mount}/login", body={"role": auth.role, "jwt": jwt})
+            body = await self.client.call(connection, call, lambda reply: login_error(reply, who))
+            granted = body.get("auth") if isinstance(body.get("auth"), dict) else {}
+            value = granted.get("client_token")
+            if not isinstance(value, str) or not value:
+                raise login_error(VaultReply(200, None, "the answer carries no client token"), who)
+            lease = granted.get("lease_duration")
+            lease = float(lease) if isinstance(lease, (int, float)) else 0.0
+        except GatewayError as exc:
+            outcome = exc.reason
+            raise
+        finally:
+            self.metrics.credential_refreshes.labels(backend=BACKEND, outcome=outcome).inc()
+        if self.config.token_cache_size > 0:
+            self._cache.put(key, value, self.clock() + cache_lifetime(lease))
+        log.info("vault login for %s with %s at %s: token TTL %ss", identity.subject, who, connection.address, f"{lease:g}")
+        return VaultToken(value)

@@ -1,0 +1,153 @@
+"""The ``vault`` backend: one batch = the Vault objects of one mount at one address.
+
+Per batch: resolve the connection (SPC parameters over server defaults), get the pod's Vault
+token (cached or by login), send each distinct query once — concurrently — and cut every
+object's value out of its query's answer. A 403 with a cached token triggers one check whether
+the token was revoked, and then one re-login and retry of the denied queries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Collection, Sequence
+
+from gateway.backend import Backend
+from gateway.concurrency import Backoff
+from gateway.errors import GatewayError, InvalidArgument, PermissionDenied
+from gateway.metrics import Metrics
+from gateway.model import FetchBatch, Fetched, FetchFailure, FetchOutcome, MountRequest, ObjectSpec, PodIdentity
+from gateway_vault.auth import TokenSource, VaultToken
+from gateway_vault.client import VaultCall, VaultClient
+from gateway_vault.connection import ADDRESS, FAILOVER_ADDRESSES, Connection, resolve
+from gateway_vault.errors import read_error
+from gateway_vault.extract import SecretData, VersionSigner, secret_data, select
+from gateway_vault.kv import ApiPath, KvMounts
+from gateway_vault.options import VaultConfig
+from gateway_vault.query import OBJECT_OPTIONS, ObjectQuery, QueryError, SecretQuery, object_problems, parse_object
+
+Answer = SecretData | GatewayError
+
+
+class VaultBackend(Backend):
+    name = "vault"
+    description = "HashiCorp Vault / OpenBao: KV v1/v2 and any secrets engine, with Kubernetes or JWT auth"
+    object_options = OBJECT_OPTIONS
+    location_parameter = ADDRESS
+    failover_parameter = FAILOVER_ADDRESSES
+    location_noun = "address"
+
+    def __init__(
+        self,
+        config: VaultConfig,
+        metrics: Metrics | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        backoff: Backoff | None = None,
+    ) -> None:
+        self.config = config
+        self.default_location = config.address
+        self.metrics = metrics or Metrics()
+        self.client = VaultClient(
+            timeout=config.request_timeout,
+            retries=config.retries,
+            max_parallel=config.max_parallel,
+            metrics=self.metrics,
+            backoff=backoff,
+        )
+        self.tokens = TokenSource(self.client, config, self.metrics, clock)
+        self.mounts = KvMounts(self.client, config.mount_cache_ttl, clock)
+        self.versions = VersionSigner()
+
+    def check_object(self, obj: ObjectSpec) -> list[str]:
+        return object_problems(obj, self.config.kv_version)
+
+    async def locations(self, request: MountRequest) -> tuple[str, ...]:
+        """The addresses, after checking every connection parameter (so bad ones fail before any fetch)."""
+        found = await super().locations(request)
+        try:
+            for address in found:
+                resolve(self.config, request.attributes, address)
+        except InvalidArgument as exc:
+            raise InvalidArgument(f"{self.name}: {exc.message}") from None
+        return found
+
+    async def fetch_many(self, batch: FetchBatch) -> Sequence[FetchOutcome]:
+        connection = resolve(self.config, batch.request.attributes, batch.location)
+        outcomes: list[FetchOutcome] = []
+        wanted: dict[int, ObjectQuery] = {}
+        for item in batch.items:
+            try:
+                wanted[item.key] = parse_object(item.ref, item.options, self.config.kv_version)
+            except QueryError as exc:
+                outcomes.append(FetchFailure(item.key, InvalidArgument(str(exc), reason="BadObject")))
+        if wanted:
+            answers = await self._fetch(connection, batch.identity, {w.query for w in wanted.values()})
+            outcomes += [self._outcome(key, w, answers[w.query]) for key, w in wanted.items()]
+        return outcomes
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+    # ------------------------------------------------------------------ steps
+
+    async def _fetch(self, connection: Connection, identity: PodIdentity, queries: Collection[SecretQuery]) -> dict[SecretQuery, Answer]:
+        """Each distinct query once, concurrently, with the pod's token."""
+        try:
+            token = await self.tokens.token(connection, identity)
+        except GatewayError as exc:
+            return dict.fromkeys(queries, exc)
+        answers = await self._read_all(connection, token, queries)
+        denied = [query for query, answer in answers.items() if isinstance(answer, PermissionDenied)]
+        if denied:
+            try:
+                fresh = await self.tokens.replace_if_revoked(connection, identity, token)
+            except GatewayError as exc:
+                return {**answers, **dict.fromkeys(denied, exc)}
+            if fresh is not None:
+                answers.update(await self._read_all(connection, fresh, denied))
+        return answers
+
+    async def _read_all(self, connection: Connection, token: VaultToken, queries: Collection[SecretQuery]) -> dict[SecretQuery, Answer]:
+        ordered = list(queries)
+        results = await asyncio.gather(*(self._read(connection, token, query) for query in ordered))
+        return dict(zip(ordered, results, strict=True))
+
+    async def _read(self, connection: Connection, token: VaultToken, query: SecretQuery) -> Answer:
+        try:
+            target = await self.mounts.api_path(connection, token.value, query)
+            what = f'"{target.path}"' + (f" version {query.version}" if query.version else "")
+            _check_versioned(query, target)
+            params = dict(query.arguments) if query.method == "GET" else {}
+            if query.version:
+                params["version"] = query.version
+            call = VaultCall(
+                "read" if query.method == "GET" else "write",
+                query.method,
+                target.path,
+                token=token.value,
+                params=params or None,
+                body=query.arguments if query.method != "GET" else None,
+            )
+            body = await self.client.call(connection, call, lambda reply: read_error(reply, connection.auth.describe(), what))
+            return secret_data(body, what)
+        except GatewayError as exc:
+            return exc
+
+    def _outcome(self, key: int, wanted: ObjectQuery, answer: Answer) -> FetchOutcome:
+        if isinstance(answer, GatewayError):
+            return FetchFailure(key, answer)
+        try:
+            value = select(answer, wanted.key)
+        except GatewayError as exc:
+            return FetchFailure(key, exc)
+        return Fetched(key, value, answer.kv_version or self.versions.version(wanted, value))
+
+
+def _check_versioned(query: SecretQuery, target: ApiPath) -> None:
+    """``objectVersion`` needs KV v2; refuse it on a mount known to be something else."""
+    if not query.version or target.kv2 or target.mount is None:
+        return
+    mount = target.mount
+    engine = f"KV v{mount.kv_version}" if mount.kv_version else mount.engine
+    raise InvalidArgument(f'objectVersion {query.version} needs a KV v2 secret, but "{query.path}" is on the {engine} mount "{mount.path}"')

@@ -1,0 +1,74 @@
+"""From a Vault answer to one object's bytes and version.
+
+``secretKey`` picks one key of the secret's data (strings as is, anything else as JSON, like
+vault-csi-provider); without it the whole data map is written as compact JSON with sorted keys.
+For KV v2 the data is the secret's own map (``data.data``) and the version is its KV version;
+other answers (KV v1, PKI, database credentials…) get an HMAC of request and content as version,
+as vault-csi-provider does, so the version id reveals nothing about the value.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+
+from gateway.errors import NotFound
+from gateway_vault.query import ObjectQuery
+
+
+@dataclass(frozen=True)
+class SecretData:
+    data: dict[str, Any] = field(repr=False)
+    source: str = ""  # the path (and version) it came from, for messages
+    kv_version: str = ""  # the KV v2 version that answered, "" for other engines
+
+
+def secret_data(body: dict[str, Any], what: str) -> SecretData:
+    """The data map of an answer, unwrapping KV v2's ``{data, metadata}`` shape wherever it appears."""
+    data = body.get("data")
+    if not isinstance(data, dict):
+        raise NotFound(f"Vault returned no data for {what}", reason="NoData")
+    metadata = data.get("metadata")
+    if set(data) <= {"data", "metadata"} and isinstance(metadata, dict) and "version" in metadata:
+        inner = data.get("data")
+        if not isinstance(inner, dict):
+            raise NotFound(f"{what} has no data (the version is deleted or destroyed)", reason="NoData")
+        return SecretData(inner, what, str(metadata["version"]))
+    return SecretData(data, what)
+
+
+def select(secret: SecretData, key: str) -> bytes:
+    if not key:
+        return to_json(secret.data)
+    if key not in secret.data:
+        raise NotFound(f'key "{key}" does not exist at {secret.source}', reason="NoSuchKey")
+    value = secret.data[key]
+    return value.encode("utf-8", "surrogatepass") if isinstance(value, str) else to_json(value)
+
+
+def to_json(value: Any) -> bytes:
+    """Go's ``json.Marshal`` layout: compact, map keys sorted, UTF-8."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+class VersionSigner:
+    """Version ids for answers without a KV version: HMAC-SHA256 over the object's request and content.
+
+    The key is random per process, so these ids change when the provider restarts; the driver
+    only records them, it does not compare them across restarts.
+    """
+
+    def __init__(self, key: bytes | None = None) -> None:
+        self._key = key or secrets.token_bytes(32)
+
+    def version(self, item: ObjectQuery, content: bytes) -> str:
+        mac = hmac.new(self._key, digestmod=hashlib.sha256)
+        mac.update(json.dumps([item.query.path, item.query.method, item.query.args, item.key]).encode())
+        mac.update(b"\x00")
+        mac.update(content)
+        return base64.urlsafe_b64encode(mac.digest()[:18]).decode()
