@@ -33,14 +33,20 @@ class SpcDocument:
     problems: tuple[str, ...] = ()
 
 
-def load_spcs(path: Path) -> list[SpcDocument]:
-    """Every SecretProviderClass in a (multi-document) YAML file, including ``kind: List`` items."""
+def _load_yaml(path: Path, documents: bool) -> Any:
+    """One document, or (``documents``) the list of all documents, of a YAML file."""
     try:
-        documents = yaml11.load_all(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        return yaml11.load_all(text) if documents else yaml11.load(text)
     except (OSError, UnicodeDecodeError) as exc:
         raise ManifestError(f"{path}: cannot read: {exc}") from None
     except yaml11.YamlError as exc:
         raise ManifestError(f"{path}: not valid YAML: {exc}") from None
+
+
+def load_spcs(path: Path) -> list[SpcDocument]:
+    """Every SecretProviderClass in a (multi-document) YAML file, including ``kind: List`` items."""
+    documents = _load_yaml(path, documents=True)
     found = []
     for number, document in enumerate(_flatten(documents)):
         if isinstance(document, dict) and document.get("kind") == SPC_KIND:
@@ -50,12 +56,7 @@ def load_spcs(path: Path) -> list[SpcDocument]:
 
 def load_parameters(path: Path) -> SpcDocument:
     """A bare parameters file (a YAML/JSON mapping, like ``spec.parameters``) as an anonymous SPC."""
-    try:
-        document = yaml11.load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ManifestError(f"{path}: cannot read: {exc}") from None
-    except yaml11.YamlError as exc:
-        raise ManifestError(f"{path}: not valid YAML/JSON: {exc}") from None
+    document = _load_yaml(path, documents=False)
     if not isinstance(document, dict):
         raise ManifestError(f"{path}: a parameters file must be a mapping of parameter name -> string")
     parameters, problems = _parameters(document)

@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from gateway.errors import InvalidArgument
+from gateway.jsonvalue import json_kind_phrase
 from gateway.model import MountRequest, PodIdentity, ServiceAccountToken, frozen_mapping
 
 POD_NAME = "csi.storage.k8s.io/pod.name"
@@ -86,12 +87,12 @@ def parse_tokens(text: str) -> dict[str, ServiceAccountToken]:
     except ValueError:
         raise InvalidArgument(f"{TOKENS} is not valid JSON") from None
     if not isinstance(document, dict):
-        raise InvalidArgument(f"{TOKENS} must be a JSON object of audience -> token, got {_json_type(document)}")
+        raise InvalidArgument(f"{TOKENS} must be a JSON object of audience -> token, got {json_kind_phrase(document)}")
     tokens: dict[str, ServiceAccountToken] = {}
     for audience, entry in document.items():
         _check_text(audience, f"{TOKENS}: an audience")
         if not isinstance(entry, dict):
-            raise InvalidArgument(f'{TOKENS}: entry for audience "{audience}" must be an object, got {_json_type(entry)}')
+            raise InvalidArgument(f'{TOKENS}: entry for audience "{audience}" must be an object, got {json_kind_phrase(entry)}')
         token = entry.get("token")
         if not isinstance(token, str):
             raise InvalidArgument(f'{TOKENS}: entry for audience "{audience}" has no string "token"')
@@ -126,11 +127,11 @@ def _string_map(text: str, field_name: str, *, allow_null: bool) -> dict[str, st
     if document is None and allow_null:
         return {}
     if not isinstance(document, dict):
-        raise InvalidArgument(f"{field_name} must be a JSON object of string values, got {_json_type(document)}")
+        raise InvalidArgument(f"{field_name} must be a JSON object of string values, got {json_kind_phrase(document)}")
     for key, value in document.items():
         _check_text(key, f"{field_name}: a key")
         if not isinstance(value, str):
-            raise InvalidArgument(f"{field_name}: value of {_preview(key)} must be a string, got {_json_type(value)}")
+            raise InvalidArgument(f"{field_name}: value of {_preview(key)} must be a string, got {json_kind_phrase(value)}")
         _check_text(value, f"{field_name}: the value of {_preview(key)}")
     return document
 
@@ -151,20 +152,6 @@ def _position(exc: ValueError) -> str:
     if isinstance(exc, json.JSONDecodeError):
         return f"{exc.msg} at line {exc.lineno} column {exc.colno}"
     return "malformed"
-
-
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, (int, float)):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "an array"
-    return "an object"
 
 
 def _preview(text: str, limit: int = 40) -> str:

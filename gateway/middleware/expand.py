@@ -12,7 +12,7 @@ import json
 
 from gateway.errors import InvalidArgument
 from gateway.middleware.base import EXPAND_ORDER, Piece
-from gateway.middleware.jsonvalue import NotJson, json_kind, parse_json
+from gateway.jsonvalue import NotJson, json_kind, parse_json
 from gateway.model import ExpandMode, MountPlan
 from gateway.paths import MAX_COMPONENT_BYTES
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from gateway.errors import InvalidArgument
 from gateway.middleware.base import EXTRACT_ORDER, Piece
 from gateway.middleware.decode import decode_base64
-from gateway.middleware.jsonvalue import NotJson, json_kind, parse_json
+from gateway.jsonvalue import NotJson, json_kind, parse_json
 from gateway.model import JmesEntry, MountPlan
 from gateway.objects import compile_jmes
 

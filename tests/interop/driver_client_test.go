@@ -431,3 +431,17 @@ func TestRotation(t *testing.T) {
 		}
 	}
 }
+
+// TestSocketRemovedAfterStop (run after the gateway stopped): the driver finds no socket
+// and fails the mount at once with "provider not found", instead of blocking on a stale
+// socket until kubelet's deadline.
+func TestSocketRemovedAfterStop(t *testing.T) {
+	socket := requireEnv(t, envStoppedSocket)
+	provider := strings.TrimSuffix(filepath.Base(socket), ".sock")
+	builder := secretsstore.NewPluginClientBuilder([]string{filepath.Dir(socket)})
+	defer builder.Cleanup()
+	_, err := builder.Get(context.Background(), provider)
+	if err == nil || !strings.Contains(err.Error(), `provider not found: provider "`+provider+`"`) {
+		t.Fatalf("PluginClientBuilder.Get after the gateway stopped: %v, want provider not found", err)
+	}
+}

@@ -1,4 +1,4 @@
-module github.com/secrets-gateway/secrets-gateway/tests/interop
+module secrets-gateway/tests/interop
 
 go 1.26.0
 

@@ -13,6 +13,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"os"
@@ -38,6 +39,7 @@ const (
 	envUnlimitedSocket = "SGW_INTEROP_UNLIMITED_SOCKET" // a gateway whose own response limit is above the driver's
 	envStore           = "SGW_INTEROP_STORE"            // the fake store file both gateways read (re-read on mtime change)
 	envVersion         = "SGW_INTEROP_VERSION"          // the gateway's expected runtime version
+	envStoppedSocket   = "SGW_INTEROP_STOPPED_SOCKET"   // where a gateway served before it stopped
 )
 
 // What kubelet and the driver put into every Mount request.
@@ -247,6 +249,12 @@ func visibleFiles(t *testing.T, dir string) map[string]diskFile {
 		}
 		if !info.IsDir() {
 			data, err := os.ReadFile(path)
+			if errors.Is(err, os.ErrPermission) { // a mode-0 file when not root: let the owner read it
+				if err = os.Chmod(path, 0o400); err == nil {
+					data, err = os.ReadFile(path)
+					_ = os.Chmod(path, info.Mode().Perm())
+				}
+			}
 			if err != nil {
 				t.Fatalf("read %s: %v", rel, err)
 			}

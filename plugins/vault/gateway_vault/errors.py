@@ -79,9 +79,10 @@ def login_error(reply: VaultReply, who: str) -> GatewayError:
     retryable = server_error(reply)
     if retryable is not None:
         return retryable
-    if reply.status == 404:
-        return NotFound(f"login failed for {who}: no such auth method mount (HTTP 404)", reason="NoAuthMount")
-    return PermissionDenied(f"login failed for {who} (HTTP {reply.status}){_colon(reply.detail)}", reason="LoginRefused")
+    detail = reply.detail
+    if reply.status == 404 or detail == "permission denied":  # Vault's answer for a login path nothing is mounted at
+        detail = f"{detail or 'not found'} (is that auth method mounted there?)"
+    return PermissionDenied(f"login failed for {who} (HTTP {reply.status}){_colon(detail)}", reason="LoginRefused")
 
 
 def transport_error(exc: Exception, timeout: float) -> GatewayError:

@@ -11,21 +11,11 @@ from __future__ import annotations
 
 import base64
 import secrets
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Iterator
 
 import pytest
 
-import gateway_fake.plugin
-import gateway_vault.plugin
-from gateway.manifests import PodContext
-from gateway.request import RawMountRequest
-from gateway.settings import Settings
-from gateway.testing import RunningGateway, mount_request, running_gateway
-from gateway.testing.kube import FakeKubernetes
-from gateway_vault.testing import CountingProxy, OpenBao, ServiceAccountIssuer
+from gateway_vault.testing.world import VaultWorld
 
 APP_POLICY = """
 path "secret/data/app/*" { capabilities = ["read"] }
@@ -41,46 +31,7 @@ def planted(label: str) -> str:
     return f"{label}-{secrets.token_hex(8)}"
 
 
-@dataclass
-class World:
-    bao: OpenBao
-    proxy: CountingProxy
-    kube: FakeKubernetes
-    issuer: ServiceAccountIssuer
-    values: dict[str, Any] = field(default_factory=dict)  # every planted secret, by label
-
-    @property
-    def secret_strings(self) -> list[str]:
-        """Every planted value as it could appear in text (raw and base64)."""
-        found: list[str] = []
-        for value in self.values.values():
-            if isinstance(value, bytes):
-                found.append(base64.b64encode(value).decode())
-            elif isinstance(value, str):
-                found.append(value)
-        return found
-
-    def pod(self, service_account: str = "web", namespace: str = "apps", audiences: tuple[str, ...] = ("vault",)) -> PodContext:
-        return self.issuer.pod(namespace, service_account, audiences)
-
-    def settings(self, **options: str) -> Settings:
-        return Settings(plugin_options={name.replace("_", "-"): value for name, value in options.items()})
-
-    def request(self, objects: list[dict[str, Any]], pod: PodContext | None = None, **parameters: str) -> RawMountRequest:
-        merged = {"vaultAddress": self.proxy.address, "roleName": "app", **parameters}
-        return mount_request(objects, {k: v for k, v in merged.items() if v is not None}, pod=pod or self.pod())
-
-    @asynccontextmanager
-    async def gateway(self, *, fake_store: str = "", **options: str) -> AsyncIterator[RunningGateway]:
-        plugins: list[tuple[str, object]] = [("vault", gateway_vault.plugin)]
-        if fake_store:
-            plugins.append(("fake", gateway_fake.plugin))
-            options["fake_store"] = fake_store
-        async with running_gateway(plugins, settings=self.settings(**options)) as gw:
-            yield gw
-
-
-def _configure(world: World) -> None:
+def _configure(world: VaultWorld) -> None:
     bao, v = world.bao, world.values
     v.update(
         db_v1=planted("db-password-v1"), db_v2=planted("db-password-v2"), other=planted("other"),
@@ -106,9 +57,8 @@ def _configure(world: World) -> None:
     bao.put_policy("app", APP_POLICY)
     bao.put_policy("other", OTHER_POLICY)
 
-    kube, ca = world.kube, world.issuer.ca_pem()
+    world.enable_kubernetes_auth("k8s-b")
     for mount in ("kubernetes", "k8s-b"):
-        bao.configure_kubernetes_auth(kube.url, kube.bearer_token, ca, mount=mount)
         bao.kubernetes_role("app", "apps", "web", ["app"], mount=mount)
     bao.kubernetes_role("other", "apps", "other", ["other"])
     bao.kubernetes_role("revocable", "apps", "revocable", ["app"])
@@ -119,21 +69,19 @@ def _configure(world: World) -> None:
     bao.enable_secrets("kv", "kv", options={"version": "2"}, namespace="team1")
     bao.kv2_put("kv", "app", {"ns": v["ns"]}, namespace="team1")
     bao.put_policy("app", 'path "kv/data/*" { capabilities = ["read"] }', namespace="team1")
-    bao.configure_kubernetes_auth(kube.url, kube.bearer_token, ca, namespace="team1")
+    world.enable_kubernetes_auth(namespace="team1")
     bao.kubernetes_role("app", "apps", "web", ["app"], vault_namespace="team1")
 
 
 @pytest.fixture(scope="session")
-def vault_world() -> Iterator[World]:
-    issuer = ServiceAccountIssuer()
-    with FakeKubernetes(token_reviewer=issuer.review) as kube, OpenBao() as bao, CountingProxy(bao.address) as proxy:
-        world = World(bao, proxy, kube, issuer)
+def vault_world() -> Iterator[VaultWorld]:
+    with VaultWorld.running() as world:
         _configure(world)
         yield world
 
 
 @pytest.fixture
-def world(vault_world: World) -> World:
+def world(vault_world: VaultWorld) -> VaultWorld:
     """The session's world with the proxy's counters and faults cleared."""
     vault_world.proxy.reset()
     return vault_world

@@ -18,7 +18,7 @@ def parse_json(value: bytes) -> Any:
 
 
 def json_kind(value: Any) -> str:
-    """The JSON type name of a parsed value, for messages."""
+    """The JSON type name of a parsed value, for messages: ``array``, ``number``…"""
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -30,3 +30,11 @@ def json_kind(value: Any) -> str:
     if isinstance(value, list):
         return "array"
     return "object"
+
+
+def json_kind_phrase(value: Any) -> str:
+    """``an array``, ``a number``, ``null`` — the type with its article, for messages."""
+    kind = json_kind(value)
+    if kind == "null":
+        return kind
+    return f"{'an' if kind[0] in 'aeiou' else 'a'} {kind}"

@@ -1,0 +1,55 @@
+# syntax=docker/dockerfile:1
+#
+# secrets-gateway container image: the core and the aws, vault and fake plugins, installed from
+# wheels built from this repository, with third-party dependencies pinned (and hash-checked) by uv.lock.
+#
+#   docker build -t secrets-gateway:dev .
+#   docker run --rm secrets-gateway:dev version
+#
+# Runs as the non-root user 10001 by default. The Helm chart overrides the user to 0 because the
+# host socket directory is usually root-owned (see docs/operations.md "Running as non-root").
+# tests/chart/test_dockerfile.py keeps this file consistent with the repository and the chart.
+
+ARG PYTHON_IMAGE=python:3.11-slim-trixie
+ARG UV_IMAGE=ghcr.io/astral-sh/uv:0.13.9
+
+FROM ${UV_IMAGE} AS uv
+
+# --- build: wheels of the workspace + a virtual environment with the locked dependencies ----------
+FROM ${PYTHON_IMAGE} AS build
+COPY --from=uv /uv /usr/local/bin/uv
+ENV UV_NO_CACHE=1 \
+    UV_PYTHON_DOWNLOADS=never \
+    UV_LINK_MODE=copy
+WORKDIR /src
+COPY pyproject.toml uv.lock README.md ./
+COPY gateway/ gateway/
+COPY plugins/ plugins/
+# --locked fails the build when uv.lock does not match the pyproject files.
+RUN uv export --locked --no-dev --all-packages --no-emit-workspace --format requirements.txt -o /tmp/requirements.txt \
+ && uv build --all-packages --wheel --out-dir /wheels \
+ && uv venv /opt/venv --python /usr/local/bin/python3 \
+ && uv pip install --python /opt/venv/bin/python --require-hashes --no-deps --compile-bytecode -r /tmp/requirements.txt \
+ && uv pip install --python /opt/venv/bin/python --no-deps --compile-bytecode /wheels/*.whl
+# Fails the build when a distribution is missing or a plugin does not load.
+RUN /opt/venv/bin/python -c "import importlib.metadata as m; [m.version(d) for d in ('secrets-gateway', 'secrets-gateway-aws', 'secrets-gateway-fake', 'secrets-gateway-vault')]" \
+ && /opt/venv/bin/secrets-gateway plugins --plugins aws,vault,fake
+
+# --- runtime ------------------------------------------------------------------------------------
+FROM ${PYTHON_IMAGE}
+RUN groupadd --system --gid 10001 gateway \
+ && useradd --system --uid 10001 --gid 10001 --home-dir /nonexistent --no-create-home \
+      --shell /usr/sbin/nologin gateway
+COPY --from=build /opt/venv /opt/venv
+ENV PATH=/opt/venv/bin:${PATH} \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1
+LABEL org.opencontainers.image.title="secrets-gateway" \
+      org.opencontainers.image.description="Multi-backend provider for the Kubernetes Secrets Store CSI Driver" \
+      org.opencontainers.image.source="https://github.com/secrets-gateway/secrets-gateway" \
+      org.opencontainers.image.licenses="Apache-2.0"
+# /metrics, /healthz and /readyz (--http-address); the provider socket is a hostPath, not a port.
+EXPOSE 8095
+USER 10001:10001
+ENTRYPOINT ["secrets-gateway"]
+CMD ["serve"]

@@ -1,0 +1,244 @@
+"""A fault-injecting, call-counting HTTP proxy in front of moto.
+
+Each request is classified as AWS would see it: the service and operation from
+``X-Amz-Target`` (JSON protocol) or the ``Action`` form field (STS, query protocol), the region
+and access key from the SigV4 ``Authorization`` credential scope, the object names from the
+JSON body (``SecretId``, ``SecretIdList``, ``Name``, ``Names``), and the IAM role from the
+access key (the proxy learns which role each STS answer's key belongs to, and tests can
+register more, e.g. Pod Identity credentials). :class:`Fault` rules match on those keys and
+answer with an AWS-shaped error, add latency, or both; ``times`` limits how often a rule fires.
+Every request is recorded as a :class:`Call` for call-count assertions.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import re
+import threading
+import time
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+SCOPE = re.compile(r"Credential=([^/,\s]+)/\d{8}/([^/]+)/([^/]+)/aws4_request")
+STS_KEY = re.compile(r"<AccessKeyId>([^<]+)</AccessKeyId>")
+HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "server", "date"}
+
+
+@dataclass(frozen=True)
+class Call:
+    service: str
+    operation: str
+    region: str
+    names: tuple[str, ...]
+    access_key: str
+    role: str
+    user_agent: str
+
+
+@dataclass
+class Fault:
+    """Match keys ("" = any) and what to do: ``latency`` seconds, then an error when ``status``."""
+
+    service: str = ""
+    operation: str = ""
+    region: str = ""
+    name: str = ""
+    role: str = ""
+    status: int = 0
+    code: str = ""
+    message: str = "injected fault"
+    latency: float = 0.0
+    times: int | None = None
+
+    def matches(self, call: Call) -> bool:
+        if self.times is not None and self.times <= 0:
+            return False
+        for wanted, actual in ((self.service, call.service), (self.operation, call.operation), (self.region, call.region), (self.role, call.role)):
+            if wanted and wanted != actual:
+                return False
+        return not self.name or any(n == self.name or n.startswith(self.name + ":") for n in call.names)
+
+
+class AwsProxy:
+    """Use as a context manager; ``url`` goes into ``AWS_ENDPOINT_URL``."""
+
+    def __init__(self, upstream: str, latency: float = 0.0) -> None:
+        target = urlsplit(upstream)
+        self.upstream_host = target.hostname or "127.0.0.1"
+        self.upstream_port = target.port or 80
+        self.latency = latency  # added to every request
+        self.faults: list[Fault] = []
+        self.calls: list[Call] = []
+        self.roles: dict[str, str] = {}  # access key id -> role ARN
+        self._lock = threading.Lock()
+        self._server: ThreadingHTTPServer | None = None
+
+    # ------------------------------------------------------------------ control
+
+    def inject(self, **fault: Any) -> Fault:
+        """Add a :class:`Fault` rule, e.g. ``inject(operation="GetParameters", region="us-east-1", status=500)``."""
+        rule = Fault(**fault)
+        with self._lock:
+            self.faults.append(rule)
+        return rule
+
+    def fail(self, status: int = 500, code: str = "InternalServiceError", **match: Any) -> Fault:
+        return self.inject(status=status, code=code, **match)
+
+    def throttle(self, **match: Any) -> Fault:
+        return self.inject(status=400, code="ThrottlingException", message="Rate exceeded", **match)
+
+    def deny(self, **match: Any) -> Fault:
+        return self.inject(status=400, code="AccessDeniedException", message="User is not authorized to perform this action", **match)
+
+    def register_role(self, access_key: str, role: str) -> None:
+        with self._lock:
+            self.roles[access_key] = role
+
+    def reset(self) -> None:
+        with self._lock:
+            self.faults.clear()
+            self.calls.clear()
+            self.roles.clear()
+        self.latency = 0.0
+
+    def count(self, operation: str = "", region: str = "", service: str = "", role: str = "") -> int:
+        with self._lock:
+            return sum(
+                1
+                for c in self.calls
+                if (not operation or c.operation == operation)
+                and (not region or c.region == region)
+                and (not service or c.service == service)
+                and (not role or c.role == role)
+            )
+
+    def clear_calls(self) -> None:
+        with self._lock:
+            self.calls.clear()
+
+    # ------------------------------------------------------------------ server
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None, "start() first"
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> AwsProxy:
+        handler = type("Handler", (_Handler,), {"proxy": self})
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, name="aws-proxy", daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> AwsProxy:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------------ per request
+
+    def record(self, headers: Any, body: bytes) -> tuple[Call, Fault | None]:
+        service, operation, names = _classify(headers, body)
+        scope = SCOPE.search(headers.get("Authorization", ""))
+        access_key, region = (scope.group(1), scope.group(2)) if scope else ("", "")
+        with self._lock:
+            call = Call(service, operation, region, names, access_key, self.roles.get(access_key, ""), headers.get("User-Agent", ""))
+            self.calls.append(call)
+            fault = next((f for f in self.faults if f.matches(call)), None)
+            if fault is not None and fault.times is not None:
+                fault.times -= 1
+        return call, fault
+
+
+def _classify(headers: Any, body: bytes) -> tuple[str, str, tuple[str, ...]]:
+    target = headers.get("X-Amz-Target", "")
+    if target:
+        prefix, _, operation = target.partition(".")
+        service = {"secretsmanager": "secretsmanager", "AmazonSSM": "ssm"}.get(prefix, prefix)
+        try:
+            document = json.loads(body or b"{}")
+        except ValueError:
+            document = {}
+        names: list[str] = []
+        for key in ("SecretId", "Name"):
+            if isinstance(document.get(key), str):
+                names.append(document[key])
+        for key in ("SecretIdList", "Names"):
+            if isinstance(document.get(key), list):
+                names += [str(n) for n in document[key]]
+        return service, operation, tuple(names)
+    form = parse_qs(body.decode("utf-8", "replace"))
+    return "sts", (form.get("Action") or [""])[0], tuple(form.get("RoleArn") or ())
+
+
+def _error_body(call: Call, fault: Fault) -> tuple[str, bytes]:
+    if call.service == "sts":
+        xml = (
+            '<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error><Type>Sender</Type>'
+            f"<Code>{fault.code}</Code><Message>{fault.message}</Message></Error><RequestId>injected</RequestId></ErrorResponse>"
+        )
+        return "text/xml", xml.encode()
+    return "application/x-amz-json-1.1", json.dumps({"__type": fault.code, "message": fault.message}).encode()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    proxy: AwsProxy
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet
+        return
+
+    def do_POST(self) -> None:  # noqa: N802
+        self._serve()
+
+    def do_GET(self) -> None:  # noqa: N802
+        self._serve()
+
+    def _serve(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        call, fault = self.proxy.record(self.headers, body)
+        delay = self.proxy.latency + (fault.latency if fault else 0.0)
+        if delay:
+            time.sleep(delay)
+        if fault is not None and fault.status:
+            content_type, payload = _error_body(call, fault)
+            self._reply(fault.status, [("Content-Type", content_type), ("x-amzn-RequestId", "injected")], payload)
+            return
+        status, headers, payload = self._forward(body)
+        if call.service == "sts" and status == 200 and call.names:
+            found = STS_KEY.search(payload.decode("utf-8", "replace"))
+            if found:
+                self.proxy.register_role(found.group(1), call.names[0])
+        self._reply(status, headers, payload)
+
+    def _forward(self, body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
+        connection = http.client.HTTPConnection(self.proxy.upstream_host, self.proxy.upstream_port, timeout=60)
+        try:
+            headers = {k: v for k, v in self.headers.items() if k.lower() not in ("connection", "keep-alive")}
+            connection.request(self.command, self.path, body=body, headers=headers)
+            response = connection.getresponse()
+            payload = response.read()
+            kept = [(k, v) for k, v in response.getheaders() if k.lower() not in HOP_BY_HOP]
+            return response.status, kept, payload
+        finally:
+            connection.close()
+
+    def _reply(self, status: int, headers: list[tuple[str, str]], payload: bytes) -> None:
+        self.send_response(status)
+        for key, value in headers:
+            self.send_header(key, value)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
