@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from gateway.backend import BackendRegistry
+from gateway.cache import CacheSettings, wrap_backends
 from gateway.dispatch import Dispatcher, DispatchLimits
 from gateway.metrics import Metrics
 from gateway.middleware.base import MiddlewareRegistry, Stage
@@ -45,6 +46,8 @@ def build_gateway(settings: Settings, plugins: PluginSet, metrics: Metrics | Non
     backends = BackendRegistry()
     middleware = MiddlewareRegistry(builtin_stages())
     plugins.register(backends, middleware, settings, metrics)
+    cache = CacheSettings(settings.cache_ttl, settings.cache_backends, settings.cache_max_entries)
+    wrap_backends(backends, cache, metrics, settings.backend_timeout)
     for failure in plugins.failures:
         metrics.plugin_load_failures.labels(plugin=failure.plugin.name).inc()
     planner = Planner(

@@ -142,6 +142,11 @@ class BackendRegistry:
         for service in backend.arn_services:
             self._by_arn_service[service] = backend.name
 
+    def replace(self, backend: Backend) -> None:
+        """Swap the backend registered under ``backend.name`` for a wrapper of it (same plugin)."""
+        entry = self._by_name[backend.name]
+        self._by_name[backend.name] = RegisteredBackend(backend, entry.plugin)
+
     def get(self, name: str) -> Backend | None:
         entry = self._by_name.get(name)
         return entry.backend if entry else None

@@ -138,6 +138,10 @@ def _settings_parent(options: OptionRegistry) -> argparse.ArgumentParser:
     add("--strict-objects", action="store_true", default=_env("strict-objects") in ("1", "true"),
         help="reject unknown keys in object descriptors instead of warning")
     add("--plugins", default=_env("plugins"), help="comma-separated allow-list of plugins to load (default: all installed)")
+    add("--cache-ttl", type=float, default=float(_env("cache-ttl", "0")),
+        help="seconds to keep fetched values in the node-local, identity-scoped cache; 0 (default) disables it")
+    add("--cache-backends", default=_env("cache-backends"), help="comma-separated backends the cache covers (default: all)")
+    add("--cache-max-entries", type=int, default=int(_env("cache-max-entries", "10000")), help="cache size bound")
     add("--http-address", default=_env("http-address", "0.0.0.0:8095"),
         help='host:port for /metrics, /healthz and /readyz (serve only; empty disables; default %(default)s)')
     plugin_group = parent.add_argument_group("plugin settings")
@@ -196,6 +200,9 @@ def settings_from(args: argparse.Namespace) -> Settings:
         max_response_bytes=args.max_response_bytes,
         strict_objects=args.strict_objects,
         http_address=args.http_address,
+        cache_ttl=args.cache_ttl,
+        cache_backends=_allow_list(args.cache_backends),
+        cache_max_entries=args.cache_max_entries,
         plugins=_allow_list(args.plugins),
         plugin_options={name: getattr(args, name.replace("-", "_")) or "" for name in args.plugin_option_names},
     )

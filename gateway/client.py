@@ -21,6 +21,9 @@ from gateway.request import RawMountRequest
 from gateway.settings import DRIVER_MAX_RECEIVE_BYTES
 
 
+DRIVER_ATTEMPTS = 3  # the driver's attempts for an UNAVAILABLE Mount
+
+
 class MountFailure(Exception):
     """A failed Mount as the driver sees it: the status code and message."""
 
@@ -38,10 +41,14 @@ class MountFailure(Exception):
         return f"rpc error: code = {self.code_name} desc = {self.message}"
 
     def pod_event(self, namespace: str = "default", pod: str = "pod", volume: str = "secrets-store-inline") -> str:
-        """The FailedMount event text kubelet would show for this failure."""
+        """The FailedMount event text kubelet would show for this failure.
+
+        The driver retries only UNAVAILABLE (3 attempts in all) and then says so.
+        """
+        retries = f"max retries exhausted: failed after {DRIVER_ATTEMPTS} attempts: " if self.code == grpc.StatusCode.UNAVAILABLE else ""
         return (
             f'MountVolume.SetUp failed for volume "{volume}" : rpc error: code = Unknown desc = failed to mount '
-            f"secrets store objects for pod {namespace}/{pod}, err: {self.rpc_error()}"
+            f"secrets store objects for pod {namespace}/{pod}, err: {retries}{self.rpc_error()}"
         )
 
     def __str__(self) -> str:

@@ -57,6 +57,9 @@ class Settings:
     max_request_bytes: int = 16 * 1024 * 1024
     strict_objects: bool = False
     http_address: str = "0.0.0.0:8095"  # /metrics, /healthz, /readyz; empty disables
+    cache_ttl: float = 0.0  # node-local fetch cache; 0 = off (see gateway.cache)
+    cache_backends: frozenset[str] | None = None  # None = every backend, when cache_ttl > 0
+    cache_max_entries: int = 10_000
     plugins: frozenset[str] | None = None  # allow-list of plugin names; None = every installed plugin
     plugin_options: Mapping[str, str] = field(default_factory=lambda: frozen_mapping({}))
 

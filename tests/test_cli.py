@@ -208,3 +208,12 @@ def test_help_everywhere(capsys: pytest.CaptureFixture[str], command: list[str])
 def test_bad_provider_name_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(capsys, "serve", "--provider-name", "bad name!", "--providers-dir", "/tmp/x")
     assert code == 2 and "must match ^[a-zA-Z0-9_-]{1,30}$" in err
+
+
+def test_unavailable_pod_event_carries_the_drivers_retry_wrapper(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    store = tmp_path / "store.yaml"
+    store.write_text("secrets: {flaky: {value: x, faults: {error: unavailable}}}\n")
+    spc = write_spc(tmp_path, "- {objectName: flaky, objectType: fake}")
+    code, _, err = run(capsys, "mount", str(spc), "--fake-store", str(store))
+    assert code == 1
+    assert "err: max retries exhausted: failed after 3 attempts: rpc error: code = Unavailable desc = " in err

@@ -32,13 +32,11 @@ from gateway.kubeapi import (
 from gateway.testing.kube import FakeKubernetes
 
 
-@pytest.fixture
-def kube() -> Iterator[FakeKubernetes]:
-    with FakeKubernetes() as server:
-        server.add_service_account("apps", "web", {"eks.amazonaws.com/role-arn": "arn:aws:iam::123456789012:role/web"})
-        server.add_pod("apps", "web-0", node_name="node-1", service_account="web")
-        server.add_node("node-1", {"topology.kubernetes.io/region": "eu-west-1"})
-        yield server
+@pytest.fixture(autouse=True)
+def objects(kube: FakeKubernetes) -> None:
+    kube.add_service_account("apps", "web", {"eks.amazonaws.com/role-arn": "arn:aws:iam::123456789012:role/web"})
+    kube.add_pod("apps", "web-0", node_name="node-1", service_account="web")
+    kube.add_node("node-1", {"topology.kubernetes.io/region": "eu-west-1"})
 
 
 def api_for(kube: FakeKubernetes, **kwargs: Any) -> KubeApi:
@@ -343,7 +341,7 @@ def tls_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert_file, key_file)
     server.socket = context.wrap_socket(server.socket, server_side=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
     try:
         yield f"https://127.0.0.1:{server.server_address[1]}", cert_file
     finally:

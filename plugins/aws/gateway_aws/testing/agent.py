@@ -60,7 +60,7 @@ class FakePodIdentityAgent:
         handler = type("Handler", (_Handler,), {"agent": self})
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, name="pod-identity-agent", daemon=True).start()
+        threading.Thread(target=self._server.serve_forever, args=(0.05,), name="pod-identity-agent", daemon=True).start()
         return self
 
     def stop(self) -> None:

@@ -132,7 +132,7 @@ class AwsProxy:
         handler = type("Handler", (_Handler,), {"proxy": self})
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, name="aws-proxy", daemon=True).start()
+        threading.Thread(target=self._server.serve_forever, args=(0.05,), name="aws-proxy", daemon=True).start()
         return self
 
     def stop(self) -> None:

@@ -1,0 +1,119 @@
+"""One test world: moto behind the proxy, a fake Kubernetes API and Pod Identity agent, and the gateway.
+
+Seeding goes straight to moto (the proxy does not count it); mounts go through a real
+gateway (gRPC over a temporary unix socket) with the ``aws`` plugin, whose boto3 clients
+reach the proxy through ``AWS_ENDPOINT_URL`` set by the caller.
+"""
+
+from __future__ import annotations
+
+import functools
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+import gateway_aws.plugin as aws_plugin
+from gateway.settings import Settings
+from gateway.testing import PodContext, RunningGateway, running_gateway
+from gateway.testing.kube import FakeKubernetes
+from gateway_aws.identity import IRSA_AUDIENCE, POD_IDENTITY_AUDIENCE, ROLE_ANNOTATION
+from gateway_aws.region import REGION_LABEL
+from gateway_aws.testing.agent import FakePodIdentityAgent
+from gateway_aws.testing.moto import MotoServer
+from gateway_aws.testing.proxy import AwsProxy
+
+ACCOUNT = "123456789012"
+PRIMARY, FAILOVER = "us-east-1", "us-west-2"
+
+
+def role_arn(name: str, account: str = ACCOUNT) -> str:
+    return f"arn:aws:iam::{account}:role/{name}"
+
+
+@functools.lru_cache(maxsize=32)
+def seed_client(endpoint: str, service: str, region: str) -> Any:
+    return boto3.client(service, region_name=region, endpoint_url=endpoint, aws_access_key_id="seed", aws_secret_access_key="seed")
+
+
+@dataclass
+class AwsWorld:
+    moto: MotoServer
+    proxy: AwsProxy
+    kube: FakeKubernetes
+    agent: FakePodIdentityAgent
+    kubeconfig: Path
+    options: dict[str, str] = field(default_factory=dict)
+
+    # -- seeding, straight to moto
+
+    def client(self, service: str, region: str = PRIMARY) -> Any:
+        return seed_client(self.moto.url, service, region)
+
+    def secret(self, name: str, value: str | bytes, region: str = PRIMARY) -> dict[str, str]:
+        kwargs = {"SecretBinary": value} if isinstance(value, bytes) else {"SecretString": value}
+        created = self.client("secretsmanager", region).create_secret(Name=name, **kwargs)
+        return {"ARN": created["ARN"], "VersionId": created["VersionId"]}
+
+    def rotate(self, name: str, value: str, region: str = PRIMARY, stages: list[str] | None = None) -> str:
+        kwargs: dict[str, Any] = {"SecretId": name, "SecretString": value}
+        if stages is not None:
+            kwargs["VersionStages"] = stages
+        return str(self.client("secretsmanager", region).put_secret_value(**kwargs)["VersionId"])
+
+    def parameter(self, name: str, value: str, region: str = PRIMARY, kind: str = "SecureString") -> int:
+        return int(self.client("ssm", region).put_parameter(Name=name, Value=value, Type=kind, Overwrite=True)["Version"])
+
+    # -- pods
+
+    def irsa_pod(
+        self,
+        name: str = "web-0",
+        namespace: str = "apps",
+        service_account: str = "web",
+        role: str | None = None,
+        node: str = "node-1",
+        region_label: str | None = PRIMARY,
+    ) -> PodContext:
+        """A pod whose ServiceAccount carries ``role`` (default ``role/<service_account>``; "" = no annotation)."""
+        role = role_arn(service_account) if role is None else role
+        self.kube.add_service_account(namespace, service_account, {ROLE_ANNOTATION: role} if role else {})
+        self.kube.add_pod(namespace, name, node_name=node, service_account=service_account)
+        self.kube.add_node(node, {REGION_LABEL: region_label} if region_label else {})
+        token = f"irsa-token-{secrets.token_hex(12)}"
+        return PodContext(name=name, namespace=namespace, service_account=service_account, tokens={IRSA_AUDIENCE: token})
+
+    def pod_identity_pod(
+        self, name: str = "api-0", namespace: str = "apps", service_account: str = "api", role: str | None = None
+    ) -> PodContext:
+        """A pod with a Pod Identity token the agent maps to ``role`` ("" = no association)."""
+        role = role_arn(service_account) if role is None else role
+        self.kube.add_pod(namespace, name, node_name="node-1", service_account=service_account)
+        token = f"pod-identity-token-{secrets.token_hex(12)}"
+        if role:
+            self.agent.associate(token, role)
+        return PodContext(name=name, namespace=namespace, service_account=service_account, tokens={POD_IDENTITY_AUDIENCE: token})
+
+    # -- the gateway
+
+    def settings(self, **options: str) -> Settings:
+        """Settings for the gateway; ``aws_max_attempts="2"`` sets ``--aws-max-attempts``."""
+        merged = {
+            "aws-kubeconfig": str(self.kubeconfig),
+            "aws-pod-identity-endpoint": self.agent.url,
+            "aws-pod-identity-endpoint-ipv6": self.agent.url,
+            "aws-max-attempts": "1",
+            "aws-pod-identity-attempts": "2",
+            **self.options,
+            **{key.replace("_", "-"): value for key, value in options.items()},
+        }
+        return Settings(plugin_options=merged, backend_timeout=20.0, mount_timeout=60.0)
+
+    @asynccontextmanager
+    async def gateway(self, **options: str) -> AsyncIterator[RunningGateway]:
+        async with running_gateway(plugins=[("aws", aws_plugin)], settings=self.settings(**options)) as running:
+            yield running

@@ -1,0 +1,148 @@
+"""Case tables of the chart tests: every ci/*-values.yaml scenario with what it must render, values
+the schema refuses, and values only the templates can refuse."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pytest
+
+from tests.chart.tools import CI_DIR, KIND_DIR, REPO
+
+DEFAULT_DIR = "/var/run/secrets-store-csi-providers"
+AWS_RULES = frozenset({("", "serviceaccounts", "get"), ("", "pods", "get"), ("", "nodes", "get")})
+TOKENREVIEW_RULE = ("authentication.k8s.io", "tokenreviews", "create")
+AWS_AUDIENCES = ("sts.amazonaws.com", "pods.eks.amazonaws.com")
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One set of values and the properties its rendering must have."""
+
+    name: str
+    values: tuple[str, ...]  # values files, relative to the repository
+    plugins: str  # --plugins
+    rules: frozenset[tuple[str, str, str]]  # ClusterRole (apiGroup, resource, verb); empty: no ClusterRole
+    automount: bool  # pod gets a Kubernetes API token
+    audiences: tuple[str, ...]  # tokenRequests audiences NOTES.txt asks for
+    http_port: int | None = 8095  # None: HTTP disabled
+    liveness: bool = True
+    readiness: bool = True
+    run_as_user: int = 0
+    non_root: bool = False
+    providers_dir: str = DEFAULT_DIR
+    provider_name: str = "secrets-gateway"
+    kinds: frozenset[str] = frozenset({"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "DaemonSet"})
+    env: dict[str, str] = field(default_factory=dict)  # subset of the container's literal env
+    args: tuple[str, ...] = ()  # args that must be present
+    set_files: tuple[str, ...] = ()
+
+    @property
+    def paths(self) -> list:
+        return [REPO / value for value in self.values]
+
+
+def _ci(name: str) -> str:
+    return str((CI_DIR / f"{name}-values.yaml").relative_to(REPO))
+
+
+BASE_KINDS = frozenset({"ServiceAccount", "DaemonSet"})
+RBAC_KINDS = frozenset({"ClusterRole", "ClusterRoleBinding"})
+
+SCENARIOS = [
+    Scenario("default", (_ci("default"),), "aws", AWS_RULES, True, AWS_AUDIENCES),
+    Scenario(
+        "fake-demo", (_ci("fake-demo"),), "fake", frozenset(), False, (), provider_name="gateway-demo",
+        kinds=BASE_KINDS | {"ConfigMap"},
+        env={"SECRETS_GATEWAY_FAKE_STORE": "/etc/secrets-gateway/fake-store/store.yaml", "SECRETS_GATEWAY_MAX_OBJECTS": "50"},
+        args=("--log-level=debug", "--log-format=text"),
+    ),
+    Scenario(
+        "aws", (_ci("aws"),), "aws", AWS_RULES, True, AWS_AUDIENCES, provider_name="aws",
+        env={"AWS_REGION": "eu-west-1", "SECRETS_GATEWAY_AWS_KUBE_QPS": "20", "SECRETS_GATEWAY_AWS_KUBE_BURST": "40",
+             "SECRETS_GATEWAY_AWS_POD_IDENTITY_ENDPOINT": "http://169.254.170.23/v1/credentials",
+             "SECRETS_GATEWAY_AWS_MAX_ATTEMPTS": "5", "SECRETS_GATEWAY_AWS_USE_FIPS_ENDPOINT": "false"},
+        args=("--aws-retry-mode=adaptive", "--max-value-bytes=4194304", "--max-concurrent-mounts=128"),
+    ),
+    Scenario(
+        "vault", (_ci("vault"),), "vault", frozenset(), False, ("vault.example.com",), kinds=BASE_KINDS,
+        env={"SECRETS_GATEWAY_VAULT_ADDRESS": "https://vault.vault.svc:8200", "SECRETS_GATEWAY_VAULT_ROLE": "csi-secrets",
+             "SECRETS_GATEWAY_VAULT_AUTH_METHOD": "kubernetes", "SECRETS_GATEWAY_VAULT_AUTH_MOUNT_PATH": "kubernetes-prod",
+             "SECRETS_GATEWAY_VAULT_NAMESPACE": "team-a", "SECRETS_GATEWAY_VAULT_AUDIENCE": "vault.example.com",
+             "SECRETS_GATEWAY_VAULT_CA_CERT": "/etc/secrets-gateway/vault-ca/ca.pem",
+             "SECRETS_GATEWAY_VAULT_REQUEST_TIMEOUT": "3"},
+        args=("--vault-kv-version=2", "--strict-objects", "--mount-timeout=20", "--backend-timeout=5"),
+    ),
+    Scenario(
+        "all-plugins", (_ci("all-plugins"),), "aws,vault,fake,acme",
+        AWS_RULES | {TOKENREVIEW_RULE, ("", "configmaps", "get")}, True,
+        AWS_AUDIENCES + ("vault", "acme.example.com"), run_as_user=10001, non_root=True,
+        providers_dir="/var/run/secrets-gateway-providers",
+        kinds=BASE_KINDS | RBAC_KINDS | {"ConfigMap", "Service", "ServiceMonitor"},
+        env={"SECRETS_GATEWAY_AWS_ALLOW_AMBIENT_CREDENTIALS": "true", "AWS_REGION": "us-east-1",
+             "SECRETS_GATEWAY_VAULT_CA_CERT": "/etc/secrets-gateway/vault-ca/ca.crt"},
+    ),
+    Scenario(
+        "no-http", (_ci("no-http"),), "fake", frozenset(), False, (), http_port=None, liveness=False, readiness=False,
+        kinds=frozenset({"DaemonSet"}),
+        env={"SECRETS_GATEWAY_FAKE_STORE": "/etc/secrets-gateway/fake-store/secrets.yaml"}, args=("--http-address=",),
+    ),
+    Scenario(
+        "hostnetwork", (_ci("hostnetwork"),), "aws", AWS_RULES, True, AWS_AUDIENCES, http_port=9095, liveness=False,
+        kinds=BASE_KINDS | RBAC_KINDS | {"Service"}, args=("--http-address=[::]:9095", "--grace-period=30"),
+    ),
+    Scenario(
+        "kind-quickstart", (str((KIND_DIR / "gateway-values.yaml").relative_to(REPO)),), "fake", frozenset(), False, (),
+        kinds=BASE_KINDS | {"ConfigMap"}, set_files=("plugins.fake.store=examples/fake/store.yaml",),
+        env={"SECRETS_GATEWAY_FAKE_STORE": "/etc/secrets-gateway/fake-store/store.yaml"},
+    ),
+]
+SCENARIO_PARAMS = [pytest.param(scenario, id=scenario.name) for scenario in SCENARIOS]
+
+#: (id, values over the defaults, text expected in the refusal) — also run through helm
+INVALID_CASES = [
+    pytest.param({"unknownKey": 1}, "unknownKey", id="unknown-top-level-key"),
+    pytest.param({"plugins": {"aws": {"regoin": "eu-west-1"}}}, "regoin", id="misspelt-plugin-setting"),
+    pytest.param({"plugins": {"gcp": {"enabled": True}}}, "gcp", id="unknown-plugin"),
+    pytest.param({"providerName": "my.provider"}, "my.provider", id="provider-name-driver-rule"),
+    pytest.param({"providerName": "x" * 31}, "x" * 31, id="provider-name-too-long"),
+    pytest.param({"providersDir": "relative/dir"}, "relative/dir", id="providers-dir-relative"),
+    pytest.param({"socketMode": "0999"}, "0999", id="socket-mode-not-octal"),
+    pytest.param({"http": {"port": 70000}}, "70000", id="http-port-out-of-range"),
+    pytest.param({"http": {"port": "8095"}}, "8095", id="http-port-string"),
+    pytest.param({"logging": {"level": "verbose"}}, "verbose", id="log-level-enum"),
+    pytest.param({"logging": {"format": "xml"}}, "xml", id="log-format-enum"),
+    pytest.param({"plugins": {"vault": {"authMethod": "token"}}}, "token", id="vault-token-auth-not-offered"),
+    pytest.param({"plugins": {"aws": {"region": "Europe"}}}, "Europe", id="aws-region-shape"),
+    pytest.param({"plugins": {"aws": {"kubeBurst": 0}}}, "0", id="aws-kube-burst-minimum"),
+    pytest.param({"plugins": {"aws": {"enabled": "yes"}}}, "yes", id="enabled-must-be-boolean"),
+    pytest.param({"image": {"digest": "sha256:abc"}}, "sha256:abc", id="image-digest-shape"),
+    pytest.param({"image": {"pullPolicy": "Sometimes"}}, "Sometimes", id="pull-policy-enum"),
+    pytest.param({"securityContext": {"privileged": True}}, "privileged", id="security-context-not-overridable"),
+    pytest.param({"securityContext": {"runAsUser": -1}}, "-1", id="run-as-user-negative"),
+    pytest.param({"extraArgs": {"--max-objects": 5}}, "--max-objects", id="extra-args-without-dashes"),
+    pytest.param({"plugins": {"aws": {"env": {"BAD NAME": "x"}}}}, "BAD NAME", id="env-name-shape"),
+    pytest.param({"serviceMonitor": {"interval": "often"}}, "often", id="scrape-interval-duration"),
+    pytest.param({"rbac": {"extraRules": [{"resources": ["secrets"]}]}}, "verbs", id="rbac-rule-needs-verbs"),
+    pytest.param({"tolerations": [{"operator": "Maybe"}]}, "Maybe", id="toleration-operator-enum"),
+    pytest.param({"settings": {"mountTimeout": 0}}, "0", id="mount-timeout-positive"),
+    pytest.param({"extraPlugins": ["a b"]}, "a b", id="extra-plugin-name"),
+]
+
+
+#: values the schema accepts but the templates refuse (they `fail` with a message naming the fix)
+TEMPLATE_FAILURES = [
+    pytest.param(["plugins.aws.enabled=false"], "no plugin enabled", id="no-plugin-enabled"),
+    pytest.param(["securityContext.runAsNonRoot=true"], "contradicts runAsUser=0", id="non-root-with-uid-0"),
+    pytest.param(["prepareProvidersDir.enabled=true", "securityContext.runAsUser=10001"],
+                 "would chown the shared directory", id="prepare-refuses-shared-dir"),
+    pytest.param(["prepareProvidersDir.enabled=true", "providersDir=/var/run/gw"], "needs securityContext.runAsUser",
+                 id="prepare-needs-a-uid"),
+    pytest.param(["plugins.vault.enabled=true", "plugins.vault.caCert.secretName=a", "plugins.vault.caCert.configMapName=b"],
+                 "not both", id="vault-ca-from-two-sources"),
+    pytest.param(["plugins.fake.enabled=true", "plugins.fake.store.secrets.a=b", "plugins.fake.existingConfigMap=c"],
+                 "not both", id="fake-store-from-two-sources"),
+    pytest.param(["serviceMonitor.enabled=true", "http.enabled=false"], "needs http.enabled", id="servicemonitor-without-http"),
+    pytest.param(["terminationGracePeriodSeconds=10"], "must be greater than settings.gracePeriod",
+                 id="termination-grace-too-short"),
+]
