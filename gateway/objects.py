@@ -61,6 +61,7 @@ class ParsedObjects:
     problems: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     unloaded_types: set[str] = field(default_factory=set)
+    over_limit: bool = False  # more objects than allowed: a ResourceExhausted, not a malformed class
 
 
 def parse_objects(
@@ -83,6 +84,7 @@ def parse_objects(
         return result
     if max_objects is not None and len(entries) > max_objects:
         result.problems.append(f"too many objects: {len(entries)} listed, the limit is {max_objects} per mount")
+        result.over_limit = True
         return result
     for index, entry in enumerate(entries):
         _DescriptorParser(index, registry, result, strict).parse(entry)

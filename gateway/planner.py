@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from gateway.arn import parse_arn
 from gateway.backend import BackendRegistry
 from gateway.concurrency import ExpiringCache
-from gateway.errors import GatewayError, InvalidArgument, Unavailable
+from gateway.errors import GatewayError, InvalidArgument, ResourceExhausted, Unavailable
 from gateway.model import MountPlan, MountRequest, ObjectSpec
 from gateway.objects import ParsedObjects, parse_objects
 from gateway.plugins import LoadFailure
@@ -77,6 +77,8 @@ class Planner:
 
     def problems_error(self, parsed: ParsedObjects) -> GatewayError:
         message = summarize(parsed.problems)
+        if parsed.over_limit:
+            return ResourceExhausted(message)
         if parsed.unloaded_types and self.load_failures:
             failed = "; ".join(failure.describe() for failure in self.load_failures)
             return Unavailable(f"{message}; these object types may belong to a plugin that failed to load: {failed}")

@@ -77,3 +77,12 @@ async def test_metrics_count_outcomes_without_pod_or_object_labels() -> None:
     assert registry.get_sample_value("secrets_gateway_mounts_total", {"provider": "secrets-gateway", "outcome": "OK"}) == 1
     labels = {name for metric in registry.collect() for sample in metric.samples for name in sample.labels}
     assert not labels & {"pod", "namespace", "object", "objectName", "service_account"}
+
+
+async def test_too_many_objects_is_resource_exhausted() -> None:
+    from gateway.errors import ResourceExhausted
+
+    gateway = gateway_with(ScriptedBackend(name="fake", default=(b"v", "1")), max_objects=3)
+    objects = [{"objectName": f"o{i}", "objectType": "fake"} for i in range(4)]
+    with pytest.raises(ResourceExhausted, match="too many objects: 4 listed, the limit is 3 per mount"):
+        await gateway.service.mount(mount_request(objects))

@@ -108,6 +108,7 @@ INVALID_CASES = [
     pytest.param({"providerName": "x" * 31}, "x" * 31, id="provider-name-too-long"),
     pytest.param({"providersDir": "relative/dir"}, "relative/dir", id="providers-dir-relative"),
     pytest.param({"socketMode": "0999"}, "0999", id="socket-mode-not-octal"),
+    pytest.param({"socketMode": 600}, "socketMode", id="socket-mode-unquoted"),
     pytest.param({"http": {"port": 70000}}, "70000", id="http-port-out-of-range"),
     pytest.param({"http": {"port": "8095"}}, "8095", id="http-port-string"),
     pytest.param({"logging": {"level": "verbose"}}, "verbose", id="log-level-enum"),

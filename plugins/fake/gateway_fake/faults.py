@@ -20,16 +20,19 @@ ERRORS: dict[str, tuple[type[GatewayError], bool, str]] = {
     "quota": (ResourceExhausted, False, "injected fault: quota exceeded"),
 }
 ANY_LOCATION = "*"
+FAULT_KEYS = frozenset({"latencyMs", "jitterMs", "error", "rate", "seed"})
 
 
 @dataclass
 class Fault:
-    """``latencyMs`` before answering; ``error`` (one of :data:`ERRORS` or ``hang``) with probability ``rate``."""
+    """``latencyMs`` (plus up to ``jitterMs`` more, at random) before answering; then ``error``
+    (one of :data:`ERRORS` or ``hang``) with probability ``rate``. ``seed`` makes the draws repeatable."""
 
     latency_ms: float = 0.0
     error: str = ""
     rate: float = 1.0
     seed: int | None = None
+    jitter_ms: float = 0.0
     _random: random.Random = field(default_factory=random.Random, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -37,8 +40,9 @@ class Fault:
 
     async def apply(self) -> None:
         """Sleep the latency, then raise the injected error if this call draws one."""
-        if self.latency_ms:
-            await asyncio.sleep(self.latency_ms / 1000)
+        latency = self.latency_ms + (self._random.uniform(0, self.jitter_ms) if self.jitter_ms else 0.0)
+        if latency:
+            await asyncio.sleep(latency / 1000)
         if not self.error or self._random.random() >= self.rate:
             return
         if self.error == "hang":
@@ -48,12 +52,12 @@ class Fault:
 
 
 def parse_faults(value: Any, where: str) -> Mapping[str, Fault]:
-    """``{location-or-*: {latencyMs, error, rate, seed}}``; a bare fault mapping means ``*``."""
+    """``{location-or-*: {latencyMs, jitterMs, error, rate, seed}}``; a bare fault mapping means ``*``."""
     if value is None:
         return {}
     if not isinstance(value, dict):
         raise ValueError(f"{where} must be a mapping of location -> fault")
-    if value and set(value) <= {"latencyMs", "error", "rate", "seed"}:
+    if value and set(value) <= FAULT_KEYS:
         value = {ANY_LOCATION: value}
     return {str(location): _fault(spec, f"{where}.{location}") for location, spec in value.items()}
 
@@ -61,7 +65,7 @@ def parse_faults(value: Any, where: str) -> Mapping[str, Fault]:
 def _fault(spec: Any, where: str) -> Fault:
     if not isinstance(spec, dict):
         raise ValueError(f"{where} must be a mapping")
-    unknown = set(spec) - {"latencyMs", "error", "rate", "seed"}
+    unknown = set(spec) - FAULT_KEYS
     if unknown:
         raise ValueError(f"{where}: unknown keys {sorted(unknown)}")
     error = str(spec.get("error", "") or "")
@@ -69,13 +73,14 @@ def _fault(spec: Any, where: str) -> Fault:
         raise ValueError(f"{where}: error must be one of {sorted([*ERRORS, 'hang'])}")
     try:
         latency = float(spec.get("latencyMs", 0))
+        jitter = float(spec.get("jitterMs", 0))
         rate = float(spec.get("rate", 1.0))
         seed = None if spec.get("seed") is None else int(spec["seed"])
     except (TypeError, ValueError):
-        raise ValueError(f"{where}: latencyMs and rate must be numbers, seed an integer") from None
-    if latency < 0 or not 0 <= rate <= 1:
-        raise ValueError(f"{where}: latencyMs must be >= 0 and rate within 0..1")
-    return Fault(latency, error, rate, seed)
+        raise ValueError(f"{where}: latencyMs, jitterMs and rate must be numbers, seed an integer") from None
+    if latency < 0 or jitter < 0 or not 0 <= rate <= 1:
+        raise ValueError(f"{where}: latencyMs and jitterMs must be >= 0 and rate within 0..1")
+    return Fault(latency, error, rate, seed, jitter)
 
 
 def fault_for(faults: Mapping[str, Fault], location: str) -> Fault | None:

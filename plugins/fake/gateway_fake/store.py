@@ -16,7 +16,7 @@ Document shape (every part optional except ``secrets``)::
           - {id: v2, value: new, labels: [AWSCURRENT, stable]}
         locations: [us-east-1]             # only there (failover demos)
         faults:
-          us-east-1: {error: unavailable, rate: 0.5, seed: 7, latencyMs: 20}
+          us-east-1: {error: unavailable, rate: 0.5, seed: 7, latencyMs: 20, jitterMs: 10}
 
 The current version is the one labelled ``AWSCURRENT`` (or ``current``), else the last.
 """

@@ -13,7 +13,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from gateway.concurrency import ExpiringCache, SingleFlight
 from gateway.errors import GatewayError, InvalidArgument, PermissionDenied
@@ -69,7 +69,7 @@ def pod_jwt(identity: PodIdentity, audience: str, now: datetime | None = None) -
         have = ", ".join(sorted(repr(a) for a in identity.tokens)) or "none"
         wanted = f"audience {audience!r}" if audience else f'a default audience (several tokens; set the parameter "{AUDIENCE}")'
         raise InvalidArgument(f"no service-account token for {wanted}; the request has tokens for: {have}")
-    if token.expired(now or datetime.now(timezone.utc)):
+    if token.expired(now or datetime.now(UTC)):
         raise PermissionDenied(f"the service-account token for audience {token.audience!r} has expired")
     return token.token
 

@@ -116,6 +116,7 @@ class VaultClient:
             session = self._sessions.get(verify)
             if session is None:
                 session = requests.Session()
+                session.verify = verify  # hvac prefers the session's setting over its own argument
                 adapter = requests.adapters.HTTPAdapter(pool_connections=16, pool_maxsize=self.max_parallel)
                 session.mount("http://", adapter)
                 session.mount("https://", adapter)

@@ -108,7 +108,7 @@ def _mount_path(config: VaultConfig, parameters: Mapping[str, str], method: str)
 
 def _clean_mount(path: str) -> str:
     path = path.strip().strip("/")
-    return path[len("auth/"):] if path.startswith("auth/") else path
+    return path.removeprefix("auth/")
 
 
 def _verify(config: VaultConfig, parameters: Mapping[str, str]) -> bool | str:

@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 import pytest
 
 from gateway.client import MountFailure
+from gateway.testing import running_gateway
 from gateway_vault.backend import VaultBackend
 from gateway_vault.options import VaultConfig
 from gateway_vault.testing.world import VaultWorld as World
-from gateway.testing import running_gateway
 
 DB = {"objectName": "pw", "secretPath": "secret/app/db", "secretKey": "password"}
 

@@ -67,7 +67,7 @@ class ServiceAccountIssuer:
     def ca_pem(self) -> str:
         """A self-signed certificate: OpenBao's kubernetes auth config insists on a CA even for http."""
         name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "fake-kubernetes-ca")])
-        now = datetime.datetime.now(datetime.timezone.utc)
+        now = datetime.datetime.now(datetime.UTC)
         certificate = (
             x509.CertificateBuilder()
             .subject_name(name)

@@ -1,0 +1,190 @@
+"""Parsing without a server: server options, connection parameters, object descriptors, error texts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from gateway.errors import InvalidArgument, StartupError
+from gateway.model import ObjectRef
+from gateway.settings import Settings
+from gateway_vault.auth import cache_lifetime
+from gateway_vault.connection import AuthSpec, resolve
+from gateway_vault.errors import error_detail
+from gateway_vault.options import VaultConfig
+from gateway_vault.query import QueryError, SecretQuery, parse_object
+
+ADDRESS = "https://vault.example:8200"
+
+
+def config(**options: str) -> VaultConfig:
+    return VaultConfig.from_settings(Settings(plugin_options={k.replace("_", "-"): v for k, v in options.items()}))
+
+
+# --------------------------------------------------------------------------- server options
+
+
+def test_option_defaults() -> None:
+    assert config() == VaultConfig()
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"vault_auth_method": "token"}, "token auth needs --vault-allow-token-auth=true"),
+        ({"vault_allow_token_auth": "true"}, "--vault-allow-token-auth=true needs --vault-token"),
+        ({"vault_allow_token_auth": "maybe"}, "--vault-allow-token-auth must be true or false"),
+        ({"vault_kv_version": "3"}, "--vault-kv-version must be one of auto, 1, 2"),
+        ({"vault_request_timeout": "soon"}, "--vault-request-timeout must be a number"),
+        ({"vault_retries": "-1"}, "--vault-retries must be an integer >= 0"),
+        ({"vault_max_parallel": "0"}, "--vault-max-parallel must be an integer >= 1"),
+        ({"vault_mount_cache_ttl": "inf"}, "--vault-mount-cache-ttl must be a number"),
+    ],
+    ids=["token-not-allowed", "token-missing", "bad-bool", "kv-version", "timeout", "retries", "parallel", "infinite-ttl"],
+)
+def test_bad_server_options(options: dict[str, str], message: str) -> None:
+    with pytest.raises(StartupError, match=message.replace("+", r"\+")):
+        config(**options)
+
+
+def test_the_dev_token_is_not_in_the_config_repr() -> None:
+    assert "s.secret" not in repr(config(vault_allow_token_auth="true", vault_token="s.secret", vault_auth_method="token"))
+
+
+# --------------------------------------------------------------------------- connection parameters
+
+
+@dataclass(frozen=True)
+class ConnectionCase:
+    id: str
+    parameters: dict[str, str]
+    options: dict[str, str] = field(default_factory=dict)
+    auth: AuthSpec | None = None
+    namespace: str = ""
+    verify: bool | str = True
+    error: str = ""
+
+
+CONNECTION_CASES = [
+    ConnectionCase("defaults", {"roleName": "app"}, auth=AuthSpec("kubernetes", "kubernetes", "app", "")),
+    ConnectionCase("auth-prefix-and-slashes-dropped", {"roleName": "app", "vaultAuthMountPath": "/auth/k8s/b/"}, auth=AuthSpec("kubernetes", "k8s/b", "app", "")),
+    ConnectionCase("jwt-default-mount", {"roleName": "app", "vaultAuthMethod": "JWT"}, auth=AuthSpec("jwt", "jwt", "app", "")),
+    ConnectionCase(
+        "server-mount-only-for-server-method", {"roleName": "app", "vaultAuthMethod": "jwt"}, {"vault_auth_mount_path": "k8s"},
+        auth=AuthSpec("jwt", "jwt", "app", ""),
+    ),
+    ConnectionCase(
+        "server-defaults", {}, {"vault_role": "r", "vault_audience": "vault", "vault_namespace": "/team/", "vault_auth_mount_path": "k8s"},
+        auth=AuthSpec("kubernetes", "k8s", "r", "vault"), namespace="team",
+    ),
+    ConnectionCase("parameters-win", {"roleName": "p", "audience": "a", "vaultNamespace": "n"}, {"vault_role": "r", "vault_audience": "b"}, auth=AuthSpec("kubernetes", "kubernetes", "p", "a"), namespace="n"),
+    ConnectionCase("skip-verify", {"roleName": "app", "vaultSkipTLSVerify": "True"}, auth=AuthSpec("kubernetes", "kubernetes", "app", ""), verify=False),
+    ConnectionCase("bad-mount", {"roleName": "app", "vaultAuthMountPath": "a/../b"}, error="is not a valid auth mount path"),
+    ConnectionCase("no-role", {}, error='no Vault role: set the SecretProviderClass parameter "roleName"'),
+]
+
+
+@pytest.mark.parametrize("case", CONNECTION_CASES, ids=[c.id for c in CONNECTION_CASES])
+def test_connection(case: ConnectionCase) -> None:
+    if case.error:
+        with pytest.raises(InvalidArgument, match=case.error):
+            resolve(config(**case.options), case.parameters, ADDRESS)
+        return
+    connection = resolve(config(**case.options), case.parameters, ADDRESS)
+    assert (connection.auth, connection.namespace, connection.verify) == (case.auth, case.namespace, case.verify)
+
+
+def test_ca_file_from_the_parameter(tmp_path: Path) -> None:
+    ca = tmp_path / "ca.pem"
+    ca.write_text("-----BEGIN CERTIFICATE-----\n", encoding="utf-8")
+    assert resolve(config(), {"roleName": "app", "vaultCACertPath": str(ca)}, ADDRESS).verify == str(ca)
+
+
+@pytest.mark.parametrize(
+    "address",
+    ["vault:8200", "https://user:pw@vault:8200", "https://vault:8200/v1", "https://vault:8200?x=1", "https://vault:port", "https://"],
+)
+def test_bad_addresses(address: str) -> None:
+    with pytest.raises(InvalidArgument, match="vault address"):
+        resolve(config(), {"roleName": "app"}, address)
+
+
+# --------------------------------------------------------------------------- objects
+
+
+@dataclass(frozen=True)
+class ObjectCase:
+    id: str
+    options: dict[str, str]
+    ref: ObjectRef = ObjectRef("file")
+    query: SecretQuery | None = None
+    key: str = ""
+    error: str = ""
+
+
+OBJECT_CASES = [
+    ObjectCase("path-defaults-to-object-name", {}, ObjectRef("secret/app"), SecretQuery("secret/app")),
+    ObjectCase("key-and-trimmed-path", {"secretpath": " /secret/app/ ", "secretkey": "pw"}, query=SecretQuery("secret/app"), key="pw"),
+    ObjectCase("put-is-post", {"secretpath": "pki/issue/x", "method": "put"}, query=SecretQuery("pki/issue/x", "POST")),
+    ObjectCase(
+        "post-args-keep-json-types", {"secretpath": "pki/issue/x", "method": "POST", "secretargs": "{ttl: 1h, exclude_cn_from_sans: true, alt: [a, b]}"},
+        query=SecretQuery("pki/issue/x", "POST", '{"alt":["a","b"],"exclude_cn_from_sans":true,"ttl":"1h"}'),
+    ),
+    ObjectCase("get-args-become-strings", {"secretpath": "s/a", "secretargs": '{"version": 2}'}, query=SecretQuery("s/a", args='{"version":"2"}')),
+    ObjectCase("version", {"secretpath": "s/a"}, ObjectRef("f", "3"), SecretQuery("s/a", version="3")),
+    ObjectCase("kv-version-from-object", {"secretpath": "s/a", "kvversion": "2"}, query=SecretQuery("s/a", kv_version="2")),
+    ObjectCase("get-args-must-be-scalars", {"secretpath": "s/a", "secretargs": "{a: [1]}"}, error="must be scalars; not: a"),
+    ObjectCase("args-not-yaml", {"secretpath": "s/a", "secretargs": "{a: [1"}, error="secretArgs is not a YAML/JSON mapping"),
+    ObjectCase("version-with-post", {"secretpath": "s/a", "method": "POST"}, ObjectRef("f", "3"), error="objectVersion cannot be used with method POST"),
+    ObjectCase("version-on-kv1", {"secretpath": "s/a", "kvversion": "1"}, ObjectRef("f", "3"), error="but kvVersion is 1"),
+    ObjectCase("version-twice", {"secretpath": "s/a", "secretargs": "{version: 1}"}, ObjectRef("f", "3"), error="are both set"),
+    ObjectCase("version-zero", {"secretpath": "s/a"}, ObjectRef("f", "0"), error="is not a KV v2 version number"),
+    ObjectCase("query-in-path", {"secretpath": "s/a?version=1"}, error="is not a clean Vault path"),
+    ObjectCase("empty-path", {"secretpath": "/"}, error="secretPath is empty"),
+]
+
+
+@pytest.mark.parametrize("case", OBJECT_CASES, ids=[c.id for c in OBJECT_CASES])
+def test_object(case: ObjectCase) -> None:
+    if case.error:
+        with pytest.raises(QueryError, match=case.error.replace("?", r"\?")):
+            parse_object(case.ref, case.options)
+        return
+    parsed = parse_object(case.ref, case.options)
+    assert (parsed.query, parsed.key) == (case.query, case.key)
+
+
+@given(
+    st.dictionaries(st.sampled_from(["secretpath", "secretkey", "secretargs", "method", "kvversion"]), st.text(max_size=40)),
+    st.text(max_size=10),
+    st.text(max_size=10),
+)
+def test_any_descriptor_is_parsed_or_refused_precisely(options: dict[str, str], version: str, label: str) -> None:
+    try:
+        parse_object(ObjectRef("name", version, label), options)
+    except QueryError as exc:
+        assert str(exc)
+
+
+# --------------------------------------------------------------------------- texts and lifetimes
+
+
+def test_error_detail_is_short_single_line_and_scrubbed() -> None:
+    body = {"errors": ["1 error occurred:\n\t* token s.abcdefghijklmnopqrstuvwx is invalid\n\n" + "x" * 400]}
+    detail = error_detail(body, ["s.abcdefghijklmnopqrstuvwx"])
+    assert "s.abcdef" not in detail and "[redacted]" in detail
+    assert "\n" not in detail and len(detail) <= 161
+    assert error_detail({"errors": []}, []) == error_detail("not json", []) == ""
+
+
+@pytest.mark.parametrize(("lease", "kept"), [(3600, 3540), (60, 54), (5, 4), (1, 0)])
+def test_tokens_are_kept_until_shortly_before_their_ttl(lease: float, kept: float) -> None:
+    assert cache_lifetime(lease) == kept
+
+
+def test_tokens_without_ttl_are_kept_until_revoked() -> None:
+    assert cache_lifetime(0) == float("inf")
