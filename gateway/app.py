@@ -51,7 +51,11 @@ def build_gateway(settings: Settings, plugins: PluginSet, metrics: Metrics | Non
     for failure in plugins.failures:
         metrics.plugin_load_failures.labels(plugin=failure.plugin.name).inc()
     planner = Planner(
-        backends, strict=settings.strict_objects, max_objects=settings.max_objects, load_failures=plugins.failures
+        backends,
+        strict=settings.strict_objects,
+        max_objects=settings.max_objects,
+        load_failures=plugins.failures,
+        default_type=settings.default_object_type,
     )
     dispatcher = Dispatcher(
         backends,

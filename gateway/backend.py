@@ -27,6 +27,8 @@ class Backend(abc.ABC):
     - ``arn_services``: ARN service names whose ARNs route here without an ``objectType``.
     - ``object_options``: extra per-object descriptor keys this backend reads (compared
       case-insensitively, handed over in ``FetchItem.options`` with lower-cased keys).
+    - ``structured_options``: those of them that may hold a YAML mapping or list; it is
+      handed over as JSON text (scalars stay plain strings).
     - ``location_parameter`` / ``failover_parameter``: SecretProviderClass parameters naming
       the primary location and the comma-separated failover locations.
     - ``default_location``: used when the parameter is absent (empty: the parameter is required).
@@ -37,6 +39,7 @@ class Backend(abc.ABC):
     description: str = ""
     arn_services: tuple[str, ...] = ()
     object_options: frozenset[str] = frozenset()
+    structured_options: frozenset[str] = frozenset()
     location_parameter: str = "region"
     failover_parameter: str = "failoverRegion"
     default_location: str = ""
@@ -51,7 +54,8 @@ class Backend(abc.ABC):
         primary = parameters.get(self.location_parameter, "") or self.default_location
         if not primary:
             return None
-        return (primary, *parse_failover_locations(primary, parameters.get(self.failover_parameter, "")))
+        failover = parse_failover_locations(primary, parameters.get(self.failover_parameter, ""), self.location_noun)
+        return (primary, *failover)
 
     async def locations(self, request: MountRequest) -> tuple[str, ...]:
         """Ordered locations for this mount, primary first. Override to look them up."""
@@ -73,14 +77,14 @@ class Backend(abc.ABC):
         """Release clients and connections at shutdown."""
 
 
-def parse_failover_locations(primary: str, value: str) -> tuple[str, ...]:
+def parse_failover_locations(primary: str, value: str, noun: str = "region") -> tuple[str, ...]:
     """Comma-separated failover locations; each must differ from the primary and the others."""
     found: list[str] = []
     for location in (part.strip() for part in value.split(",")):
         if not location:
             continue
         if location == primary or location in found:
-            raise InvalidArgument(f"{location}: failover region cannot be the same as the primary region")
+            raise InvalidArgument(f"{location}: failover {noun} cannot be the same as the primary {noun}")
         found.append(location)
     return tuple(found)
 

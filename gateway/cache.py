@@ -76,7 +76,7 @@ class CachingBackend(Backend):
             settings.max_entries, clock, lambda event: metrics.cache_events.labels(cache=label, event=event).inc()
         )
         self._in_flight: dict[Hashable, asyncio.Future[FetchOutcome]] = {}
-        for attribute in ("name", "description", "arn_services", "object_options", "location_parameter",
+        for attribute in ("name", "description", "arn_services", "object_options", "structured_options", "location_parameter",
                           "failover_parameter", "default_location", "location_noun"):
             setattr(self, attribute, getattr(inner, attribute))
 
@@ -140,7 +140,7 @@ class CachingBackend(Backend):
         for key, item in misses.items():
             self._in_flight.pop(key, None)
             outcome = by_key.get(item.key) or FetchFailure(item.key, Internal(f"backend {self.name} returned no valid result"))
-            if isinstance(outcome, Fetched) and isinstance(outcome.value, bytes):
+            if isinstance(outcome, Fetched) and outcome.cacheable and isinstance(outcome.value, bytes):
                 self._entries.put(key, outcome, expires)
             futures[key].set_result(outcome)
 

@@ -137,6 +137,9 @@ def _settings_parent(options: OptionRegistry) -> argparse.ArgumentParser:
         help="largest Mount response (the driver refuses more than 4 MiB by default)")
     add("--strict-objects", action="store_true", default=_env("strict-objects") in ("1", "true"),
         help="reject unknown keys in object descriptors instead of warning")
+    add("--default-object-type", default=_env("default-object-type"),
+        help="backend for objects without objectType that are not ARNs, e.g. vault with --provider-name vault "
+        "(an SPC may set the parameter defaultObjectType)")
     add("--plugins", default=_env("plugins"), help="comma-separated allow-list of plugins to load (default: all installed)")
     add("--cache-ttl", type=float, default=float(_env("cache-ttl", "0")),
         help="seconds to keep fetched values in the node-local, identity-scoped cache; 0 (default) disables it")
@@ -199,6 +202,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         max_value_bytes=args.max_value_bytes,
         max_response_bytes=args.max_response_bytes,
         strict_objects=args.strict_objects,
+        default_object_type=args.default_object_type,
         http_address=args.http_address,
         cache_ttl=args.cache_ttl,
         cache_backends=_allow_list(args.cache_backends),

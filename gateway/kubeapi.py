@@ -32,7 +32,6 @@ import binascii
 import http.client
 import json
 import os
-import socket
 import ssl
 import tempfile
 import time
@@ -205,7 +204,8 @@ def _named(document: JsonObject, section: str, name: str, key: str, where: str) 
         raise KubeConfigError(f"{where}: {section} must be a list")
     for entry in entries:
         if isinstance(entry, dict) and (not name or entry.get("name") == name) and isinstance(entry.get(key), dict):
-            return entry[key]
+            found: JsonObject = entry[key]
+            return found
     raise KubeConfigError(f'{where}: no {key} named "{name}"' if name else f"{where}: no {key} defined")
 
 
@@ -373,7 +373,7 @@ class KubeApi:
             response = connection.getresponse()
             body = response.read(MAX_BODY_BYTES + 1)
         except (OSError, http.client.HTTPException, ssl.SSLError) as exc:
-            cause = "timed out" if isinstance(exc, (socket.timeout, TimeoutError)) else (getattr(exc, "strerror", None) or str(exc) or type(exc).__name__)
+            cause = "timed out" if isinstance(exc, TimeoutError) else (getattr(exc, "strerror", None) or str(exc) or type(exc).__name__)
             raise KubeConnectionError(f"{where}: no answer from {config.server}: {cause}", path=path, api_message=str(cause)) from None
         finally:
             connection.close()
@@ -396,6 +396,17 @@ def _load_client_certificate(context: ssl.SSLContext, config: KubeConfig) -> Non
             cert.write_text(config.client_cert_data, encoding="ascii")
             key.write_text(config.client_key_data, encoding="ascii")
             context.load_cert_chain(str(cert), str(key) if config.client_key_data else None)
+
+
+def nested(document: JsonObject, *keys: str) -> JsonObject:
+    """The mapping at ``document[k1][k2]...``; ``{}`` when a level is absent or not a mapping.
+
+    ``nested(pod, "spec")``, ``nested(account, "metadata", "annotations")``.
+    """
+    current: Any = document
+    for key in keys:
+        current = current.get(key) if isinstance(current, dict) else None
+    return current if isinstance(current, dict) else {}
 
 
 def _segment(value: str) -> str:

@@ -224,11 +224,16 @@ class FetchBatch:
 
 @dataclass(frozen=True)
 class Fetched:
-    """A backend's answer for one item: the raw value and its version id."""
+    """A backend's answer for one item: the raw value and its version id.
+
+    ``cacheable=False`` keeps it out of the node-local cache even when the operator enabled it
+    for this backend — for answers that must be unique per request (issued certificates, leases).
+    """
 
     key: int
     value: bytes = field(repr=False)
     version: str
+    cacheable: bool = True
 
 
 @dataclass(frozen=True)

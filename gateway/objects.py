@@ -14,6 +14,7 @@ This module does no I/O: checks that need a backend's locations live in :mod:`ga
 from __future__ import annotations
 
 import functools
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -70,8 +71,14 @@ def parse_objects(
     *,
     strict: bool = False,
     max_objects: int | None = None,
+    default_type: str = "",
 ) -> ParsedObjects:
-    """Parse ``objects``, ``pathTranslation`` and ``failoverMode`` from SecretProviderClass parameters."""
+    """Parse ``objects``, ``pathTranslation`` and ``failoverMode`` from SecretProviderClass parameters.
+
+    ``default_type`` (the ``defaultObjectType`` parameter, else the server's) routes objects that
+    give no ``objectType`` and are not ARNs — so classes written for a single-backend provider,
+    such as vault-csi-provider, work unchanged.
+    """
     result = ParsedObjects()
     try:
         result.translation = paths.parse_translation(parameters.get("pathTranslation", ""))
@@ -86,8 +93,9 @@ def parse_objects(
         result.problems.append(f"too many objects: {len(entries)} listed, the limit is {max_objects} per mount")
         result.over_limit = True
         return result
+    default_type = parameters.get("defaultObjectType", "") or default_type
     for index, entry in enumerate(entries):
-        _DescriptorParser(index, registry, result, strict).parse(entry)
+        _DescriptorParser(index, registry, result, strict, default_type).parse(entry)
     if not result.problems:
         _check_duplicates(result)
     if not result.problems:
@@ -150,8 +158,9 @@ def _failover_mode(value: str, problems: list[str]) -> FailoverMode:
 class _DescriptorParser:
     """Turns one raw list entry into an :class:`ObjectSpec`, recording problems on the way."""
 
-    def __init__(self, index: int, registry: BackendRegistry, result: ParsedObjects, strict: bool) -> None:
+    def __init__(self, index: int, registry: BackendRegistry, result: ParsedObjects, strict: bool, default_type: str = "") -> None:
         self.index = index
+        self.default_type = default_type
         self.registry = registry
         self.result = result
         self.strict = strict
@@ -179,7 +188,7 @@ class _DescriptorParser:
             return
         self.name = name
         self.where = f'objects[{self.index}] "{name}"'
-        object_type = self.text(fields, "objectType")
+        object_type = self.text(fields, "objectType") or (self.default_type if not looks_like_arn(name) else "")
         backend = self.route(name, object_type)
         if backend is None:
             return
@@ -269,7 +278,7 @@ class _DescriptorParser:
                 self.result.warnings.append(f'{self.where}{" " + part if part else ""}: unknown key "{text}" ignored')
 
     def backend_keys(self, fields: dict[str, Any]) -> frozenset[str]:
-        object_type = yaml11.scalar_text(fields.get("objecttype"))
+        object_type = yaml11.scalar_text(fields.get("objecttype")) or self.default_type
         backend = self.registry.get(object_type) if object_type else None
         if backend is None:
             arn = parse_arn(yaml11.scalar_text(fields.get("objectname")) or "")
@@ -381,8 +390,17 @@ class _DescriptorParser:
         return None
 
     def options(self, fields: dict[str, Any], backend: Backend) -> dict[str, str]:
-        wanted = {key.lower() for key in backend.object_options} - CORE_KEYS
-        return {key: self.text(fields, key) for key in fields if key in wanted}
+        """The backend's own keys (lower-cased); structured ones as JSON text."""
+        spelled = {key.lower(): key for key in backend.object_options if key.lower() not in CORE_KEYS}
+        structured = {key.lower() for key in backend.structured_options}
+        options = {}
+        for key in fields.keys() & spelled.keys():
+            value = fields[key]
+            if key in structured and isinstance(value, (dict, list)):
+                options[key] = json.dumps(value, sort_keys=True, default=str)
+            else:
+                options[key] = self.text(fields, spelled[key])
+        return options
 
 
 # --------------------------------------------------------------------------- whole list

@@ -21,7 +21,7 @@ from gateway.plugins import LoadFailure
 
 MAX_PROBLEMS_SHOWN = 5
 #: the parameters :func:`~gateway.objects.parse_objects` reads — the key of the parse cache
-PARSE_PARAMETERS = ("objects", "pathTranslation", "failoverMode")
+PARSE_PARAMETERS = ("objects", "pathTranslation", "failoverMode", "defaultObjectType")
 
 
 class Planner:
@@ -32,11 +32,13 @@ class Planner:
         strict: bool = False,
         max_objects: int | None = None,
         load_failures: Sequence[LoadFailure] = (),
+        default_type: str = "",
     ) -> None:
         self.registry = registry
         self.strict = strict
         self.max_objects = max_objects
         self.load_failures = list(load_failures)
+        self.default_type = default_type
         # Parsing is pure and the same SecretProviderClass is mounted by many pods and on every
         # rotation, so results are kept by the parameters they depend on (no secrets involved).
         self._parsed: ExpiringCache[tuple[str, str, str], ParsedObjects] = ExpiringCache(max_entries=256)
@@ -49,7 +51,9 @@ class Planner:
         key = tuple(parameters.get(name, "") for name in PARSE_PARAMETERS)
         parsed = self._parsed.get(key)  # type: ignore[arg-type]
         if parsed is None:
-            parsed = parse_objects(parameters, self.registry, strict=self.strict, max_objects=self.max_objects)
+            parsed = parse_objects(
+                parameters, self.registry, strict=self.strict, max_objects=self.max_objects, default_type=self.default_type
+            )
             self._parsed.put(key, parsed, math.inf)  # type: ignore[arg-type]
         return parsed
 

@@ -56,6 +56,7 @@ class Settings:
     max_response_bytes: int = DRIVER_MAX_RECEIVE_BYTES
     max_request_bytes: int = 16 * 1024 * 1024
     strict_objects: bool = False
+    default_object_type: str = ""  # routes objects without objectType (and not ARNs); SPC parameter defaultObjectType wins
     http_address: str = "0.0.0.0:8095"  # /metrics, /healthz, /readyz; empty disables
     cache_ttl: float = 0.0  # node-local fetch cache; 0 = off (see gateway.cache)
     cache_backends: frozenset[str] | None = None  # None = every backend, when cache_ttl > 0

@@ -169,3 +169,15 @@ async def test_only_opted_in_backends_are_cached() -> None:
     cached, direct = AclBackend(name="acl"), AclBackend(name="other")
     gateway = start_gateway(backends=[cached, direct], settings=Settings(cache_ttl=30, cache_backends=frozenset({"acl"})))
     assert isinstance(gateway.backends.get("acl"), CachingBackend) and gateway.backends.get("other") is direct
+
+
+async def test_answers_marked_not_cacheable_are_fetched_every_time() -> None:
+    class Issuer(AclBackend):
+        async def fetch_many(self, batch: FetchBatch) -> Sequence[FetchOutcome]:
+            self.calls += 1
+            return [Fetched(i.key, f"cert-{self.calls}".encode(), "1", cacheable=False) for i in batch.items]
+
+    backend = Issuer()
+    gateway = gateway_for(backend)
+    first, second = await mount(gateway, "app"), await mount(gateway, "app")
+    assert (first.files[0].contents, second.files[0].contents, backend.calls) == (b"cert-1", b"cert-2", 2)

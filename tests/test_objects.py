@@ -281,3 +281,29 @@ def test_failover_mode(value: str, mode: FailoverMode) -> None:
 def test_no_objects_is_not_a_parse_error(objects: str, translation: str) -> None:
     parsed = parse(objects)
     assert parsed.problems == [] and parsed.objects == [] and parsed.translation == translation
+
+
+def test_structured_backend_options_arrive_as_json_text() -> None:
+    registry = aws_like()
+    fake = registry.get("fake")
+    fake.object_options = frozenset({"secretArgs", "secretKey"})  # type: ignore[union-attr]
+    fake.structured_options = frozenset({"secretArgs"})  # type: ignore[union-attr]
+    parsed = parse_objects(
+        {"objects": "- {objectName: x, objectType: fake, secretArgs: {common_name: a.b, ttl: 1h}, secretKey: [1]}\n"}, registry
+    )
+    assert parsed.problems == ['objects[0] "x": Failed to load SecretProviderClass: field secretKey must be a string, got a list']
+    parsed = parse_objects({"objects": "- {objectName: x, objectType: fake, secretArgs: {common_name: a.b, ttl: 1h}}\n"}, registry)
+    assert dict(parsed.objects[0].options) == {"secretargs": '{"common_name": "a.b", "ttl": "1h"}'}
+
+
+@pytest.mark.parametrize(
+    ("parameters", "default_type", "backend"),
+    [
+        pytest.param({}, "fake", "fake", id="server-default"),
+        pytest.param({"defaultObjectType": "secretsmanager"}, "fake", "secretsmanager", id="spc-parameter-wins"),
+    ],
+)
+def test_default_object_type(parameters: dict[str, str], default_type: str, backend: str) -> None:
+    parsed = parse_objects({"objects": f"- objectName: x\n- objectName: {SM_ARN}\n", **parameters}, aws_like(), default_type=default_type)
+    assert parsed.problems == []
+    assert [o.backend for o in parsed.objects] == [backend, "secretsmanager"]  # ARNs still route by their service

@@ -16,7 +16,11 @@ from dataclasses import dataclass, field
 from gateway.errors import ERROR_CLASSES, GatewayError, Internal
 from gateway.model import FailoverMode, Fetched, ObjectSpec
 
-ALL_LOCATIONS_FAILED = "Failed to fetch secret from all {noun}s. Verify secret exists and required permissions are granted for: {name}"
+ALL_LOCATIONS_FAILED = "Failed to fetch secret from all {nouns}. Verify secret exists and required permissions are granted for: {name}"
+
+
+def plural(noun: str) -> str:
+    return noun + ("es" if noun.endswith(("s", "sh", "ch", "x")) else "s")
 
 
 @dataclass
@@ -79,6 +83,6 @@ class ObjectAttempts:
             causes = "; ".join(f"{location}: {error.status_name}: {error.message}" for location, error in tried)  # type: ignore[union-attr]
             message = f"{where}): {causes}"
             if exhausted:
-                headline = ALL_LOCATIONS_FAILED.format(noun=self.location_noun, name=self.obj.ref.name)
+                headline = ALL_LOCATIONS_FAILED.format(nouns=plural(self.location_noun), name=self.obj.ref.name)
                 message = f"{headline} — {message}"
         return ERROR_CLASSES.get(final.code, Internal)(message, retryable=final.retryable, reason=final.reason)

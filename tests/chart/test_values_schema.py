@@ -41,7 +41,8 @@ def validator() -> jsonschema.protocols.Validator:
 
 
 def errors_for(values: dict[str, Any]) -> list[str]:
-    return sorted(f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in validator().iter_errors(values))
+    """``<JSON pointer>: <message>`` of every violation (the pointer as helm reports it)."""
+    return sorted(f"{''.join(f'/{part}' for part in e.absolute_path)}: {e.message}" for e in validator().iter_errors(values))
 
 
 def test_schema_is_a_valid_draft7_schema() -> None:
@@ -58,11 +59,10 @@ def test_ci_scenarios_match_the_schema(path: Path) -> None:
     assert errors_for(merge_values(DEFAULTS, load_yaml(path) or {})) == []
 
 
-@pytest.mark.parametrize(("override", "expected"), INVALID_CASES)
-def test_schema_refuses(override: dict[str, Any], expected: str) -> None:
+@pytest.mark.parametrize(("override", "pointer"), INVALID_CASES)
+def test_schema_refuses(override: dict[str, Any], pointer: str) -> None:
     errors = errors_for(merge_values(DEFAULTS, override))
-    assert errors, f"{override} was accepted"
-    assert any(expected in error for error in errors), errors
+    assert [error.split(": ", 1)[0] for error in errors] == [pointer], errors
 
 
 def _object_schemas(schema: dict[str, Any], path: str = "") -> list[tuple[str, dict[str, Any]]]:

@@ -69,3 +69,11 @@ def test_composed_error_keeps_the_final_code_and_retryability() -> None:
 def test_failover_object_name_is_used_at_failover_locations() -> None:
     obj = ObjectSpec(index=0, backend="x", ref=ObjectRef("a"), alias="f", failover_ref=ObjectRef("b"))
     assert [obj.ref_at(i).name for i in range(3)] == ["a", "b", "b"]
+
+
+def test_all_addresses_failed_headline_uses_the_backends_noun() -> None:
+    attempts = ObjectAttempts(OBJ, ("https://a", "https://b"), FailoverMode.ON_ERROR, location_noun="address")
+    attempts.start()
+    attempts.record(0, unavailable())
+    attempts.record(1, unavailable())
+    assert attempts.failure is not None and attempts.failure.message.startswith("Failed to fetch secret from all addresses.")

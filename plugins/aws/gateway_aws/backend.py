@@ -67,7 +67,9 @@ class AwsBackend(Backend):
     async def fetch_with(self, session: AwsSession, items: Sequence[FetchItem]) -> list[FetchOutcome]:
         """Fetch ``items`` with a ready session; one outcome per item."""
 
-    async def shared_call(self, session: AwsSession, operation: str, selector: Hashable, call: Callable[[], Awaitable[dict[str, Any]]]) -> dict[str, Any]:
+    async def shared_call(
+        self, session: AwsSession, operation: str, selector: Hashable, call: Callable[[], Awaitable[dict[str, Any]]]
+    ) -> dict[str, Any]:
         """Run ``call`` once for concurrent identical requests of the same principal and region.
 
         ``selector`` must capture every argument of the call; the session key adds the identity.

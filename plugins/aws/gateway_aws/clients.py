@@ -119,7 +119,7 @@ class AwsClients:
         outcome = "ok"
         attempts = 0
         try:
-            response = await asyncio.get_running_loop().run_in_executor(self.executor, method)
+            response: dict[str, Any] = await asyncio.get_running_loop().run_in_executor(self.executor, method)
             attempts = retry_attempts(response)
             return response
         except Exception as exc:  # noqa: BLE001 - classified right here, in one place

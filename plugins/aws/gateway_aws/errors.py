@@ -87,7 +87,10 @@ HINTS: dict[tuple[str, str], str] = {
     "system:serviceaccount:<namespace>:<serviceaccount> from the cluster's OIDC provider",
     ("denied", "AssumeRole"): "the assumeRoleArn role's trust policy must allow sts:AssumeRole by the pod's role "
     "(and require the same assumeRoleExternalId, if set)",
-    ("InvalidIdentityToken", ""): "the cluster's OIDC provider must be registered in IAM and the token's audience must be sts.amazonaws.com",
+    (
+        "InvalidIdentityToken",
+        "",
+    ): "the cluster's OIDC provider must be registered in IAM and the token's audience must be sts.amazonaws.com",
     ("IDPRejectedClaim", ""): "the role's trust policy conditions (aud/sub) do not match this service account",
     ("ExpiredToken", ""): "the credentials or token expired; the next mount uses fresh ones",
     ("ExpiredTokenException", ""): "the credentials expired; the next mount uses fresh ones",

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 
 from gateway.errors import ERROR_CLASSES, GatewayError, Internal, InvalidArgument, PermissionDenied
-from gateway.kubeapi import KubeApi, KubeApiError, KubeForbidden
+from gateway.kubeapi import KubeApi, KubeApiError, KubeForbidden, nested
 from gateway.model import PodIdentity
 from gateway_aws.options import AwsOptions
 from gateway_aws.params import ROLE_ARN, AssumeRole, AuthParameters
@@ -124,9 +124,7 @@ class IdentityResolver:
                 retryable=exc.retryable,
                 reason=exc.reason,
             ) from None
-        metadata = account.get("metadata") if isinstance(account.get("metadata"), dict) else {}
-        annotations = metadata.get("annotations") if isinstance(metadata.get("annotations"), dict) else {}
-        role = str(annotations.get(ROLE_ANNOTATION) or "").strip()
+        role = str(nested(account, "metadata", "annotations").get(ROLE_ANNOTATION) or "").strip()
         if not role:
             raise PermissionDenied(
                 f"An IAM role must be associated with service account {name} (namespace: {namespace})", reason="NoRoleAnnotation"

@@ -21,30 +21,40 @@ DEFAULT_POD_IDENTITY_ENDPOINT_IPV6 = "http://[fd00:ec2::23]/v1/credentials"
 RETRY_MODES = ("standard", "adaptive", "legacy")
 
 OPTIONS: tuple[PluginOption, ...] = (
-    PluginOption("aws-allow-ambient-credentials", "DEV ONLY: use this process's own AWS credentials (env, profile, "
-                 "instance role) for every mount instead of the pod's IRSA/Pod Identity; a SecretProviderClass can "
-                 "never enable this", default="false"),
+    PluginOption(
+        "aws-allow-ambient-credentials",
+        "DEV ONLY: use this process's own AWS credentials (env, profile, "
+        "instance role) for every mount instead of the pod's IRSA/Pod Identity; a SecretProviderClass can "
+        "never enable this",
+        default="false",
+    ),
     PluginOption("aws-pod-identity-endpoint", "EKS Pod Identity agent credentials URL (IPv4)", default=DEFAULT_POD_IDENTITY_ENDPOINT),
-    PluginOption("aws-pod-identity-endpoint-ipv6", "EKS Pod Identity agent credentials URL (IPv6)",
-                 default=DEFAULT_POD_IDENTITY_ENDPOINT_IPV6),
+    PluginOption(
+        "aws-pod-identity-endpoint-ipv6", "EKS Pod Identity agent credentials URL (IPv6)", default=DEFAULT_POD_IDENTITY_ENDPOINT_IPV6
+    ),
     PluginOption("aws-pod-identity-timeout", "seconds per Pod Identity agent request", default="2"),
-    PluginOption("aws-pod-identity-attempts", "attempts per Pod Identity agent endpoint (jittered backoff between)",
-                 default="3"),
-    PluginOption("aws-kubeconfig", "kubeconfig for ServiceAccount/Pod/Node lookups outside a cluster "
-                 "(default: in-cluster config, then $KUBECONFIG, then ~/.kube/config)"),
+    PluginOption("aws-pod-identity-attempts", "attempts per Pod Identity agent endpoint (jittered backoff between)", default="3"),
+    PluginOption(
+        "aws-kubeconfig",
+        "kubeconfig for ServiceAccount/Pod/Node lookups outside a cluster "
+        "(default: in-cluster config, then $KUBECONFIG, then ~/.kube/config)",
+    ),
     PluginOption("aws-kube-qps", "Kubernetes API requests per second (token bucket; 0 = unlimited)", default="5"),
     PluginOption("aws-kube-burst", "Kubernetes API request burst", default="10"),
     PluginOption("aws-kube-cache-ttl", "seconds to cache ServiceAccount/Pod/Node lookups (0 = off)", default="30"),
     PluginOption("aws-retry-mode", "botocore retry mode: standard, adaptive or legacy", default="standard"),
     PluginOption("aws-max-attempts", "attempts per AWS API call, first included (botocore retries)", default="3"),
-    PluginOption("aws-credential-refresh-margin", "seconds before expiry at which cached pod credentials are renewed",
-                 default="300"),
+    PluginOption("aws-credential-refresh-margin", "seconds before expiry at which cached pod credentials are renewed", default="300"),
     PluginOption("aws-use-fips-endpoint", "use FIPS endpoints (AWS_USE_FIPS_ENDPOINT=true works too)", default="false"),
     PluginOption("aws-connect-timeout", "seconds to connect to an AWS endpoint", default="3"),
     PluginOption("aws-read-timeout", "seconds to wait for an AWS answer", default="5"),
     PluginOption("aws-max-workers", "threads running boto3 calls (bounds concurrent AWS calls)", default="16"),
-    PluginOption("aws-secretsmanager-batch", "use BatchGetSecretValue for unpinned secrets (falls back to "
-                 "GetSecretValue when the role lacks secretsmanager:BatchGetSecretValue)", default="true"),
+    PluginOption(
+        "aws-secretsmanager-batch",
+        "use BatchGetSecretValue for unpinned secrets (falls back to "
+        "GetSecretValue when the role lacks secretsmanager:BatchGetSecretValue)",
+        default="true",
+    ),
 )
 
 

@@ -98,7 +98,5 @@ def _assume_role(parameters: Mapping[str, str]) -> AssumeRole | None:
         except ValueError:
             duration = None
         if duration is None or not MIN_DURATION <= duration <= MAX_DURATION:
-            raise InvalidArgument(
-                f'{ASSUME_ROLE_DURATION} must be an integer from {MIN_DURATION} to {MAX_DURATION}, got "{duration_text}"'
-            )
+            raise InvalidArgument(f'{ASSUME_ROLE_DURATION} must be an integer from {MIN_DURATION} to {MAX_DURATION}, got "{duration_text}"')
     return AssumeRole(role_arn, external_id, duration)

@@ -11,8 +11,8 @@ message.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
-import socket
 import urllib.error
 import urllib.request
 from collections.abc import Awaitable, Callable, Sequence
@@ -53,7 +53,7 @@ class PodIdentityAgent:
         for endpoint in endpoints:
             try:
                 return await retry(
-                    lambda endpoint=endpoint: self._once(endpoint, token),  # type: ignore[misc]
+                    functools.partial(self._once, endpoint, token),
                     backoff=self.backoff,
                     retryable=lambda exc: isinstance(exc, GatewayError) and exc.retryable,
                     on_retry=lambda attempt, exc: self.metrics.retries.labels(backend="aws", operation="PodIdentityAgent").inc(),
@@ -85,11 +85,11 @@ class PodIdentityAgent:
                 body = response.read(MAX_BODY)
         except urllib.error.HTTPError as exc:
             raise _http_error(where, exc.code, exc.read(MAX_BODY), token) from None
-        except (socket.timeout, TimeoutError):
+        except TimeoutError:
             raise DeadlineExceeded(f"{where}: no answer within {self.timeout:g}s ({AGENT_HINT})", reason="AgentTimeout") from None
         except (urllib.error.URLError, OSError) as exc:
             cause = getattr(exc, "reason", None) or exc
-            if isinstance(cause, (socket.timeout, TimeoutError)):
+            if isinstance(cause, TimeoutError):
                 raise DeadlineExceeded(f"{where}: no answer within {self.timeout:g}s ({AGENT_HINT})", reason="AgentTimeout") from None
             text = getattr(cause, "strerror", None) or str(cause)
             raise Unavailable(f"{where}: cannot connect: {text} ({AGENT_HINT})", reason="AgentUnreachable") from None

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from gateway.errors import ERROR_CLASSES, GatewayError, Internal, InvalidArgument, NotFound
-from gateway.kubeapi import KubeApi, KubeApiError
+from gateway.kubeapi import KubeApi, KubeApiError, nested
 from gateway.model import PodIdentity
 
 REGION_PARAMETER = "region"
@@ -44,14 +44,11 @@ class RegionResolver:
                 NODE_ERROR.format(cause="the request names no pod (csi.storage.k8s.io/pod.name, csi.storage.k8s.io/pod.namespace)")
             )
         pod = await self.kube.pod(identity.namespace, identity.pod_name)
-        spec = pod.get("spec") if isinstance(pod.get("spec"), dict) else {}
-        node_name = str(spec.get("nodeName") or "")
+        node_name = str(nested(pod, "spec").get("nodeName") or "")
         if not node_name:
             raise NotFound(NODE_ERROR.format(cause=f"pod {identity.namespace}/{identity.pod_name} has no spec.nodeName"))
         node = await self.kube.node(node_name)
-        metadata = node.get("metadata") if isinstance(node.get("metadata"), dict) else {}
-        labels = metadata.get("labels") if isinstance(metadata.get("labels"), dict) else {}
-        region = str(labels.get(REGION_LABEL) or "")
+        region = str(nested(node, "metadata", "labels").get(REGION_LABEL) or "")
         if not region:
             raise NotFound(NODE_ERROR.format(cause="Region not found"), reason="RegionLabelMissing")
         return region

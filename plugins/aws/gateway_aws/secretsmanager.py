@@ -3,9 +3,10 @@
 Unpinned secrets (no ``objectVersion``/``objectVersionLabel``) are read with
 ``BatchGetSecretValue``, at most 20 ids per call; per-id errors in its answer are mapped
 back to their objects. ``GetSecretValue`` serves what batching cannot express: pinned
-versions/stages, ids the batch answer does not account for, per-id server errors, and — when
-the role lacks ``secretsmanager:BatchGetSecretValue`` (policies written for ASCP) — every
-secret, remembered per principal and region so later mounts skip the refused batch call.
+versions/stages, ids the batch answer does not account for, per-id server errors, and every
+id of a batch refused as invalid or denied. A denied batch means the role lacks
+``secretsmanager:BatchGetSecretValue`` (IAM policies written for ASCP); that is remembered per
+principal and region, so later mounts go straight to ``GetSecretValue``.
 Value: ``SecretString`` as UTF-8, else ``SecretBinary``; version: ``VersionId``.
 """
 
@@ -18,7 +19,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from gateway.concurrency import ExpiringCache
-from gateway.errors import GatewayError, NotFound
+from gateway.errors import GatewayError, InvalidArgument, NotFound
 from gateway.model import FetchItem, FetchOutcome, ObjectRef
 from gateway_aws.backend import Answer, AwsBackend, Value, outcome
 from gateway_aws.errors import from_code
@@ -61,11 +62,11 @@ class SecretsManagerBackend(AwsBackend):
         try:
             pages = await self.shared_call(session, "BatchGetSecretValue", tuple(names), lambda: self._pages(session, names))
         except GatewayError as exc:
-            if exc.retryable:
-                return {ObjectRef(name): exc for name in names}
-            if exc.reason in DENIED_CODES:
+            if exc.reason in DENIED_CODES:  # the role lacks secretsmanager:BatchGetSecretValue
                 log.info("BatchGetSecretValue refused for %s in %s; using GetSecretValue", session.principal.describe(), session.region)
                 self._batch_denied.put(session.key, True, time.monotonic() + BATCH_DENIED_SECONDS)
+            elif not isinstance(exc, InvalidArgument):  # server trouble or bad credentials: single calls would fare no better
+                return {ObjectRef(name): exc for name in names}
             return await self._get_many(session, [ObjectRef(name) for name in names])
         answers: dict[ObjectRef, Answer] = {}
         retry_single: list[ObjectRef] = []

@@ -8,7 +8,6 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from gateway.model import MountRequest, PodIdentity, ServiceAccountToken, frozen_mapping
-from gateway.settings import Settings
 from gateway.testing.contract import BackendContract, BatchContext, Seeded
 from gateway_aws.identity import IRSA_AUDIENCE
 from gateway_aws.options import AwsOptions
@@ -87,5 +86,3 @@ class TestSsmParameterContract(BackendContract):
     @pytest.fixture
     def batch_context(self, world: AwsWorld) -> BatchContext:
         return irsa_context(world)
-
-

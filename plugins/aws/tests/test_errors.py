@@ -10,7 +10,9 @@ from gateway_aws.errors import classify, from_code, retry_attempts
 
 
 def client_error(code: str, status: int, message: str = "aws says no", operation: str = "GetSecretValue") -> boto.ClientError:
-    return boto.ClientError({"Error": {"Code": code, "Message": message}, "ResponseMetadata": {"HTTPStatusCode": status, "RetryAttempts": 2}}, operation)
+    return boto.ClientError(
+        {"Error": {"Code": code, "Message": message}, "ResponseMetadata": {"HTTPStatusCode": status, "RetryAttempts": 2}}, operation
+    )
 
 
 @pytest.mark.parametrize(
@@ -18,9 +20,13 @@ def client_error(code: str, status: int, message: str = "aws says no", operation
     [
         pytest.param("ResourceNotFoundException", 400, "GetSecretValue", NotFound, False, "check the name or ARN", id="sm-not-found"),
         pytest.param("ParameterNotFound", 400, "GetParameters", NotFound, False, "check the name", id="ssm-not-found"),
-        pytest.param("AccessDeniedException", 400, "GetSecretValue", PermissionDenied, False, "secretsmanager:GetSecretValue", id="sm-denied"),
+        pytest.param(
+            "AccessDeniedException", 400, "GetSecretValue", PermissionDenied, False, "secretsmanager:GetSecretValue", id="sm-denied"
+        ),
         pytest.param("AccessDeniedException", 400, "GetParameters", PermissionDenied, False, "ssm:GetParameters", id="ssm-denied"),
-        pytest.param("AccessDenied", 403, "AssumeRoleWithWebIdentity", PermissionDenied, False, "sts:AssumeRoleWithWebIdentity", id="sts-denied"),
+        pytest.param(
+            "AccessDenied", 403, "AssumeRoleWithWebIdentity", PermissionDenied, False, "sts:AssumeRoleWithWebIdentity", id="sts-denied"
+        ),
         pytest.param("AccessDenied", 403, "AssumeRole", PermissionDenied, False, "sts:AssumeRole", id="chain-denied"),
         pytest.param("InvalidIdentityToken", 400, "AssumeRoleWithWebIdentity", PermissionDenied, False, "OIDC provider", id="bad-token"),
         pytest.param("ExpiredTokenException", 400, "GetSecretValue", PermissionDenied, False, "expired", id="expired"),
@@ -28,7 +34,9 @@ def client_error(code: str, status: int, message: str = "aws says no", operation
         pytest.param("DecryptionFailure", 400, "GetSecretValue", PermissionDenied, False, "kms:Decrypt", id="kms"),
         pytest.param("InvalidKeyId", 400, "GetParameters", InvalidArgument, False, "KMS key", id="ssm-kms-key"),
         pytest.param("InvalidParameterException", 400, "GetSecretValue", InvalidArgument, False, "", id="invalid-parameter"),
-        pytest.param("InvalidRequestException", 400, "GetSecretValue", InvalidArgument, False, "scheduled for deletion", id="invalid-request"),
+        pytest.param(
+            "InvalidRequestException", 400, "GetSecretValue", InvalidArgument, False, "scheduled for deletion", id="invalid-request"
+        ),
         pytest.param("ThrottlingException", 400, "GetSecretValue", Unavailable, True, "throttled", id="throttled"),
         pytest.param("TooManyRequestsException", 429, "GetParameters", Unavailable, True, "throttled", id="too-many"),
         pytest.param("InternalServiceError", 500, "GetSecretValue", Unavailable, True, "server error", id="5xx"),

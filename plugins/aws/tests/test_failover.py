@@ -27,24 +27,65 @@ class Case:
 
 CASES = [
     pytest.param(Case(), id="primary-ok-failover-untouched"),
-    pytest.param(Case(faults=[{"region": PRIMARY, "status": 500, "code": "InternalServiceError"}], value=b"failover-value", calls=(1, 1)),
-                 id="primary-5xx"),
-    pytest.param(Case(faults=[{"region": PRIMARY, "status": 400, "code": "ThrottlingException"}], value=b"failover-value", calls=(1, 1)),
-                 id="primary-throttled"),
-    pytest.param(Case(faults=[{"region": PRIMARY, "latency": 1.5}], options={"aws-read-timeout": "0.3"}, value=b"failover-value",
-                      calls=(1, 1)), id="primary-timeout"),
-    pytest.param(Case(faults=[{"region": PRIMARY, "status": 500, "code": "InternalServiceError"}], options={"aws-max-attempts": "2"},
-                      value=b"failover-value", calls=(2, 1)), id="primary-5xx-retried-then-failover"),
-    pytest.param(Case(faults=[{"region": PRIMARY, "status": 400, "code": "AccessDeniedException"}], value=None, code="PermissionDenied",
-                      message=(f"(BACKEND @ {PRIMARY})", "AccessDeniedException")), id="primary-4xx-no-failover"),
-    pytest.param(Case(name="only-in-failover", value=None, code="NotFound", message=(f'"only-in-failover" (BACKEND @ {PRIMARY})',)),
-                 id="primary-not-found-no-failover"),
-    pytest.param(Case(faults=[{"status": 500, "code": "InternalServiceError"}], value=None, code="Unavailable", calls=(1, 1),
-                      message=("Failed to fetch secret from all regions. Verify secret exists and required permissions are granted for: db",
-                               f"{PRIMARY}: Unavailable:", f"{FAILOVER}: Unavailable:", "InternalServiceError")), id="both-fail"),
+    pytest.param(
+        Case(faults=[{"region": PRIMARY, "status": 500, "code": "InternalServiceError"}], value=b"failover-value", calls=(1, 1)),
+        id="primary-5xx",
+    ),
+    pytest.param(
+        Case(faults=[{"region": PRIMARY, "status": 400, "code": "ThrottlingException"}], value=b"failover-value", calls=(1, 1)),
+        id="primary-throttled",
+    ),
+    pytest.param(
+        Case(faults=[{"region": PRIMARY, "latency": 1.5}], options={"aws-read-timeout": "0.3"}, value=b"failover-value", calls=(1, 1)),
+        id="primary-timeout",
+    ),
+    pytest.param(
+        Case(
+            faults=[{"region": PRIMARY, "status": 500, "code": "InternalServiceError"}],
+            options={"aws-max-attempts": "2"},
+            value=b"failover-value",
+            calls=(2, 1),
+        ),
+        id="primary-5xx-retried-then-failover",
+    ),
+    pytest.param(
+        Case(
+            faults=[{"region": PRIMARY, "status": 400, "code": "AccessDeniedException"}],
+            value=None,
+            code="PermissionDenied",
+            message=(f"(BACKEND @ {PRIMARY})", "AccessDeniedException"),
+        ),
+        id="primary-4xx-no-failover",
+    ),
+    pytest.param(
+        Case(name="only-in-failover", value=None, code="NotFound", message=(f'"only-in-failover" (BACKEND @ {PRIMARY})',)),
+        id="primary-not-found-no-failover",
+    ),
+    pytest.param(
+        Case(
+            faults=[{"status": 500, "code": "InternalServiceError"}],
+            value=None,
+            code="Unavailable",
+            calls=(1, 1),
+            message=(
+                "Failed to fetch secret from all regions. Verify secret exists and required permissions are granted for: db",
+                f"{PRIMARY}: Unavailable:",
+                f"{FAILOVER}: Unavailable:",
+                "InternalServiceError",
+            ),
+        ),
+        id="both-fail",
+    ),
     pytest.param(Case(parameters={"failoverMode": "all"}, calls=(1, 1)), id="mode-all-uses-primary"),
-    pytest.param(Case(parameters={"failoverMode": "all"}, faults=[{"region": PRIMARY, "status": 503, "code": "ServiceUnavailable"}],
-                      value=b"failover-value", calls=(1, 1)), id="mode-all-primary-5xx"),
+    pytest.param(
+        Case(
+            parameters={"failoverMode": "all"},
+            faults=[{"region": PRIMARY, "status": 503, "code": "ServiceUnavailable"}],
+            value=b"failover-value",
+            calls=(1, 1),
+        ),
+        id="mode-all-primary-5xx",
+    ),
 ]
 
 
@@ -68,7 +109,9 @@ async def test_failover(world: AwsWorld, backend: str, case: Case) -> None:
         world.proxy.inject(service={"secretsmanager": "secretsmanager", "ssmparameter": "ssm"}[backend], **fault)
     parameters = {"region": PRIMARY, "failoverRegion": FAILOVER, **case.parameters}
     async with world.gateway(**{k.replace("-", "_"): v for k, v in case.options.items()}) as gw:
-        request = mount_request([{"objectName": case.name, "objectType": backend, "objectAlias": "value"}], parameters, pod=world.irsa_pod())
+        request = mount_request(
+            [{"objectName": case.name, "objectType": backend, "objectAlias": "value"}], parameters, pod=world.irsa_pod()
+        )
         if case.value is None:
             with pytest.raises(MountFailure) as caught:
                 await gw.mount(request)
@@ -96,8 +139,14 @@ async def test_failover_object_is_fetched_by_its_own_name(world: AwsWorld) -> No
 
 
 async def test_failover_object_arn_must_be_in_the_failover_region(world: AwsWorld) -> None:
-    objects = [{"objectName": "db", "objectType": "secretsmanager", "objectAlias": "db",
-                "failoverObject": {"objectName": f"arn:aws:secretsmanager:{PRIMARY}:123456789012:secret:db-AbCdEf"}}]
+    objects = [
+        {
+            "objectName": "db",
+            "objectType": "secretsmanager",
+            "objectAlias": "db",
+            "failoverObject": {"objectName": f"arn:aws:secretsmanager:{PRIMARY}:123456789012:secret:db-AbCdEf"},
+        }
+    ]
     async with world.gateway() as gw:
         with pytest.raises(MountFailure) as caught:
             await gw.mount(mount_request(objects, {"region": PRIMARY, "failoverRegion": FAILOVER}, pod=world.irsa_pod()))

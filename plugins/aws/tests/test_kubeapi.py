@@ -362,7 +362,7 @@ async def test_https_with_an_unknown_ca_fails_as_a_connection_error(tls_server: 
     url, _ = tls_server
     api = KubeApi(KubeConfig(server=url, token="tls-token"))
     try:
-        with pytest.raises(KubeConnectionError, match="CERTIFICATE_VERIFY_FAILED|certificate verify failed"):
+        with pytest.raises(KubeConnectionError, match=r"CERTIFICATE_VERIFY_FAILED|certificate verify failed"):
             await api.node("n")
     finally:
         await api.aclose()

@@ -31,24 +31,62 @@ class Case:
 
 CASES = [
     pytest.param(Case([{"objectName": "/app/flags", "objectType": "ssmparameter"}], {"_app_flags": (b"two", "2")}), id="current"),
-    pytest.param(Case([{"objectName": "/app/flags", "objectType": "ssmparameter", "objectVersion": "1"}], {"_app_flags": (b"one", "1")}), id="version"),
-    pytest.param(Case([{"objectName": "/app/flags", "objectType": "ssmparameter", "objectVersionLabel": "stable"}], {"_app_flags": (b"one", "1")}),
-                 id="label"),
-    pytest.param(Case([{"objectName": "/app/list", "objectType": "ssmparameter"}], {"_app_list": (b"a,b,c", "1")}), id="string-list-verbatim"),
-    pytest.param(Case([{"objectName": "plain", "objectType": "ssmparameter", "objectAlias": "p.txt"}], {"p.txt": (b"plain value", "1")}), id="alias"),
+    pytest.param(
+        Case([{"objectName": "/app/flags", "objectType": "ssmparameter", "objectVersion": "1"}], {"_app_flags": (b"one", "1")}),
+        id="version",
+    ),
+    pytest.param(
+        Case([{"objectName": "/app/flags", "objectType": "ssmparameter", "objectVersionLabel": "stable"}], {"_app_flags": (b"one", "1")}),
+        id="label",
+    ),
+    pytest.param(
+        Case([{"objectName": "/app/list", "objectType": "ssmparameter"}], {"_app_list": (b"a,b,c", "1")}), id="string-list-verbatim"
+    ),
+    pytest.param(
+        Case([{"objectName": "plain", "objectType": "ssmparameter", "objectAlias": "p.txt"}], {"p.txt": (b"plain value", "1")}), id="alias"
+    ),
     pytest.param(Case([{"objectName": f"{ARN}/app/flags", "objectAlias": "flags"}], {"flags": (b"two", "2")}), id="arn-without-type"),
-    pytest.param(Case([{"objectName": f"{ARN}/app/flags", "objectType": "ssmparameter", "objectVersion": "1", "objectAlias": "f"}],
-                      {"f": (b"one", "1")}), id="arn-with-version"),
-    pytest.param(Case([{"objectName": "/app/flags", "objectType": "ssmparameter"}], {"app/flags": (b"two", "2")},
-                      parameters={"pathTranslation": "false"}), id="translation-off"),
-    pytest.param(Case([{"objectName": "/app/json", "objectType": "ssmparameter", "objectAlias": "j",
-                        "jmesPath": [{"path": "user", "objectAlias": "user"}]}],
-                      {"j": (b'{"user": "svc", "n": 1}', "1"), "user": (b"svc", "1")}), id="jmespath"),
-    pytest.param(Case([{"objectName": "/app/flags", "objectType": "ssmparameter", "objectAlias": "cur"},
-                       {"objectName": "/app/flags", "objectType": "ssmparameter", "objectVersion": "1", "objectAlias": "v1"},
-                       {"objectName": "/app/flags", "objectType": "ssmparameter", "objectVersionLabel": "stable", "objectAlias": "st"},
-                       {"objectName": f"{ARN}/app/flags", "objectAlias": "by-arn"}],
-                      {"cur": (b"two", "2"), "v1": (b"one", "1"), "st": (b"one", "1"), "by-arn": (b"two", "2")}), id="one-parameter-four-ways"),
+    pytest.param(
+        Case(
+            [{"objectName": f"{ARN}/app/flags", "objectType": "ssmparameter", "objectVersion": "1", "objectAlias": "f"}],
+            {"f": (b"one", "1")},
+        ),
+        id="arn-with-version",
+    ),
+    pytest.param(
+        Case(
+            [{"objectName": "/app/flags", "objectType": "ssmparameter"}],
+            {"app/flags": (b"two", "2")},
+            parameters={"pathTranslation": "false"},
+        ),
+        id="translation-off",
+    ),
+    pytest.param(
+        Case(
+            [
+                {
+                    "objectName": "/app/json",
+                    "objectType": "ssmparameter",
+                    "objectAlias": "j",
+                    "jmesPath": [{"path": "user", "objectAlias": "user"}],
+                }
+            ],
+            {"j": (b'{"user": "svc", "n": 1}', "1"), "user": (b"svc", "1")},
+        ),
+        id="jmespath",
+    ),
+    pytest.param(
+        Case(
+            [
+                {"objectName": "/app/flags", "objectType": "ssmparameter", "objectAlias": "cur"},
+                {"objectName": "/app/flags", "objectType": "ssmparameter", "objectVersion": "1", "objectAlias": "v1"},
+                {"objectName": "/app/flags", "objectType": "ssmparameter", "objectVersionLabel": "stable", "objectAlias": "st"},
+                {"objectName": f"{ARN}/app/flags", "objectAlias": "by-arn"},
+            ],
+            {"cur": (b"two", "2"), "v1": (b"one", "1"), "st": (b"one", "1"), "by-arn": (b"two", "2")},
+        ),
+        id="one-parameter-four-ways",
+    ),
 ]
 
 
@@ -63,20 +101,50 @@ async def test_mount(world: AwsWorld, case: Case) -> None:
 @pytest.mark.parametrize(
     ("objects", "code", "message"),
     [
-        pytest.param([{"objectName": "/app/missing", "objectType": "ssmparameter"}], "NotFound",
-                     f'objects[0] "/app/missing" (ssmparameter @ {PRIMARY}): GetParameters listed "/app/missing" in InvalidParameters', id="missing"),
-        pytest.param([{"objectName": "/app/flags", "objectType": "ssmparameter", "objectVersion": "9"}], "NotFound",
-                     'GetParameters listed "/app/flags:9" in InvalidParameters', id="missing-version"),
-        pytest.param([{"objectName": "/app/flags", "objectType": "ssmparameter", "objectVersionLabel": "gone"}], "NotFound",
-                     'GetParameters listed "/app/flags:gone" in InvalidParameters', id="missing-label"),
-        pytest.param([{"objectName": "/app/flags", "objectType": "ssmparameter", "objectVersion": "1", "objectVersionLabel": "stable"}],
-                     "InvalidArgument", 'objects[0] "/app/flags": ssm parameters can not specify both objectVersion and objectVersionLabel: /app/flags',
-                     id="version-and-label"),
-        pytest.param([{"objectName": "/app/flags", "objectType": "ssmparameter", "objectVersion": "1", "objectAlias": "x",
-                       "failoverObject": {"objectName": "/other", "objectVersion": "1", "objectVersionLabel": "stable"}}],
-                     "InvalidArgument", "ssm parameters can not specify both objectVersion and objectVersionLabel: /other", id="failover-version-and-label"),
-        pytest.param([{"objectName": "/app/flags", "objectType": "SSMParameter"}], "InvalidArgument", "Invalid objectType: SSMParameter",
-                     id="type-is-case-sensitive"),
+        pytest.param(
+            [{"objectName": "/app/missing", "objectType": "ssmparameter"}],
+            "NotFound",
+            f'objects[0] "/app/missing" (ssmparameter @ {PRIMARY}): GetParameters listed "/app/missing" in InvalidParameters',
+            id="missing",
+        ),
+        pytest.param(
+            [{"objectName": "/app/flags", "objectType": "ssmparameter", "objectVersion": "9"}],
+            "NotFound",
+            'GetParameters listed "/app/flags:9" in InvalidParameters',
+            id="missing-version",
+        ),
+        pytest.param(
+            [{"objectName": "/app/flags", "objectType": "ssmparameter", "objectVersionLabel": "gone"}],
+            "NotFound",
+            'GetParameters listed "/app/flags:gone" in InvalidParameters',
+            id="missing-label",
+        ),
+        pytest.param(
+            [{"objectName": "/app/flags", "objectType": "ssmparameter", "objectVersion": "1", "objectVersionLabel": "stable"}],
+            "InvalidArgument",
+            'objects[0] "/app/flags": ssm parameters can not specify both objectVersion and objectVersionLabel: /app/flags',
+            id="version-and-label",
+        ),
+        pytest.param(
+            [
+                {
+                    "objectName": "/app/flags",
+                    "objectType": "ssmparameter",
+                    "objectVersion": "1",
+                    "objectAlias": "x",
+                    "failoverObject": {"objectName": "/other", "objectVersion": "1", "objectVersionLabel": "stable"},
+                }
+            ],
+            "InvalidArgument",
+            "ssm parameters can not specify both objectVersion and objectVersionLabel: /other",
+            id="failover-version-and-label",
+        ),
+        pytest.param(
+            [{"objectName": "/app/flags", "objectType": "SSMParameter"}],
+            "InvalidArgument",
+            "Invalid objectType: SSMParameter",
+            id="type-is-case-sensitive",
+        ),
     ],
 )
 async def test_mount_failure(world: AwsWorld, objects: list[dict[str, Any]], code: str, message: str) -> None:
@@ -104,6 +172,8 @@ async def test_denied_names_the_ssm_action(world: AwsWorld) -> None:
     world.proxy.deny(operation="GetParameters")
     async with world.gateway() as gw:
         with pytest.raises(MountFailure) as caught:
-            await gw.mount(mount_request([{"objectName": "plain", "objectType": "ssmparameter"}], {"region": PRIMARY}, pod=world.irsa_pod()))
+            await gw.mount(
+                mount_request([{"objectName": "plain", "objectType": "ssmparameter"}], {"region": PRIMARY}, pod=world.irsa_pod())
+            )
     assert caught.value.code_name == "PermissionDenied"
     assert "GetParameters failed: AccessDeniedException" in caught.value.message and "ssm:GetParameters" in caught.value.message

@@ -14,7 +14,10 @@ ROLE = "arn:aws:iam::210987654321:role/cross-account-reader"
     ("parameters", "expected"),
     [
         pytest.param({}, AuthParameters(), id="defaults-irsa-auto"),
-        *[pytest.param({"usePodIdentity": v}, AuthParameters(use_pod_identity=True), id=f"true-{v}") for v in ("1", "t", "T", "TRUE", "true", "True")],
+        *[
+            pytest.param({"usePodIdentity": v}, AuthParameters(use_pod_identity=True), id=f"true-{v}")
+            for v in ("1", "t", "T", "TRUE", "true", "True")
+        ],
         *[pytest.param({"usePodIdentity": v}, AuthParameters(), id=f"false-{v}") for v in ("0", "f", "F", "FALSE", "false", "False")],
         pytest.param({"preferredAddressType": "IPv6"}, AuthParameters(address_type="ipv6"), id="ipv6-any-case"),
         pytest.param({"preferredAddressType": "ipv4"}, AuthParameters(address_type="ipv4"), id="ipv4"),
@@ -33,11 +36,19 @@ def test_valid(parameters: dict[str, str], expected: AuthParameters) -> None:
 @pytest.mark.parametrize(
     ("parameters", "message"),
     [
-        pytest.param({"usePodIdentity": "yes"}, 'failed to parse usePodIdentity value, error: strconv.ParseBool: parsing "yes": invalid syntax', id="ascp-bool"),
-        pytest.param({"preferredAddressType": "dual"}, 'preferredAddressType must be "ipv4", "ipv6" or "auto", got "dual"', id="address-type"),
+        pytest.param(
+            {"usePodIdentity": "yes"},
+            'failed to parse usePodIdentity value, error: strconv.ParseBool: parsing "yes": invalid syntax',
+            id="ascp-bool",
+        ),
+        pytest.param(
+            {"preferredAddressType": "dual"}, 'preferredAddressType must be "ipv4", "ipv6" or "auto", got "dual"', id="address-type"
+        ),
         pytest.param({"assumeRoleArn": "arn:aws:iam::1:user/x"}, "assumeRoleArn must be an IAM role ARN", id="not-a-role"),
         pytest.param({"assumeRoleExternalId": "x1"}, "assumeRoleExternalId is set but assumeRoleArn is not", id="external-id-alone"),
-        pytest.param({"assumeRoleDurationSeconds": "900"}, "assumeRoleDurationSeconds is set but assumeRoleArn is not", id="duration-alone"),
+        pytest.param(
+            {"assumeRoleDurationSeconds": "900"}, "assumeRoleDurationSeconds is set but assumeRoleArn is not", id="duration-alone"
+        ),
         pytest.param({"assumeRoleArn": ROLE, "assumeRoleDurationSeconds": "60"}, "from 900 to 43200", id="duration-short"),
         pytest.param({"assumeRoleArn": ROLE, "assumeRoleDurationSeconds": "1h"}, 'got "1h"', id="duration-text"),
         pytest.param({"assumeRoleArn": ROLE, "assumeRoleExternalId": "a b"}, "assumeRoleExternalId must be", id="external-id-chars"),

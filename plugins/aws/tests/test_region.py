@@ -57,8 +57,12 @@ async def test_failover_region_with_the_node_region(seeded: AwsWorld) -> None:
         pytest.param("no-node", "NotFound", 'failed to retrieve region from node. error nodes "node-1" not found', id="node-missing"),
         pytest.param("forbidden", "PermissionDenied", "failed to retrieve region from node. error injected Forbidden", id="rbac"),
         pytest.param("api-down", "Unavailable", "failed to retrieve region from node. error injected InternalError", id="api-5xx"),
-        pytest.param("same-failover", "InvalidArgument", f"{PRIMARY}: failover region cannot be the same as the primary region",
-                     id="failover-equals-node-region"),
+        pytest.param(
+            "same-failover",
+            "InvalidArgument",
+            f"{PRIMARY}: failover region cannot be the same as the primary region",
+            id="failover-equals-node-region",
+        ),
     ],
 )
 async def test_node_region_failures(world: AwsWorld, setup: str, code: str, message: str) -> None:

@@ -8,6 +8,8 @@ checked with ``auth/token/lookup-self``; when it was revoked, the pod logs in ag
 
 from __future__ import annotations
 
+import base64
+import json
 import logging
 import math
 import time
@@ -19,7 +21,7 @@ from gateway.concurrency import ExpiringCache, SingleFlight
 from gateway.errors import GatewayError, InvalidArgument, PermissionDenied
 from gateway.metrics import Metrics
 from gateway.model import PodIdentity
-from gateway_vault.client import BACKEND, VaultCall, VaultClient
+from gateway_vault.client import BACKEND, VaultCall, VaultClient, member
 from gateway_vault.connection import AUDIENCE, Connection
 from gateway_vault.errors import VaultReply, login_error, read_error
 from gateway_vault.options import TOKEN_AUTH, VaultConfig
@@ -71,7 +73,22 @@ def pod_jwt(identity: PodIdentity, audience: str, now: datetime | None = None) -
         raise InvalidArgument(f"no service-account token for {wanted}; the request has tokens for: {have}")
     if token.expired(now or datetime.now(UTC)):
         raise PermissionDenied(f"the service-account token for audience {token.audience!r} has expired")
+    subject = token_subject(token.token)
+    expected = f"system:serviceaccount:{identity.namespace}:{identity.service_account}"
+    if subject.startswith("system:serviceaccount:") and subject != expected:
+        raise PermissionDenied(f"the service-account token for audience {token.audience!r} is not the token of {identity.subject}")
     return token.token
+
+
+def token_subject(jwt: str) -> str:
+    """The ``sub`` claim of a JWT, read without verification (Vault verifies); "" when unreadable."""
+    try:
+        payload = jwt.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (IndexError, ValueError):
+        return ""
+    subject = claims.get("sub") if isinstance(claims, dict) else None
+    return subject if isinstance(subject, str) else ""
 
 
 class TokenSource:
@@ -92,11 +109,12 @@ class TokenSource:
         if connection.auth.method == TOKEN_AUTH:
             return VaultToken(self.config.token)
         key = self._key(connection, identity)
+        jwt = pod_jwt(identity, connection.auth.audience)  # every mount shows its own token, cached or not
         if self.config.token_cache_size > 0:
             cached = self._cache.get(key)
             if cached is not None:
                 return VaultToken(cached, from_cache=True)
-        return await self._logins.do(key, lambda: self._login(connection, identity, key))
+        return await self._logins.do(key, lambda: self._login(connection, identity, key, jwt))
 
     async def replace_if_revoked(self, connection: Connection, identity: PodIdentity, token: VaultToken) -> VaultToken | None:
         """After a 403 with a cached token: a fresh token if Vault no longer knows the cached one, else None."""
@@ -113,7 +131,8 @@ class TokenSource:
         key = self._key(connection, identity)
         self._cache.discard(key)
         log.info("vault token for %s at %s was revoked; logging in again", identity.subject, connection.address)
-        return await self._logins.do(key, lambda: self._login(connection, identity, key))
+        jwt = pod_jwt(identity, connection.auth.audience)
+        return await self._logins.do(key, lambda: self._login(connection, identity, key, jwt))
 
     def _key(self, connection: Connection, identity: PodIdentity) -> LoginKey:
         if not identity.namespace or not identity.service_account:
@@ -124,15 +143,14 @@ class TokenSource:
         auth = connection.auth
         return LoginKey(connection.address, connection.namespace, auth.method, auth.mount, auth.role, identity.namespace, identity.service_account)
 
-    async def _login(self, connection: Connection, identity: PodIdentity, key: LoginKey) -> VaultToken:
+    async def _login(self, connection: Connection, identity: PodIdentity, key: LoginKey, jwt: str) -> VaultToken:
         auth = connection.auth
         who = auth.describe()
         outcome = "ok"
         try:
-            jwt = pod_jwt(identity, auth.audience)
             call = VaultCall("login", "POST", f"auth/{auth.mount}/login", body={"role": auth.role, "jwt": jwt})
             body = await self.client.call(connection, call, lambda reply: login_error(reply, who))
-            granted = body.get("auth") if isinstance(body.get("auth"), dict) else {}
+            granted = member(body, "auth")
             value = granted.get("client_token")
             if not isinstance(value, str) or not value:
                 raise login_error(VaultReply(200, None, "the answer carries no client token"), who)

@@ -13,7 +13,6 @@ import time
 from collections.abc import Callable, Collection, Sequence
 
 from gateway.backend import Backend
-from gateway.concurrency import Backoff
 from gateway.errors import GatewayError, InvalidArgument, PermissionDenied
 from gateway.metrics import Metrics
 from gateway.model import FetchBatch, Fetched, FetchFailure, FetchOutcome, MountRequest, ObjectSpec, PodIdentity
@@ -24,7 +23,7 @@ from gateway_vault.errors import read_error
 from gateway_vault.extract import SecretData, VersionSigner, secret_data, select
 from gateway_vault.kv import ApiPath, KvMounts
 from gateway_vault.options import VaultConfig
-from gateway_vault.query import OBJECT_OPTIONS, ObjectQuery, QueryError, SecretQuery, object_problems, parse_object
+from gateway_vault.query import OBJECT_OPTIONS, SECRET_ARGS, ObjectQuery, QueryError, SecretQuery, object_problems, parse_object
 
 Answer = SecretData | GatewayError
 
@@ -33,6 +32,7 @@ class VaultBackend(Backend):
     name = "vault"
     description = "HashiCorp Vault / OpenBao: KV v1/v2 and any secrets engine, with Kubernetes or JWT auth"
     object_options = OBJECT_OPTIONS
+    structured_options = frozenset({SECRET_ARGS})
     location_parameter = ADDRESS
     failover_parameter = FAILOVER_ADDRESSES
     location_noun = "address"
@@ -43,7 +43,6 @@ class VaultBackend(Backend):
         metrics: Metrics | None = None,
         *,
         clock: Callable[[], float] = time.monotonic,
-        backoff: Backoff | None = None,
     ) -> None:
         self.config = config
         self.default_location = config.address
@@ -53,7 +52,6 @@ class VaultBackend(Backend):
             retries=config.retries,
             max_parallel=config.max_parallel,
             metrics=self.metrics,
-            backoff=backoff,
         )
         self.tokens = TokenSource(self.client, config, self.metrics, clock)
         self.mounts = KvMounts(self.client, config.mount_cache_ttl, clock)
@@ -141,7 +139,9 @@ class VaultBackend(Backend):
             value = select(answer, wanted.key)
         except GatewayError as exc:
             return FetchFailure(key, exc)
-        return Fetched(key, value, answer.kv_version or self.versions.version(wanted, value))
+        # Issued (POST) and leased answers are unique to this pod: keep them out of the node-local cache.
+        cacheable = wanted.query.method == "GET" and not answer.leased
+        return Fetched(key, value, answer.kv_version or self.versions.version(wanted, value), cacheable=cacheable)
 
 
 def _check_versioned(query: SecretQuery, target: ApiPath) -> None:

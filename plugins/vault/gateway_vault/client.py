@@ -52,10 +52,10 @@ class VaultCall:
 
 
 class VaultClient:
-    def __init__(self, *, timeout: float, retries: int, max_parallel: int, metrics: Metrics, backoff: Backoff | None = None) -> None:
+    def __init__(self, *, timeout: float, retries: int, max_parallel: int, metrics: Metrics) -> None:
         self.timeout = timeout
         self.metrics = metrics
-        self.backoff = backoff or Backoff(attempts=retries + 1)
+        self.backoff = Backoff(attempts=retries + 1)
         self.max_parallel = max_parallel
         self._pool: ThreadPoolExecutor | None = None
         self._sessions: dict[bool | str, requests.Session] = {}
@@ -102,7 +102,7 @@ class VaultClient:
                 call.method, f"/v1/{call.path}", raise_exception=False, params=call.params or None, json=call.body
             )
             body = _json(response)
-        except requests.exceptions.RequestException as exc:
+        except (requests.exceptions.RequestException, OSError) as exc:  # OSError: e.g. an unreadable CA file
             raise transport_error(exc, self.timeout) from None
         return VaultReply(response.status_code, body, "" if response.ok else error_detail(body, call.sensitive()))
 
@@ -132,6 +132,12 @@ class VaultClient:
             sessions, self._sessions = list(self._sessions.values()), {}
         for session in sessions:
             session.close()
+
+
+def member(body: Mapping[str, Any], key: str) -> dict[str, Any]:
+    """``body[key]`` when it is a JSON object, else an empty one."""
+    value = body.get(key)
+    return value if isinstance(value, dict) else {}
 
 
 def _json(response: requests.Response) -> dict[str, Any] | None:

@@ -93,7 +93,8 @@ def transport_error(exc: Exception, timeout: float) -> GatewayError:
     if isinstance(exc, requests.exceptions.Timeout):
         return Unavailable(f"no answer from Vault within {timeout:g}s", reason="Timeout")
     if isinstance(exc, requests.exceptions.ConnectionError):
-        cause = "connection refused" if "refused" in str(exc).lower() else "connection failed"
+        text = str(exc).lower()
+        cause = "connection refused" if "refused" in text else "host name not resolved" if "resolution" in text or "not known" in text else "connection failed"
         return Unavailable(f"cannot reach Vault: {cause}", reason="Unreachable")
     return Unavailable(f"request to Vault failed: {type(exc).__name__}", reason="RequestFailed")
 

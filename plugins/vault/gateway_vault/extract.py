@@ -26,6 +26,7 @@ class SecretData:
     data: dict[str, Any] = field(repr=False)
     source: str = ""  # the path (and version) it came from, for messages
     kv_version: str = ""  # the KV v2 version that answered, "" for other engines
+    leased: bool = False  # a dynamic secret with a lease: unique to this request, never shared
 
 
 def secret_data(body: dict[str, Any], what: str) -> SecretData:
@@ -39,7 +40,7 @@ def secret_data(body: dict[str, Any], what: str) -> SecretData:
         if not isinstance(inner, dict):
             raise NotFound(f"{what} has no data (the version is deleted or destroyed)", reason="NoData")
         return SecretData(inner, what, str(metadata["version"]))
-    return SecretData(data, what)
+    return SecretData(data, what, leased=bool(body.get("lease_id")))
 
 
 def select(secret: SecretData, key: str) -> bytes:
@@ -63,8 +64,8 @@ class VersionSigner:
     only records them, it does not compare them across restarts.
     """
 
-    def __init__(self, key: bytes | None = None) -> None:
-        self._key = key or secrets.token_bytes(32)
+    def __init__(self) -> None:
+        self._key = secrets.token_bytes(32)
 
     def version(self, item: ObjectQuery, content: bytes) -> str:
         mac = hmac.new(self._key, digestmod=hashlib.sha256)

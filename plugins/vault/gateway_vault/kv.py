@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from gateway.concurrency import ExpiringCache, SingleFlight
 from gateway.errors import GatewayError
-from gateway_vault.client import VaultCall, VaultClient
+from gateway_vault.client import VaultCall, VaultClient, member
 from gateway_vault.connection import Connection
 from gateway_vault.errors import read_error
 from gateway_vault.query import SecretQuery
@@ -55,7 +55,7 @@ class KvMounts:
         self.ttl = ttl
         self.clock = clock
         self._cache: ExpiringCache[tuple[str, str, str], MountInfo] = ExpiringCache(max_entries=4096, clock=clock)
-        #: keyed by token too: a pod must not inherit the answer another pod's token got
+        #: keyed by first path segment and token: a pod never inherits the answer another pod's token got
         self._lookups: SingleFlight[tuple[str, str, str, str], MountInfo | None] = SingleFlight()
 
     async def api_path(self, connection: Connection, token: str, query: SecretQuery) -> ApiPath:
@@ -70,15 +70,27 @@ class KvMounts:
         return ApiPath(kv2_data_path(query.path, mount.path), kv2=True, mount=mount)
 
     async def mount_of(self, connection: Connection, token: str, path: str) -> MountInfo | None:
-        """The mount serving ``path``: remembered, else looked up; None when Vault will not say."""
+        """The mount serving ``path``: remembered, else looked up; None when Vault will not say.
+
+        Concurrent lookups that share a first path segment wait for one another: paths of one
+        mount (the usual case) then cost a single lookup; a path the answer does not cover asks itself.
+        """
+        known = self._known(connection, path)
+        if known is not None:
+            return known
+        first = path.split("/", 1)[0]
+        shared = await self._lookups.do((connection.address, connection.namespace, first, token), lambda: self._lookup(connection, token, path))
+        if shared is not None and (path + "/").startswith(shared.path):
+            return shared
+        return self._known(connection, path) or await self._lookup(connection, token, path)
+
+    def _known(self, connection: Connection, path: str) -> MountInfo | None:
         segments = path.split("/")
         for depth in range(1, len(segments) + 1):
-            prefix = "/".join(segments[:depth]) + "/"
-            found = self._cache.get((connection.address, connection.namespace, prefix))
+            found = self._cache.get((connection.address, connection.namespace, "/".join(segments[:depth]) + "/"))
             if found is not None:
                 return found
-        key = (connection.address, connection.namespace, path, token)
-        return await self._lookups.do(key, lambda: self._lookup(connection, token, path))
+        return None
 
     async def _lookup(self, connection: Connection, token: str, path: str) -> MountInfo | None:
         call = VaultCall("mounts", "GET", f"sys/internal/ui/mounts/{path}", token=token)
@@ -88,13 +100,15 @@ class KvMounts:
             if exc.retryable:
                 raise
             return None  # no access or no mount: the read itself reports the precise error
-        data = body.get("data") if isinstance(body.get("data"), dict) else {}
+        data = member(body, "data")
         mount_path, engine = data.get("path"), data.get("type")
-        if not isinstance(mount_path, str) or not isinstance(engine, str) or not path.startswith(mount_path.rstrip("/")):
+        if not isinstance(mount_path, str) or not isinstance(engine, str):
             return None
-        options = data.get("options") if isinstance(data.get("options"), dict) else {}
-        version = 0 if engine not in ("kv", "generic") else 2 if str(options.get("version", "1")) == "2" else 1
-        info = MountInfo(mount_path.rstrip("/") + "/", engine, version)
+        mount_path = mount_path.strip("/") + "/"
+        if not (path + "/").startswith(mount_path):
+            return None
+        version = 0 if engine not in ("kv", "generic") else 2 if str(member(data, "options").get("version", "1")) == "2" else 1
+        info = MountInfo(mount_path, engine, version)
         if self.ttl > 0:
             self._cache.put((connection.address, connection.namespace, info.path), info, self.clock() + self.ttl)
         return info

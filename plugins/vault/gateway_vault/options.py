@@ -31,7 +31,7 @@ OPTIONS: dict[str, PluginOption] = {
         PluginOption("vault-allow-token-auth", "DEV ONLY: allow auth method 'token' with --vault-token (never for production)", default="false"),
         PluginOption("vault-token", "DEV ONLY: the Vault token for auth method 'token'; sent only to --vault-address"),
         PluginOption("vault-kv-version", "KV engine version when an object sets no kvVersion: auto (ask Vault), 1 or 2", default="auto"),
-        PluginOption("vault-request-timeout", "seconds per Vault HTTP request", default="5"),
+        PluginOption("vault-request-timeout", "seconds per Vault HTTP request; keep (retries+1) x timeout below --backend-timeout", default="3"),
         PluginOption("vault-retries", "retries of a failed Vault request (5xx, sealed, unreachable) before failing over", default="2"),
         PluginOption("vault-max-parallel", "Vault HTTP requests in flight at once (thread pool size)", default="16"),
         PluginOption("vault-token-cache-size", "Vault tokens cached (one per identity and role); 0 disables caching", default="1000"),
@@ -55,7 +55,7 @@ class VaultConfig:
     allow_token_auth: bool = False
     token: str = field(default="", repr=False)
     kv_version: str = "auto"
-    request_timeout: float = 5.0
+    request_timeout: float = 3.0
     retries: int = 2
     max_parallel: int = 16
     token_cache_size: int = 1000

@@ -48,10 +48,6 @@ class SecretQuery:
     def arguments(self) -> dict[str, Any]:
         return json.loads(self.args) if self.args else {}
 
-    def describe(self) -> str:
-        """``"path"`` plus the version, for messages."""
-        return f'"{self.path}"' + (f" version {self.version}" if self.version else "")
-
 
 @dataclass(frozen=True)
 class ObjectQuery:

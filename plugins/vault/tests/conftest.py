@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from gateway_vault.testing.world import VaultWorld
+from gateway_vault.testing import VaultWorld
 
 APP_POLICY = """
 path "secret/data/app/*" { capabilities = ["read"] }
@@ -36,12 +36,16 @@ def _configure(world: VaultWorld) -> None:
     v.update(
         db_v1=planted("db-password-v1"), db_v2=planted("db-password-v2"), other=planted("other"),
         legacy=planted("legacy-token"), team=planted("team"), ns=planted("namespaced"), blob=secrets.token_bytes(24),
+        deleted_v1=planted("deleted-v1"), deleted_v2=planted("deleted-v2"),
     )
     bao.kv2_put("secret", "app/db", {"username": "app", "password": v["db_v1"]})
     bao.kv2_put("secret", "app/db", {"username": "app", "password": v["db_v2"]})
     bao.kv2_put("secret", "app/config", {"url": "https://db.example", "limits": {"max": 5}, "tags": ["a", "b"]})
     bao.kv2_put("secret", "app/binary", {"blob": base64.b64encode(v["blob"]).decode()})
     bao.kv2_put("secret", "other/x", {"v": v["other"]})
+    bao.kv2_put("secret", "app/deleted", {"v": v["deleted_v1"]})
+    bao.kv2_put("secret", "app/deleted", {"v": v["deleted_v2"]})
+    bao.api("POST", "secret/delete/app/deleted", {"versions": [1]})
     for index in range(DISTINCT_PATHS):
         values = {f"k{key}": planted(f"p{index}k{key}") for key in range(4)}
         v.update({f"p{index}k{key}": value for key, value in enumerate(values.values())})

@@ -4,15 +4,18 @@ revocation, never one identity's token for another)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import pytest
 
 from gateway.client import MountFailure
+from gateway.manifests import PodContext
 from gateway.testing import running_gateway
 from gateway_vault.backend import VaultBackend
 from gateway_vault.options import VaultConfig
-from gateway_vault.testing.world import VaultWorld as World
+from gateway_vault.testing import VaultWorld as World
 
 DB = {"objectName": "pw", "secretPath": "secret/app/db", "secretKey": "password"}
 
@@ -33,6 +36,9 @@ class LoginCase:
     audiences: tuple[str, ...] = ("vault",)
     login_path: str = "/v1/auth/kubernetes/login"
     reviews: int = 1  # TokenReviews OpenBao makes (0 for jwt)
+    obj: dict[str, str] = field(default_factory=lambda: DB)
+    value: str = "db_v2"  # label of the planted value expected
+    namespace: str = ""  # the X-Vault-Namespace every request carries
 
 
 LOGIN_CASES = [
@@ -51,6 +57,10 @@ LOGIN_CASES = [
         reviews=0,
     ),
     LoginCase("server-default-auth-mount", options={"vault_auth_mount_path": "k8s-b"}, login_path="/v1/auth/k8s-b/login"),
+    LoginCase(
+        "server-default-namespace", options={"vault_namespace": "team1"},
+        obj={"objectName": "ns", "secretPath": "kv/app", "secretKey": "ns"}, value="ns", namespace="team1",
+    ),
 ]
 
 
@@ -60,10 +70,10 @@ async def test_login(world: World, case: LoginCase) -> None:
     options = {"vault_address": world.proxy.address, **case.options}
     async with world.gateway(**options) as gw:
         for _ in range(3):
-            result = await gw.mount(world.request([DB], world.pod(audiences=case.audiences), **case.parameters))
-            assert result.files[0].contents == world.values["db_v2"].encode()
-    assert world.proxy.logins() == world.proxy.count(case.login_path) == 1
-    assert world.proxy.count("/v1/secret/data/app/db") == 3
+            result = await gw.mount(world.request([case.obj], world.pod(audiences=case.audiences), **case.parameters))
+            assert result.files[0].contents == world.values[case.value].encode()
+    assert world.proxy.logins() == world.proxy.count(case.login_path, namespace=case.namespace) == 1
+    assert world.proxy.count("/data/app", method="GET", namespace=case.namespace) == 3
     assert world.kube.count("tokenreviews") - reviews_before == case.reviews
 
 
@@ -108,6 +118,23 @@ async def test_refused(world: World, case: RefusedCase) -> None:
             await gw.mount(world.request([DB], world.pod(service_account, audiences=case.audiences), **case.parameters))
     assert failure.value.code_name == case.code
     assert case.message in failure.value.message
+
+
+@pytest.mark.parametrize(
+    ("pod", "message"),
+    [
+        (lambda w: PodContext(namespace="apps", service_account="web", tokens={"vault": w.issuer.token("apps", "other")}), "is not the token of apps/web"),
+        (lambda w: PodContext(namespace="apps", service_account="web", tokens={"vault": w.issuer.token("apps", "web")}, token_lifetime=timedelta(seconds=-5)), "has expired"),
+    ],
+    ids=["token-of-another-account", "expired-token"],
+)
+async def test_a_pod_must_show_its_own_valid_token_even_with_a_cached_vault_token(world: World, pod: Callable[[World], PodContext], message: str) -> None:
+    async with world.gateway() as gw:
+        await gw.mount(world.request([DB]))  # apps/web's Vault token is now cached
+        with pytest.raises(MountFailure) as failure:
+            await gw.mount(world.request([DB], pod(world)))
+    assert failure.value.code_name == "PermissionDenied" and message in failure.value.message
+    assert world.proxy.logins() == 1 and world.proxy.count("/v1/secret/") == 1
 
 
 async def test_dev_token_auth_sends_no_login(world: World) -> None:

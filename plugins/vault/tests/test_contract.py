@@ -15,7 +15,7 @@ from gateway.model import MountRequest, PodIdentity, ServiceAccountToken, frozen
 from gateway.testing.contract import BackendContract, BatchContext, Seeded
 from gateway_vault.backend import VaultBackend
 from gateway_vault.options import VaultConfig
-from gateway_vault.testing.world import VaultWorld as World
+from gateway_vault.testing import VaultWorld as World
 
 
 def whole_map(data: dict[str, str]) -> bytes:

@@ -13,8 +13,8 @@ import pytest
 
 from gateway.client import MountFailure
 from gateway_vault.testing import CountingProxy, OpenBao
+from gateway_vault.testing import VaultWorld as World
 from gateway_vault.testing.openbao import free_port
-from gateway_vault.testing.world import VaultWorld as World
 
 DB = {"objectName": "pw", "secretPath": "secret/app/db", "secretKey": "password"}
 TOKEN_PATTERN = re.compile(r"\b(?:hvs|hvb|s|b)\.[A-Za-z0-9]{20,}")
@@ -63,6 +63,10 @@ ERROR_CASES = [
     ),
     ErrorCase("missing-path", "NotFound", 'no secret at "secret/data/app/missing" (HTTP 404)', objects=[{"objectName": "m", "secretPath": "secret/app/missing"}]),
     ErrorCase("missing-version", "NotFound", 'no secret at "secret/data/app/db" version 99 (HTTP 404)', objects=[{**DB, "objectVersion": "99"}]),
+    ErrorCase(
+        "deleted-version", "NotFound", 'no secret at "secret/data/app/deleted" version 1 (HTTP 404): that version is deleted',
+        objects=[{"objectName": "d", "secretPath": "secret/app/deleted", "objectVersion": "1"}],
+    ),
     ErrorCase("missing-key", "NotFound", 'key "nope" does not exist at "secret/data/app/db"', objects=[{**DB, "secretKey": "nope"}]),
     ErrorCase(
         "version-on-kv1", "InvalidArgument", 'objectVersion 1 needs a KV v2 secret, but "kv1/app/legacy" is on the KV v1 mount "kv1/"',
@@ -204,3 +208,12 @@ async def test_no_secret_or_token_in_any_message_or_log(world: World, peers: Pee
         assert secret not in text
     assert not TOKEN_PATTERN.search(text)
     assert not JWT_PATTERN.search(text)
+
+
+async def test_failover_object_names_the_path_at_failover_addresses(world: World, peers: Peers) -> None:
+    obj = {"objectName": "secret/app/absent", "objectAlias": "db.json", "failoverObject": {"objectName": "secret/app/db"}}
+    async with world.gateway() as gw:
+        result = await gw.mount(world.request([obj], vaultAddress=peers.sealed, vaultFailoverAddress=world.proxy.address))
+    assert result.files[0].path == "db.json"
+    assert world.values["db_v2"].encode() in result.files[0].contents
+    assert world.proxy.count("/v1/secret/data/app/db") == 1

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from gateway.client import MountFailure
-from gateway_vault.testing.world import VaultWorld as World
+from gateway_vault.testing import VaultWorld as World
 
 STORE = """
 secrets:

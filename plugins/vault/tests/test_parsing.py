@@ -120,7 +120,7 @@ def test_bad_addresses(address: str) -> None:
 class ObjectCase:
     id: str
     options: dict[str, str]
-    ref: ObjectRef = ObjectRef("file")
+    ref: ObjectRef = field(default_factory=lambda: ObjectRef("file"))
     query: SecretQuery | None = None
     key: str = ""
     error: str = ""

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from gateway_vault.testing.world import VaultWorld as World
+from gateway.client import MountFailure
+from gateway_vault.testing import VaultWorld as World
 
 PATHS = 5
 KEYS = 4
@@ -53,14 +55,18 @@ async def test_concurrent_mounts_of_one_identity_log_in_once(world: World) -> No
     assert world.proxy.logins() == 1
 
 
-async def test_kv_mount_is_looked_up_once_per_mount_point(world: World) -> None:
+async def test_kv_mounts_are_looked_up_once(world: World) -> None:
     cli_style = [{"objectName": f"p{p}", "secretPath": f"secret/app/p{p}", "secretKey": "k0"} for p in range(PATHS)]
+    other_mounts = [
+        {"objectName": "team", "secretPath": "team/kv/app", "secretKey": "team"},
+        {"objectName": "legacy", "secretPath": "kv1/app/legacy", "secretKey": "token"},
+    ]
     async with world.gateway() as gw:
-        await gw.mount(world.request(cli_style[:1]))
-        assert world.proxy.count("/v1/sys/internal/ui/mounts/secret/app/p0") == 1
-        await gw.mount(world.request(cli_style))
-    assert world.proxy.count("/v1/sys/internal/ui/mounts") == 1
-    assert world.proxy.count("/v1/secret/data/app/p") == 1 + PATHS
+        await gw.mount(world.request(cli_style + other_mounts))  # cold: concurrent paths of one mount share a lookup
+        assert world.proxy.count("/v1/sys/internal/ui/mounts/") == 3
+        await gw.mount(world.request(cli_style + other_mounts))
+    assert world.proxy.count("/v1/sys/internal/ui/mounts/") == 3
+    assert world.proxy.count("/v1/secret/data/app/p") == 2 * PATHS
 
 
 ISSUE = {"secretPath": "pki/issue/app", "method": "POST", "secretArgs": '{"common_name": "web.example.com", "ttl": "1h"}'}
@@ -92,3 +98,35 @@ async def test_post_issues_anew_on_every_mount(world: World) -> None:
         second = (await gw.mount(world.request(objects))).files[0]
     assert first.contents != second.contents and first.version != second.version
     assert world.proxy.count("/v1/pki/issue/app") == 2
+
+
+async def test_server_kv_version_skips_the_mount_lookup(world: World) -> None:
+    cli_style = [{"objectName": "pw", "secretPath": "secret/app/db", "secretKey": "password"}]
+    async with world.gateway(vault_kv_version="2") as gw:
+        result = await gw.mount(world.request(cli_style))
+    assert result.files[0].contents == world.values["db_v2"].encode()
+    assert world.proxy.count("/v1/sys/internal/ui/mounts/") == 0
+
+
+async def test_mount_cache_ttl_zero_looks_up_on_every_mount(world: World) -> None:
+    cli_style = [{"objectName": "pw", "secretPath": "secret/app/db", "secretKey": "password"}]
+    async with world.gateway(vault_mount_cache_ttl="0") as gw:
+        for _ in range(2):
+            await gw.mount(world.request(cli_style))
+    assert world.proxy.count("/v1/sys/internal/ui/mounts/") == 2
+
+
+async def test_max_parallel_bounds_requests_in_flight(world: World) -> None:
+    async with world.gateway(vault_max_parallel="1") as gw:
+        await gw.mount(world.request(spread_objects()))
+    assert world.proxy.count("/v1/secret/data/app/p") == PATHS
+    assert world.proxy.max_in_flight == 1
+
+
+async def test_request_timeout_gives_a_retryable_error(world: World) -> None:
+    async with world.gateway(vault_request_timeout="0.2", vault_retries="0") as gw:
+        await gw.mount(world.request(spread_objects()[:1]))  # log in first
+        with world.proxy.gate("/v1/secret/", parties=1000), pytest.raises(MountFailure) as failure:  # reads held until the block ends
+            await gw.mount(world.request(spread_objects()[:1]))
+    assert failure.value.code_name == "Unavailable"
+    assert failure.value.message.endswith("no answer from Vault within 0.2s")

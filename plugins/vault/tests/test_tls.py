@@ -11,7 +11,7 @@ import pytest
 
 from gateway.client import MountFailure
 from gateway_vault.testing import OpenBao
-from gateway_vault.testing.world import VaultWorld as World
+from gateway_vault.testing import VaultWorld as World
 
 pytestmark = pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")  # skip-verify cases, on purpose
 OBJECT = {"objectName": "v", "secretPath": "secret/app/tls", "secretKey": "v"}

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from gateway_vault.testing.world import VaultWorld as World
+from gateway_vault.testing import VaultWorld as World
 
 Expect = Callable[[World], dict[str, bytes]]
 

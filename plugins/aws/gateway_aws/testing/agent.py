@@ -53,8 +53,7 @@ class FakePodIdentityAgent:
     @property
     def url(self) -> str:
         assert self._server is not None, "start() first"
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}{CREDENTIALS_PATH}"
+        return f"http://127.0.0.1:{self._server.server_port}{CREDENTIALS_PATH}"
 
     def start(self) -> FakePodIdentityAgent:
         handler = type("Handler", (_Handler,), {"agent": self})
@@ -105,6 +104,7 @@ class FakePodIdentityAgent:
 class _Handler(BaseHTTPRequestHandler):
     agent: FakePodIdentityAgent
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out in separate writes: avoid the 40 ms delayed-ACK stall
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet
         return

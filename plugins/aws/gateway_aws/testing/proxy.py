@@ -56,7 +56,12 @@ class Fault:
     def matches(self, call: Call) -> bool:
         if self.times is not None and self.times <= 0:
             return False
-        for wanted, actual in ((self.service, call.service), (self.operation, call.operation), (self.region, call.region), (self.role, call.role)):
+        for wanted, actual in (
+            (self.service, call.service),
+            (self.operation, call.operation),
+            (self.region, call.region),
+            (self.role, call.role),
+        ):
             if wanted and wanted != actual:
                 return False
         return not self.name or any(n == self.name or n.startswith(self.name + ":") for n in call.names)
@@ -125,8 +130,7 @@ class AwsProxy:
     @property
     def url(self) -> str:
         assert self._server is not None, "start() first"
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://127.0.0.1:{self._server.server_port}"
 
     def start(self) -> AwsProxy:
         handler = type("Handler", (_Handler,), {"proxy": self})
@@ -196,6 +200,7 @@ def _error_body(call: Call, fault: Fault) -> tuple[str, bytes]:
 class _Handler(BaseHTTPRequestHandler):
     proxy: AwsProxy
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out in separate writes: avoid the 40 ms delayed-ACK stall
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet
         return

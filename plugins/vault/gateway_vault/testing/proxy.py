@@ -75,8 +75,7 @@ class CountingProxy:
     @property
     def address(self) -> str:
         assert self._server is not None, "start() first"
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     def start(self) -> CountingProxy:
         handler = type("Handler", (_Handler,), {"proxy": self})
@@ -174,6 +173,8 @@ class CountingProxy:
 class _Handler(BaseHTTPRequestHandler):
     proxy: CountingProxy
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body leave together: no delayed-ACK stalls
+    wbufsize = -1
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet test output
         return
