@@ -57,6 +57,10 @@ class Backend(abc.ABC):
         failover = parse_failover_locations(primary, parameters.get(self.failover_parameter, ""), self.location_noun)
         return (primary, *failover)
 
+    def check_request(self, request: MountRequest) -> None:
+        """Request-level checks without I/O (e.g. that the needed token is there), run once per
+        mount after :meth:`locations`; raise a :class:`~gateway.errors.GatewayError`."""
+
     async def locations(self, request: MountRequest) -> tuple[str, ...]:
         """Ordered locations for this mount, primary first. Override to look them up."""
         found = self.static_locations(request.attributes)

@@ -89,6 +89,9 @@ class CachingBackend(Backend):
     async def locations(self, request: MountRequest) -> tuple[str, ...]:
         return await self.inner.locations(request)
 
+    def check_request(self, request: MountRequest) -> None:
+        self.inner.check_request(request)
+
     async def aclose(self) -> None:
         self._entries.clear()
         await self.inner.aclose()

@@ -65,7 +65,10 @@ class Planner:
         if not parsed.objects:
             raise InvalidArgument('no objects to mount: the SecretProviderClass parameter "objects" is missing or empty')
         backend_names = sorted({obj.backend for obj in parsed.objects})
-        found = await asyncio.gather(*(self.registry.get(name).locations(request) for name in backend_names))  # type: ignore[union-attr]
+        backends = [self.registry.get(name) for name in backend_names]
+        found = await asyncio.gather(*(backend.locations(request) for backend in backends))  # type: ignore[union-attr]
+        for backend in backends:
+            backend.check_request(request)  # type: ignore[union-attr]
         locations = dict(zip(backend_names, found, strict=True))
         problems = check_locations(parsed.objects, locations, self.registry)
         if problems:

@@ -86,3 +86,17 @@ async def test_too_many_objects_is_resource_exhausted() -> None:
     objects = [{"objectName": f"o{i}", "objectType": "fake"} for i in range(4)]
     with pytest.raises(ResourceExhausted, match="too many objects: 4 listed, the limit is 3 per mount"):
         await gateway.service.mount(mount_request(objects))
+
+
+def test_logging_setup_keeps_chatty_http_libraries_quiet() -> None:
+    from gateway import log
+
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        log.configure("debug", "json")
+        for noisy in ("botocore", "urllib3", "hvac"):  # at DEBUG botocore would log request and response bodies
+            assert logging.getLogger(noisy).getEffectiveLevel() >= logging.WARNING
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)

@@ -83,6 +83,16 @@ class FakeKubernetes:
     def add_node(self, name: str, labels: dict[str, str] | None = None) -> None:
         self.nodes[name] = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": name, "labels": labels or {}}}
 
+    def reset(self) -> None:
+        """Forget every object, fault and recorded request (one server can serve a whole session)."""
+        with self._lock:
+            self.service_accounts.clear()
+            self.pods.clear()
+            self.nodes.clear()
+            self.faults.clear()
+            self.requests.clear()
+        self.token_reviewer = None
+
     def inject(self, path_prefix: str, status: int = 0, latency: float = 0.0, times: int | None = None) -> None:
         """Answer requests under ``path_prefix`` with ``status`` (0: normally) after ``latency`` seconds."""
         self.faults[path_prefix] = Fault(status, latency, times)
@@ -108,7 +118,7 @@ class FakeKubernetes:
         handler = type("Handler", (_Handler,), {"api": self})
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-kubernetes", daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name="fake-kubernetes", daemon=True)
         self._thread.start()
         return self
 
@@ -193,6 +203,7 @@ _REASONS = {401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 429: "TooMan
 class _Handler(BaseHTTPRequestHandler):
     api: FakeKubernetes
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # small JSON answers must not wait for delayed ACKs
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet test output
         return

@@ -51,11 +51,13 @@ class AwsBackend(Backend):
         return (primary, *parse_failover_locations(primary, parameters.get(self.failover_parameter, "")))
 
     async def locations(self, request: MountRequest) -> tuple[str, ...]:
-        """Region first, then the auth parameters, then the tokens — ASCP's order of checks."""
+        """Region first; the core then calls :meth:`check_request` — ASCP's order of checks."""
         primary = await self.runtime.regions.primary(request.attributes, request.identity)
-        failover = parse_failover_locations(primary, request.param(self.failover_parameter))
+        return (primary, *parse_failover_locations(primary, request.param(self.failover_parameter)))
+
+    def check_request(self, request: MountRequest) -> None:
+        """The auth parameters, then the pod's token for them."""
         self.runtime.identities.token(request.identity, parse_auth_parameters(request.attributes))
-        return (primary, *failover)
 
     async def fetch_many(self, batch: FetchBatch) -> Sequence[FetchOutcome]:
         if not batch.items:
