@@ -24,11 +24,12 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from gateway.testing.local import LocalHTTPServer, QuietHandler
 
 #: TokenReview decision: token -> user info dict (username, uid, groups) or None (unauthenticated)
 TokenReviewer = Callable[[str, list[str]], dict[str, Any] | None]
@@ -49,7 +50,7 @@ class Fault:
 
 
 @dataclass
-class FakeKubernetes:
+class FakeKubernetes(LocalHTTPServer):
     bearer_token: str = "fake-kube-token"
     service_accounts: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     pods: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
@@ -57,11 +58,10 @@ class FakeKubernetes:
     token_reviewer: TokenReviewer | None = None
     requests: list[tuple[str, str]] = field(default_factory=list)
     faults: dict[str, Fault] = field(default_factory=dict)
+    thread_name = "fake-kubernetes"
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
     # ------------------------------------------------------------------ objects
 
@@ -110,29 +110,7 @@ class FakeKubernetes:
 
     @property
     def url(self) -> str:
-        assert self._server is not None, "start() first"
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self) -> FakeKubernetes:
-        handler = type("Handler", (_Handler,), {"api": self})
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name="fake-kubernetes", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> FakeKubernetes:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        return self.base_url
 
     def write_kubeconfig(self, path: Path) -> Path:
         config = {
@@ -200,13 +178,8 @@ def _status(code: int, reason: str, message: str, name: str, kind: str) -> dict[
 _REASONS = {401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 429: "TooManyRequests", 500: "InternalError", 503: "ServiceUnavailable"}
 
 
-class _Handler(BaseHTTPRequestHandler):
-    api: FakeKubernetes
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True  # small JSON answers must not wait for delayed ACKs
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet test output
-        return
+class _Handler(QuietHandler):
+    owner: FakeKubernetes
 
     def do_GET(self) -> None:  # noqa: N802
         self._serve("GET")
@@ -218,10 +191,10 @@ class _Handler(BaseHTTPRequestHandler):
         path = self.path.split("?", 1)[0]
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
-        fault = self.api._record(method, path)
+        fault = self.owner._record(method, path)
         if fault and fault.latency:
             time.sleep(fault.latency)
-        if self.headers.get("Authorization") != f"Bearer {self.api.bearer_token}":
+        if self.headers.get("Authorization") != f"Bearer {self.owner.bearer_token}":
             self._reply(401, _status(401, "Unauthorized", "Unauthorized", "", ""))
         elif fault and fault.status:
             reason = _REASONS.get(fault.status, "InternalError")
@@ -232,9 +205,9 @@ class _Handler(BaseHTTPRequestHandler):
             except ValueError:
                 self._reply(400, _status(400, "BadRequest", "invalid JSON", "", ""))
                 return
-            self._reply(*self.api._token_review(body))
+            self._reply(*self.owner._token_review(body))
         elif method == "GET":
-            self._reply(*self.api._get(path))
+            self._reply(*self.owner._get(path))
         else:
             self._reply(405, _status(405, "MethodNotAllowed", "method not allowed", "", ""))
 
@@ -247,3 +220,6 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Retry-After", "1")
         self.end_headers()
         self.wfile.write(data)
+
+
+FakeKubernetes.handler_class = _Handler

@@ -16,10 +16,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 CREDENTIALS_PATH = "/v1/credentials"
+from gateway.testing.local import LocalHTTPServer, QuietHandler
 
 
 @dataclass
@@ -29,7 +29,9 @@ class _Fault:
     times: int
 
 
-class FakePodIdentityAgent:
+class FakePodIdentityAgent(LocalHTTPServer):
+
+    thread_name = "pod-identity-agent"
     def __init__(self, on_issue: Callable[[str, str], None] | None = None, lifetime: timedelta = timedelta(hours=6)) -> None:
         self.on_issue = on_issue or (lambda access_key, role: None)
         self.lifetime = lifetime
@@ -52,27 +54,7 @@ class FakePodIdentityAgent:
 
     @property
     def url(self) -> str:
-        assert self._server is not None, "start() first"
-        return f"http://127.0.0.1:{self._server.server_port}{CREDENTIALS_PATH}"
-
-    def start(self) -> FakePodIdentityAgent:
-        handler = type("Handler", (_Handler,), {"agent": self})
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, args=(0.05,), name="pod-identity-agent", daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> FakePodIdentityAgent:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        return self.base_url + CREDENTIALS_PATH
 
     def answer(self, path: str, token: str) -> tuple[int, dict[str, Any], float]:
         with self._lock:
@@ -101,16 +83,11 @@ class FakePodIdentityAgent:
         return 200, document, latency
 
 
-class _Handler(BaseHTTPRequestHandler):
-    agent: FakePodIdentityAgent
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True  # headers and body go out in separate writes: avoid the 40 ms delayed-ACK stall
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet
-        return
+class _Handler(QuietHandler):
+    owner: FakePodIdentityAgent
 
     def do_GET(self) -> None:  # noqa: N802
-        status, document, latency = self.agent.answer(self.path, self.headers.get("Authorization", ""))
+        status, document, latency = self.owner.answer(self.path, self.headers.get("Authorization", ""))
         if latency:
             time.sleep(latency)
         data = json.dumps(document).encode()
@@ -119,3 +96,6 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
+
+
+FakePodIdentityAgent.handler_class = _Handler

@@ -10,6 +10,7 @@ import urllib.error
 import urllib.request
 
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+from gateway.testing.local import stop_process
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -54,13 +55,7 @@ class MotoServer:
             pass
 
     def stop(self) -> None:
-        if self._process is not None and self._process.poll() is None:
-            self._process.terminate()
-            try:
-                self._process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
+        stop_process(self._process)
         self._process = None
 
     def __enter__(self) -> MotoServer:

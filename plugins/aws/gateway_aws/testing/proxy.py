@@ -18,13 +18,13 @@ import re
 import threading
 import time
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 SCOPE = re.compile(r"Credential=([^/,\s]+)/\d{8}/([^/]+)/([^/]+)/aws4_request")
 STS_KEY = re.compile(r"<AccessKeyId>([^<]+)</AccessKeyId>")
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "server", "date"}
+from gateway.testing.local import LocalHTTPServer, QuietHandler
 
 
 @dataclass(frozen=True)
@@ -67,8 +67,10 @@ class Fault:
         return not self.name or any(n == self.name or n.startswith(self.name + ":") for n in call.names)
 
 
-class AwsProxy:
+class AwsProxy(LocalHTTPServer):
     """Use as a context manager; ``url`` goes into ``AWS_ENDPOINT_URL``."""
+
+    thread_name = "aws-proxy"
 
     def __init__(self, upstream: str, latency: float = 0.0) -> None:
         target = urlsplit(upstream)
@@ -129,27 +131,7 @@ class AwsProxy:
 
     @property
     def url(self) -> str:
-        assert self._server is not None, "start() first"
-        return f"http://127.0.0.1:{self._server.server_port}"
-
-    def start(self) -> AwsProxy:
-        handler = type("Handler", (_Handler,), {"proxy": self})
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, args=(0.05,), name="aws-proxy", daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> AwsProxy:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        return self.base_url
 
     # ------------------------------------------------------------------ per request
 
@@ -197,13 +179,8 @@ def _error_body(call: Call, fault: Fault) -> tuple[str, bytes]:
     return "application/x-amz-json-1.1", json.dumps({"__type": fault.code, "message": fault.message}).encode()
 
 
-class _Handler(BaseHTTPRequestHandler):
-    proxy: AwsProxy
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True  # headers and body go out in separate writes: avoid the 40 ms delayed-ACK stall
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet
-        return
+class _Handler(QuietHandler):
+    owner: AwsProxy
 
     def do_POST(self) -> None:  # noqa: N802
         self._serve()
@@ -213,8 +190,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        call, fault = self.proxy.record(self.headers, body)
-        delay = self.proxy.latency + (fault.latency if fault else 0.0)
+        call, fault = self.owner.record(self.headers, body)
+        delay = self.owner.latency + (fault.latency if fault else 0.0)
         if delay:
             time.sleep(delay)
         if fault is not None and fault.status:
@@ -225,11 +202,11 @@ class _Handler(BaseHTTPRequestHandler):
         if call.service == "sts" and status == 200 and call.names:
             found = STS_KEY.search(payload.decode("utf-8", "replace"))
             if found:
-                self.proxy.register_role(found.group(1), call.names[0])
+                self.owner.register_role(found.group(1), call.names[0])
         self._reply(status, headers, payload)
 
     def _forward(self, body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
-        connection = http.client.HTTPConnection(self.proxy.upstream_host, self.proxy.upstream_port, timeout=60)
+        connection = http.client.HTTPConnection(self.owner.upstream_host, self.owner.upstream_port, timeout=60)
         try:
             headers = {k: v for k, v in self.headers.items() if k.lower() not in ("connection", "keep-alive")}
             connection.request(self.command, self.path, body=body, headers=headers)
@@ -247,3 +224,6 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
         self.wfile.write(payload)
+
+
+AwsProxy.handler_class = _Handler

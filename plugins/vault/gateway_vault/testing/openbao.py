@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT_TOKEN = "root"
+from gateway.testing.local import stop_process
 
 
 class OpenBaoError(RuntimeError):
@@ -106,14 +107,8 @@ class OpenBao:
         raise OpenBaoError(f"bao did not serve within {self.startup_timeout}s")
 
     def stop(self) -> None:
-        if self._process is not None:
-            self._process.terminate()
-            try:
-                self._process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
-            self._process = None
+        stop_process(self._process)
+        self._process = None
         shutil.rmtree(self._dir, ignore_errors=True)
 
     def __enter__(self) -> OpenBao:

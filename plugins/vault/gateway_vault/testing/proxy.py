@@ -17,10 +17,10 @@ import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 HOP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "host", "content-length"}
+from gateway.testing.local import LocalHTTPServer, QuietHandler
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,9 @@ def fingerprint(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()[:12] if token else ""
 
 
-class CountingProxy:
+class CountingProxy(LocalHTTPServer):
+
+    thread_name = "vault-proxy"
     def __init__(self, upstream: str) -> None:
         parsed = urllib.parse.urlsplit(upstream)
         if parsed.scheme != "http" or not parsed.hostname or not parsed.port:
@@ -74,27 +76,7 @@ class CountingProxy:
 
     @property
     def address(self) -> str:
-        assert self._server is not None, "start() first"
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    def start(self) -> CountingProxy:
-        handler = type("Handler", (_Handler,), {"proxy": self})
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, args=(0.05,), name="vault-proxy", daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> CountingProxy:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        return self.base_url
 
     def reset(self) -> None:
         """Forget recorded requests, faults and the in-flight high-water mark."""
@@ -170,14 +152,9 @@ class CountingProxy:
             gate.condition.wait_for(lambda: gate.released, timeout=gate.timeout)
 
 
-class _Handler(BaseHTTPRequestHandler):
-    proxy: CountingProxy
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True  # headers and body leave together: no delayed-ACK stalls
+class _Handler(QuietHandler):
+    owner: CountingProxy
     wbufsize = -1
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet test output
-        return
 
     def do_GET(self) -> None:  # noqa: N802
         self._serve()
@@ -191,19 +168,19 @@ class _Handler(BaseHTTPRequestHandler):
         recorded = Recorded(
             self.command, path, query, self.headers.get("X-Vault-Namespace", ""), fingerprint(self.headers.get("X-Vault-Token", ""))
         )
-        fault, gates = self.proxy._admit(recorded)
+        fault, gates = self.owner._admit(recorded)
         try:
             for gate in gates:
-                self.proxy._wait(gate)
+                self.owner._wait(gate)
             if fault is not None:
                 self._reply(fault.status, json.dumps({"errors": fault.errors}).encode(), {"Content-Type": "application/json"})
             else:
                 self._forward(body)
         finally:
-            self.proxy._done()
+            self.owner._done()
 
     def _forward(self, body: bytes) -> None:
-        connection = http.client.HTTPConnection(*self.proxy.upstream, timeout=30)
+        connection = http.client.HTTPConnection(*self.owner.upstream, timeout=30)
         try:
             headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_HEADERS}
             connection.request(self.command, self.path, body=body or None, headers=headers)
@@ -221,3 +198,6 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
+
+
+CountingProxy.handler_class = _Handler

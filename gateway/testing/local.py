@@ -1,0 +1,69 @@
+"""Building blocks for the small, real peers tests run on 127.0.0.1 (HTTP servers, subprocesses)."""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, ClassVar
+
+
+class QuietHandler(BaseHTTPRequestHandler):
+    """An HTTP/1.1 handler that does not log and does not wait for delayed ACKs.
+
+    ``owner`` is the :class:`LocalHTTPServer` that started it.
+    """
+
+    owner: Any
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out in separate writes: avoid the 40 ms delayed-ACK stall
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet test output
+        return
+
+
+class LocalHTTPServer:
+    """A threaded HTTP server on a free 127.0.0.1 port; subclasses set ``handler_class``.
+
+    Use as a context manager, or call :meth:`start` / :meth:`stop`.
+    """
+
+    handler_class: ClassVar[type[QuietHandler]]
+    thread_name: ClassVar[str] = "local-http"
+    _server: ThreadingHTTPServer | None = None
+
+    @property
+    def base_url(self) -> str:
+        assert self._server is not None, "start() first"
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def start(self) -> Any:
+        handler = type("Handler", (self.handler_class,), {"owner": self})
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, args=(0.05,), name=self.thread_name, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> Any:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def stop_process(process: subprocess.Popen[Any] | None, timeout: float = 10) -> None:
+    """Terminate a peer process, killing it if it does not exit within ``timeout`` seconds."""
+    if process is None or process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
