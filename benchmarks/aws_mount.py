@@ -14,19 +14,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import statistics
 import sys
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 import boto3
 
 from gateway.testing import mount_request
-from gateway.testing.kube import FakeKubernetes
-from gateway_aws.testing import FAILOVER, PRIMARY, AwsProxy, AwsWorld, FakePodIdentityAgent, MotoServer, role_arn
+from gateway_aws.testing import FAILOVER, PRIMARY, AwsWorld, role_arn
 
 SECRETS, PARAMETERS = 20, 10
 
@@ -102,23 +98,11 @@ async def main() -> int:
     parser.add_argument("--latency-ms", type=float, default=20.0, help="latency added to every AWS call (default 20)")
     args = parser.parse_args()
 
-    scratch = Path(tempfile.mkdtemp(prefix="sgw-bench-"))
-    os.environ.update(
-        {
-            "AWS_CONFIG_FILE": str(scratch / "none"),
-            "AWS_SHARED_CREDENTIALS_FILE": str(scratch / "none"),
-            "AWS_EC2_METADATA_DISABLED": "true",
-        }
-    )
-    for name in ("AWS_REGION", "AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "KUBECONFIG"):
-        os.environ.pop(name, None)
-    with MotoServer() as moto, AwsProxy(moto.url) as proxy, FakeKubernetes() as kube, FakePodIdentityAgent() as agent:
-        os.environ["AWS_ENDPOINT_URL"] = proxy.url
-        world = AwsWorld(moto, proxy, kube, agent, kube.write_kubeconfig(scratch / "kubeconfig"))
+    with AwsWorld.isolated() as world:
         seed(world)
-        proxy.latency = args.latency_ms / 1000
+        world.proxy.latency = args.latency_ms / 1000
         first, warm, calls, sts_calls = await gateway_run(world, args.mounts)
-        proxy.clear_calls()
+        world.proxy.clear_calls()
         naive, naive_calls = naive_run(world, args.naive_mounts)
 
     print(

@@ -45,7 +45,7 @@ MAX_MESSAGE_CHARS = 3000
 #: RSS growth allowed over the whole corpus (10,000-object and multi-MiB cases included)
 RSS_GROWTH_BOUND = 50 * 1024 * 1024
 #: client-side bound per call, far above any legitimate answer: a hang shows up as a failure
-CALL_TIMEOUT = 60.0
+CALL_TIMEOUT = 30.0
 #: a request spec this large (characters, after expansion) or larger is "heavy": see the memory test
 HEAVY_CHARS = 1_000_000
 
@@ -64,7 +64,7 @@ GOOD_OBJECTS = "- {objectName: good, objectType: fake}\n"
 GOOD_CONTENTS = b"good-value"
 CODES = {go_code_name(code): code for code in grpc.StatusCode}
 
-CASE_KEYS = frozenset({"id", "description", "request", "expect", "xfail", "heavy"})
+CASE_KEYS = frozenset({"id", "description", "request", "expect", "xfail", "heavy", "isolate", "deadline"})
 REQUEST_KEYS = frozenset(
     {"objects", "parameters", "pod", "extra_attributes", "attributes", "secrets", "permission", "current_versions", "target_path"}
 )
@@ -86,7 +86,8 @@ def expand(value: Any) -> Any:
     - ``$repeat: {text: "x", count: 5000000}`` → ``"x" * 5000000`` (``char`` is an alias of ``text``)
     - ``$concat: [a, {$repeat: …}, b]`` → the parts (expanded) joined
     - ``$range: {template: "- {objectName: o{i}, objectType: fake}\\n", count: 10000, start: 0, sep: ""}``
-      → the template once per ``i`` (only ``{i}`` is substituted), joined by ``sep``
+      → the template once per ``i`` (only ``{i}`` is substituted), joined by ``sep``; with
+      ``list: true`` the list of them instead
     - ``$json: <any>`` → ``json.dumps`` of the (expanded) value
     - ``$yaml: <any>`` → ``yaml.safe_dump`` of the (expanded) value
     - ``$chars: [0x202E, 0x200B]`` → the string of those code points (lone surrogates allowed)
@@ -112,6 +113,8 @@ def _directive(name: str, argument: Any) -> Any:
         template = _string(expand(argument["template"]), name)
         start = int(argument.get("start", 0))
         numbers = range(start, start + int(argument["count"]))
+        if argument.get("list"):
+            return [template.replace("{i}", str(i)) for i in numbers]
         return str(argument.get("sep", "")).join(template.replace("{i}", str(i)) for i in numbers)
     if name == "$json":
         return json.dumps(expand(argument))
@@ -142,6 +145,8 @@ class Case:
     absent: tuple[str, ...] = ()
     xfail: str = ""
     heavy: bool = False
+    isolate: bool = False  # run in a child process with its own server (the case crashed the process)
+    deadline: float = CALL_TIMEOUT  # the client's deadline for this case
 
     @property
     def status(self) -> grpc.StatusCode:
@@ -202,6 +207,8 @@ def _case(raw: Any, defaults: Mapping[str, Any], where: str, source: str) -> Cas
         absent=tuple(expand(fragment) for fragment in absent),
         xfail=str(raw.get("xfail") or ""),
         heavy=bool(raw.get("heavy", False)),
+        isolate=bool(raw.get("isolate", False)),
+        deadline=float(raw.get("deadline", CALL_TIMEOUT)),
     )
 
 
@@ -235,8 +242,17 @@ def build_request(spec: Mapping[str, Any]) -> RawMountRequest:
         secrets=_wire_json(spec.get("secrets", "{}")),
         permission=_wire_json(spec.get("permission", "420")),
         target_path=str(spec.get("target_path", "/var/lib/kubelet/pods/corpus/volumes/kubernetes.io~csi/secrets/mount")),
-        current_versions=tuple((str(a), str(b)) for a, b in spec.get("current_versions", ())),
+        current_versions=tuple(_version_pair(item) for item in spec.get("current_versions", ())),
     )
+
+
+def _version_pair(item: Any) -> tuple[str, str]:
+    """``[id, version]`` or ``"id=version"``."""
+    if isinstance(item, str):
+        object_id, _, version = item.partition("=")
+        return object_id, version
+    object_id, version = item
+    return str(object_id), str(version)
 
 
 def _wire_json(value: Any) -> str:
@@ -301,9 +317,9 @@ class SessionGateway:
         assert self.running is not None
         return self._call(self.running.mount(raw, timeout=timeout), timeout + 10)
 
-    def mount_outcome(self, raw: RawMountRequest) -> MountResult | MountFailure:
+    def mount_outcome(self, raw: RawMountRequest, timeout: float = CALL_TIMEOUT) -> MountResult | MountFailure:
         try:
-            return self.mount(raw)
+            return self.mount(raw, timeout)
         except MountFailure as failure:
             return failure
 

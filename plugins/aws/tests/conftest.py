@@ -15,30 +15,8 @@ import pytest
 
 from gateway.testing.kube import FakeKubernetes
 from gateway_aws.testing import AwsProxy, AwsWorld, FakePodIdentityAgent, MotoServer
+from gateway_aws.testing.world import SCRUBBED_ENV
 
-SCRUBBED_ENV = (
-    "AWS_REGION",
-    "AWS_DEFAULT_REGION",
-    "AWS_ACCESS_KEY_ID",
-    "AWS_SECRET_ACCESS_KEY",
-    "AWS_SESSION_TOKEN",
-    "AWS_PROFILE",
-    "AWS_USE_FIPS_ENDPOINT",
-    "AWS_ENDPOINT_URL_SECRETS_MANAGER",
-    "AWS_ENDPOINT_URL_SSM",
-    "AWS_ENDPOINT_URL_STS",
-    "AWS_ROLE_ARN",
-    "AWS_WEB_IDENTITY_TOKEN_FILE",
-    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
-    "KUBERNETES_SERVICE_HOST",
-    "KUBERNETES_SERVICE_PORT",
-    "KUBECONFIG",
-    "HTTP_PROXY",
-    "HTTPS_PROXY",
-    "http_proxy",
-    "https_proxy",
-)
 
 
 @pytest.fixture(scope="session")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import random
 import re
 import threading
 import time
@@ -52,6 +53,7 @@ class Fault:
     message: str = "injected fault"
     latency: float = 0.0
     times: int | None = None
+    rate: float = 1.0  # probability that a matching call gets the fault (drawn from the proxy's seeded RNG)
 
     def matches(self, call: Call) -> bool:
         if self.times is not None and self.times <= 0:
@@ -72,11 +74,13 @@ class AwsProxy(LocalHTTPServer):
 
     thread_name = "aws-proxy"
 
-    def __init__(self, upstream: str, latency: float = 0.0) -> None:
+    def __init__(self, upstream: str, latency: float = 0.0, jitter: float = 0.0, seed: int = 0) -> None:
         target = urlsplit(upstream)
         self.upstream_host = target.hostname or "127.0.0.1"
         self.upstream_port = target.port or 80
         self.latency = latency  # added to every request
+        self.jitter = jitter  # plus up to this much more, at random
+        self._random = random.Random(seed)
         self.faults: list[Fault] = []
         self.calls: list[Call] = []
         self.roles: dict[str, str] = {}  # access key id -> role ARN
@@ -142,10 +146,16 @@ class AwsProxy(LocalHTTPServer):
         with self._lock:
             call = Call(service, operation, region, names, access_key, self.roles.get(access_key, ""), headers.get("User-Agent", ""))
             self.calls.append(call)
-            fault = next((f for f in self.faults if f.matches(call)), None)
+            fault = next((f for f in self.faults if f.matches(call) and self._random.random() < f.rate), None)
             if fault is not None and fault.times is not None:
                 fault.times -= 1
         return call, fault
+
+    def delay(self, fault: Fault | None) -> float:
+        """Seconds to hold this request: the base latency, the jitter draw and the fault's own."""
+        with self._lock:
+            jitter = self._random.uniform(0, self.jitter) if self.jitter else 0.0
+        return self.latency + jitter + (fault.latency if fault else 0.0)
 
 
 def _classify(headers: Any, body: bytes) -> tuple[str, str, tuple[str, ...]]:
@@ -191,7 +201,7 @@ class _Handler(QuietHandler):
     def _serve(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         call, fault = self.owner.record(self.headers, body)
-        delay = self.owner.latency + (fault.latency if fault else 0.0)
+        delay = self.owner.delay(fault)
         if delay:
             time.sleep(delay)
         if fault is not None and fault.status:

@@ -7,10 +7,13 @@ reach the proxy through ``AWS_ENDPOINT_URL`` set by the caller.
 
 from __future__ import annotations
 
+import os
 import secrets
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+import shutil
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +31,31 @@ from gateway_aws.testing.proxy import AwsProxy
 
 ACCOUNT = "123456789012"
 PRIMARY, FAILOVER = "us-east-1", "us-west-2"
+
+#: environment that could reach real AWS, a real cluster or a proxy: removed around every test world
+SCRUBBED_ENV = (
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_PROFILE",
+    "AWS_USE_FIPS_ENDPOINT",
+    "AWS_ENDPOINT_URL_SECRETS_MANAGER",
+    "AWS_ENDPOINT_URL_SSM",
+    "AWS_ENDPOINT_URL_STS",
+    "AWS_ROLE_ARN",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "KUBERNETES_SERVICE_HOST",
+    "KUBERNETES_SERVICE_PORT",
+    "KUBECONFIG",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "http_proxy",
+    "https_proxy",
+)
 
 
 def role_arn(name: str, account: str = ACCOUNT) -> str:
@@ -115,6 +143,35 @@ class AwsWorld:
         return Settings(plugin_options=merged, backend_timeout=20.0, mount_timeout=60.0)
 
     @asynccontextmanager
-    async def gateway(self, **options: str) -> AsyncIterator[RunningGateway]:
-        async with running_gateway(plugins=[("aws", aws_plugin)], settings=self.settings(**options)) as running:
+    async def gateway(self, **settings: Any) -> AsyncIterator[RunningGateway]:
+        """A running gateway; keyword arguments are plugin options (``aws_max_attempts="3"``) or,
+        when they name a core setting (``cache_ttl=30``), core settings."""
+        core = {key: settings.pop(key) for key in list(settings) if key in Settings.__dataclass_fields__}
+        async with running_gateway(plugins=[("aws", aws_plugin)], settings=replace(self.settings(**settings), **core)) as running:
             yield running
+
+    @classmethod
+    @contextmanager
+    def isolated(cls, latency: float = 0.0, jitter: float = 0.0) -> Iterator[AwsWorld]:
+        """For scripts (benchmarks, soaks): every peer started, boto3 pointed at the proxy, the
+        environment scrubbed of anything that could reach real AWS — and restored afterwards."""
+        saved = dict(os.environ)
+        scratch = Path(tempfile.mkdtemp(prefix="sgw-aws-"))
+        for name in SCRUBBED_ENV:
+            os.environ.pop(name, None)
+        os.environ.update(
+            {
+                "AWS_CONFIG_FILE": str(scratch / "no-aws-config"),
+                "AWS_SHARED_CREDENTIALS_FILE": str(scratch / "no-aws-credentials"),
+                "AWS_EC2_METADATA_DISABLED": "true",
+            }
+        )
+        try:
+            with MotoServer() as moto, AwsProxy(moto.url, latency, jitter) as proxy, FakeKubernetes() as kube, \
+                    FakePodIdentityAgent(on_issue=proxy.register_role) as agent:
+                os.environ["AWS_ENDPOINT_URL"] = proxy.url
+                yield cls(moto, proxy, kube, agent, kube.write_kubeconfig(scratch / "kubeconfig"))
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+            shutil.rmtree(scratch, ignore_errors=True)
