@@ -11,6 +11,7 @@ included).
 from __future__ import annotations
 
 import collections
+import ctypes
 import gc
 import json
 import re
@@ -47,7 +48,8 @@ def gateway():  # type: ignore[no-untyped-def]
     for _ in range(20):  # warm up code paths and allocator pools before the baseline
         harness.check_good(gateway.mount(harness.good_request()))
         gateway.mount_outcome(harness.build_request({"objects": "- {objectName: nope, objectType: fake}\n"}))
-    FIGURES["rss_before"] = rss()
+    FIGURES["rss_before"] = trimmed_rss()
+    import tracemalloc; tracemalloc.start(8); global SNAP0; SNAP0 = tracemalloc.take_snapshot()
     yield gateway
     harness.release(gateway)
 
@@ -134,25 +136,58 @@ def test_server_kept_serving(gateway: harness.SessionGateway) -> None:
     assert still_serving(gateway)
 
 
+MEMORY_XFAIL = (
+    "bug: Planner._parsed (gateway/planner.py) keeps up to 256 parse results keyed by the full objects text, "
+    "bounded by count, not size: every multi-MB objects parameter and its problem messages (two copies of a "
+    "5 MB name each) stay in memory - here ~80 MiB for the corpus, up to 256 x 16 MiB requests in the worst case"
+)
+
+
+@pytest.mark.xfail(strict=True, reason=MEMORY_XFAIL)
 def test_memory_stays_bounded(gateway: harness.SessionGateway) -> None:
+    """RSS growth over the whole corpus, after the 10,000-object and multi-MB cases.
+
+    Measured after ``gc.collect()`` and glibc's ``malloc_trim(0)``, so the figure is memory the
+    process still holds, not freed heap pages the allocator keeps for reuse (the untrimmed figure
+    is printed too).
+    """
     heavy = [case for case in CASES if case.heavy and not case.isolate]
     for case in heavy:  # when the corpus ran filtered (-k), the heavy cases still count here
         if case.id not in RAN:
             gateway.mount_outcome(case.build(), timeout=case.deadline)
-    after = rss()
-    FIGURES["rss_after"] = after
-    FIGURES["peak_maxrss"] = psutil.Process().memory_info().rss  # refreshed below when available
-    try:
-        import resource
-
-        FIGURES["peak_maxrss"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    except ImportError:  # pragma: no cover - not Linux
-        pass
+    untrimmed = rss()
+    import tracemalloc
+    snap = tracemalloc.take_snapshot()
+    stats = snap.compare_to(SNAP0, "traceback")
+    print("TRACED total diff MiB", sum(s.size_diff for s in stats)/2**20)
+    for st in stats[:6]:
+        print("TRACED", st.size_diff/2**20, st.count_diff)
+        for line in st.traceback.format()[-8:]: print("TRACED   ", line)
+    after = trimmed_rss()
+    FIGURES.update(rss_after_untrimmed=untrimmed, rss_after=after, peak_maxrss=peak_rss())
     growth = after - FIGURES["rss_before"]
     mib = 1024 * 1024
     print(
-        f"\ncorpus RSS: before {FIGURES['rss_before'] / mib:.1f} MiB, after {after / mib:.1f} MiB, "
-        f"growth {growth / mib:+.1f} MiB (bound {RSS_GROWTH_BOUND / mib:.0f} MiB), process peak {FIGURES['peak_maxrss'] / mib:.1f} MiB; "
-        f"{len(RAN)} cases run, {len(heavy)} heavy"
+        f"\ncorpus RSS: before {FIGURES['rss_before'] / mib:.1f} MiB, after {untrimmed / mib:.1f} MiB "
+        f"({after / mib:.1f} MiB after malloc_trim), growth {growth / mib:+.1f} MiB (bound {RSS_GROWTH_BOUND / mib:.0f} MiB), "
+        f"process peak {FIGURES['peak_maxrss'] / mib:.1f} MiB; {len(RAN)} cases run, {len(heavy)} heavy"
     )
     assert growth < RSS_GROWTH_BOUND, f"RSS grew by {growth / mib:.1f} MiB over the corpus"
+
+
+def trimmed_rss() -> int:
+    """RSS after returning free heap pages to the OS (glibc only; elsewhere the plain RSS)."""
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # pragma: no cover - not glibc
+        pass
+    return psutil.Process().memory_info().rss
+
+
+def peak_rss() -> int:
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not Unix
+        return 0
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
