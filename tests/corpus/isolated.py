@@ -8,6 +8,7 @@ mount still succeeded afterwards. A crash shows as the child's exit status.
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 from gateway.client import MountFailure
@@ -19,13 +20,15 @@ def main(source: str, case_id: str) -> int:
     gateway = harness.acquire()
     try:
         outcome = gateway.mount_outcome(case.build(), timeout=case.deadline)
-        try:
-            harness.check_good(gateway.mount(harness.good_request()))
-            good = True
-        except (MountFailure, AssertionError):
-            good = False
-    finally:
-        harness.release(gateway)
+    except harness.Hang as hang:
+        print(json.dumps({"code": "Hang", "message": str(hang), "files": None, "good": False}), flush=True)
+        os._exit(0)  # the server's loop is blocked: do not wait for it to stop
+    try:
+        harness.check_good(gateway.mount(harness.good_request()))
+        good = True
+    except (MountFailure, AssertionError, harness.Hang):
+        good = False
+    harness.release(gateway)
     if isinstance(outcome, MountFailure):
         report = {"code": outcome.code_name, "message": outcome.message, "files": None, "good": good}
     else:

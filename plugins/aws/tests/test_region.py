@@ -98,7 +98,7 @@ async def test_rollout_of_100_pods_reads_each_node_once(seeded: AwsWorld) -> Non
 async def test_kubernetes_reads_are_rate_limited(seeded: AwsWorld) -> None:
     """A burst beyond --aws-kube-burst waits for tokens (never fails); the bucket records the waits."""
     pods = [seeded.irsa_pod(name=f"web-{i}") for i in range(6)]
-    async with seeded.gateway(aws_kube_qps="200", aws_kube_burst="2") as gw:
+    async with seeded.gateway(aws_kube_qps="5", aws_kube_burst="2") as gw:  # ~8 reads need ~1 s of refill: waits are certain
         await asyncio.gather(*(gw.mount(mount_request(OBJECTS, {}, pod=pod)) for pod in pods))
         bucket = gw.gateway.backends.get("secretsmanager").runtime.kube.bucket  # type: ignore[union-attr]
     assert bucket.waits >= 1
