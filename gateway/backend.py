@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from gateway.errors import InvalidArgument, StartupError
 from gateway.model import FetchBatch, FetchOutcome, MountRequest, ObjectSpec
+from gateway.text import preview
 
 
 class Backend(abc.ABC):
@@ -87,8 +88,10 @@ def parse_failover_locations(primary: str, value: str, noun: str = "region") -> 
     for location in (part.strip() for part in value.split(",")):
         if not location:
             continue
-        if location == primary or location in found:
-            raise InvalidArgument(f"{location}: failover {noun} cannot be the same as the primary {noun}")
+        if location == primary:
+            raise InvalidArgument(f"{preview(location)}: failover {noun} cannot be the same as the primary {noun}")
+        if location in found:
+            raise InvalidArgument(f"{preview(location)}: failover {noun} listed twice")
         found.append(location)
     return tuple(found)
 

@@ -14,8 +14,10 @@ import time
 from dataclasses import dataclass, field
 
 from gateway.model import MountPlan, MountRequest
+from gateway.text import bounded
 
 MOUNT_FIELDS = "mount_fields"
+MAX_LOGGED_ERROR = 4096
 
 
 class JsonFormatter(logging.Formatter):
@@ -97,6 +99,6 @@ class MountLog:
             "outcome": outcome,
         }
         if self.error:
-            fields["error"] = self.error
+            fields["error"] = bounded(self.error, MAX_LOGGED_ERROR)
         level = logging.INFO if outcome == "OK" else logging.WARNING
         logger.log(level, "mount %s", outcome, extra={MOUNT_FIELDS: fields})

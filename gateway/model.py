@@ -14,6 +14,7 @@ from datetime import datetime
 from types import MappingProxyType
 
 from gateway.errors import GatewayError
+from gateway.text import preview
 
 EMPTY_MAPPING: Mapping[str, str] = MappingProxyType({})
 
@@ -168,8 +169,8 @@ class ObjectSpec:
 
     @property
     def label(self) -> str:
-        """How messages name this object: ``objects[2] "prod/db"``."""
-        return f'objects[{self.index}] "{self.ref.name}"'
+        """How messages name this object: ``objects[2] "prod/db"`` (escaped, and cut when huge)."""
+        return f'objects[{self.index}] "{preview(self.ref.name, 120)}"'
 
     def ref_at(self, attempt: int) -> ObjectRef:
         """The reference to fetch at the ``attempt``-th location (0 = primary)."""

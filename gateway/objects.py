@@ -27,9 +27,13 @@ from gateway import paths, yaml11
 from gateway.arn import looks_like_arn, parse_arn
 from gateway.backend import Backend, BackendRegistry
 from gateway.model import ExpandMode, FailoverMode, JmesEntry, KeyExpansion, ObjectRef, ObjectSpec, frozen_mapping
+from gateway.text import preview
 
 LOAD_ERROR = "Failed to load SecretProviderClass"
-FILE_PERMISSION = re.compile(r"^[0-7]{4}$")
+FILE_PERMISSION = re.compile(r"[0-7]{4}")  # always fullmatch: "$" would accept a trailing newline
+MAX_MODE = 0o777
+MAX_JMES_PATH = 1024  # jmespath's lexer is quadratic in the expression's length
+LABEL_LIMIT = 120
 ENCODINGS = ("base64",)
 
 #: descriptor keys the core understands (lower-cased); backends add their own
@@ -110,17 +114,19 @@ def file_names(obj: ObjectSpec) -> list[tuple[str, str]]:
     known after the fetch and are checked then.
     """
     names = [] if obj.expand else [(obj.file_name, obj.label)]
-    names += [(entry.alias, f'{obj.label} jmesPath "{entry.path}"') for entry in obj.jmes]
+    names += [(entry.alias, f'{obj.label} jmesPath "{preview(entry.path)}"') for entry in obj.jmes]
     return names
 
 
 @functools.lru_cache(maxsize=1024)
 def compile_jmes(path: str) -> Any:
     """Compile (and cache) a JMESPath expression; raise ValueError with ASCP's message."""
+    if len(path) > MAX_JMES_PATH:
+        raise ValueError(f"Invalid JMES Path: {preview(path, 60)}. (longer than {MAX_JMES_PATH} characters)")
     try:
         return jmespath.compile(path)
     except (jmespath.exceptions.JMESPathError, ValueError, TypeError, RecursionError):
-        raise ValueError(f"Invalid JMES Path: {path}.") from None
+        raise ValueError(f"Invalid JMES Path: {preview(path)}.") from None
 
 
 # --------------------------------------------------------------------------- list level
@@ -148,7 +154,7 @@ def _failover_mode(value: str, problems: list[str]) -> FailoverMode:
         return FailoverMode.ON_ERROR
     if normalized == FailoverMode.ALL.value:
         return FailoverMode.ALL
-    problems.append(f'failoverMode must be "on-error" (default) or "all", got "{value}"')
+    problems.append(f'failoverMode must be "on-error" (default) or "all", got "{preview(value)}"')
     return FailoverMode.ON_ERROR
 
 
@@ -187,7 +193,7 @@ class _DescriptorParser:
             self.problem("Object name must be specified")
             return
         self.name = name
-        self.where = f'objects[{self.index}] "{name}"'
+        self.where = f'objects[{self.index}] "{preview(name, LABEL_LIMIT)}"'
         object_type = self.text(fields, "objectType") or (self.default_type if not looks_like_arn(name) else "")
         backend = self.route(name, object_type)
         if backend is None:
@@ -220,31 +226,31 @@ class _DescriptorParser:
             backend = self.registry.get(object_type)
             if backend is None:
                 known = ", ".join(self.registry.names()) or "none"
-                self.problem(f"Invalid objectType: {object_type} (backends loaded: {known})")
+                self.problem(f"Invalid objectType: {preview(object_type)} (backends loaded: {known})")
                 self.result.unloaded_types.add(object_type)
                 return None
             if backend.arn_services and looks_like_arn(name) and not self.arn_matches(name, backend):
                 return None
             return backend
         if not looks_like_arn(name):
-            self.problem(f"Must use objectType when a full ARN is not specified: {name}")
+            self.problem(f"Must use objectType when a full ARN is not specified: {preview(name)}")
             return None
         arn = parse_arn(name)
         if arn is None:
-            self.problem(f"Invalid ARN format in object name: {name}")
+            self.problem(f"Invalid ARN format in object name: {preview(name)}")
             return None
         backend = self.registry.for_arn_service(arn.service)
         if backend is None:
-            self.problem(f"Invalid service in ARN: {arn.service}")
+            self.problem(f"Invalid service in ARN: {preview(arn.service)}")
         return backend
 
     def arn_matches(self, name: str, backend: Backend, part: str = "") -> bool:
         arn = parse_arn(name)
         if arn is None:
-            self.problem(f"Invalid ARN format in object name: {name}", part)
+            self.problem(f"Invalid ARN format in object name: {preview(name)}", part)
             return False
         if self.registry.for_arn_service(arn.service) is not backend:
-            self.problem(f"objectType does not match ARN: {name}", part)
+            self.problem(f"objectType does not match ARN: {preview(name)}", part)
             return False
         return True
 
@@ -261,7 +267,7 @@ class _DescriptorParser:
                 return None
             lowered = text.lower()
             if lowered in fields:
-                self.problem(f'key "{text}" is given twice (also as "{spelled[lowered]}")', part)
+                self.problem(f'key "{preview(text)}" is given twice (also as "{preview(spelled[lowered])}")', part)
                 return None
             fields[lowered] = value
             spelled[lowered] = text
@@ -273,9 +279,9 @@ class _DescriptorParser:
         """Unknown keys: a warning (ASCP ignores them), a problem in strict mode."""
         for part, text in self.unknown:
             if self.strict:
-                self.problem(f'unknown key "{text}" (strict mode)', part)
+                self.problem(f'unknown key "{preview(text)}" (strict mode)', part)
             else:
-                self.result.warnings.append(f'{self.where}{" " + part if part else ""}: unknown key "{text}" ignored')
+                self.result.warnings.append(f'{self.where}{" " + part if part else ""}: unknown key "{preview(text)}" ignored')
 
     def backend_keys(self, fields: dict[str, Any]) -> frozenset[str]:
         object_type = yaml11.scalar_text(fields.get("objecttype")) or self.default_type
@@ -297,16 +303,20 @@ class _DescriptorParser:
     def permission(self, value: str, part: str = "") -> int | None:
         if not value:
             return None
-        if not FILE_PERMISSION.match(value):
+        if not FILE_PERMISSION.fullmatch(value):
             hint = " (quote it: unquoted 0600 is the YAML number 384)" if value.isdigit() else ""
-            self.problem(f"Invalid File Permission: {value}{hint}", part)
+            self.problem(f"Invalid File Permission: {preview(value)}{hint}", part)
             return None
-        return int(value, 8)
+        mode = int(value, 8)
+        if mode > MAX_MODE:
+            self.problem(f"Invalid File Permission: {value} (only 0000-0777: the driver refuses setuid, setgid and sticky bits)", part)
+            return None
+        return mode
 
     def encoding(self, value: str, part: str = "") -> str:
         normalized = value.lower()
         if normalized and normalized not in ENCODINGS:
-            self.problem(f'encoding must be "base64" or empty, got "{value}"', part)
+            self.problem(f'encoding must be "base64" or empty, got "{preview(value)}"', part)
             return ""
         return normalized
 
@@ -361,13 +371,13 @@ class _DescriptorParser:
         if not ref.name:
             return None  # ASCP ignores a failoverObject without a name
         if not alias:
-            self.problem(f"object alias must be specified for objects with failover entries: {self.name}")
+            self.problem(f"object alias must be specified for objects with failover entries: {preview(self.name)}")
         if ref.version != version:
-            self.problem(f"object versions must match between primary and failover regions: {self.name}")
+            self.problem(f"object versions must match between primary and failover regions: {preview(self.name)}")
         if backend.arn_services and looks_like_arn(ref.name):
             self.arn_matches(ref.name, backend, part)
         elif not object_type and not looks_like_arn(ref.name):
-            self.problem(f"Must use objectType when a full ARN is not specified: {ref.name}", part)
+            self.problem(f"Must use objectType when a full ARN is not specified: {preview(ref.name)}", part)
         return ref
 
     def expansion(self, fields: dict[str, Any]) -> KeyExpansion | None:
@@ -380,13 +390,13 @@ class _DescriptorParser:
         if mode in ("true", ExpandMode.PREFIX.value):
             separator = separator or "_"
             if "/" in separator or "\x00" in separator:
-                self.problem(f'expandKeysSeparator "{separator}" may not contain "/" or NUL')
+                self.problem(f'expandKeysSeparator "{preview(separator)}" may not contain "/" or NUL')
             return KeyExpansion(ExpandMode.PREFIX, separator)
         if mode == ExpandMode.DIRECTORY.value:
             if separator:
                 self.problem("expandKeysSeparator has no meaning with expandKeys: directory")
             return KeyExpansion(ExpandMode.DIRECTORY, "/")
-        self.problem(f'expandKeys must be "true", "prefix", "directory" or "false", got "{mode}"')
+        self.problem(f'expandKeys must be "true", "prefix", "directory" or "false", got "{preview(mode)}"')
         return None
 
     def options(self, fields: dict[str, Any], backend: Backend) -> dict[str, str]:
@@ -414,6 +424,7 @@ def _check_duplicates(result: ParsedObjects) -> None:
         name, alias, label = obj.ref.name, obj.alias, obj.ref.version_label
         if name in seen_names:
             found_alias, found_label = seen_names[name]
+            name, alias, label = preview(name), preview(alias), preview(label)
             prefix = f"found descriptor with duplicate object name {name}"
             message = None
             if alias and found_alias and not label and not found_label and alias == found_alias:
@@ -428,14 +439,14 @@ def _check_duplicates(result: ParsedObjects) -> None:
                 result.problems.append(f"{obj.label}: {message}")
         seen_names[name] = (alias, label)
         if alias and alias in seen_aliases:
-            result.problems.append(f"{obj.label}: found duplicate object alias {alias}")
+            result.problems.append(f"{obj.label}: found duplicate object alias {preview(alias)}")
         if alias:
             seen_aliases.add(alias)
         for entry in obj.jmes:
             if entry.alias in seen_aliases:
                 result.problems.append(
                     f"{obj.label}: Name already in use for objectAlias: found duplicate object alias "
-                    f"{entry.alias} in JMES path entry {entry.path}"
+                    f"{preview(entry.alias)} in JMES path entry {preview(entry.path)}"
                 )
             seen_aliases.add(entry.alias)
 
@@ -464,8 +475,8 @@ def path_message(path: str, name: str, owner: str) -> str | None:
     if problem is None:
         return None
     if paths.has_parent_reference(path):
-        return f"{owner}: path can not contain ../: {name}"
-    return f'{owner}: file path "{path}" {problem}'
+        return f"{owner}: path can not contain ../: {preview(name)}"
+    return f'{owner}: file path "{preview(path)}" {problem}'
 
 
 class PathClaims:
@@ -477,12 +488,15 @@ class PathClaims:
 
     def claim(self, path: str, owner: str) -> str | None:
         if path in self.files:
-            return f'{owner}: file path "{path}" is also produced by {self.files[path]}'
+            return f'{owner}: file path "{preview(path)}" is also produced by {self.files[path]}'
         if path in self.directories:
-            return f'{owner}: file path "{path}" is a directory of {self.directories[path]}'
+            return f'{owner}: file path "{preview(path)}" is a directory of {self.directories[path]}'
         for directory in paths.parent_directories(path):
             if directory in self.files:
-                return f'{owner}: file path "{path}" needs "{directory}" as a directory, but it is a file of {self.files[directory]}'
+                return (
+                    f'{owner}: file path "{preview(path)}" needs "{preview(directory)}" as a directory, '
+                    f"but it is a file of {self.files[directory]}"
+                )
         self.files[path] = owner
         for directory in paths.parent_directories(path):
             self.directories.setdefault(directory, owner)
@@ -490,7 +504,7 @@ class PathClaims:
 
     def claim_directory(self, path: str, owner: str) -> str | None:
         if path in self.files:
-            return f'{owner}: directory "{path}" is a file of {self.files[path]}'
+            return f'{owner}: directory "{preview(path)}" is a file of {self.files[path]}'
         self.directories.setdefault(path, owner)
         return None
 
@@ -500,6 +514,10 @@ def _kind(value: Any) -> str:
         return "a list"
     if isinstance(value, dict):
         return "a mapping"
+    if isinstance(value, (set, frozenset)):
+        return "a set"
     if value is None:
         return "nothing"
-    return f"the {type(value).__name__} {value!r}" if isinstance(value, (int, float, bool)) else "a string"
+    if isinstance(value, (int, float, bool)):
+        return f"the {type(value).__name__} {value!r}"
+    return "a string" if isinstance(value, str) else f"a {type(value).__name__}"

@@ -18,10 +18,12 @@ from gateway.errors import GatewayError, InvalidArgument, ResourceExhausted, Una
 from gateway.model import MountPlan, MountRequest, ObjectSpec
 from gateway.objects import ParsedObjects, parse_objects
 from gateway.plugins import LoadFailure
+from gateway.text import preview
 
 MAX_PROBLEMS_SHOWN = 5
 #: the parameters :func:`~gateway.objects.parse_objects` reads — the key of the parse cache
 PARSE_PARAMETERS = ("objects", "pathTranslation", "failoverMode", "defaultObjectType")
+MAX_CACHED_TEXT = 64 * 1024  # larger (or invalid) classes are parsed every time: the cache stays under ~16 MiB
 
 
 class Planner:
@@ -54,7 +56,8 @@ class Planner:
             parsed = parse_objects(
                 parameters, self.registry, strict=self.strict, max_objects=self.max_objects, default_type=self.default_type
             )
-            self._parsed.put(key, parsed, math.inf)  # type: ignore[arg-type]
+            if not parsed.problems and sum(map(len, key)) <= MAX_CACHED_TEXT:  # bounded by size, not only count
+                self._parsed.put(key, parsed, math.inf)  # type: ignore[arg-type]
         return parsed
 
     async def plan(self, request: MountRequest) -> tuple[MountPlan, list[str]]:
@@ -109,7 +112,7 @@ def check_locations(
         for ref, location in ((obj.ref, where[0]), (obj.failover_ref, where[1] if len(where) > 1 else None)):
             arn = parse_arn(ref.name) if ref is not None else None
             if arn is not None and location is not None and arn.region != location:
-                problems.append(f"{obj.label}: ARN region must match region {location}: {ref.name}")  # type: ignore[union-attr]
+                problems.append(f"{obj.label}: ARN region must match region {preview(location)}: {preview(ref.name)}")  # type: ignore[union-attr]
     return problems
 
 

@@ -84,8 +84,8 @@ def parse_tokens(text: str) -> dict[str, ServiceAccountToken]:
     """
     try:
         document = json.loads(text)
-    except ValueError:
-        raise InvalidArgument(f"{TOKENS} is not valid JSON") from None
+    except (ValueError, RecursionError):
+        raise InvalidArgument(f"{TOKENS} is not valid JSON (or nested too deeply)") from None
     if not isinstance(document, dict):
         raise InvalidArgument(f"{TOKENS} must be a JSON object of audience -> token, got {json_kind_phrase(document)}")
     tokens: dict[str, ServiceAccountToken] = {}
@@ -124,6 +124,8 @@ def _string_map(text: str, field_name: str, *, allow_null: bool) -> dict[str, st
         document = json.loads(text)
     except ValueError as exc:
         raise InvalidArgument(f"{field_name} is not valid JSON ({_position(exc)})") from None
+    except RecursionError:
+        raise InvalidArgument(f"{field_name} is nested too deeply to be a JSON object of string values") from None
     if document is None and allow_null:
         return {}
     if not isinstance(document, dict):

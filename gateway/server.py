@@ -19,6 +19,7 @@ from gateway.errors import GatewayError
 from gateway.providerpb import service_pb2 as pb
 from gateway.providerpb import service_pb2_grpc as pb_grpc
 from gateway.socketfile import SocketFile
+from gateway.text import bounded
 
 API_VERSION = "v1alpha1"
 MAX_STATUS_MESSAGE = 3000  # keep pod events readable and within metadata limits
@@ -48,9 +49,8 @@ class ProviderServicer(pb_grpc.CSIDriverProviderServicer):
 
 
 def status_message(message: str) -> str:
-    if len(message) <= MAX_STATUS_MESSAGE:
-        return message
-    return message[: MAX_STATUS_MESSAGE - 20] + " … (message truncated)"
+    """What the pod event shows: valid UTF-8, nothing that hides or fakes text, bounded."""
+    return bounded(message, MAX_STATUS_MESSAGE)
 
 
 class GatewayServer:

@@ -37,24 +37,67 @@ class YamlError(ValueError):
 
 def load(text: str) -> Any:
     """Parse one YAML document; raise :class:`YamlError` with line/column on failure."""
+    return _parse(text, lambda: yaml.load(text, Loader=Yaml11Loader))  # noqa: S506 - a SafeLoader subclass
+
+
+def load_all(text: str) -> list[Any]:
+    """Parse a multi-document stream (a manifest file)."""
+    return _parse(text, lambda: list(yaml.load_all(text, Loader=Yaml11Loader)))  # noqa: S506
+
+
+def _parse(text: str, parse: Any) -> Any:
+    # libyaml recurses without a limit: a deep enough document would crash the whole process
+    # instead of raising, so depth is checked before the parser sees the text.
+    if nesting_exceeds(text, MAX_DEPTH):
+        raise YamlError(f"document nested deeper than {MAX_DEPTH} levels")
     try:
-        return yaml.load(text, Loader=Yaml11Loader)  # noqa: S506 - a SafeLoader subclass
+        return parse()
     except yaml.MarkedYAMLError as exc:
         raise YamlError(_describe(exc)) from None
+    except yaml.reader.ReaderError as exc:
+        raise YamlError(f"{exc.reason}: character #x{exc.character:04x} at position {exc.position}") from None
     except yaml.YAMLError as exc:
         raise YamlError(type(exc).__name__) from None
     except RecursionError:
         raise YamlError("document nested too deeply") from None
 
 
-def load_all(text: str) -> list[Any]:
-    """Parse a multi-document stream (a manifest file)."""
-    try:
-        return list(yaml.load_all(text, Loader=Yaml11Loader))  # noqa: S506
-    except yaml.MarkedYAMLError as exc:
-        raise YamlError(_describe(exc)) from None
-    except yaml.YAMLError as exc:
-        raise YamlError(type(exc).__name__) from None
+MAX_DEPTH = 100
+
+
+def nesting_exceeds(text: str, limit: int) -> bool:
+    """A conservative bound of a YAML document's nesting: flow brackets outside quoted scalars,
+    and the indentation plus ``- ``/``? ``/``: `` markers that open block levels on a line.
+
+    A quote opens a quoted scalar only where YAML would start one (line start, after blanks
+    or ``[{,:``), so a quote inside a plain scalar cannot hide the brackets after it.
+    """
+    depth = 0
+    quote = ""
+    previous = "\n"
+    escaped = False
+    for char in text:
+        if quote:
+            if escaped:
+                escaped = False
+            elif quote == '"' and char == "\\":
+                escaped = True
+            elif char == quote:
+                quote = ""
+        elif char in "\"'" and previous in " \t\n[{,:":
+            quote = char
+        elif char in "[{":
+            depth += 1
+            if depth > limit:
+                return True
+        elif char in "]}":
+            depth = max(0, depth - 1)
+        previous = char
+    for line in text.splitlines():
+        stripped = line.lstrip(" -?:")
+        if len(line) - len(stripped) > 2 * limit:
+            return True
+    return False
 
 
 def scalar_text(value: Any) -> str | None:

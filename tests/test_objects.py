@@ -55,6 +55,8 @@ ASCP_MESSAGES = [
     pytest.param("- {objectName: x, objectType: fake, filePermission: 0600}\n", "Invalid File Permission: 384", id="octal-trap"),
     pytest.param("- {objectName: x, objectType: fake, filePermission: '600'}\n", "Invalid File Permission: 600", id="three-digits"),
     pytest.param("- {objectName: x, objectType: fake, filePermission: rw}\n", "Invalid File Permission: rw", id="not-octal"),
+    pytest.param("- {objectName: x, objectType: fake, filePermission: '4755'}\n", "Invalid File Permission: 4755 (only 0000-0777", id="setuid"),
+    pytest.param("- {objectName: x, objectType: fake, filePermission: \"0600\\n\"}\n", "Invalid File Permission: 0600\\n", id="trailing-newline"),
     pytest.param(
         "- {objectName: x, objectType: fake, jmesPath: [{objectAlias: a}]}\n", "Path must be specified for JMES object", id="jmes-no-path"
     ),
@@ -193,6 +195,13 @@ STRICTER = [
     pytest.param("- {objectName: x, objectType: fake, jmesPath: nope}\n", "jmesPath must be a list", {}, id="jmes-not-list"),
     pytest.param("- {objectName: x, objectType: fake, failoverObject: [1]}\n", "failoverObject must be a mapping", {}, id="failover-not-map"),
     pytest.param("- just a string\n", "an object descriptor must be a mapping", {}, id="entry-not-mapping"),
+    pytest.param("- {objectName: !!set {a: null}, objectType: fake}\n", "field objectName must be a string, got a set", {}, id="name-set"),
+    pytest.param(
+        "- {objectName: \"invoice\\u202egnp.exe\", objectType: fake, objectAlias: ..x}\n", 'objects[0] "invoice\\u202egnp.exe"', {},
+        id="bidi-override-escaped",
+    ),
+    pytest.param(f"- {{objectName: x, objectType: fake, jmesPath: [{{path: {'a' * 1025}, objectAlias: y}}]}}\n",
+                 "(longer than 1024 characters)", {}, id="jmes-path-too-long"),
 ]
 
 

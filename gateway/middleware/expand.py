@@ -15,6 +15,7 @@ from gateway.middleware.base import EXPAND_ORDER, Piece
 from gateway.jsonvalue import NotJson, json_kind, parse_json
 from gateway.model import ExpandMode, MountPlan
 from gateway.paths import MAX_COMPONENT_BYTES
+from gateway.text import preview
 
 
 class ExpandStage:
@@ -43,7 +44,7 @@ def expand_keys(piece: Piece) -> list[Piece]:
         raise InvalidArgument(f"{context}: expandKeys needs a JSON object value, got a JSON {json_kind(document)}")
     pieces = []
     for key, value in document.items():
-        origin = f"key {json.dumps(key[:64])}"
+        origin = f'key "{preview(key, 64)}"'
         if expansion.mode is ExpandMode.DIRECTORY:
             _check_component(key, f"{context} {origin}")
             name, child = piece.name, key

@@ -13,6 +13,7 @@ from gateway.middleware.decode import decode_base64
 from gateway.jsonvalue import NotJson, json_kind, parse_json
 from gateway.model import JmesEntry, MountPlan
 from gateway.objects import compile_jmes
+from gateway.text import preview
 
 
 class ExtractStage:
@@ -33,7 +34,7 @@ def extract_entries(piece: Piece) -> list[Piece]:
     try:
         document = parse_json(piece.value)
     except NotJson:
-        raise InvalidArgument(f"Invalid JSON used with jmesPath in secret: {piece.obj.ref.name}. [{context}]") from None
+        raise InvalidArgument(f"Invalid JSON used with jmesPath in secret: {preview(piece.obj.ref.name)}. [{context}]") from None
     return [_extract(piece, entry, document, context) for entry in piece.obj.jmes]
 
 
@@ -41,17 +42,17 @@ def _extract(piece: Piece, entry: JmesEntry, document: object, context: str) -> 
     try:
         found = compile_jmes(entry.path).search(document)
     except Exception:  # evaluation errors quote the data they failed on: never pass their text on
-        raise InvalidArgument(f"Invalid JMES Path: {entry.path}. [{context}: evaluation failed]") from None
+        raise InvalidArgument(f"Invalid JMES Path: {preview(entry.path)}. [{context}: evaluation failed]") from None
     if found is None:
         raise InvalidArgument(
-            f"JMES Path - {entry.path} for object alias - {entry.alias} does not point to a valid object. [{context}]"
+            f"JMES Path - {preview(entry.path)} for object alias - {preview(entry.alias)} does not point to a valid object. [{context}]"
         )
     if not isinstance(found, str):
         raise InvalidArgument(
-            f"Invalid JMES search result type for path:{entry.path}. Only string is allowed. "
+            f"Invalid JMES search result type for path:{preview(entry.path)}. Only string is allowed. "
             f"[{context}: the result is a JSON {json_kind(found)}]"
         )
-    origin = f'jmesPath "{entry.path}"'
+    origin = f'jmesPath "{preview(entry.path)}"'
     value = found.encode("utf-8", "surrogatepass")
     if entry.encoding == "base64":
         value = decode_base64(value, f"{piece.obj.label} {origin}")

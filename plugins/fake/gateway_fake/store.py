@@ -75,8 +75,9 @@ class Store:
     faults: Mapping[str, Fault] = field(default_factory=dict)
 
     def overlay(self, other: Store) -> Store:
-        """This store with ``other``'s secrets added (``other`` wins on a name clash)."""
-        return Store({**self.secrets, **other.secrets}, self.locations, {**self.faults, **other.faults})
+        """This store with ``other``'s secrets added (``other`` wins on a name clash, and for locations)."""
+        locations = other.locations if other.locations is not None else self.locations
+        return Store({**self.secrets, **other.secrets}, locations, {**self.faults, **other.faults})
 
 
 def parse_store(text: str, source: str) -> Store:
