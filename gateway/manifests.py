@@ -74,9 +74,10 @@ def _flatten(documents: list[Any]) -> list[Any]:
 
 
 def _spc(document: dict[str, Any], source: str) -> SpcDocument:
-    metadata = document.get("metadata") if isinstance(document.get("metadata"), dict) else {}
-    spec = document.get("spec") if isinstance(document.get("spec"), dict) else {}
-    problems = [] if document.get("spec") is None or isinstance(document.get("spec"), dict) else ["spec must be a mapping"]
+    raw_metadata, raw_spec = document.get("metadata"), document.get("spec")
+    metadata: dict[str, Any] = raw_metadata if isinstance(raw_metadata, dict) else {}
+    spec: dict[str, Any] = raw_spec if isinstance(raw_spec, dict) else {}
+    problems = [] if raw_spec is None or isinstance(raw_spec, dict) else ["spec must be a mapping"]
     raw_parameters = spec.get("parameters") or {}
     if not isinstance(raw_parameters, dict):
         problems.append("spec.parameters must be a mapping of string -> string")

@@ -56,7 +56,7 @@ class PodIdentity:
     pod_name: str = ""
     pod_uid: str = ""
     service_account: str = ""
-    tokens: Mapping[str, ServiceAccountToken] = field(default_factory=_empty, repr=False)
+    tokens: Mapping[str, ServiceAccountToken] = field(default_factory=lambda: MappingProxyType({}), repr=False)
     tokens_provided: bool = False
 
     def token_for(self, audience: str) -> ServiceAccountToken | None:

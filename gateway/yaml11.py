@@ -23,7 +23,7 @@ class Yaml11Loader(_BaseLoader):  # type: ignore[misc,valid-type]
 
     yaml_implicit_resolvers = {
         first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-        for first, resolvers in _BaseLoader.yaml_implicit_resolvers.items()
+        for first, resolvers in _BaseLoader.yaml_implicit_resolvers.items()  # type: ignore[attr-defined]
     }
     bool_values = {**yaml.SafeLoader.bool_values, "y": True, "n": False}
 

@@ -18,7 +18,7 @@ import pytest
 
 from gateway import __version__
 from gateway.client import DriverClient, MountFailure
-from gateway.errors import NotFound, PermissionDenied, StartupError, Unavailable
+from gateway.errors import PermissionDenied, StartupError, Unavailable
 from gateway.server import GatewayServer
 from gateway.settings import Settings
 from gateway.testing import mount_request, running_gateway, start_gateway

@@ -142,8 +142,10 @@ class FakeKubernetes(LocalHTTPServer):
             if not match:
                 continue
             key = match.groups()
-            store = {"serviceaccounts": self.service_accounts, "pods": self.pods, "nodes": self.nodes}[kind]
-            found = store.get(key if len(key) > 1 else key[0])  # type: ignore[call-overload]
+            stores: dict[str, dict[Any, dict[str, Any]]] = {
+                "serviceaccounts": self.service_accounts, "pods": self.pods, "nodes": self.nodes
+            }
+            found = stores[kind].get(key if len(key) > 1 else key[0])
             if found is None:
                 return 404, _status(404, "NotFound", f'{kind} "{key[-1]}" not found', key[-1], kind)
             return 200, found

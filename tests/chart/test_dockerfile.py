@@ -10,7 +10,6 @@ import fnmatch
 import re
 import tomllib
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pytest
 from packaging.specifiers import SpecifierSet

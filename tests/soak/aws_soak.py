@@ -11,15 +11,12 @@ typed errors only, no leaked threads/fds/tasks, RSS growth between the 1,000th a
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import json
 import random
 
-from gateway import log
 from gateway.testing import mount_request
 from gateway_aws.testing import FAILOVER, PRIMARY, AwsWorld
-from tests.soak.harness import Planned, SoakReport, drive
+from tests.soak.harness import Planned, SoakReport, command_line, drive
 
 SECRETS = 20
 IDENTITIES = ("web", "api", "worker")
@@ -71,14 +68,5 @@ async def soak(mounts: int = 10_000, concurrency: int = 32, first_mark: int = 1_
             return await drive(gw.mount, plan, expected_failure, mounts=mounts, concurrency=concurrency, first_mark=first_mark)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--mounts", type=int, default=10_000)
-    parser.add_argument("--concurrency", type=int, default=32)
-    args = parser.parse_args()
-    log.configure("error")
-    print("\n".join(asyncio.run(soak(args.mounts, args.concurrency)).lines()))
-
-
 if __name__ == "__main__":
-    main()
+    command_line(__doc__, soak)

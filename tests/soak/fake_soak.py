@@ -12,8 +12,6 @@ last mount (issue 7 target: under 10%).
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import json
 import random
 import tempfile
@@ -21,11 +19,10 @@ from pathlib import Path
 
 import yaml
 
-from gateway import log
 from gateway.settings import Settings
 from gateway.testing import mount_request, running_gateway
 from gateway_fake import plugin as fake_plugin
-from tests.soak.harness import Planned, SoakReport, drive
+from tests.soak.harness import Planned, SoakReport, command_line, drive
 
 SECRETS = 20
 PARAMETERS = {"region": "primary", "failoverRegion": "failover"}
@@ -80,14 +77,5 @@ async def soak(mounts: int = 10_000, concurrency: int = 32, first_mark: int = 1_
             )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--mounts", type=int, default=10_000)
-    parser.add_argument("--concurrency", type=int, default=32)
-    args = parser.parse_args()
-    log.configure("error")
-    print("\n".join(asyncio.run(soak(args.mounts, args.concurrency)).lines()))
-
-
 if __name__ == "__main__":
-    main()
+    command_line(__doc__, soak)

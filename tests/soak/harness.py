@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import gc
 import random
@@ -12,6 +13,7 @@ from dataclasses import dataclass, field
 
 import psutil
 
+from gateway import log
 from gateway.client import MountFailure
 from gateway.model import MountResult
 from gateway.request import RawMountRequest
@@ -104,3 +106,13 @@ async def drive(
     await run(mounts, counted=True)
     report.after = resources()
     return report
+
+
+def command_line(description: str, soak: Callable[[int, int], Awaitable[SoakReport]]) -> None:
+    """``--mounts`` / ``--concurrency`` flags, quiet logs, run ``soak``, print the report."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--mounts", type=int, default=10_000)
+    parser.add_argument("--concurrency", type=int, default=32)
+    args = parser.parse_args()
+    log.configure("error")
+    print("\n".join(asyncio.run(soak(args.mounts, args.concurrency)).lines()))

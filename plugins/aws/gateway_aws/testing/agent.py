@@ -39,7 +39,6 @@ class FakePodIdentityAgent(LocalHTTPServer):
         self.requests = 0
         self._faults: list[_Fault] = []
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
 
     def associate(self, token: str, role: str) -> None:
         self.associations[token] = role

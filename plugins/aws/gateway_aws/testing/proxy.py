@@ -85,7 +85,6 @@ class AwsProxy(LocalHTTPServer):
         self.calls: list[Call] = []
         self.roles: dict[str, str] = {}  # access key id -> role ARN
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
 
     # ------------------------------------------------------------------ control
 

@@ -17,7 +17,6 @@ import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
 
 HOP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "host", "content-length"}
 from gateway.testing.local import LocalHTTPServer, QuietHandler
@@ -70,7 +69,6 @@ class CountingProxy(LocalHTTPServer):
         self.max_in_flight = 0
         self._gates: list[_Gate] = []
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
 
     # ------------------------------------------------------------------ control
 
