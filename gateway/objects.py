@@ -215,7 +215,7 @@ class _DescriptorParser:
         )
         for message in backend.check_object(spec):
             self.problem(message)
-        self.report_unknown_keys()
+        self.report_unknown_keys(backend)
         self.result.objects.append(spec)
 
     # -- routing
@@ -257,7 +257,8 @@ class _DescriptorParser:
     # -- fields
 
     def fields(self, entry: dict[Any, Any], allowed: frozenset[str], part: str = "") -> dict[str, Any] | None:
-        """Lower-case the keys; refuse a key given twice in different case; note unknown keys."""
+        """Lower-case the keys; refuse a key given twice in different case; note keys not in ``allowed``
+        (at the descriptor level the routed backend's own keys are excused later, in :meth:`report_unknown_keys`)."""
         fields: dict[str, Any] = {}
         spelled: dict[str, str] = {}
         for key, value in entry.items():
@@ -271,25 +272,19 @@ class _DescriptorParser:
                 return None
             fields[lowered] = value
             spelled[lowered] = text
-        backend_keys = self.backend_keys(fields) if allowed is CORE_KEYS else frozenset()
-        self.unknown += [(part, text) for lowered, text in spelled.items() if lowered not in allowed | backend_keys]
+        self.unknown += [(part, text) for lowered, text in spelled.items() if lowered not in allowed]
         return fields
 
-    def report_unknown_keys(self) -> None:
-        """Unknown keys: a warning (ASCP ignores them), a problem in strict mode."""
+    def report_unknown_keys(self, backend: Backend) -> None:
+        """Keys neither the core nor ``backend`` reads: a warning (ASCP ignores them), a problem in strict mode."""
+        backend_keys = {key.lower() for key in backend.object_options}
         for part, text in self.unknown:
+            if not part and text.lower() in backend_keys:
+                continue
             if self.strict:
                 self.problem(f'unknown key "{preview(text)}" (strict mode)', part)
             else:
                 self.result.warnings.append(f'{self.where}{" " + part if part else ""}: unknown key "{preview(text)}" ignored')
-
-    def backend_keys(self, fields: dict[str, Any]) -> frozenset[str]:
-        object_type = yaml11.scalar_text(fields.get("objecttype")) or self.default_type
-        backend = self.registry.get(object_type) if object_type else None
-        if backend is None:
-            arn = parse_arn(yaml11.scalar_text(fields.get("objectname")) or "")
-            backend = self.registry.for_arn_service(arn.service) if arn else None
-        return frozenset(key.lower() for key in backend.object_options) if backend else frozenset()
 
     def text(self, fields: dict[str, Any], key: str, part: str = "") -> str:
         """The string form of field ``key`` (given in its canonical camelCase spelling)."""
