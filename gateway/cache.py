@@ -69,13 +69,13 @@ class CachingBackend(Backend):
         self.ttl = settings.ttl
         self.call_timeout = call_timeout
         self.clock = clock
-        label = f"fetch:{inner.name}"
-        self.events = metrics.cache_events
-        self._label = label
+        self._events = metrics.cache_events.labels
+        self._label = f"fetch:{inner.name}"
         self._entries: ExpiringCache[Hashable, Fetched] = ExpiringCache(
-            settings.max_entries, clock, lambda event: metrics.cache_events.labels(cache=label, event=event).inc()
+            settings.max_entries, clock, lambda event: self._events(cache=self._label, event=event).inc()
         )
         self._in_flight: dict[Hashable, asyncio.Future[FetchOutcome]] = {}
+        self._resolving: set[asyncio.Task[None]] = set()  # the loop keeps only weak references to tasks
         for attribute in ("name", "description", "arn_services", "object_options", "structured_options", "location_parameter",
                           "failover_parameter", "default_location", "location_noun"):
             setattr(self, attribute, getattr(inner, attribute))
@@ -110,17 +110,19 @@ class CachingBackend(Backend):
             key = self.key(batch, identity, item)
             cached = self._entries.get(key)
             if cached is not None:
-                outcomes[item.key] = Fetched(item.key, cached.value, cached.version)
+                outcomes[item.key] = _rekey(cached, item.key)
                 continue
             if key in self._in_flight and key not in misses:
-                self.events.labels(cache=self._label, event="coalesced").inc()
+                self._events(cache=self._label, event="coalesced").inc()
             else:
                 misses.setdefault(key, item)
                 self._in_flight.setdefault(key, loop.create_future())
             waiting[item.key] = self._in_flight[key]
         if misses:
             # A task of its own settles the shared futures, even if this mount is cancelled meanwhile.
-            asyncio.ensure_future(self._resolve(batch, misses))
+            task = asyncio.ensure_future(self._resolve(batch, misses))
+            self._resolving.add(task)
+            task.add_done_callback(self._resolving.discard)
         for item_key, future in waiting.items():
             outcomes[item_key] = _rekey(await asyncio.shield(future), item_key)
         return [outcomes[item.key] for item in batch.items]
