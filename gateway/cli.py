@@ -294,11 +294,10 @@ async def _mount(args: argparse.Namespace, settings: Settings, plugins: PluginSe
 def _select_spc(args: argparse.Namespace) -> SpcDocument:
     if args.parameters:
         return load_parameters(args.spc)
-    documents = load_spcs(args.spc)
-    if args.spc_name:
-        documents = [d for d in documents if d.name == args.spc_name]
+    found = load_spcs(args.spc)
+    documents = [d for d in found if d.name == args.spc_name] if args.spc_name else found
     if len(documents) != 1:
-        names = ", ".join(d.name for d in load_spcs(args.spc)) or "none"
+        names = ", ".join(d.name for d in found) or "none"
         wanted = f' named "{args.spc_name}"' if args.spc_name else ""
         raise ManifestError(f"{args.spc}: expected one SecretProviderClass{wanted}, found: {names} (use --spc-name)")
     for problem in documents[0].problems:
