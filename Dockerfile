@@ -32,7 +32,7 @@ RUN uv export --locked --no-dev --all-packages --no-emit-workspace --format requ
  && uv pip install --python /opt/venv/bin/python --require-hashes --no-deps --compile-bytecode -r /tmp/requirements.txt \
  && uv pip install --python /opt/venv/bin/python --no-deps --compile-bytecode /wheels/*.whl
 # Fails the build when a distribution is missing or a plugin does not load.
-RUN /opt/venv/bin/python -c "import importlib.metadata as m; [m.version(d) for d in ('secrets-gateway', 'secrets-gateway-aws', 'secrets-gateway-fake', 'secrets-gateway-vault')]" \
+RUN /opt/venv/bin/python -c "import importlib.metadata as m; [m.version(d) for d in ('secrets-gateway', 'secrets-gateway-aws', 'secrets-gateway-fake', 'secrets-gateway-kube', 'secrets-gateway-vault')]" \
  && /opt/venv/bin/secrets-gateway plugins --plugins aws,vault,fake
 
 # --- runtime ------------------------------------------------------------------------------------

@@ -9,8 +9,8 @@ client at it.
 Use it as a context manager::
 
     with FakeKubernetes() as kube:
-        kube.add_service_account("apps", "web", annotations={"eks.amazonaws.com/role-arn": "arn:..."})
-        kube.add_node("node-1", labels={"topology.kubernetes.io/region": "us-east-1"})
+        kube.add_service_account("apps", "web", annotations={"example.com/role": "reader"})
+        kube.add_node("node-1", labels={"topology.kubernetes.io/zone": "zone-a"})
         kube.add_pod("apps", "web-0", node_name="node-1", service_account="web")
         path = kube.write_kubeconfig(tmp_path / "kubeconfig")
 """

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 
 from gateway.errors import ERROR_CLASSES, GatewayError, Internal, InvalidArgument, PermissionDenied
-from gateway.kubeapi import KubeApi, KubeApiError, KubeForbidden, nested
+from gateway_kube.kubeapi import KubeApi, KubeApiError, KubeForbidden, nested
 from gateway.model import PodIdentity
 from gateway_aws.options import AwsOptions
 from gateway_aws.params import ROLE_ARN, AssumeRole, AuthParameters

@@ -1,7 +1,7 @@
 """The primary region of a mount, as ASCP finds it: ``region``, else ``AWS_REGION``, else the node label.
 
 The node lookup is pod → ``spec.nodeName`` → node label ``topology.kubernetes.io/region``
-through the shared, cached and rate-limited :class:`~gateway.kubeapi.KubeApi`. Failures
+through the shared, cached and rate-limited :class:`~gateway_kube.kubeapi.KubeApi`. Failures
 keep ASCP's text, ``failed to retrieve region from node. error <cause>``, with the class
 (not found, forbidden, unavailable) of the underlying problem.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from gateway.errors import ERROR_CLASSES, GatewayError, Internal, InvalidArgument, NotFound
-from gateway.kubeapi import KubeApi, KubeApiError, nested
+from gateway_kube.kubeapi import KubeApi, KubeApiError, nested
 from gateway.model import PodIdentity
 
 REGION_PARAMETER = "region"

@@ -14,7 +14,7 @@ from typing import Any
 from botocore.client import BaseClient
 
 from gateway.errors import GatewayError
-from gateway.kubeapi import KubeApi, discover_config
+from gateway_kube.kubeapi import KubeApi, discover_config
 from gateway.metrics import Metrics
 from gateway.model import FetchBatch
 from gateway_aws.clients import AwsClients

@@ -1,4 +1,4 @@
-"""gateway.kubeapi against FakeKubernetes (and a TLS server): config discovery, errors, cache, singleflight, rate limit."""
+"""gateway_kube.kubeapi against FakeKubernetes (and a TLS server): config discovery, errors, cache, singleflight, rate limit."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from gateway.kubeapi import (
+from gateway_kube.kubeapi import (
     KubeApi,
     KubeConfig,
     KubeConfigError,
