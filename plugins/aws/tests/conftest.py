@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from gateway.testing.kube import FakeKubernetes
+from gateway_kube.testing import kube, kube_server  # noqa: F401 - fixtures
 from gateway_aws.testing import AwsProxy, AwsWorld, FakePodIdentityAgent, MotoServer
 from gateway_aws.testing.world import SCRUBBED_ENV
 
@@ -29,19 +30,6 @@ def moto() -> Iterator[MotoServer]:
 def proxy(moto: MotoServer) -> Iterator[AwsProxy]:
     with AwsProxy(moto.url) as running:
         yield running
-
-
-@pytest.fixture(scope="session")
-def kube_server() -> Iterator[FakeKubernetes]:
-    with FakeKubernetes() as server:
-        yield server
-
-
-@pytest.fixture
-def kube(kube_server: FakeKubernetes) -> FakeKubernetes:
-    """The session's fake API server, emptied."""
-    kube_server.reset()
-    return kube_server
 
 
 @pytest.fixture(autouse=True)
