@@ -62,7 +62,8 @@ SCENARIOS = [
         env={"AWS_REGION": "eu-west-1", "SECRETS_GATEWAY_AWS_KUBE_QPS": "20", "SECRETS_GATEWAY_AWS_KUBE_BURST": "40",
              "SECRETS_GATEWAY_AWS_POD_IDENTITY_ENDPOINT": "http://169.254.170.23/v1/credentials",
              "SECRETS_GATEWAY_AWS_MAX_ATTEMPTS": "5", "SECRETS_GATEWAY_AWS_USE_FIPS_ENDPOINT": "false"},
-        args=("--aws-retry-mode=adaptive", "--max-value-bytes=4194304", "--max-concurrent-mounts=128"),
+        args=("--aws-retry-mode=adaptive", "--aws-use-fips-endpoint=true", "--aws-secretsmanager-batch=false",
+              "--max-value-bytes=4194304", "--max-concurrent-mounts=128"),
     ),
     Scenario(
         "vault", (_ci("vault"),), "vault", frozenset(), False, ("vault.example.com",), kinds=BASE_KINDS,
@@ -132,6 +133,9 @@ INVALID_CASES = [
     pytest.param({"settings": {"mountTimeout": "soon"}}, "/settings/mountTimeout", id="mount-timeout-number"),
     pytest.param({"extraPlugins": ["a b"]}, "/extraPlugins/0", id="extra-plugin-name"),
     pytest.param({"updateStrategy": {"type": "Sometimes"}}, "/updateStrategy/type", id="update-strategy-enum"),
+    pytest.param({"dnsPolicy": "ClusterLast"}, "/dnsPolicy", id="dns-policy-enum"),
+    pytest.param({"dnsConfig": {"nameserver": ["1.1.1.1"]}}, "/dnsConfig", id="dns-config-misspelt"),
+    pytest.param({"excludeFargate": "yes"}, "/excludeFargate", id="exclude-fargate-boolean"),
 ]
 
 
@@ -150,4 +154,5 @@ TEMPLATE_FAILURES = [
     pytest.param(["serviceMonitor.enabled=true", "http.enabled=false"], "needs http.enabled", id="servicemonitor-without-http"),
     pytest.param(["terminationGracePeriodSeconds=10"], "must be greater than settings.gracePeriod",
                  id="termination-grace-too-short"),
+    pytest.param(["dnsPolicy=None"], "dnsPolicy: None needs dnsConfig.nameservers", id="dns-none-without-nameservers"),
 ]

@@ -48,6 +48,7 @@ from tests.chart.tools import (
 )
 
 pytestmark = pytest.mark.timeout(1200)  # the first test may build helm (about 2.5 minutes here)
+OLDEST_SCHEMAS = "1.25.0"  # the oldest Kubernetes schemas kubernetes-validate ships
 
 RENDERED: dict[str, list[dict[str, Any]]] = {}
 
@@ -207,9 +208,91 @@ def test_scheduling_like_the_driver(scenario: Scenario) -> None:
 
 
 def test_null_removes_a_default() -> None:
-    pod = gateway_container(render(sets=["affinity=null", "resources=null", "priorityClassName=null"])).pod
+    pod = gateway_container(render(sets=["affinity=null", "excludeFargate=false", "resources=null",
+                                         "priorityClassName=null"])).pod
     assert "affinity" not in pod and "priorityClassName" not in pod
     assert "resources" not in pod["containers"][0]
+
+
+FARGATE = {"key": "eks.amazonaws.com/compute-type", "operator": "NotIn", "values": ["fargate"]}
+VIRTUAL_KUBELET = {"key": "type", "operator": "NotIn", "values": ["virtual-kubelet"]}
+ZONE = {"key": "topology.kubernetes.io/zone", "operator": "In", "values": ["a"]}
+ON_FARGATE = {"key": "eks.amazonaws.com/compute-type", "operator": "In", "values": ["fargate"]}
+
+
+def _affinity(terms: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": terms}}}
+
+
+@pytest.mark.parametrize(
+    ("affinity", "exclude", "expected"),
+    [
+        pytest.param(..., True, _affinity([{"matchExpressions": [VIRTUAL_KUBELET, FARGATE]}]), id="chart-default"),
+        pytest.param(None, True, _affinity([{"matchExpressions": [FARGATE]}]), id="null-affinity-still-no-fargate"),
+        pytest.param(_affinity([{"matchExpressions": [ZONE]}, {"matchFields": [{"key": "metadata.name", "operator": "In",
+                                                                                  "values": ["n1"]}]}]), True,
+                     _affinity([{"matchExpressions": [ZONE, FARGATE]},
+                                {"matchExpressions": [FARGATE],
+                                 "matchFields": [{"key": "metadata.name", "operator": "In", "values": ["n1"]}]}]),
+                     id="every-term-of-the-user-affinity"),
+        pytest.param(_affinity([{"matchExpressions": [ON_FARGATE]}]), True, _affinity([{"matchExpressions": [ON_FARGATE]}]),
+                     id="a-term-that-decides-itself-is-kept"),
+        pytest.param({"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": []}}, True,
+                     {"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": []},
+                      **_affinity([{"matchExpressions": [VIRTUAL_KUBELET, FARGATE]}])}, id="other-affinities-kept"),
+        pytest.param(_affinity([{"matchExpressions": [ZONE]}]), False, _affinity([{"matchExpressions": [ZONE]}]),
+                     id="opt-out"),
+    ],
+)
+def test_fargate_nodes_are_excluded(affinity: Any, exclude: bool, expected: dict[str, Any], tmp_path: Path) -> None:
+    """``affinity`` ``...``: the chart's default; ``None``: removed with null."""
+    values = tmp_path / "values.yaml"
+    values.write_text(json.dumps({"excludeFargate": exclude} | ({} if affinity is ... else {"affinity": affinity})))
+    docs = render([values])
+    assert gateway_container(docs).pod["affinity"] == expected
+    assert validate_objects(docs) == []
+
+
+@pytest.mark.parametrize(
+    ("values", "policy", "config"),
+    [
+        pytest.param({}, None, None, id="kubernetes-default"),
+        pytest.param({"hostNetwork": True}, "ClusterFirstWithHostNet", None, id="host-network-keeps-cluster-dns"),
+        pytest.param({"hostNetwork": True, "dnsPolicy": "Default"}, "Default", None, id="host-network-node-dns"),
+        pytest.param({"dnsPolicy": "None", "dnsConfig": {"nameservers": ["10.0.0.10"], "searches": ["svc.cluster.local"],
+                                                          "options": [{"name": "ndots", "value": "1"}]}},
+                     "None", {"nameservers": ["10.0.0.10"], "searches": ["svc.cluster.local"],
+                              "options": [{"name": "ndots", "value": "1"}]}, id="own-resolver"),
+        pytest.param({"dnsConfig": {"options": [{"name": "single-request-reopen"}]}}, None,
+                     {"options": [{"name": "single-request-reopen"}]}, id="options-only"),
+    ],
+)
+def test_dns_policy_and_config(values: dict[str, Any], policy: str | None, config: dict[str, Any] | None,
+                               tmp_path: Path) -> None:
+    path = tmp_path / "values.yaml"
+    path.write_text(json.dumps(values))
+    docs = render([path])
+    pod = gateway_container(docs).pod
+    assert pod.get("dnsPolicy") == policy
+    assert pod.get("dnsConfig") == config
+    assert validate_objects(docs) == []
+
+
+@pytest.mark.parametrize(
+    ("value", "arg"),
+    [
+        pytest.param("true", "--aws-use-fips-endpoint=true", id="true"),
+        pytest.param("false", "--aws-use-fips-endpoint=false", id="false-is-not-dropped"),
+        pytest.param('"yes"', "--aws-use-fips-endpoint=yes", id="string-as-given"),
+    ],
+)
+def test_extra_args_booleans_carry_their_value(value: str, arg: str, tmp_path: Path) -> None:
+    path = tmp_path / "values.yaml"
+    path.write_text(f"plugins:\n  aws:\n    extraArgs:\n      aws-use-fips-endpoint: {value}\nextraArgs:\n  dry: {value}\n")
+    container = gateway_container(render([path]))
+    assert arg in container.args
+    assert "--aws-use-fips-endpoint" not in container.args, "a bare flag is refused by flags that take a value"
+    assert container.flag("dry") == arg.split("=", 1)[1]
 
 
 def test_numbers_render_without_exponent() -> None:
@@ -397,5 +480,31 @@ def test_chart_metadata() -> None:
     pyproject = (REPO / "pyproject.toml").read_text()
     version = re.search(r'^version = "([^"]+)"', pyproject, re.MULTILINE).group(1)
     assert chart["appVersion"] == version, "the chart's appVersion (default image tag) follows the core version"
-    assert chart["kubeVersion"] == ">=1.30.0-0"
+    assert chart["kubeVersion"] == ">=1.20.0-0"
     assert chart["annotations"]["secrets-gateway/driver-chart-version"] == DRIVER_CHART_VERSION
+
+
+@pytest.mark.parametrize(
+    "kube_version",
+    [
+        pytest.param(None, id="helm-built-in-default"),
+        pytest.param("v1.31.2-eks-7f9249a", id="provider-suffixed-version"),
+        pytest.param("1.34.0-rc.1", id="pre-release"),
+    ],
+)
+def test_renders_without_a_cluster_version(kube_version: str | None) -> None:
+    """`helm template` offline (no --kube-version) must not trip over Chart.yaml's kubeVersion."""
+    args = ["template", RELEASE, CHART, "--namespace", NAMESPACE]
+    result = helm(*args, *(["--kube-version", kube_version] if kube_version else []), check=False)
+    assert result.returncode == 0, result.stderr
+    assert "kind: DaemonSet" in result.stdout
+
+
+def test_refuses_a_cluster_older_than_the_floor() -> None:
+    result = helm("template", RELEASE, CHART, "--kube-version", "1.19.16", check=False)
+    assert result.returncode != 0 and "incompatible with Kubernetes v1.19.16" in result.stderr
+
+
+@pytest.mark.parametrize("scenario", SCENARIO_PARAMS)
+def test_rendered_objects_are_valid_on_the_oldest_schemas(scenario: Scenario) -> None:
+    assert validate_objects(rendered(scenario), OLDEST_SCHEMAS) == []

@@ -1,8 +1,9 @@
 """Shared helpers of the chart tests: a pinned helm, the pinned driver chart, rendering, validation.
 
 helm comes from ``go install helm.sh/helm/v3/cmd/helm@HELM_VERSION`` (through the Go module proxy)
-into ``.cache/tools/helm-<version>/`` inside the repository (git-ignored), once; later runs reuse
-the binary after checking the module version embedded in it. Without Go (and without a cached
+into ``${XDG_CACHE_HOME:-~/.cache}/secrets-gateway/tools/helm-<version>/``, outside the clone, once;
+later runs — from any clone, e.g. a fresh CI checkout with a cached home — reuse the binary after
+checking the module version embedded in it. Without Go (and without a cached
 binary) the tests that need helm are skipped with the reason; with SECRETS_GATEWAY_REQUIRE_HELM=1
 they fail instead (for CI, where a silent skip would hide the chart tests).
 
@@ -35,7 +36,15 @@ REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "charts" / "secrets-gateway"
 CI_DIR = CHART / "ci"
 KIND_DIR = REPO / "deploy" / "kind"
-TOOLS_DIR = REPO / ".cache" / "tools"
+
+
+def tools_dir() -> Path:
+    """Where built test tools live: outside any clone, so every checkout reuses them."""
+    cache_home = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache_home) / "secrets-gateway" / "tools"
+
+
+TOOLS_DIR = tools_dir()
 
 #: pinned helm (a current v3 release, listed by `go list -m -versions helm.sh/helm/v3`)
 HELM_VERSION = "v3.22.0"
@@ -67,7 +76,7 @@ def _go() -> str | None:
 
 
 def _tool_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """helm's own state under .cache (no writes to the user's home); no cluster access."""
+    """helm's own state under TOOLS_DIR (not helm's defaults in the user's config); no cluster access."""
     state = TOOLS_DIR / "helm-state"
     env = dict(os.environ)
     env.update(
@@ -95,35 +104,36 @@ def binary_module_version(binary: Path, module: str) -> str | None:
 
 def ensure_helm() -> Path:
     """The pinned helm binary, installed on first use; ``pytest.skip`` when that is impossible."""
-    return _ensure_helm()
+    return go_tool("helm", f"{HELM_MODULE}/cmd/helm", HELM_MODULE, HELM_VERSION)
 
 
 @cache
-def _ensure_helm() -> Path:
-    target_dir = TOOLS_DIR / f"helm-{HELM_VERSION}"
-    binary = target_dir / "helm"
-    if binary_module_version(binary, HELM_MODULE) == HELM_VERSION:
+def go_tool(name: str, package: str, module: str, version: str) -> Path:
+    """``go install package@version`` into TOOLS_DIR/<name>-<version>/ once (shared by every clone and
+    session, under a lock); the binary's embedded module version proves a cached one is the pinned one."""
+    target_dir = TOOLS_DIR / f"{name}-{version}"
+    binary = target_dir / name
+    if binary_module_version(binary, module) == version:
         return binary
+    command = f"go install {package}@{version}"
     go = _go()
     if go is None:
-        _unavailable(f"helm {HELM_VERSION} is not cached in {target_dir} and Go is not installed to build it "
-                     f"(`go install {HELM_MODULE}/cmd/helm@{HELM_VERSION}`)")
+        _unavailable(f"{name} {version} is not cached in {target_dir} and Go is not installed to build it (`{command}`)")
     target_dir.mkdir(parents=True, exist_ok=True)
-    with _locked(TOOLS_DIR / ".helm-install.lock"):
-        if binary_module_version(binary, HELM_MODULE) == HELM_VERSION:  # another session installed it
+    with _locked(TOOLS_DIR / f".{name}-install.lock"):
+        if binary_module_version(binary, module) == version:  # another session installed it
             return binary
         env = dict(os.environ, GOBIN=str(target_dir), CGO_ENABLED="0")
         try:
-            result = subprocess.run([go, "install", f"{HELM_MODULE}/cmd/helm@{HELM_VERSION}"], env=env,
+            result = subprocess.run([go, "install", f"{package}@{version}"], env=env, cwd=TOOLS_DIR,
                                     capture_output=True, text=True, timeout=INSTALL_TIMEOUT)
         except subprocess.TimeoutExpired:
-            _unavailable(f"`go install {HELM_MODULE}/cmd/helm@{HELM_VERSION}` took more than {INSTALL_TIMEOUT}s")
+            _unavailable(f"`{command}` took more than {INSTALL_TIMEOUT}s")
         if result.returncode != 0:
-            _unavailable(f"`go install {HELM_MODULE}/cmd/helm@{HELM_VERSION}` failed (Go module proxy unreachable?): "
-                         + _tail(result.stderr))
-    found = binary_module_version(binary, HELM_MODULE)
-    if found != HELM_VERSION:
-        raise AssertionError(f"{binary} reports helm {found}, expected {HELM_VERSION}")
+            _unavailable(f"`{command}` failed (Go module proxy unreachable?): " + _tail(result.stderr))
+    found = binary_module_version(binary, module)
+    if found != version:
+        raise AssertionError(f"{binary} reports {module} {found}, expected {version}")
     return binary
 
 

@@ -114,17 +114,37 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end -}}
 {{- end -}}
 
-{{/* Renders a map of flags (name without "--") as container args; true → --name, false → omitted. */}}
+{{/* Renders a map of flags (name without "--") as container args "--name=value"; booleans as
+"--name=true" / "--name=false" (a bare "--name" is refused by flags that take a value, and dropping
+false would silently keep the flag's default). */}}
 {{- define "secrets-gateway.flagArgs" -}}
 {{- range $name, $value := . }}
-{{- if kindIs "bool" $value }}
-{{- if $value }}
-- {{ printf "--%s" $name | quote }}
-{{- end }}
-{{- else }}
 - {{ printf "--%s=%s" $name (include "secrets-gateway.str" $value) | quote }}
 {{- end }}
-{{- end }}
+{{- end -}}
+
+{{/* The pod affinity: .Values.affinity, with every required node-selector term excluding EKS Fargate
+nodes (DaemonSets cannot run there) unless the term already decides about eks.amazonaws.com/compute-type. */}}
+{{- define "secrets-gateway.affinity" -}}
+{{- $affinity := deepCopy (.Values.affinity | default dict) -}}
+{{- if .Values.excludeFargate -}}
+{{- $label := "eks.amazonaws.com/compute-type" -}}
+{{- $fargate := dict "key" $label "operator" "NotIn" "values" (list "fargate") -}}
+{{- $node := $affinity.nodeAffinity | default dict -}}
+{{- $required := index $node "requiredDuringSchedulingIgnoredDuringExecution" | default dict -}}
+{{- $terms := list -}}
+{{- range $required.nodeSelectorTerms | default (list dict) -}}
+{{- $expressions := .matchExpressions | default list -}}
+{{- $decided := false -}}
+{{- range $expressions }}{{ if eq .key $label }}{{ $decided = true }}{{ end }}{{ end -}}
+{{- if not $decided }}{{ $expressions = append $expressions $fargate }}{{ end -}}
+{{- $terms = append $terms (merge (dict "matchExpressions" $expressions) .) -}}
+{{- end -}}
+{{- $_ := set $required "nodeSelectorTerms" $terms -}}
+{{- $_ = set $node "requiredDuringSchedulingIgnoredDuringExecution" $required -}}
+{{- $_ = set $affinity "nodeAffinity" $node -}}
+{{- end -}}
+{{- with $affinity }}{{ toYaml . }}{{ end -}}
 {{- end -}}
 
 {{/* Renders a map of environment variables. */}}
@@ -158,6 +178,9 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end -}}
 {{- if and .Values.plugins.fake.existingConfigMap .Values.plugins.fake.store -}}
 {{- fail "plugins.fake: set store or existingConfigMap, not both" -}}
+{{- end -}}
+{{- if and (eq .Values.dnsPolicy "None") (not (.Values.dnsConfig | default dict).nameservers) -}}
+{{- fail "dnsPolicy: None needs dnsConfig.nameservers (the pod would have no resolver for the backend endpoints)" -}}
 {{- end -}}
 {{- if and .Values.serviceMonitor.enabled (not .Values.http.enabled) -}}
 {{- fail "serviceMonitor.enabled needs http.enabled (the metrics are served on the HTTP port)" -}}
