@@ -62,6 +62,16 @@ class Backend(abc.ABC):
         """Request-level checks without I/O (e.g. that the needed token is there), run once per
         mount after :meth:`locations`; raise a :class:`~gateway.errors.GatewayError`."""
 
+    def cache_evidence(self, batch: FetchBatch) -> str:
+        """What of the request proves the caller to this backend, beyond namespace and service account.
+
+        The fetch cache adds it to every key, so a hit needs the same proof a miss would present
+        (e.g. a digest of the pod token a login uses, or the pod uid credentials are issued for).
+        Computed without I/O; raises exactly the :class:`~gateway.errors.GatewayError` the miss
+        would raise for a missing, unusable or foreign proof. The default adds nothing.
+        """
+        return ""
+
     async def locations(self, request: MountRequest) -> tuple[str, ...]:
         """Ordered locations for this mount, primary first. Override to look them up."""
         found = self.static_locations(request.attributes)

@@ -7,9 +7,12 @@ kept for ``ttl`` seconds under a key holding everything the answer may depend on
 - **who asks**: the pod's namespace and service account, a digest of every SecretProviderClass
   parameter except ``objects`` (role ARNs, auth roles, inline fake secrets…) and a digest of the
   nodePublishSecretRef secrets,
+- **what proves it**: the backend's :meth:`~gateway.backend.Backend.cache_evidence` for the
+  request (a digest of the pod token a Vault login uses, the pod uid of Pod Identity…),
+  computed without I/O and failing exactly as a miss would,
 - **what is asked**: the object name, version, label and backend options.
 
-So a pod only ever receives a value that a pod with its own identity and parameters fetched.
+So a pod only ever receives a value that a pod with its own identity, parameters and proof fetched.
 Identical concurrent requests share one backend call (singleflight). Failures are not cached.
 
 The trade-off (see docs/caching.md): within one TTL a rotated secret or a revoked permission is
@@ -46,11 +49,11 @@ class CacheSettings:
         return self.ttl > 0 and (self.backends is None or backend in self.backends)
 
 
-def identity_digest(request: MountRequest) -> str:
-    """Everything about the caller that may change an answer, as one digest."""
+def identity_digest(request: MountRequest, evidence: str = "") -> str:
+    """Everything about the caller that may change an answer (and the backend's proof of it), as one digest."""
     parameters = {k: v for k, v in request.attributes.items() if k not in PER_POD_ATTRIBUTES}
     secrets = {k: v for k, v in request.secrets.items() if k != TOKENS}
-    blob = json.dumps([request.identity.namespace, request.identity.service_account, parameters, secrets], sort_keys=True)
+    blob = json.dumps([request.identity.namespace, request.identity.service_account, parameters, secrets, evidence], sort_keys=True)
     return hashlib.sha256(blob.encode("utf-8", "surrogatepass")).hexdigest()
 
 
@@ -96,12 +99,16 @@ class CachingBackend(Backend):
         self._entries.clear()
         await self.inner.aclose()
 
+    def cache_evidence(self, batch: FetchBatch) -> str:
+        return self.inner.cache_evidence(batch)
+
     def key(self, batch: FetchBatch, identity: str, item: FetchItem) -> Hashable:
         options = tuple(sorted(item.options.items()))
         return (batch.location, identity, item.ref.name, item.ref.version, item.ref.version_label, options)
 
     async def fetch_many(self, batch: FetchBatch) -> Sequence[FetchOutcome]:
-        identity = identity_digest(batch.request)
+        # The proof a miss needs comes first: a request that could not fetch is never served a hit.
+        identity = identity_digest(batch.request, self.inner.cache_evidence(batch))
         loop = asyncio.get_running_loop()
         outcomes: dict[int, FetchOutcome] = {}
         waiting: dict[int, asyncio.Future[FetchOutcome]] = {}

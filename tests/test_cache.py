@@ -181,3 +181,39 @@ async def test_answers_marked_not_cacheable_are_fetched_every_time() -> None:
     gateway = gateway_for(backend)
     first, second = await mount(gateway, "app"), await mount(gateway, "app")
     assert (first.files[0].contents, second.files[0].contents, backend.calls) == (b"cert-1", b"cert-2", 2)
+
+
+@dataclass
+class ProvingBackend(AclBackend):
+    """Needs the pod's token for audience "aud" (no token: PermissionDenied); its evidence is that token."""
+
+    def cache_evidence(self, batch: FetchBatch) -> str:
+        token = batch.identity.token_for("aud")
+        if token is None:
+            raise PermissionDenied("no token for aud")
+        return token.token
+
+    async def fetch_many(self, batch: FetchBatch) -> Sequence[FetchOutcome]:
+        self.cache_evidence(batch)
+        return await super().fetch_many(batch)
+
+
+@pytest.mark.parametrize(
+    ("second", "calls", "refused"),
+    [
+        pytest.param({"aud": "token-of-p"}, 1, False, id="same-proof-hits"),
+        pytest.param({"aud": "token-of-q"}, 2, False, id="other-proof-misses"),
+        pytest.param({}, 1, True, id="no-proof-fails-as-a-miss-would"),
+    ],
+)
+async def test_a_hit_needs_the_backends_evidence(second: dict[str, str], calls: int, refused: bool) -> None:
+    backend = ProvingBackend()
+    gateway = gateway_for(backend)
+    await mount(gateway, "app")
+    request = mount_request(OBJECTS, pod=PodContext(name="q", namespace="apps", service_account="app", tokens=second))
+    if refused:
+        with pytest.raises(PermissionDenied, match="no token for aud"):
+            await gateway.service.mount(request)
+    else:
+        assert (await gateway.service.mount(request)).files[0].contents == b"v1:db"
+    assert backend.calls == calls

@@ -93,6 +93,17 @@ class IdentityResolver:
             )
         return token.token
 
+    def evidence(self, identity: PodIdentity, auth: AuthParameters) -> str:
+        """What :meth:`resolve` needs from the request beyond namespace and service account, without I/O.
+
+        The same token checks (and errors) as a miss; Pod Identity credentials are issued per pod,
+        so its evidence is the pod uid. IRSA credentials depend on the service account's role alone.
+        """
+        self.token(identity, auth)
+        if auth.use_pod_identity and not self.options.allow_ambient_credentials:
+            return f"pod-uid:{identity.pod_uid}"
+        return ""
+
     async def resolve(self, identity: PodIdentity, auth: AuthParameters) -> Caller:
         token = self.token(identity, auth)
         base = Principal(AMBIENT, identity.namespace, identity.service_account, chain=auth.chain)

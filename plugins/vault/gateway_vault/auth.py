@@ -1,14 +1,17 @@
 """Vault tokens for pods: log in with the pod's own service-account token, cache per identity.
 
 A token is cached per (address, namespace, auth method, auth mount, role, pod namespace,
-service account) until shortly before its TTL, so one pod's token is never used for another
-identity. Concurrent logins for one key are coalesced. A cached token that Vault refuses is
+service account, digest of the pod's JWT) until shortly before its TTL: a hit needs the very
+service-account token that logged in (present, a parseable JWT of the pod's service account,
+unexpired), so one pod's Vault token is never used for another identity, nor for a forged,
+foreign or unparseable JWT. Concurrent logins for one key are coalesced. A cached token that Vault refuses is
 checked with ``auth/token/lookup-self``; when it was revoked, the pod logs in again.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import logging
 import math
@@ -41,6 +44,7 @@ class LoginKey:
     role: str
     pod_namespace: str
     service_account: str
+    jwt_digest: str = ""  # the pod token that logged in: a hit needs the same token
 
 
 @dataclass(frozen=True)
@@ -71,24 +75,33 @@ def pod_jwt(identity: PodIdentity, audience: str, now: datetime | None = None) -
         have = ", ".join(sorted(repr(a) for a in identity.tokens)) or "none"
         wanted = f"audience {audience!r}" if audience else f'a default audience (several tokens; set the parameter "{AUDIENCE}")'
         raise InvalidArgument(f"no service-account token for {wanted}; the request has tokens for: {have}")
-    if token.expired(now or datetime.now(UTC)):
-        raise PermissionDenied(f"the service-account token for audience {token.audience!r} has expired")
-    subject = token_subject(token.token)
+    moment = now or datetime.now(UTC)
+    claims = token_claims(token.token)
+    if claims is None:
+        raise PermissionDenied(f"the service-account token for audience {token.audience!r} is not a JWT", reason="TokenUnparseable")
+    expires = claims.get("exp")
+    if token.expired(moment) or (isinstance(expires, (int, float)) and expires <= moment.timestamp()):
+        raise PermissionDenied(f"the service-account token for audience {token.audience!r} has expired", reason="TokenExpired")
     expected = f"system:serviceaccount:{identity.namespace}:{identity.service_account}"
-    if subject.startswith("system:serviceaccount:") and subject != expected:
-        raise PermissionDenied(f"the service-account token for audience {token.audience!r} is not the token of {identity.subject}")
+    if claims.get("sub") != expected:
+        raise PermissionDenied(
+            f"the service-account token for audience {token.audience!r} is not the token of {identity.subject}", reason="ForeignToken"
+        )
     return token.token
 
 
-def token_subject(jwt: str) -> str:
-    """The ``sub`` claim of a JWT, read without verification (Vault verifies); "" when unreadable."""
+def token_claims(jwt: str) -> dict[str, object] | None:
+    """The claims of a JWT, read without verification (Vault verifies on login); None when unreadable."""
     try:
         payload = jwt.split(".")[1]
         claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-    except (IndexError, ValueError):
-        return ""
-    subject = claims.get("sub") if isinstance(claims, dict) else None
-    return subject if isinstance(subject, str) else ""
+    except (IndexError, ValueError, RecursionError):
+        return None
+    return claims if isinstance(claims, dict) else None
+
+
+def jwt_digest(jwt: str) -> str:
+    return hashlib.sha256(jwt.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 class TokenSource:
@@ -104,12 +117,18 @@ class TokenSource:
         )
         self._logins: SingleFlight[LoginKey, VaultToken] = SingleFlight()
 
+    def evidence(self, connection: Connection, identity: PodIdentity) -> str:
+        """What a login needs from the request, without I/O: the digest of the pod's own valid JWT
+        ("" for the dev token); raises exactly what :meth:`token` raises for a missing or bad one."""
+        if connection.auth.method == TOKEN_AUTH:
+            return ""
+        return self._key(connection, identity)[0].jwt_digest
+
     async def token(self, connection: Connection, identity: PodIdentity) -> VaultToken:
         """A Vault token for ``identity`` at ``connection``: cached, or from a fresh login."""
         if connection.auth.method == TOKEN_AUTH:
             return VaultToken(self.config.token)
-        key = self._key(connection, identity)
-        jwt = pod_jwt(identity, connection.auth.audience)  # every mount shows its own token, cached or not
+        key, jwt = self._key(connection, identity)
         if self.config.token_cache_size > 0:
             cached = self._cache.get(key)
             if cached is not None:
@@ -128,20 +147,25 @@ class TokenSource:
             pass
         except GatewayError:
             return None
-        key = self._key(connection, identity)
+        key, jwt = self._key(connection, identity)
         self._cache.discard(key)
         log.info("vault token for %s at %s was revoked; logging in again", identity.subject, connection.address)
-        jwt = pod_jwt(identity, connection.auth.audience)
         return await self._logins.do(key, lambda: self._login(connection, identity, key, jwt))
 
-    def _key(self, connection: Connection, identity: PodIdentity) -> LoginKey:
+    def _key(self, connection: Connection, identity: PodIdentity) -> tuple[LoginKey, str]:
+        """The cache key (the login's parameters, the pod's identity, the digest of its JWT) and the JWT."""
         if not identity.namespace or not identity.service_account:
             raise InvalidArgument(
                 "the request names no pod namespace or service account (csi.storage.k8s.io/pod.namespace, "
                 "csi.storage.k8s.io/serviceAccount.name); cannot log in to Vault for an unknown identity"
             )
         auth = connection.auth
-        return LoginKey(connection.address, connection.namespace, auth.method, auth.mount, auth.role, identity.namespace, identity.service_account)
+        jwt = pod_jwt(identity, auth.audience)  # every mount shows its own valid token, cached or not
+        key = LoginKey(
+            connection.address, connection.namespace, auth.method, auth.mount, auth.role, identity.namespace, identity.service_account,
+            jwt_digest(jwt),
+        )
+        return key, jwt
 
     async def _login(self, connection: Connection, identity: PodIdentity, key: LoginKey, jwt: str) -> VaultToken:
         auth = connection.auth

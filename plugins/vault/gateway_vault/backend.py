@@ -70,6 +70,10 @@ class VaultBackend(Backend):
             raise InvalidArgument(f"{self.name}: {exc.message}") from None
         return found
 
+    def cache_evidence(self, batch: FetchBatch) -> str:
+        """The digest of the pod's own valid JWT, which a login with a missed cache would present."""
+        return self.tokens.evidence(resolve(self.config, batch.request.attributes, batch.location), batch.identity)
+
     async def fetch_many(self, batch: FetchBatch) -> Sequence[FetchOutcome]:
         connection = resolve(self.config, batch.request.attributes, batch.location)
         outcomes: list[FetchOutcome] = []

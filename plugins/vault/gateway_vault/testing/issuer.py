@@ -9,6 +9,7 @@ projected token, including the legacy ``kubernetes.io/serviceaccount/*`` ones Op
 from __future__ import annotations
 
 import datetime
+import secrets
 import time
 from typing import Any
 
@@ -45,6 +46,7 @@ class ServiceAccountIssuer:
             "iat": now,
             "nbf": now,
             "exp": now + lifetime,
+            "jti": secrets.token_hex(8),  # as kubelet's bound tokens: two pods never share a token
             "kubernetes.io": {"namespace": namespace, "serviceaccount": {"name": service_account, "uid": uid}},
             "kubernetes.io/serviceaccount/namespace": namespace,
             "kubernetes.io/serviceaccount/service-account.name": service_account,

@@ -30,6 +30,7 @@ class VaultWorld:
     kube: FakeKubernetes
     issuer: ServiceAccountIssuer
     values: dict[str, Any] = field(default_factory=dict)  # planted secrets by label (str or bytes)
+    _pods: dict[tuple[str, str, tuple[str, ...]], PodContext] = field(default_factory=dict, repr=False)
 
     @classmethod
     @contextmanager
@@ -49,7 +50,12 @@ class VaultWorld:
         return [base64.b64encode(v).decode() if isinstance(v, bytes) else str(v) for v in self.values.values()]
 
     def pod(self, service_account: str = "web", namespace: str = "apps", audiences: tuple[str, ...] = ("vault",)) -> PodContext:
-        return self.issuer.pod(namespace, service_account, audiences)
+        """The one pod of ``service_account``: its remounts carry the same tokens, as kubelet sends them
+        (another pod of the account: ``world.issuer.pod(..., name=...)``)."""
+        key = (namespace, service_account, audiences)
+        if key not in self._pods:
+            self._pods[key] = self.issuer.pod(namespace, service_account, audiences)
+        return self._pods[key]
 
     @staticmethod
     def settings(**options: str) -> Settings:
