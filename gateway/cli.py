@@ -145,8 +145,9 @@ def _settings_parent(options: OptionRegistry) -> argparse.ArgumentParser:
         help="seconds to keep fetched values in the node-local, identity-scoped cache; 0 (default) disables it")
     add("--cache-backends", default=_env("cache-backends"), help="comma-separated backends the cache covers (default: all)")
     add("--cache-max-entries", type=int, default=int(_env("cache-max-entries", "10000")), help="cache size bound")
-    add("--http-address", default=_env("http-address", "0.0.0.0:8095"),
-        help='host:port for /metrics, /healthz and /readyz (serve only; empty disables; default %(default)s)')
+    add("--http-address", default=_env("http-address", ":8095"),
+        help='host:port for /metrics, /healthz and /readyz (serve only; ":port" = every interface, IPv4 and IPv6; '
+        'empty disables; default %(default)s)')
     plugin_group = parent.add_argument_group("plugin settings")
     for option in options.options.values():
         plugin_group.add_argument(f"--{option.name}", default=os.environ.get(option.env_var, option.default),
@@ -228,7 +229,7 @@ def run_serve(args: argparse.Namespace, plugins: PluginSet) -> int:
     return 0
 
 
-async def serve(gateway: Gateway, http_address: tuple[str, int] | None) -> None:
+async def serve(gateway: Gateway, http_address: tuple[str | None, int] | None) -> None:
     """The provider socket plus the operations endpoint, until SIGTERM/SIGINT."""
     server = GatewayServer(gateway)
     ops = OpsServer(*http_address, gateway.metrics.registry, server.readiness) if http_address else None

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import socket
+import subprocess
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 from gateway.backend import Backend, BackendRegistry
 from gateway.errors import GatewayError, NotFound
@@ -100,3 +105,19 @@ def plan_for(objects: str, registry: BackendRegistry, locations: dict[str, tuple
     where = {obj.backend: (locations or {}).get(obj.backend, ("here",)) for obj in parsed.objects}
     request = MountRequest(attributes={"objects": objects, **parameters})
     return MountPlan(request, tuple(parsed.objects), where, parsed.translation, parsed.failover_mode)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def serve_fake(directory: Path, store: Path, *flags: str, **popen: Any) -> subprocess.Popen[str]:
+    """The real ``secrets-gateway serve`` with only the fake plugin, as a child process."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "gateway", "--log-level", "warning", "serve", "--providers-dir", str(directory),
+         "--plugins", "fake", "--fake-store", str(store), *flags],
+        text=True, **popen,
+    )

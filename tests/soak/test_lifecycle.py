@@ -3,23 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import socket
-import subprocess
-import sys
 import tempfile
 import urllib.request
 from pathlib import Path
 
 from gateway.client import DriverClient, MountFailure
 from gateway.testing import mount_request
+from tests.support import free_port, serve_fake
 
 IN_FLIGHT = 50
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def in_flight(port: int) -> float:
@@ -35,10 +27,7 @@ async def test_sigterm_during_fifty_in_flight_mounts(tmp_path: Path) -> None:
     store.write_text("faults: {'*': {latencyMs: 1500}}\nsecrets: {slow: value}\n")
     directory = Path(tempfile.mkdtemp(prefix="sgw-", dir="/tmp"))
     port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "gateway", "--log-level", "warning", "serve", "--providers-dir", str(directory),
-         "--plugins", "fake", "--fake-store", str(store), "--http-address", f"127.0.0.1:{port}", "--grace-period", "20"],
-    )
+    server = serve_fake(directory, store, "--http-address", f"127.0.0.1:{port}", "--grace-period", "20")
     path = directory / "secrets-gateway.sock"
     try:
         while not path.exists():

@@ -1,0 +1,86 @@
+"""A flood of idle connections on the ops HTTP port cannot take the provider socket's file descriptors.
+
+The real ``serve`` runs with a low RLIMIT_NOFILE; the flood holds far more connections than the
+process may open. The driver's Version and Mount calls must still be answered, the flood is
+refused (and counted), and the port serves probes again once the flood is gone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import resource
+import socket
+import subprocess
+import tempfile
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+from gateway.client import DriverClient
+from gateway.testing import mount_request
+from tests.support import free_port, serve_fake
+
+FD_LIMIT = 160
+FLOOD = 400
+
+
+def low_fd_limit() -> None:
+    resource.setrlimit(resource.RLIMIT_NOFILE, (FD_LIMIT, FD_LIMIT))
+
+
+@contextlib.contextmanager
+def flood(port: int) -> Iterator[list[socket.socket]]:
+    """Connections that send half a request head and then nothing."""
+    held: list[socket.socket] = []
+    try:
+        for _ in range(FLOOD):
+            try:
+                conn = socket.create_connection(("127.0.0.1", port), timeout=2)
+            except OSError:
+                break  # the listen backlog is full: more connections add nothing
+            held.append(conn)
+            with contextlib.suppress(OSError):
+                conn.sendall(b"GET /metrics HTTP/1.1\r\nX-Slow: ")
+        yield held
+    finally:
+        for conn in held:
+            conn.close()
+
+
+def scrape(port: int) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        return response.read().decode()
+
+
+def sample(metrics: str, prefix: str) -> float:
+    return sum(float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines() if line.startswith(prefix))
+
+
+async def test_ops_port_flood_leaves_the_provider_socket_serving(tmp_path: Path) -> None:
+    store = tmp_path / "store.yaml"
+    store.write_text("secrets: {a: alpha}\n")
+    directory = Path(tempfile.mkdtemp(prefix="sgw-", dir="/tmp"))
+    port = free_port()
+    server = serve_fake(directory, store, "--http-address", f"127.0.0.1:{port}", preexec_fn=low_fd_limit, stderr=subprocess.PIPE)
+    path = directory / "secrets-gateway.sock"
+    try:
+        while not path.exists():
+            assert server.poll() is None, server.stderr.read() if server.stderr else "server exited"
+            await asyncio.sleep(0.02)
+        with flood(port):
+            async with DriverClient(path) as client:
+                assert (await client.version()).runtime_name == "secrets-gateway"
+                result = await client.mount(mount_request([{"objectName": "a", "objectType": "fake"}]), timeout=20)
+                assert result.files[0].contents == b"alpha"
+        # the flood is gone: probes and scrapes work again, and the refusals were counted
+        for _ in range(200):
+            with contextlib.suppress(OSError):
+                metrics = await asyncio.to_thread(scrape, port)
+                break
+            await asyncio.sleep(0.05)
+        assert sample(metrics, "secrets_gateway_http_refused_connections_total") > 0
+        assert server.poll() is None
+    finally:
+        server.terminate()
+        assert server.wait(timeout=20) == 0
