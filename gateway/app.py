@@ -74,6 +74,8 @@ def build_gateway(settings: Settings, plugins: PluginSet, metrics: Metrics | Non
         MountLimits(
             mount_timeout=settings.mount_timeout,
             max_concurrent_mounts=settings.max_concurrent_mounts,
+            max_mounts_per_namespace=settings.max_mounts_per_namespace,
+            max_queued_mounts=settings.max_queued_mounts,
             max_response_bytes=settings.max_response_bytes,
         ),
     )

@@ -131,6 +131,10 @@ def _settings_parent(options: OptionRegistry) -> argparse.ArgumentParser:
     add("--max-parallel-calls", type=int, default=int(_env("max-parallel-calls", "32")), help="concurrent backend calls per mount")
     add("--max-concurrent-mounts", type=int, default=int(_env("max-concurrent-mounts", "64")),
         help="mounts served at once; more wait in a queue")
+    add("--max-mounts-per-namespace", type=int, default=int(_env("max-mounts-per-namespace", "32")),
+        help="mount slots one namespace may hold at once (fair share of --max-concurrent-mounts)")
+    add("--max-queued-mounts", type=int, default=int(_env("max-queued-mounts", "1024")),
+        help="mounts waiting for a slot; past that the namespace queueing the most is answered Unavailable")
     add("--max-objects", type=int, default=int(_env("max-objects", "1000")), help="objects allowed per mount")
     add("--max-value-bytes", type=int, default=int(_env("max-value-bytes", str(4 << 20))), help="largest value accepted from a backend")
     add("--max-response-bytes", type=int, default=int(_env("max-response-bytes", str(4 << 20))),
@@ -199,6 +203,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
         backend_timeout=args.backend_timeout,
         max_parallel_calls=args.max_parallel_calls,
         max_concurrent_mounts=args.max_concurrent_mounts,
+        max_mounts_per_namespace=args.max_mounts_per_namespace,
+        max_queued_mounts=args.max_queued_mounts,
         max_objects=args.max_objects,
         max_value_bytes=args.max_value_bytes,
         max_response_bytes=args.max_response_bytes,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -47,6 +48,9 @@ class GrpcServerMetrics(grpc.aio.ServerInterceptor):
                 response = await behavior(request, context)
                 self.sent.labels(**labels).inc()
                 return response
+            except asyncio.CancelledError:
+                code = grpc.StatusCode.CANCELLED
+                raise
             except BaseException:
                 code = context.code() or grpc.StatusCode.UNKNOWN
                 raise

@@ -26,6 +26,11 @@ class Metrics:
         self.mounts = Counter("secrets_gateway_mounts", "Mount requests by outcome (gRPC status name).", ["provider", "outcome"], registry=r)
         self.mounts_in_flight = Gauge("secrets_gateway_mounts_in_flight", "Mount requests being served.", ["provider"], registry=r)
         self.mounts_queued = Gauge("secrets_gateway_mounts_queued", "Mount requests waiting for a free slot.", ["provider"], registry=r)
+        self.mounts_rejected = Counter(
+            "secrets_gateway_mounts_rejected",
+            "Mounts refused by admission: overloaded (queue full, Unavailable) or queue_deadline (DeadlineExceeded).",
+            ["provider", "reason"], registry=r,
+        )
         self.backend_batches = Counter(
             "secrets_gateway_backend_batches", "fetch_many calls by backend and outcome.", ["backend", "outcome"], registry=r
         )

@@ -11,6 +11,7 @@ import logging
 import time
 from dataclasses import dataclass
 
+from gateway.admission import AdmissionLimits, FairAdmission
 from gateway.dispatch import Dispatcher
 from gateway.errors import DeadlineExceeded, GatewayError, Internal, ResourceExhausted
 from gateway.log import MountLog
@@ -30,6 +31,8 @@ class MountLimits:
     mount_timeout: float = 30.0
     max_concurrent_mounts: int = 64
     max_response_bytes: int = 4 * 1024 * 1024
+    max_mounts_per_namespace: int = 32
+    max_queued_mounts: int = 1024
 
 
 class MountService:
@@ -46,7 +49,10 @@ class MountService:
         self.middleware = middleware
         self.metrics = metrics
         self.limits = limits
-        self._slots = asyncio.Semaphore(limits.max_concurrent_mounts)
+        self._slots = FairAdmission(
+            AdmissionLimits(limits.max_concurrent_mounts, limits.max_mounts_per_namespace, limits.max_queued_mounts),
+            on_reject=lambda namespace: metrics.mounts_rejected.labels(provider=metrics.provider, reason="overloaded").inc(),
+        )
 
     async def mount(self, raw: RawMountRequest, *, time_remaining: float | None = None) -> MountResult:
         """Serve one mount within ``min(time_remaining, mount_timeout)`` seconds."""
@@ -64,6 +70,9 @@ class MountService:
             outcome = exc.status_name
             record.error = exc.message
             raise
+        except asyncio.CancelledError:
+            outcome, record.error = "Canceled", "the caller cancelled the mount (or its deadline passed)"
+            raise
         except Exception:
             log.exception("mount %s failed with an unexpected exception", record.mount_id)
             record.error = "internal error"
@@ -75,29 +84,31 @@ class MountService:
             record.emit(log, outcome, duration)
 
     async def _mount_in_slot(self, raw: RawMountRequest, deadline: float, record: MountLog) -> MountResult:
+        request = parse_request(raw)
+        record.describe_request(request)
+        namespace = request.identity.namespace
         queued = self.metrics.mounts_queued.labels(provider=self.metrics.provider)
         queued.inc()
         try:
             async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
-                await self._slots.acquire()
+                await self._slots.acquire(namespace)
         except TimeoutError:
+            self.metrics.mounts_rejected.labels(provider=self.metrics.provider, reason="queue_deadline").inc()
             raise DeadlineExceeded(
-                f"mount waited {deadline - record.started:.1f}s for a free slot "
-                f"(at most {self.limits.max_concurrent_mounts} mounts run at once)"
+                f"mount waited {deadline - record.started:.1f}s for a free slot (at most "
+                f"{self.limits.max_concurrent_mounts} mounts run at once, {self._slots.per_namespace} per namespace)"
             ) from None
         finally:
             queued.dec()
         in_flight = self.metrics.mounts_in_flight.labels(provider=self.metrics.provider)
         in_flight.inc()
         try:
-            return await self._mount(raw, deadline, record)
+            return await self._mount(request, deadline, record)
         finally:
             in_flight.dec()
-            self._slots.release()
+            self._slots.release(namespace)
 
-    async def _mount(self, raw: RawMountRequest, deadline: float, record: MountLog) -> MountResult:
-        request = parse_request(raw)
-        record.describe_request(request)
+    async def _mount(self, request: MountRequest, deadline: float, record: MountLog) -> MountResult:
         plan, warnings = await self._plan(request, deadline)
         record.describe_plan(plan)
         for warning in warnings:

@@ -23,6 +23,10 @@ from gateway.text import bounded
 
 API_VERSION = "v1alpha1"
 MAX_STATUS_MESSAGE = 3000  # keep pod events readable and within metadata limits
+#: gRPC core keeps calls the server has not picked up yet in a queue; past its soft limit (1000 by
+#: default) it cancels them at random, silently, before they reach the service. Admission is ours
+#: (gateway.admission answers overload with a counted Unavailable), so that queue must never fill.
+PENDING_CALLS_LIMIT = 100_000
 log = logging.getLogger("gateway.server")
 
 
@@ -66,6 +70,8 @@ class GatewayServer:
             options=[
                 ("grpc.max_receive_message_length", settings.max_request_bytes),
                 ("grpc.max_send_message_length", -1),
+                ("grpc.server.max_pending_requests", PENDING_CALLS_LIMIT),
+                ("grpc.server.max_pending_requests_hard_limit", PENDING_CALLS_LIMIT),
             ]
         )
         pb_grpc.add_CSIDriverProviderServicer_to_server(ProviderServicer(gateway), self.server)

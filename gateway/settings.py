@@ -51,6 +51,8 @@ class Settings:
     backend_timeout: float = 10.0
     max_parallel_calls: int = 32
     max_concurrent_mounts: int = 64
+    max_mounts_per_namespace: int = 32  # fair share: one namespace's burst leaves slots for the others
+    max_queued_mounts: int = 1024  # waiting mounts; past that the longest queue is answered Unavailable
     max_objects: int = 1000
     max_value_bytes: int = DRIVER_MAX_RECEIVE_BYTES
     max_response_bytes: int = DRIVER_MAX_RECEIVE_BYTES

@@ -121,7 +121,7 @@ async def test_revocation_and_rotation_are_seen_within_one_ttl() -> None:
 
 async def test_identical_concurrent_fetches_are_coalesced() -> None:
     backend = AclBackend(delay=0.05)
-    gateway = gateway_for(backend)
+    gateway = gateway_for(backend, max_mounts_per_namespace=64)  # all 50 in flight at once
     results = await asyncio.gather(*(mount(gateway, "app", name=f"web-{i}") for i in range(50)))
     assert backend.calls == 1 and all(r.files[0].contents == b"v1:db" for r in results)
     coalesced = gateway.metrics.registry.get_sample_value("secrets_gateway_cache_events_total", {"cache": "fetch:acl", "event": "coalesced"})

@@ -34,7 +34,7 @@ async def test_queued_mount_past_its_deadline_fails_cleanly() -> None:
     gateway = gateway_with(backend, max_concurrent_mounts=1)
     first = asyncio.create_task(gateway.service.mount(mount_request(OBJECTS)))
     await asyncio.sleep(0.01)
-    with pytest.raises(DeadlineExceeded, match=r"for a free slot \(at most 1 mounts run at once\)"):
+    with pytest.raises(DeadlineExceeded, match=r"for a free slot \(at most 1 mounts run at once, 1 per namespace\)"):
         await gateway.service.mount(mount_request(OBJECTS), time_remaining=0.1)
     assert (await first).files[0].contents == b"v"
 

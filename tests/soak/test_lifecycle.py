@@ -27,7 +27,9 @@ async def test_sigterm_during_fifty_in_flight_mounts(tmp_path: Path) -> None:
     store.write_text("faults: {'*': {latencyMs: 1500}}\nsecrets: {slow: value}\n")
     directory = Path(tempfile.mkdtemp(prefix="sgw-", dir="/tmp"))
     port = free_port()
-    server = serve_fake(directory, store, "--http-address", f"127.0.0.1:{port}", "--grace-period", "20")
+    server = serve_fake(
+        directory, store, "--http-address", f"127.0.0.1:{port}", "--grace-period", "20", "--max-mounts-per-namespace", "64"
+    )
     path = directory / "secrets-gateway.sock"
     try:
         while not path.exists():
