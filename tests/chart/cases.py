@@ -10,6 +10,8 @@ import pytest
 from tests.chart.tools import CI_DIR, KIND_DIR, REPO
 
 DEFAULT_DIR = "/var/run/secrets-store-csi-providers"
+#: the directories the driver searches without additionalProvidersDirs
+DRIVER_DIRS = (DEFAULT_DIR, "/etc/kubernetes/secrets-store-csi-providers")
 AWS_RULES = frozenset({("", "serviceaccounts", "get"), ("", "pods", "get"), ("", "nodes", "get")})
 TOKENREVIEW_RULE = ("authentication.k8s.io", "tokenreviews", "create")
 AWS_AUDIENCES = ("sts.amazonaws.com", "pods.eks.amazonaws.com")
@@ -93,6 +95,13 @@ SCENARIOS = [
         kinds=BASE_KINDS | RBAC_KINDS | {"Service"}, args=("--http-address=[::]:9095", "--grace-period=30"),
     ),
     Scenario(
+        "ascp-values", ("tests/chart/fixtures/ascp-values.yaml",), "aws", AWS_RULES, True, AWS_AUDIENCES,
+        providers_dir="/etc/kubernetes/secrets-store-csi-providers",
+        env={"AWS_REGION": "eu-central-1", "SECRETS_GATEWAY_AWS_USE_FIPS_ENDPOINT": "true",
+             "SECRETS_GATEWAY_AWS_POD_IDENTITY_TIMEOUT": "0.25", "SECRETS_GATEWAY_AWS_KUBE_QPS": "20",
+             "SECRETS_GATEWAY_AWS_KUBE_BURST": "40"},
+    ),
+    Scenario(
         "kind-quickstart", (str((KIND_DIR / "gateway-values.yaml").relative_to(REPO)),), "fake", frozenset(), False, (),
         kinds=BASE_KINDS | {"ConfigMap"}, set_files=("plugins.fake.store=examples/fake/store.yaml",),
         env={"SECRETS_GATEWAY_FAKE_STORE": "/etc/secrets-gateway/fake-store/store.yaml"},
@@ -122,7 +131,12 @@ INVALID_CASES = [
     pytest.param({"plugins": {"aws": {"enabled": "yes"}}}, "/plugins/aws/enabled", id="enabled-must-be-boolean"),
     pytest.param({"image": {"digest": "sha256:abc"}}, "/image/digest", id="image-digest-shape"),
     pytest.param({"image": {"pullPolicy": "Sometimes"}}, "/image/pullPolicy", id="pull-policy-enum"),
-    pytest.param({"securityContext": {"privileged": True}}, "/securityContext", id="security-context-not-overridable"),
+    pytest.param({"securityContext": {"privileged": True}}, "/securityContext/privileged", id="no-privileged-container"),
+    pytest.param({"securityContext": {"capabilities": {"add": ["SYS_ADMIN"]}}}, "/securityContext",
+                 id="security-context-not-overridable"),
+    pytest.param({"rbac": {"install": "no"}}, "/rbac/install", id="ascp-rbac-install-boolean"),
+    pytest.param({"podIdentityHttpTimeout": "1h30m"}, "/podIdentityHttpTimeout", id="ascp-pod-identity-timeout-one-unit"),
+    pytest.param({"k8sThrottlingParams": {"qps": "20", "bursts": "40"}}, "/k8sThrottlingParams", id="ascp-throttling-misspelt"),
     pytest.param({"securityContext": {"runAsUser": -1}}, "/securityContext/runAsUser", id="run-as-user-negative"),
     pytest.param({"extraArgs": {"--max-objects": 5}}, "/extraArgs", id="extra-args-without-dashes"),
     pytest.param({"plugins": {"aws": {"env": {"BAD NAME": "x"}}}}, "/plugins/aws/env", id="env-name-shape"),

@@ -18,6 +18,7 @@ import yaml
 
 from tests.chart.cases import (
     AWS_RULES,
+    DRIVER_DIRS,
     INVALID_CASES,
     SCENARIO_PARAMS,
     SCENARIOS,
@@ -452,8 +453,7 @@ def test_notes_list_the_token_audiences(scenario: Scenario, tmp_path: Path) -> N
     assert [s.split("=", 1)[1] for s in sets if s.startswith("tokenRequests[")] == list(scenario.audiences)
     for audience in scenario.audiences:
         assert re.search(rf"^ +{re.escape(audience)} +\S", notes, re.MULTILINE), f"{audience} not explained"
-    if scenario.providers_dir != "/var/run/secrets-store-csi-providers":
-        assert "linux.additionalProvidersDirs" in notes
+    assert ("linux.additionalProvidersDirs" in notes) is (scenario.providers_dir not in DRIVER_DIRS)
 
 
 @pytest.mark.parametrize("scenario", [p for p in SCENARIO_PARAMS if p.values[0].audiences])

@@ -31,6 +31,7 @@ OPEN_OBJECTS = {
     "prepareProvidersDir.resources.limits", "resources.claims[]", "prepareProvidersDir.resources.claims[]",
     "extraEnv[].valueFrom", "extraVolumes[]", "extraVolumeMounts[]",
     "serviceMonitor.relabelings[]", "serviceMonitor.metricRelabelings[]",
+    "secrets-store-csi-driver",  # ASCP's driver subchart values: only install is looked at (the templates refuse true)
 }
 
 

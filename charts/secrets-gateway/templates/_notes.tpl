@@ -3,6 +3,7 @@ The release notes. NOTES.txt only includes this template, so the chart tests can
 offline with `helm template` (helm prints NOTES.txt only when installing against a cluster).
 */}}
 {{- define "secrets-gateway.notes" -}}
+{{- include "secrets-gateway.ascpValues" . -}}
 {{- $fullname := include "secrets-gateway.fullname" . -}}
 {{- $audiences := include "secrets-gateway.tokenAudiences" . | splitList "," | compact -}}
 secrets-gateway {{ .Chart.AppVersion }} runs as DaemonSet {{ .Release.Namespace }}/{{ $fullname }} on every Linux node.
@@ -95,4 +96,5 @@ Check that every pod is ready:
 Note: the gateway runs as root (UID 0, without any capability) because the host socket directory is
 usually root-owned. docs/operations.md "Running as non-root" shows how to run it as another user.
 {{- end }}
+{{- include "secrets-gateway.ascpNotes" . }}
 {{- end -}}
