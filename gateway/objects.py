@@ -34,7 +34,7 @@ FILE_PERMISSION = re.compile(r"[0-7]{4}")  # always fullmatch: "$" would accept 
 MAX_MODE = 0o777
 MAX_JMES_PATH = 1024  # jmespath's lexer is quadratic in the expression's length
 LABEL_LIMIT = 120
-ENCODINGS = ("base64",)
+ENCODINGS = ("base64", "hex", "utf-8")  # utf-8: the value as is (vault-csi-provider spells it out)
 
 #: descriptor keys the core understands (lower-cased); backends add their own
 CORE_KEYS = frozenset(
@@ -311,7 +311,7 @@ class _DescriptorParser:
     def encoding(self, value: str, part: str = "") -> str:
         normalized = value.lower()
         if normalized and normalized not in ENCODINGS:
-            self.problem(f'encoding must be "base64" or empty, got "{preview(value)}"', part)
+            self.problem(f'encoding must be "base64", "hex", "utf-8" or empty, got "{preview(value)}"', part)
             return ""
         return normalized
 

@@ -191,7 +191,7 @@ STRICTER = [
     pytest.param("- {objectName: x, ObjectName: y, objectType: fake}\n", 'key "ObjectName" is given twice', {}, id="key-twice"),
     pytest.param("- {objectName: [a, b], objectType: fake}\n", "field objectName must be a string, got a list", {}, id="name-list"),
     pytest.param("- {objectName: x, objectType: fake, expandKeys: maybe}\n", 'expandKeys must be "true"', {}, id="expand-value"),
-    pytest.param("- {objectName: x, objectType: fake, encoding: rot13}\n", 'encoding must be "base64" or empty', {}, id="encoding"),
+    pytest.param("- {objectName: x, objectType: fake, encoding: rot13}\n", 'encoding must be "base64", "hex", "utf-8" or empty', {}, id="encoding"),
     pytest.param("- {objectName: x, objectType: fake, jmesPath: nope}\n", "jmesPath must be a list", {}, id="jmes-not-list"),
     pytest.param("- {objectName: x, objectType: fake, failoverObject: [1]}\n", "failoverObject must be a mapping", {}, id="failover-not-map"),
     pytest.param("- just a string\n", "an object descriptor must be a mapping", {}, id="entry-not-mapping"),
@@ -216,7 +216,7 @@ def test_every_problem_is_reported_with_its_object() -> None:
         """
         - {objectName: a, objectType: fake, filePermission: '9'}
         - {objectName: b, objectType: nope}
-        - {objectName: c, objectType: fake, encoding: hex}
+        - {objectName: c, objectType: fake, encoding: rot13}
         """
     ).problems
     assert [p.split(":")[0] for p in problems] == ['objects[0] "a"', 'objects[1] "b"', 'objects[2] "c"']

@@ -1,4 +1,5 @@
-"""Decoding: ``encoding: base64`` on an object (or a jmesPath entry) decodes the value before mounting."""
+"""Decoding: ``encoding: base64`` or ``hex`` on an object (or a jmesPath entry) decodes the value
+before mounting; ``utf-8`` (vault-csi-provider's explicit "as is") leaves it unchanged."""
 
 from __future__ import annotations
 
@@ -25,16 +26,33 @@ def decode_base64(value: bytes, owner: str) -> bytes:
         raise InvalidArgument(f"{owner}: value is not valid base64 (encoding: base64)") from None
 
 
+def decode_hex(value: bytes, owner: str) -> bytes:
+    """Decode hex digits (either case, surrounding whitespace ignored)."""
+    try:
+        return binascii.unhexlify(value.strip())
+    except (binascii.Error, ValueError):
+        raise InvalidArgument(f"{owner}: value is not valid hex (encoding: hex)") from None
+
+
+DECODERS = {"base64": decode_base64, "hex": decode_hex}
+
+
+def decode(value: bytes, encoding: str, owner: str) -> bytes:
+    """``value`` decoded as ``encoding`` says (already validated and lower-cased)."""
+    decoder = DECODERS.get(encoding)
+    return decoder(value, owner) if decoder else value
+
+
 class DecodeStage:
-    """Decodes object values whose descriptor says ``encoding: base64``."""
+    """Decodes object values whose descriptor names an encoding."""
 
     name = "decode"
     order = DECODE_ORDER
 
     def __call__(self, pieces: list[Piece], plan: MountPlan) -> list[Piece]:
         return [
-            replace(piece, value=decode_base64(piece.value, piece.owner))
-            if piece.is_object_value and piece.obj.encoding == "base64"
+            replace(piece, value=decode(piece.value, piece.obj.encoding, piece.owner))
+            if piece.is_object_value and piece.obj.encoding in DECODERS
             else piece
             for piece in pieces
         ]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from gateway.errors import InvalidArgument
 from gateway.middleware.base import EXTRACT_ORDER, Piece
-from gateway.middleware.decode import decode_base64
+from gateway.middleware.decode import decode
 from gateway.jsonvalue import NotJson, json_kind, parse_json
 from gateway.model import JmesEntry, MountPlan
 from gateway.objects import compile_jmes
@@ -54,8 +54,7 @@ def _extract(piece: Piece, entry: JmesEntry, document: object, context: str) -> 
         )
     origin = f'jmesPath "{preview(entry.path)}"'
     value = found.encode("utf-8", "surrogatepass")
-    if entry.encoding == "base64":
-        value = decode_base64(value, f"{piece.obj.label} {origin}")
+    value = decode(value, entry.encoding, f"{piece.obj.label} {origin}")
     return Piece(
         obj=piece.obj,
         name=entry.alias,

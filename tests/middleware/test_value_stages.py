@@ -42,11 +42,30 @@ def test_decode_base64(encoded: bytes, decoded: bytes) -> None:
     assert decode_base64(encoded, "o") == decoded
 
 
-@pytest.mark.parametrize("bad", [pytest.param(b"%%%", id="symbols"), pytest.param(b"a", id="one-char"), pytest.param(b"hunter2 secret!", id="secret")])
-def test_decode_errors_name_the_object_not_the_value(bad: bytes) -> None:
+@pytest.mark.parametrize(
+    ("encoding", "value", "decoded"),
+    [
+        pytest.param("hex", b"68656C6c6f\n", b"hello", id="hex-either-case"),
+        pytest.param("utf-8", b"<as is>", b"<as is>", id="utf-8-unchanged"),
+        pytest.param("UTF-8", b"\xc3\xa9", b"\xc3\xa9", id="utf-8-any-case"),
+    ],
+)
+def test_other_encodings(encoding: str, value: bytes, decoded: bytes) -> None:
+    assert [p.value for p in run(f"- {{objectName: x, objectType: fake, encoding: {encoding}}}\n", value)] == [decoded]
+
+
+@pytest.mark.parametrize(
+    ("encoding", "bad"),
+    [
+        pytest.param("base64", b"%%%", id="symbols"), pytest.param("base64", b"a", id="one-char"),
+        pytest.param("base64", b"hunter2 secret!", id="secret"), pytest.param("hex", b"hunter2", id="hex-secret"),
+        pytest.param("hex", b"abc", id="hex-odd-length"),
+    ],
+)
+def test_decode_errors_name_the_object_not_the_value(encoding: str, bad: bytes) -> None:
     with pytest.raises(InvalidArgument) as caught:
-        run("- {objectName: x, objectType: fake, encoding: base64}\n", bad)
-    assert caught.value.message == 'objects[0] "x": value is not valid base64 (encoding: base64)'
+        run(f"- {{objectName: x, objectType: fake, encoding: {encoding}}}\n", bad)
+    assert caught.value.message == f'objects[0] "x": value is not valid {encoding} (encoding: {encoding})'
     assert "hunter2" not in caught.value.message
 
 

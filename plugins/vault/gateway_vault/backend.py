@@ -9,6 +9,7 @@ the token was revoked, and then one re-login and retry of the denied queries.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable, Collection, Sequence
 
@@ -18,7 +19,8 @@ from gateway.metrics import Metrics
 from gateway.model import FetchBatch, Fetched, FetchFailure, FetchOutcome, MountRequest, ObjectSpec, PodIdentity
 from gateway_vault.auth import TokenSource, VaultToken
 from gateway_vault.client import VaultCall, VaultClient
-from gateway_vault.connection import ADDRESS, FAILOVER_ADDRESSES, Connection, resolve
+from gateway_vault.connection import ADDRESS, FAILOVER_ADDRESSES, Connection, resolve, unknown_parameters
+from gateway_vault.dialect import dialect_for
 from gateway_vault.errors import read_error
 from gateway_vault.extract import SecretData, VersionSigner, secret_data, select
 from gateway_vault.kv import ApiPath, KvMounts
@@ -26,6 +28,7 @@ from gateway_vault.options import VaultConfig
 from gateway_vault.query import OBJECT_OPTIONS, SECRET_ARGS, ObjectQuery, QueryError, SecretQuery, object_problems, parse_object
 
 Answer = SecretData | GatewayError
+log = logging.getLogger("gateway_vault")
 
 
 class VaultBackend(Backend):
@@ -45,6 +48,8 @@ class VaultBackend(Backend):
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.config = config
+        self.dialect = dialect_for(config.provider_name)
+        self.kv_version = config.kv_version or self.dialect.kv_version
         self.default_location = config.address
         self.metrics = metrics or Metrics()
         self.client = VaultClient(
@@ -58,29 +63,40 @@ class VaultBackend(Backend):
         self.versions = VersionSigner()
 
     def check_object(self, obj: ObjectSpec) -> list[str]:
-        return object_problems(obj, self.config.kv_version)
+        return object_problems(obj, self.kv_version, self.dialect)
 
     async def locations(self, request: MountRequest) -> tuple[str, ...]:
         """The addresses, after checking every connection parameter (so bad ones fail before any fetch)."""
         found = await super().locations(request)
         try:
             for address in found:
-                resolve(self.config, request.attributes, address)
+                resolve(self.config, request.attributes, address, self.dialect)
         except InvalidArgument as exc:
             raise InvalidArgument(f"{self.name}: {exc.message}") from None
         return found
 
     def cache_evidence(self, batch: FetchBatch) -> str:
         """The digest of the pod's own valid JWT, which a login with a missed cache would present."""
-        return self.tokens.evidence(resolve(self.config, batch.request.attributes, batch.location), batch.identity)
+        return self.tokens.evidence(resolve(self.config, batch.request.attributes, batch.location, self.dialect), batch.identity)
+
+    def check_request(self, request: MountRequest) -> None:
+        """Parameters meant for Vault but not read are never silently ignored: a warning, or an error
+        under ``--strict-objects``."""
+        unknown = unknown_parameters(request.attributes)
+        if not unknown:
+            return
+        message = f"{self.name}: unknown SecretProviderClass parameter{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}"
+        if self.config.strict:
+            raise InvalidArgument(f"{message} (strict mode)")
+        log.warning("%s ignored (class %s)", message, request.spc_name or "?")
 
     async def fetch_many(self, batch: FetchBatch) -> Sequence[FetchOutcome]:
-        connection = resolve(self.config, batch.request.attributes, batch.location)
+        connection = resolve(self.config, batch.request.attributes, batch.location, self.dialect)
         outcomes: list[FetchOutcome] = []
         wanted: dict[int, ObjectQuery] = {}
         for item in batch.items:
             try:
-                wanted[item.key] = parse_object(item.ref, item.options, self.config.kv_version)
+                wanted[item.key] = parse_object(item.ref, item.options, self.kv_version, self.dialect)
             except QueryError as exc:
                 outcomes.append(FetchFailure(item.key, InvalidArgument(str(exc), reason="BadObject")))
         if wanted:
@@ -120,16 +136,16 @@ class VaultBackend(Backend):
             target = await self.mounts.api_path(connection, token.value, query)
             what = f'"{target.path}"' + (f" version {query.version}" if query.version else "")
             _check_versioned(query, target)
-            params = dict(query.arguments) if query.method == "GET" else {}
+            params: list[tuple[str, str]] = [*query.query, *(query.arguments.items() if query.reads else ())]
             if query.version:
-                params["version"] = query.version
+                params.append(("version", query.version))
             call = VaultCall(
-                "read" if query.method == "GET" else "write",
+                "read" if query.reads else "write",
                 query.method,
                 target.path,
                 token=token.value,
                 params=params or None,
-                body=query.arguments if query.method != "GET" else None,
+                body=None if query.reads else query.arguments,
             )
             body = await self.client.call(connection, call, lambda reply: read_error(reply, connection.auth.describe(), what))
             return secret_data(body, what)
@@ -140,11 +156,11 @@ class VaultBackend(Backend):
         if isinstance(answer, GatewayError):
             return FetchFailure(key, answer)
         try:
-            value = select(answer, wanted.key)
+            value = select(answer, wanted.key, self.dialect)
         except GatewayError as exc:
             return FetchFailure(key, exc)
         # Issued (POST) and leased answers are unique to this pod: keep them out of the node-local cache.
-        cacheable = wanted.query.method == "GET" and not answer.leased
+        cacheable = wanted.query.reads and not answer.leased
         return Fetched(key, value, answer.kv_version or self.versions.version(wanted, value), cacheable=cacheable)
 
 

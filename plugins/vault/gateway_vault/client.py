@@ -11,20 +11,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 import hvac.adapters
 import requests
-import requests.adapters
 
 from gateway.concurrency import Backoff, retry
-from gateway.errors import GatewayError
+from gateway.errors import GatewayError, InvalidArgument
 from gateway.metrics import Metrics
-from gateway_vault.connection import Connection
+from gateway_vault.connection import CA_DIRECTORY, Connection
 from gateway_vault.errors import NOT_RETRIED_HERE, VaultReply, error_detail, transport_error
+from gateway_vault.gojson import loads
+from gateway_vault.tls import TlsSettings, VaultSession
 
 BACKEND = "vault"
 CREDENTIAL_FIELDS = frozenset({"jwt", "token", "password", "secret_id"})
@@ -42,7 +43,7 @@ class VaultCall:
     method: str
     path: str
     token: str = field(default="", repr=False)
-    params: Mapping[str, str] | None = None
+    params: Sequence[tuple[str, str]] | None = None
     body: Mapping[str, Any] | None = field(default=None, repr=False)
 
     def sensitive(self) -> list[str]:
@@ -58,7 +59,7 @@ class VaultClient:
         self.backoff = Backoff(attempts=retries + 1)
         self.max_parallel = max_parallel
         self._pool: ThreadPoolExecutor | None = None
-        self._sessions: dict[bool | str, requests.Session] = {}
+        self._sessions: dict[TlsSettings, requests.Session] = {}
         self._lock = threading.Lock()
 
     async def call(self, connection: Connection, call: VaultCall, check: ReplyCheck) -> dict[str, Any]:
@@ -89,12 +90,14 @@ class VaultClient:
 
     def _send(self, connection: Connection, call: VaultCall) -> VaultReply:
         """On a pool thread: one HTTP exchange. Raises only GatewayError."""
+        session = self._session(connection.tls)
         adapter = hvac.adapters.RawAdapter(
             base_uri=connection.address,
             token=call.token or None,
             namespace=connection.namespace or None,
-            session=self._session(connection.verify),
-            verify=connection.verify,
+            session=session,
+            verify=session.verify,
+            cert=session.cert,
             timeout=self.timeout,
         )
         try:
@@ -111,16 +114,15 @@ class VaultClient:
             self._pool = ThreadPoolExecutor(max_workers=self.max_parallel, thread_name_prefix="vault")
         return self._pool
 
-    def _session(self, verify: bool | str) -> requests.Session:
+    def _session(self, tls: TlsSettings) -> requests.Session:
         with self._lock:
-            session = self._sessions.get(verify)
+            session = self._sessions.get(tls)
             if session is None:
-                session = requests.Session()
-                session.verify = verify  # hvac prefers the session's setting over its own argument
-                adapter = requests.adapters.HTTPAdapter(pool_connections=16, pool_maxsize=self.max_parallel)
-                session.mount("http://", adapter)
-                session.mount("https://", adapter)
-                self._sessions[verify] = session
+                try:
+                    session = VaultSession(tls, self.max_parallel)  # hvac prefers the session's TLS settings
+                except OSError as exc:
+                    raise InvalidArgument(f"{CA_DIRECTORY}: {exc}", reason="TLSError") from None
+                self._sessions[tls] = session
             return session
 
     async def aclose(self) -> None:
@@ -144,7 +146,7 @@ def _json(response: requests.Response) -> dict[str, Any] | None:
     if not response.content:
         return None
     try:
-        body = response.json()
+        body = loads(response.content)  # numbers as Vault wrote them, for answers copied verbatim
     except ValueError:
         return None
     return body if isinstance(body, dict) else None

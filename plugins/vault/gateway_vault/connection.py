@@ -6,13 +6,15 @@ matching ``--vault-*`` server option (:class:`~gateway_vault.options.VaultConfig
 
 from __future__ import annotations
 
-import os
 import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from gateway.errors import InvalidArgument
+from gateway.text import preview
+from gateway_vault.dialect import NATIVE, VaultDialect
 from gateway_vault.options import AUTH_METHODS, TOKEN_AUTH, VaultConfig, parse_bool
+from gateway_vault.tls import TlsSettings, check_files
 
 ADDRESS = "vaultAddress"
 FAILOVER_ADDRESSES = "vaultFailoverAddress"
@@ -23,7 +25,33 @@ AUTH_MOUNT_PATH = "vaultAuthMountPath"
 KUBERNETES_MOUNT_PATH = "vaultKubernetesMountPath"  # vault-csi-provider's older name
 AUDIENCE = "audience"
 CA_CERT = "vaultCACertPath"
+CA_DIRECTORY = "vaultCADirectory"
+TLS_SERVER_NAME = "vaultTLSServerName"
+CLIENT_CERT = "vaultTLSClientCertPath"
+CLIENT_KEY = "vaultTLSClientKeyPath"
 SKIP_TLS_VERIFY = "vaultSkipTLSVerify"
+TLS_PARAMETERS = {"ca_file": CA_CERT, "ca_directory": CA_DIRECTORY, "client_cert": CLIENT_CERT, "client_key": CLIENT_KEY}
+PARAMETERS = frozenset({
+    ADDRESS, FAILOVER_ADDRESSES, NAMESPACE, ROLE, AUTH_METHOD, AUTH_MOUNT_PATH, KUBERNETES_MOUNT_PATH, AUDIENCE,
+    CA_CERT, CA_DIRECTORY, TLS_SERVER_NAME, CLIENT_CERT, CLIENT_KEY, SKIP_TLS_VERIFY,
+})
+_BY_LOWER = {name.lower(): name for name in PARAMETERS}
+
+
+def unknown_parameters(parameters: Mapping[str, str]) -> list[str]:
+    """Class parameters meant for Vault that this backend does not read: names starting with
+    ``vault`` it does not know, and known names spelled in another case (parameters are case-sensitive).
+    Other parameters may belong to the core or to another backend of a mixed class."""
+    found = []
+    for name in parameters:
+        lowered = name.lower()
+        if name in PARAMETERS or "/" in name:
+            continue
+        if lowered in _BY_LOWER:
+            found.append(f'"{preview(name)}" (did you mean "{_BY_LOWER[lowered]}"?)')
+        elif lowered.startswith("vault"):
+            found.append(f'"{preview(name)}"')
+    return sorted(found)
 
 
 @dataclass(frozen=True)
@@ -46,7 +74,7 @@ class AuthSpec:
 class Connection:
     address: str
     namespace: str
-    verify: bool | str  # True, False (skip) or the CA bundle path
+    tls: TlsSettings
     auth: AuthSpec
 
 
@@ -64,21 +92,21 @@ def address_problem(address: str) -> str | None:
     return None
 
 
-def resolve(config: VaultConfig, parameters: Mapping[str, str], address: str) -> Connection:
+def resolve(config: VaultConfig, parameters: Mapping[str, str], address: str, dialect: VaultDialect = NATIVE) -> Connection:
     """The connection for ``address`` (one of the mount's locations); InvalidArgument names the parameter."""
     problem = address_problem(address)
     if problem:
         raise InvalidArgument(f'vault address "{address}" {problem}')
-    auth = _auth(config, parameters)
+    auth = _auth(config, parameters, dialect)
     if auth.method == TOKEN_AUTH and address.rstrip("/") != config.address:
         raise InvalidArgument(
             f"the dev token (--vault-token) is only sent to --vault-address, not to {address}"
         )
     namespace = (parameters.get(NAMESPACE) or config.namespace).strip().strip("/")
-    return Connection(address.rstrip("/"), namespace, _verify(config, parameters), auth)
+    return Connection(address.rstrip("/"), namespace, _tls(config, parameters, dialect), auth)
 
 
-def _auth(config: VaultConfig, parameters: Mapping[str, str]) -> AuthSpec:
+def _auth(config: VaultConfig, parameters: Mapping[str, str], dialect: VaultDialect) -> AuthSpec:
     method = (parameters.get(AUTH_METHOD) or config.auth_method).strip().lower()
     allowed = AUTH_METHODS + ((TOKEN_AUTH,) if config.allow_token_auth else ())
     if method not in allowed:
@@ -88,7 +116,7 @@ def _auth(config: VaultConfig, parameters: Mapping[str, str]) -> AuthSpec:
     role = (parameters.get(ROLE) or config.role).strip()
     if not role:
         raise InvalidArgument(f'no Vault role: set the SecretProviderClass parameter "{ROLE}" (or --vault-role)')
-    audience = parameters.get(AUDIENCE, "").strip() or config.audience
+    audience = parameters.get(AUDIENCE, "").strip() or config.audience or dialect.default_audience
     return AuthSpec(method, _mount_path(config, parameters, method), role, audience)
 
 
@@ -111,21 +139,30 @@ def _clean_mount(path: str) -> str:
     return path.removeprefix("auth/")
 
 
-def _verify(config: VaultConfig, parameters: Mapping[str, str]) -> bool | str:
-    skip = config.skip_tls_verify
-    raw_skip = parameters.get(SKIP_TLS_VERIFY, "").strip()
-    if raw_skip:
-        parsed = parse_bool(raw_skip)
-        if parsed is None:
-            raise InvalidArgument(f'{SKIP_TLS_VERIFY} must be "true" or "false", got "{raw_skip}"')
-        skip = parsed
-    ca_cert = parameters.get(CA_CERT, "").strip() or config.ca_cert
-    if skip and ca_cert:
-        raise InvalidArgument(f"{SKIP_TLS_VERIFY}=true conflicts with the CA certificate {ca_cert}; set only one")
-    if skip:
-        return False
-    if ca_cert:
-        if not os.path.isfile(ca_cert):
-            raise InvalidArgument(f'{CA_CERT} "{ca_cert}" is not a readable file on the node')
-        return ca_cert
-    return True
+def _tls(config: VaultConfig, parameters: Mapping[str, str], dialect: VaultDialect) -> TlsSettings:
+    """Class parameters over server options, as vault-csi-provider layers them: a CA file or
+    directory in the class replaces the server's CA; the client certificate and key come as a pair.
+
+    ``vaultSkipTLSVerify: "true"`` wins over any CA. In the vault-csi-provider dialect a true skip
+    at either level wins and "false" never undoes the server's; natively the class's value decides,
+    and a class that sets both skip and a CA is refused as contradictory."""
+    text = {name: parameters.get(name, "").strip() for name in (CA_CERT, CA_DIRECTORY, TLS_SERVER_NAME, CLIENT_CERT, CLIENT_KEY, SKIP_TLS_VERIFY)}
+    class_skip = None
+    if text[SKIP_TLS_VERIFY]:
+        class_skip = parse_bool(text[SKIP_TLS_VERIFY])
+        if class_skip is None:
+            raise InvalidArgument(f'{SKIP_TLS_VERIFY} must be "true" or "false", got "{text[SKIP_TLS_VERIFY]}"')
+    class_ca = text[CA_CERT] or text[CA_DIRECTORY]
+    if dialect.sticky_skip_verify:  # vault-csi-provider only ever switches InsecureSkipVerify on
+        skip = config.skip_tls_verify or bool(class_skip)
+    else:
+        if class_skip and class_ca:
+            raise InvalidArgument(f"{SKIP_TLS_VERIFY}=true conflicts with {CA_CERT if text[CA_CERT] else CA_DIRECTORY}; set only one")
+        skip = class_skip if class_skip is not None else config.skip_tls_verify and not class_ca
+    if bool(text[CLIENT_CERT]) != bool(text[CLIENT_KEY]):
+        raise InvalidArgument(f"{CLIENT_CERT} and {CLIENT_KEY} must be set together")
+    ca_file, ca_directory = (text[CA_CERT], text[CA_DIRECTORY]) if class_ca else (config.ca_cert, config.ca_directory)
+    client = (text[CLIENT_CERT], text[CLIENT_KEY]) if text[CLIENT_CERT] else (config.tls_client_cert, config.tls_client_key)
+    tls = TlsSettings(ca_file, ca_directory, text[TLS_SERVER_NAME] or config.tls_server_name, *client, skip_verify=skip)
+    check_files(tls, TLS_PARAMETERS)
+    return tls

@@ -88,8 +88,7 @@ def login_error(reply: VaultReply, who: str) -> GatewayError:
 def transport_error(exc: Exception, timeout: float) -> GatewayError:
     """A request that got no HTTP answer. The text names the kind of failure, never the URL or headers."""
     if isinstance(exc, requests.exceptions.SSLError):
-        cause = "certificate verify failed" if "CERTIFICATE_VERIFY_FAILED" in str(exc) else "handshake failed"
-        return Unavailable(f"TLS with Vault failed: {cause} (check vaultCACertPath)", reason="TLSError")
+        return Unavailable(f"TLS with Vault failed: {_tls_cause(str(exc))}", reason="TLSError")
     if isinstance(exc, requests.exceptions.Timeout):
         return Unavailable(f"no answer from Vault within {timeout:g}s", reason="Timeout")
     if isinstance(exc, requests.exceptions.ConnectionError):
@@ -97,6 +96,18 @@ def transport_error(exc: Exception, timeout: float) -> GatewayError:
         cause = "connection refused" if "refused" in text else "host name not resolved" if "resolution" in text or "not known" in text else "connection failed"
         return Unavailable(f"cannot reach Vault: {cause}", reason="Unreachable")
     return Unavailable(f"request to Vault failed: {type(exc).__name__}", reason="RequestFailed")
+
+
+def _tls_cause(text: str) -> str:
+    """What went wrong in a TLS handshake, and which parameter to check."""
+    lowered = text.lower()
+    if "hostname mismatch" in lowered or "doesn't match" in lowered or "not valid for" in lowered:
+        return "Vault's certificate is not valid for that host name (check vaultTLSServerName)"
+    if "certificate_verify_failed" in lowered:
+        return "certificate verify failed (check vaultCACertPath or vaultCADirectory)"
+    if "certificate required" in lowered or "bad certificate" in lowered or "unknown ca" in lowered or "certificate_required" in lowered:
+        return "Vault refused the client certificate (check vaultTLSClientCertPath and vaultTLSClientKeyPath)"
+    return "handshake failed"
 
 
 def _colon(detail: str) -> str:

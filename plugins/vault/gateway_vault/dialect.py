@@ -1,0 +1,67 @@
+"""How the ``vault`` backend reads an object: vault-csi-provider's rules, or our stricter native ones.
+
+The server answering as provider ``vault`` (``--provider-name vault``) serves classes written for
+hashicorp/vault-csi-provider, so it reads them exactly as that provider does. Under any other
+provider name the native rules apply; they differ only where vault-csi-provider's behaviour
+surprises (docs/vault.md, "Differences from vault-csi-provider", gives the reason for each).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+VAULT_PROVIDER_NAME = "vault"
+
+
+@dataclass(frozen=True)
+class VaultDialect:
+    name: str
+    #: the token audience used when a class sets no ``audience`` ("": the token for "" or the only token)
+    default_audience: str
+    #: no ``secretKey``: the whole Vault response (True) or just the secret's data map (False)
+    whole_response: bool
+    #: ``method`` is sent to Vault as written (LIST, DELETE, ...) instead of only GET or POST/PUT
+    any_method: bool
+    #: ``secretPath`` may carry a query string (``secret/data/x?version=1``)
+    query_in_path: bool
+    #: ``secretArgs`` on a GET become query parameters (False: they are not sent, as Vault ignores a GET body)
+    get_args_as_query: bool
+    #: the objects' default ``kvVersion`` when the server sets none: "auto" (detect KV v2) or "1" (path as written)
+    kv_version: str
+    #: ``vaultSkipTLSVerify: "true"`` at any level wins and "false" never undoes it (False: the class's value decides)
+    sticky_skip_verify: bool
+    #: JSON written like Go's encoding/json (``<``, ``>``, ``&``, U+2028/9 escaped)
+    go_json: bool
+    #: when the driver sends no token for the audience, ask the Kubernetes TokenRequest API for one
+    request_tokens: bool
+
+
+NATIVE = VaultDialect(
+    "secrets-gateway",
+    default_audience="",
+    whole_response=False,
+    any_method=False,
+    query_in_path=False,
+    get_args_as_query=True,
+    kv_version="auto",
+    sticky_skip_verify=False,
+    go_json=False,
+    request_tokens=False,
+)
+VAULT_CSI_PROVIDER = VaultDialect(
+    "vault-csi-provider",
+    default_audience="vault",
+    whole_response=True,
+    any_method=True,
+    query_in_path=True,
+    get_args_as_query=False,
+    kv_version="1",
+    sticky_skip_verify=True,
+    go_json=True,
+    request_tokens=True,
+)
+
+
+def dialect_for(provider_name: str) -> VaultDialect:
+    """The dialect of a server answering as ``provider_name``."""
+    return VAULT_CSI_PROVIDER if provider_name == VAULT_PROVIDER_NAME else NATIVE
