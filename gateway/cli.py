@@ -231,6 +231,7 @@ def run_serve(args: argparse.Namespace, plugins: PluginSet) -> int:
     gateway = build_gateway(settings, plugins)
     for failure in plugins.failures:
         print(f"warning: {failure.describe()}", file=sys.stderr)
+    log.route_native_stderr()
     asyncio.run(serve(gateway, address))
     return 0
 

@@ -34,8 +34,16 @@ class SingleFlight(Generic[K, V]):
         if future is None:
             future = asyncio.ensure_future(call())
             self._calls[key] = future
-            future.add_done_callback(lambda _: self._calls.pop(key, None))
+            future.add_done_callback(lambda done: self._settle(key, done))
         return await asyncio.shield(future)
+
+    def _settle(self, key: K, done: asyncio.Future[V]) -> None:
+        """Forget the finished call and mark its exception retrieved: every caller may have left
+        (timed out) before it failed, and asyncio would then log "Task exception was never retrieved"."""
+        if self._calls.get(key) is done:
+            del self._calls[key]
+        if not done.cancelled():
+            done.exception()
 
 
 class ExpiringCache(Generic[K, V]):

@@ -1,4 +1,8 @@
-"""Logging: setup (text or JSON lines, level) and the one structured line per mount.
+"""Logging: setup (text or JSON lines, level, UTC) and the one structured line per mount.
+
+Every line the process writes goes through the configured formatter: Python loggers of any
+library (grpc, asyncio, botocore…), ``warnings``, uncaught exceptions in threads and, once
+:func:`route_native_stderr` ran, what native code (gRPC core) writes to file descriptor 2.
 
 Nothing here ever sees a secret value: the mount line carries names, counts and the
 user-facing error message, which by construction contains no values or tokens.
@@ -8,8 +12,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import secrets
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -21,7 +27,9 @@ MAX_LOGGED_ERROR = 4096
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line: time, level, logger, message, and the mount's fields."""
+    """One JSON object per line: time (UTC), level, logger, message, and the mount's fields."""
+
+    converter = time.gmtime
 
     def format(self, record: logging.LogRecord) -> str:
         document = {
@@ -37,7 +45,11 @@ class JsonFormatter(logging.Formatter):
 
 
 class TextFormatter(logging.Formatter):
-    """``time level logger: message key=value ...``"""
+    """``time level logger: message key=value ...`` with the time in UTC (ISO 8601, ``Z``)."""
+
+    converter = time.gmtime
+    default_time_format = "%Y-%m-%dT%H:%M:%S"
+    default_msec_format = "%s.%03dZ"
 
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -51,7 +63,7 @@ class TextFormatter(logging.Formatter):
 
 
 def configure(level: str = "info", fmt: str = "text", stream: object = None) -> None:
-    """Configure the root logger once, from the composition root."""
+    """Configure the root logger once, from the composition root; every logger ends up there."""
     handler = logging.StreamHandler(stream or sys.stderr)  # type: ignore[arg-type]
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     root = logging.getLogger()
@@ -59,6 +71,51 @@ def configure(level: str = "info", fmt: str = "text", stream: object = None) -> 
     root.setLevel(level.upper())
     for noisy in ("botocore", "urllib3", "hvac", "asyncio"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+    for name in list(logging.root.manager.loggerDict):  # libraries that brought their own handler
+        existing = logging.getLogger(name)
+        existing.handlers[:] = [h for h in existing.handlers if isinstance(h, logging.NullHandler)]
+        existing.propagate = True
+    logging.captureWarnings(True)
+    threading.excepthook = _log_thread_exception
+
+
+def _log_thread_exception(args: threading.ExceptHookArgs) -> None:
+    if args.exc_type is not SystemExit and args.exc_value is not None:
+        thread = args.thread.name if args.thread else "?"
+        logging.getLogger("gateway.thread").error(
+            "uncaught exception in thread %s", thread, exc_info=(args.exc_type, args.exc_value, args.exc_traceback)
+        )
+
+
+#: gRPC core's (absl) line prefix: severity letter, then MMDD
+_NATIVE_LEVELS = {"E": logging.ERROR, "W": logging.WARNING, "I": logging.INFO, "F": logging.CRITICAL}
+
+
+def route_native_stderr(logger_name: str = "grpc.core") -> None:
+    """Send what native code writes to fd 2 through the configured formatter (``serve`` only).
+
+    Python's own stderr (and the log handler) keep writing to the original stream; fd 2
+    becomes a pipe that a daemon thread reads line by line into ``logger_name``.
+    """
+    original = os.dup(2)
+    stream = os.fdopen(original, "w", buffering=1, encoding="utf-8", errors="replace")
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.StreamHandler) and handler.stream in (sys.stderr, sys.__stderr__):
+            handler.setStream(stream)
+    sys.stderr = stream
+    read_end, write_end = os.pipe()
+    os.dup2(write_end, 2)
+    os.close(write_end)
+    logger = logging.getLogger(logger_name)
+    threading.Thread(target=_pump, args=(read_end, logger), name="native-stderr", daemon=True).start()
+
+
+def _pump(read_end: int, logger: logging.Logger) -> None:
+    with os.fdopen(read_end, "r", encoding="utf-8", errors="replace") as lines:
+        for line in lines:
+            text = line.rstrip("\n")
+            if text:
+                logger.log(_NATIVE_LEVELS.get(text[:1], logging.WARNING) if text[1:5].isdigit() else logging.WARNING, "%s", text)
 
 
 @dataclass

@@ -114,10 +114,10 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def serve_fake(directory: Path, store: Path, *flags: str, **popen: Any) -> subprocess.Popen[str]:
+def serve_fake(directory: Path, store: Path, *flags: str, log: str = "warning", **popen: Any) -> subprocess.Popen[str]:
     """The real ``secrets-gateway serve`` with only the fake plugin, as a child process."""
     return subprocess.Popen(
-        [sys.executable, "-m", "gateway", "--log-level", "warning", "serve", "--providers-dir", str(directory),
+        [sys.executable, "-m", "gateway", "--log-level", log, "--log-format", "json", "serve", "--providers-dir", str(directory),
          "--plugins", "fake", "--fake-store", str(store), *flags],
         text=True, **popen,
     )
