@@ -31,6 +31,7 @@ OPEN_OBJECTS = {
     "prepareProvidersDir.resources.limits", "resources.claims[]", "prepareProvidersDir.resources.claims[]",
     "extraEnv[].valueFrom", "extraVolumes[]", "extraVolumeMounts[]",
     "serviceMonitor.relabelings[]", "serviceMonitor.metricRelabelings[]",
+    "prometheusRule.labels", "prometheusRule.extraRules[]", "grafanaDashboard.labels", "grafanaDashboard.annotations",
     "secrets-store-csi-driver",  # ASCP's driver subchart values: only install is looked at (the templates refuse true)
 }
 
@@ -95,7 +96,7 @@ def _leaves(values: dict[str, Any], prefix: str = "") -> list[str]:
     leaves = []
     for key, value in values.items():
         path = f"{prefix}{key}"
-        if isinstance(value, dict) and value and key not in ("affinity", "updateStrategy", "resources"):
+        if isinstance(value, dict) and value and key not in ("affinity", "updateStrategy", "resources", "labels"):
             leaves += _leaves(value, path + ".")
         else:
             leaves.append(path)

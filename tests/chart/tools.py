@@ -61,7 +61,7 @@ NAMESPACE = "kube-system"
 INSTALL_TIMEOUT = 900  # first run: module download + compiling helm (about 2.5 minutes here)
 
 #: custom resources whose schemas kubernetes-validate does not ship; checked by hand where rendered
-CUSTOM_KINDS = {("monitoring.coreos.com/v1", "ServiceMonitor")}
+CUSTOM_KINDS = {("monitoring.coreos.com/v1", "ServiceMonitor"), ("monitoring.coreos.com/v1", "PrometheusRule")}
 
 
 class RenderError(Exception):
