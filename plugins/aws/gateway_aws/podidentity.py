@@ -5,7 +5,9 @@ answers ``{AccessKeyId, SecretAccessKey, Token, Expiration}``. Agents on fresh n
 to start (ASCP #537), so timeouts, connection errors, 429 and 5xx are retried with backoff;
 other 4xx (a refused token, no association) fail at once. With ``preferredAddressType: auto``
 the IPv6 endpoint is tried when the IPv4 one cannot be reached. The token never appears in a
-message.
+message. Requests go through :mod:`gateway.outbound`: one total deadline (``timeout``) per
+attempt, a 64 KiB body cap, no threads, never through a proxy; an answer that is not the
+credentials document (garbage, HTML, truncated, oversized) is a retryable ``Unavailable``.
 """
 
 from __future__ import annotations
@@ -13,27 +15,23 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
-import urllib.error
-import urllib.request
 from collections.abc import Awaitable, Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from typing import Any
 
 from gateway.concurrency import Backoff, retry
 from gateway.errors import DeadlineExceeded, GatewayError, PermissionDenied, Unavailable
 from gateway.metrics import Metrics
+from gateway.outbound import CONNECT, TIMEOUT, HttpProblem, OutboundHttp
 from gateway_aws.clients import Credentials
 
 MAX_BODY = 64 * 1024
 AGENT_HINT = "is the EKS Pod Identity Agent add-on running on this node?"
-_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never via an HTTP proxy from the env
 
 
 class PodIdentityAgent:
     def __init__(
         self,
-        executor: ThreadPoolExecutor,
         metrics: Metrics,
         *,
         timeout: float = 2.0,
@@ -41,7 +39,7 @@ class PodIdentityAgent:
         backoff_base: float = 0.2,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
-        self.executor = executor
+        self.http = OutboundHttp(max_body=MAX_BODY, use_proxy=False)  # never via an HTTP proxy from the env
         self.metrics = metrics
         self.timeout = timeout
         self.backoff = Backoff(attempts=attempts, base=backoff_base, cap=2.0)
@@ -69,34 +67,34 @@ class PodIdentityAgent:
     async def _once(self, endpoint: str, token: str) -> Credentials:
         outcome = "ok"
         try:
-            document = await asyncio.get_running_loop().run_in_executor(self.executor, self._get, endpoint, token)
-            return _credentials(document, endpoint)
+            return _credentials(await self._get(endpoint, token), endpoint)
         except GatewayError as exc:
             outcome = exc.reason
             raise
         finally:
             self.metrics.backend_calls.labels(backend="aws", operation="PodIdentityAgent", outcome=outcome).inc()
 
-    def _get(self, endpoint: str, token: str) -> Any:
-        request = urllib.request.Request(endpoint, headers={"Authorization": token, "Accept": "application/json"})
+    async def _get(self, endpoint: str, token: str) -> Any:
         where = f"Pod Identity agent {endpoint}"
         try:
-            with _OPENER.open(request, timeout=self.timeout) as response:
-                body = response.read(MAX_BODY)
-        except urllib.error.HTTPError as exc:
-            raise _http_error(where, exc.code, exc.read(MAX_BODY), token) from None
-        except TimeoutError:
-            raise DeadlineExceeded(f"{where}: no answer within {self.timeout:g}s ({AGENT_HINT})", reason="AgentTimeout") from None
-        except (urllib.error.URLError, OSError) as exc:
-            cause = getattr(exc, "reason", None) or exc
-            if isinstance(cause, TimeoutError):
+            answer = await self.http.request(
+                "GET", endpoint, timeout=self.timeout, headers={"Authorization": token, "Accept": "application/json"}
+            )
+        except HttpProblem as exc:
+            if exc.kind == TIMEOUT:
                 raise DeadlineExceeded(f"{where}: no answer within {self.timeout:g}s ({AGENT_HINT})", reason="AgentTimeout") from None
-            text = getattr(cause, "strerror", None) or str(cause)
-            raise Unavailable(f"{where}: cannot connect: {text} ({AGENT_HINT})", reason="AgentUnreachable") from None
+            if exc.kind == CONNECT:
+                raise Unavailable(f"{where}: cannot connect: {exc.detail} ({AGENT_HINT})", reason="AgentUnreachable") from None
+            raise Unavailable(f"{where}: not a usable answer: {exc.detail}", reason="AgentBadAnswer") from None
+        if not 200 <= answer.status < 300:
+            raise _http_error(where, answer.status, answer.body, token)
         try:
-            return json.loads(body)
-        except ValueError:
+            return json.loads(answer.body)
+        except (ValueError, RecursionError):
             raise Unavailable(f"{where}: the answer is not JSON", reason="AgentBadAnswer") from None
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
 
 
 def _http_error(where: str, status: int, body: bytes, token: str) -> GatewayError:
@@ -105,7 +103,7 @@ def _http_error(where: str, status: int, body: bytes, token: str) -> GatewayErro
         document = json.loads(body)
         if isinstance(document, dict):
             detail = str(document.get("message") or document.get("Message") or "")
-    except ValueError:
+    except (ValueError, RecursionError):
         detail = body.decode("utf-8", "replace")
     if token:
         detail = detail.replace(token, "[redacted]")

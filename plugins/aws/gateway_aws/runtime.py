@@ -69,7 +69,7 @@ class AwsRuntime:
         )
         self.clients = AwsClients(options, self.metrics, self.executor)
         self.agent = PodIdentityAgent(
-            self.executor, self.metrics, timeout=options.pod_identity_timeout, attempts=options.pod_identity_attempts
+            self.metrics, timeout=options.pod_identity_timeout, attempts=options.pod_identity_attempts
         )
         self.identities = IdentityResolver(options, self.kube)
         self.credentials = CredentialBroker(self.clients, self.agent, self.metrics, options.credential_refresh_margin)
@@ -90,4 +90,5 @@ class AwsRuntime:
             return
         self._closed = True
         await self.kube.aclose()
+        await self.agent.aclose()
         self.executor.shutdown(wait=False, cancel_futures=True)

@@ -56,6 +56,8 @@ class VaultBackend(Backend):
             timeout=config.request_timeout,
             retries=config.retries,
             max_parallel=config.max_parallel,
+            per_namespace=config.max_parallel_per_namespace,
+            max_response_bytes=config.max_response_bytes,
             metrics=self.metrics,
         )
         self.tokens = TokenSource(self.client, config, self.metrics, clock)
@@ -71,8 +73,8 @@ class VaultBackend(Backend):
         try:
             for address in found:
                 resolve(self.config, request.attributes, address, self.dialect)
-        except InvalidArgument as exc:
-            raise InvalidArgument(f"{self.name}: {exc.message}") from None
+        except (InvalidArgument, PermissionDenied) as exc:
+            raise type(exc)(f"{self.name}: {exc.message}", reason=exc.reason) from None
         return found
 
     def cache_evidence(self, batch: FetchBatch) -> str:

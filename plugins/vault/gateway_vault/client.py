@@ -1,31 +1,34 @@
-"""Vault HTTP calls through hvac, run in a bounded thread pool we own, with retry and metrics.
+"""Vault HTTP calls: bounded asyncio HTTP (no threads), fair shares per pod namespace, retry, metrics.
 
-hvac is synchronous; every call runs on the pool (``--vault-max-parallel`` threads) and the event
-loop only awaits it. One ``requests.Session`` per TLS setting is shared by the threads (its
-connection pools are thread-safe); each call builds a light hvac adapter carrying that call's
-token and namespace, so no token is ever shared between calls through mutable client state.
+Every request has one total deadline (``--vault-request-timeout``, connect to last byte) and a
+body-size cap (``--vault-max-response-bytes``); a server that dribbles, hangs or answers
+something that is not Vault's JSON gets a retryable ``Unavailable``, so the core fails over.
+At most ``--vault-max-parallel`` requests are in flight on the node and at most
+``--vault-max-parallel-per-namespace`` for one pod namespace, so one tenant's slow Vault cannot
+hold the others' requests back; a request that finds its share full for a whole request
+timeout gets a clear ``Unavailable`` naming the limit. No token is kept in shared state: each
+request carries its own headers.
 """
 
 from __future__ import annotations
 
-import asyncio
+import json
 import logging
-import threading
+import ssl
+import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-import hvac.adapters
-import requests
-
 from gateway.concurrency import Backoff, retry
 from gateway.errors import GatewayError, InvalidArgument
+from gateway.fairshare import FairLimiter
 from gateway.metrics import Metrics
+from gateway.outbound import HttpAnswer, HttpProblem, OutboundHttp
 from gateway_vault.connection import CA_DIRECTORY, Connection
-from gateway_vault.errors import NOT_RETRIED_HERE, VaultReply, error_detail, transport_error
+from gateway_vault.errors import NOT_RETRIED_HERE, VaultReply, error_detail, not_vault, transport_error
 from gateway_vault.gojson import loads
-from gateway_vault.tls import TlsSettings, VaultSession
+from gateway_vault.tls import TlsSettings, ssl_context
 
 BACKEND = "vault"
 CREDENTIAL_FIELDS = frozenset({"jwt", "token", "password", "secret_id"})
@@ -53,14 +56,18 @@ class VaultCall:
 
 
 class VaultClient:
-    def __init__(self, *, timeout: float, retries: int, max_parallel: int, metrics: Metrics) -> None:
+    def __init__(
+        self, *, timeout: float, retries: int, max_parallel: int, per_namespace: int, max_response_bytes: int, metrics: Metrics
+    ) -> None:
         self.timeout = timeout
         self.metrics = metrics
         self.backoff = Backoff(attempts=retries + 1)
-        self.max_parallel = max_parallel
-        self._pool: ThreadPoolExecutor | None = None
-        self._sessions: dict[TlsSettings, requests.Session] = {}
-        self._lock = threading.Lock()
+        self.http = OutboundHttp(max_body=max_response_bytes)
+        self.limiter = FairLimiter(
+            "Vault requests", total=max_parallel, per_tenant=per_namespace,
+            total_flag="--vault-max-parallel", per_tenant_flag="--vault-max-parallel-per-namespace",
+        )
+        self._contexts: dict[TlsSettings, ssl.SSLContext] = {}
 
     async def call(self, connection: Connection, call: VaultCall, check: ReplyCheck) -> dict[str, Any]:
         """Send ``call`` (retrying retryable failures with backoff); the JSON body of a 2xx answer."""
@@ -75,10 +82,10 @@ class VaultClient:
         return await retry(lambda: self._once(connection, call, check), backoff=self.backoff, retryable=retried, on_retry=on_retry)
 
     async def _once(self, connection: Connection, call: VaultCall, check: ReplyCheck) -> dict[str, Any]:
-        loop = asyncio.get_running_loop()
         outcome = "ok"
         try:
-            reply = await loop.run_in_executor(self._executor(), self._send, connection, call)
+            async with self.limiter.slot(connection.tenant, self.timeout):
+                reply = await self._send(connection, call)
             if not reply.ok:
                 raise check(reply)
             return reply.body or {}
@@ -88,52 +95,43 @@ class VaultClient:
         finally:
             self.metrics.backend_calls.labels(backend=BACKEND, operation=call.operation, outcome=outcome).inc()
 
-    def _send(self, connection: Connection, call: VaultCall) -> VaultReply:
-        """On a pool thread: one HTTP exchange. Raises only GatewayError."""
-        session = self._session(connection.tls)
-        adapter = hvac.adapters.RawAdapter(
-            base_uri=connection.address,
-            token=call.token or None,
-            namespace=connection.namespace or None,
-            session=session,
-            verify=session.verify,
-            cert=session.cert,
-            timeout=self.timeout,
-        )
+    async def _send(self, connection: Connection, call: VaultCall) -> VaultReply:
+        """One HTTP exchange within the request timeout. Raises only GatewayError."""
+        headers = {"Accept": "application/json", "X-Vault-Request": "true", "User-Agent": "secrets-gateway"}
+        if call.token:
+            headers["X-Vault-Token"] = call.token
+        if connection.namespace:
+            headers["X-Vault-Namespace"] = connection.namespace
+        body = None
+        if call.body is not None:
+            body = json.dumps(call.body).encode()
+            headers["Content-Type"] = "application/json"
+        query = f"?{urllib.parse.urlencode(call.params)}" if call.params else ""
+        url = f"{connection.address}/v1/{urllib.parse.quote(call.path)}{query}"
         try:
-            response = adapter.request(
-                call.method, f"/v1/{call.path}", raise_exception=False, params=call.params or None, json=call.body
+            answer = await self.http.request(
+                call.method, url, timeout=self.timeout, headers=headers, body=body,
+                tls=self._context(connection.tls), server_name=connection.tls.server_name,
             )
-            body = _json(response)
-        except (requests.exceptions.RequestException, OSError) as exc:  # OSError: e.g. an unreadable CA file
+        except HttpProblem as exc:
             raise transport_error(exc, self.timeout) from None
-        return VaultReply(response.status_code, body, "" if response.ok else error_detail(body, call.sensitive()))
+        return _reply(answer, call)
 
-    def _executor(self) -> ThreadPoolExecutor:
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=self.max_parallel, thread_name_prefix="vault")
-        return self._pool
-
-    def _session(self, tls: TlsSettings) -> requests.Session:
-        with self._lock:
-            session = self._sessions.get(tls)
-            if session is None:
-                try:
-                    session = VaultSession(tls, self.max_parallel)  # hvac prefers the session's TLS settings
-                except OSError as exc:
-                    raise InvalidArgument(f"{CA_DIRECTORY}: {exc}", reason="TLSError") from None
-                self._sessions[tls] = session
-            return session
+    def _context(self, tls: TlsSettings) -> ssl.SSLContext:
+        context = self._contexts.get(tls)
+        if context is None:
+            try:
+                context = ssl_context(tls)
+            except ssl.SSLError as exc:
+                raise InvalidArgument(f"the TLS client certificate or key is unusable: {exc.reason or exc}", reason="TLSError") from None
+            except OSError as exc:
+                raise InvalidArgument(f"{CA_DIRECTORY}: {exc}", reason="TLSError") from None
+            self._contexts[tls] = context
+        return context
 
     async def aclose(self) -> None:
-        """Stop the pool (pending calls are cancelled) and close the sessions; safe to call twice."""
-        pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.shutdown(wait=False, cancel_futures=True)
-        with self._lock:
-            sessions, self._sessions = list(self._sessions.values()), {}
-        for session in sessions:
-            session.close()
+        """Close idle connections; safe to call twice."""
+        await self.http.aclose()
 
 
 def member(body: Mapping[str, Any], key: str) -> dict[str, Any]:
@@ -142,11 +140,17 @@ def member(body: Mapping[str, Any], key: str) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _json(response: requests.Response) -> dict[str, Any] | None:
-    if not response.content:
-        return None
+def _reply(answer: HttpAnswer, call: VaultCall) -> VaultReply:
+    """Vault's answer: a JSON object (or nothing, for 204); anything else is not Vault talking."""
+    if answer.status == 204 and not answer.body:
+        return VaultReply(204)
     try:
-        body = loads(response.content)  # numbers as Vault wrote them, for answers copied verbatim
-    except ValueError:
-        return None
-    return body if isinstance(body, dict) else None
+        body = loads(answer.body)  # numbers as Vault wrote them, for answers copied verbatim
+    except (ValueError, RecursionError):
+        body = None
+    if not isinstance(body, dict):
+        if answer.status >= 500 or answer.status == 429:
+            return VaultReply(answer.status)  # overloaded or failing, whoever answered: retryable as such
+        raise not_vault(answer.status, len(answer.body))
+    ok = 200 <= answer.status < 300
+    return VaultReply(answer.status, body, "" if ok else error_detail(body, call.sensitive()))

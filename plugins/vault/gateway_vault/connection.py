@@ -10,8 +10,10 @@ import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from gateway.errors import InvalidArgument
+from gateway.errors import InvalidArgument, PermissionDenied
+from gateway.request import POD_NAMESPACE
 from gateway.text import preview
+from gateway_vault.allowlist import allows
 from gateway_vault.dialect import NATIVE, VaultDialect
 from gateway_vault.options import AUTH_METHODS, TOKEN_AUTH, VaultConfig, parse_bool
 from gateway_vault.tls import TlsSettings, check_files
@@ -76,6 +78,7 @@ class Connection:
     namespace: str
     tls: TlsSettings
     auth: AuthSpec
+    tenant: str = ""  # the pod's namespace: whose share of the Vault requests this uses
 
 
 def address_problem(address: str) -> str | None:
@@ -97,13 +100,15 @@ def resolve(config: VaultConfig, parameters: Mapping[str, str], address: str, di
     problem = address_problem(address)
     if problem:
         raise InvalidArgument(f'vault address "{address}" {problem}')
+    if not allows(config.allowed_addresses, address):
+        raise PermissionDenied(f'vault address "{address}" is not allowed on this node (--vault-allowed-addresses)', reason="AddressNotAllowed")
     auth = _auth(config, parameters, dialect)
     if auth.method == TOKEN_AUTH and address.rstrip("/") != config.address:
         raise InvalidArgument(
             f"the dev token (--vault-token) is only sent to --vault-address, not to {address}"
         )
     namespace = (parameters.get(NAMESPACE) or config.namespace).strip().strip("/")
-    return Connection(address.rstrip("/"), namespace, _tls(config, parameters, dialect), auth)
+    return Connection(address.rstrip("/"), namespace, _tls(config, parameters, dialect), auth, parameters.get(POD_NAMESPACE, ""))
 
 
 def _auth(config: VaultConfig, parameters: Mapping[str, str], dialect: VaultDialect) -> AuthSpec:

@@ -2,7 +2,9 @@
 
 403 → PermissionDenied naming the role and path; 404 → NotFound naming the path (and version);
 5xx, 429, sealed, standby and connection failures → retryable Unavailable, so the backend retries
-with backoff and the core then fails over to the next ``vaultFailoverAddress``. Vault's own error
+with backoff and the core then fails over to the next ``vaultFailoverAddress``; so are answers that
+are not Vault's (HTML, garbage, truncated, oversized, redirects, no answer within the deadline) —
+never NotFound or Internal. Vault's own error
 text is shortened and scrubbed of anything the request carried (tokens, JWTs, arguments).
 """
 
@@ -12,13 +14,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-import requests
-
 from gateway.errors import GatewayError, InvalidArgument, NotFound, PermissionDenied, Unavailable
+from gateway.outbound import CONNECT, TIMEOUT, TLS, TOO_LARGE, HttpProblem
 
 MAX_DETAIL = 160
 #: reasons of retryable errors that retrying at the same address cannot fix (failover still may)
-NOT_RETRIED_HERE = frozenset({"TLSError"})
+NOT_RETRIED_HERE = frozenset({"TLSError", "TooLarge", "TenantOverloaded"})
 
 
 @dataclass(frozen=True)
@@ -85,17 +86,23 @@ def login_error(reply: VaultReply, who: str) -> GatewayError:
     return PermissionDenied(f"login failed for {who} (HTTP {reply.status}){_colon(detail)}", reason="LoginRefused")
 
 
-def transport_error(exc: Exception, timeout: float) -> GatewayError:
-    """A request that got no HTTP answer. The text names the kind of failure, never the URL or headers."""
-    if isinstance(exc, requests.exceptions.SSLError):
-        return Unavailable(f"TLS with Vault failed: {_tls_cause(str(exc))}", reason="TLSError")
-    if isinstance(exc, requests.exceptions.Timeout):
-        return Unavailable(f"no answer from Vault within {timeout:g}s", reason="Timeout")
-    if isinstance(exc, requests.exceptions.ConnectionError):
-        text = str(exc).lower()
-        cause = "connection refused" if "refused" in text else "host name not resolved" if "resolution" in text or "not known" in text else "connection failed"
-        return Unavailable(f"cannot reach Vault: {cause}", reason="Unreachable")
-    return Unavailable(f"request to Vault failed: {type(exc).__name__}", reason="RequestFailed")
+def transport_error(problem: HttpProblem, timeout: float) -> GatewayError:
+    """A request that got no usable HTTP answer. The text names the kind of failure, never the URL or headers."""
+    if problem.kind == TLS:
+        return Unavailable(f"TLS with Vault failed: {_tls_cause(problem.detail)}", reason="TLSError")
+    if problem.kind == TIMEOUT:
+        return Unavailable(f"no complete answer from Vault within {timeout:g}s (--vault-request-timeout)", reason="Timeout")
+    if problem.kind == CONNECT:
+        return Unavailable(f"cannot reach Vault: {problem.detail}", reason="Unreachable")
+    if problem.kind == TOO_LARGE:
+        return Unavailable(f"Vault's answer is too large: {problem.detail} (--vault-max-response-bytes)", reason="TooLarge")
+    return Unavailable(f"not a usable answer from Vault: {problem.detail}", reason="BadAnswer")
+
+
+def not_vault(status: int, size: int) -> GatewayError:
+    """A complete HTTP answer that is not Vault's JSON (an HTML page, garbage, an empty or redirecting answer)."""
+    hint = ": Vault redirects to its active node; name the active node or a load balancer" if 300 <= status < 400 else ""
+    return Unavailable(f"the answer (HTTP {status}, {size} bytes) is not Vault's JSON{hint}", reason="NotVault")
 
 
 def _tls_cause(text: str) -> str:

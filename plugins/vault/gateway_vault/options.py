@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from gateway.errors import StartupError
 from gateway.settings import DEFAULT_PROVIDER_NAME, PluginOption, Settings
+from gateway_vault.allowlist import pattern_problem
 
 AUTH_METHODS = ("kubernetes", "jwt")
 TOKEN_AUTH = "token"
@@ -51,9 +52,12 @@ OPTIONS: dict[str, PluginOption] = {
         PluginOption("vault-allow-token-auth", "DEV ONLY: allow auth method 'token' with --vault-token (never for production)", default="false"),
         PluginOption("vault-token", "DEV ONLY: the Vault token for auth method 'token'; sent only to --vault-address"),
         PluginOption("vault-kv-version", "KV engine version when an object sets no kvVersion: auto (ask Vault), 1 or 2; empty: auto, or 1 (path as written) under provider name vault"),
-        PluginOption("vault-request-timeout", "seconds per Vault HTTP request; keep (retries+1) x timeout below --backend-timeout", default="3"),
+        PluginOption("vault-request-timeout", "total seconds per Vault HTTP request, connect to last byte; keep (retries+1) x timeout below --backend-timeout", default="3"),
         PluginOption("vault-retries", "retries of a failed Vault request (5xx, sealed, unreachable) before failing over", default="2"),
-        PluginOption("vault-max-parallel", "Vault HTTP requests in flight at once (thread pool size)", default="16"),
+        PluginOption("vault-max-parallel", "Vault HTTP requests in flight at once on the node", default="16"),
+        PluginOption("vault-max-parallel-per-namespace", "Vault HTTP requests in flight at once for the pods of one namespace", default="4"),
+        PluginOption("vault-max-response-bytes", "largest Vault answer accepted (bytes); larger ones fail over as Unavailable", default="4194304"),
+        PluginOption("vault-allowed-addresses", "comma-separated Vault addresses tenants may name (http(s)://host[:port], host may start with *.); empty: any"),
         PluginOption("vault-token-cache-size", "Vault tokens cached (one per identity and role); 0 disables caching", default="1000"),
         PluginOption("vault-mount-cache-ttl", "seconds a KV mount's detected version is remembered", default="300"),
     )
@@ -84,6 +88,9 @@ class VaultConfig:
     request_timeout: float = 3.0
     retries: int = 2
     max_parallel: int = 16
+    max_parallel_per_namespace: int = 4
+    max_response_bytes: int = 4 * 1024 * 1024
+    allowed_addresses: tuple[str, ...] = ()
     token_cache_size: int = 1000
     mount_cache_ttl: float = 300.0
 
@@ -131,6 +138,11 @@ class VaultConfig:
             request_timeout=_number("vault-request-timeout", text("vault-request-timeout"), minimum=0.001),
             retries=int(_number("vault-retries", text("vault-retries"), minimum=0, integer=True)),
             max_parallel=int(_number("vault-max-parallel", text("vault-max-parallel"), minimum=1, integer=True)),
+            max_parallel_per_namespace=int(
+                _number("vault-max-parallel-per-namespace", text("vault-max-parallel-per-namespace"), minimum=1, integer=True)
+            ),
+            max_response_bytes=int(_number("vault-max-response-bytes", text("vault-max-response-bytes"), minimum=1024, integer=True)),
+            allowed_addresses=_addresses("vault-allowed-addresses", text("vault-allowed-addresses")),
             token_cache_size=int(_number("vault-token-cache-size", text("vault-token-cache-size"), minimum=0, integer=True)),
             mount_cache_ttl=_number("vault-mount-cache-ttl", text("vault-mount-cache-ttl"), minimum=0),
         )
@@ -151,6 +163,16 @@ def _flag(name: str, value: str) -> bool:
     if parsed is None:
         raise StartupError(f"--{name} must be true or false, got {value!r}")
     return parsed
+
+
+def _addresses(name: str, value: str) -> tuple[str, ...]:
+    """The allow-list: ``scheme://host[:port]`` entries (host may start with ``*.``), normalized."""
+    entries = tuple(entry.strip().rstrip("/").lower() for entry in value.split(",") if entry.strip())
+    for entry in entries:
+        problem = pattern_problem(entry)
+        if problem:
+            raise StartupError(f"--{name}: {entry!r} {problem}")
+    return entries
 
 
 def _number(name: str, value: str, *, minimum: float, integer: bool = False) -> float:

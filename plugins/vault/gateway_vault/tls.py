@@ -1,22 +1,17 @@
 """TLS to Vault as vault-csi-provider configures it: a CA file or a directory of CA files, the name
 expected in Vault's certificate (also sent as SNI), a client certificate for mutual TLS, skip-verify.
 
-One ``requests.Session`` per distinct :class:`TlsSettings`. A CA directory is read once into a
-bundle file of its own (OpenSSL's ``capath`` would need hashed file names; Vault clients read every
-PEM file in the directory), removed when the session closes.
+One :class:`ssl.SSLContext` per distinct :class:`TlsSettings`. A CA directory is read once into an
+in-memory bundle (OpenSSL's ``capath`` would need hashed file names; Vault clients read every PEM
+file in the directory).
 """
 
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
+import ssl
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import requests
-import requests.adapters
 
 from gateway.errors import InvalidArgument
 
@@ -25,7 +20,7 @@ PEM_CERTIFICATE = "-----BEGIN CERTIFICATE-----"
 
 @dataclass(frozen=True)
 class TlsSettings:
-    """How one connection verifies Vault and shows itself; hashable (sessions are shared per value)."""
+    """How one connection verifies Vault and shows itself; hashable (contexts are shared per value)."""
 
     ca_file: str = ""
     ca_directory: str = ""  # used only without ca_file
@@ -39,43 +34,24 @@ class TlsSettings:
         return (self.client_cert, self.client_key) if self.client_cert else None
 
 
-class _NamedServerAdapter(requests.adapters.HTTPAdapter):
-    """Connects to the address but verifies (and sends as SNI) ``server_name``."""
+def ssl_context(tls: TlsSettings) -> ssl.SSLContext:
+    """The client TLS context for ``tls`` (the name to expect is passed per connection).
 
-    def __init__(self, server_name: str, **kwargs: Any) -> None:
-        self.server_name = server_name
-        super().__init__(**kwargs)
-
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        if self.server_name:
-            kwargs.update(server_hostname=self.server_name, assert_hostname=self.server_name)
-        super().init_poolmanager(*args, **kwargs)
-
-
-class VaultSession(requests.Session):
-    """A session configured from :class:`TlsSettings`; owns the CA bundle it may have written."""
-
-    def __init__(self, tls: TlsSettings, pool_size: int) -> None:
-        super().__init__()
-        self._bundle_dir = ""
-        if tls.skip_verify:
-            self.verify = False
-        elif tls.ca_file:
-            self.verify = tls.ca_file
-        elif tls.ca_directory:
-            self._bundle_dir = tempfile.mkdtemp(prefix="gateway-vault-ca-")
-            bundle = Path(self._bundle_dir) / "ca.pem"
-            bundle.write_text(directory_bundle(tls.ca_directory), encoding="utf-8")
-            self.verify = str(bundle)
-        self.cert = tls.client
-        adapter = _NamedServerAdapter(tls.server_name, pool_connections=16, pool_maxsize=pool_size)
-        self.mount("http://", adapter)
-        self.mount("https://", adapter)
-
-    def close(self) -> None:
-        super().close()
-        if self._bundle_dir:
-            shutil.rmtree(self._bundle_dir, ignore_errors=True)
+    Raises OSError when a CA directory is unusable and ssl.SSLError when a file holds no usable
+    certificate or key — a Vault client refuses such a setup too."""
+    if tls.skip_verify:
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    elif tls.ca_file:
+        context = ssl.create_default_context(cafile=tls.ca_file)
+    elif tls.ca_directory:
+        context = ssl.create_default_context(cadata=directory_bundle(tls.ca_directory))
+    else:
+        context = ssl.create_default_context()
+    if tls.client:
+        context.load_cert_chain(*tls.client)
+    return context
 
 
 def directory_bundle(directory: str) -> str:

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from gateway.errors import InvalidArgument, StartupError
 from gateway.model import ObjectRef
 from gateway.settings import Settings
+from gateway_vault import allowlist
 from gateway_vault.auth import cache_lifetime
 from gateway_vault.connection import AuthSpec, resolve
 from gateway_vault.dialect import NATIVE, VAULT_CSI_PROVIDER, VaultDialect
@@ -45,8 +46,16 @@ def test_option_defaults() -> None:
         ({"vault_retries": "-1"}, "--vault-retries must be an integer >= 0"),
         ({"vault_max_parallel": "0"}, "--vault-max-parallel must be an integer >= 1"),
         ({"vault_mount_cache_ttl": "inf"}, "--vault-mount-cache-ttl must be a number"),
+        ({"vault_max_parallel_per_namespace": "0"}, "--vault-max-parallel-per-namespace must be an integer >= 1"),
+        ({"vault_max_response_bytes": "10"}, "--vault-max-response-bytes must be an integer >= 1024"),
+        ({"vault_allowed_addresses": "vault:8200"}, "--vault-allowed-addresses: 'vault:8200' must be http"),
+        ({"vault_allowed_addresses": "https://vault/v1"}, "--vault-allowed-addresses: 'https://vault/v1' must be http"),
+        ({"vault_allowed_addresses": "https://va*lt"}, "may hold \\* only as the first label"),
     ],
-    ids=["token-not-allowed", "token-missing", "bad-bool", "kv-version", "timeout", "retries", "parallel", "infinite-ttl"],
+    ids=[
+        "token-not-allowed", "token-missing", "bad-bool", "kv-version", "timeout", "retries", "parallel", "infinite-ttl",
+        "per-namespace", "response-bytes", "allowed-no-scheme", "allowed-path", "allowed-inner-wildcard",
+    ],
 )
 def test_bad_server_options(options: dict[str, str], message: str) -> None:
     with pytest.raises(StartupError, match=message.replace("+", r"\+")):
@@ -78,6 +87,23 @@ def test_client_cert_needs_its_key() -> None:
 
 def test_provider_name_vault_selects_the_vault_csi_provider_dialect() -> None:
     assert VaultConfig.from_settings(Settings(provider_name="vault"), {}).provider_name == "vault"
+
+
+@pytest.mark.parametrize(
+    ("allowed", "address", "allows"),
+    [
+        pytest.param("https://vault.vault:8200", "https://Vault.vault:8200", True, id="exact-any-case"),
+        pytest.param("https://vault", "https://vault:443", True, id="default-port"),
+        pytest.param("https://vault", "http://vault:443", False, id="other-scheme"),
+        pytest.param("https://vault:8200", "https://vault:8201", False, id="other-port"),
+        pytest.param("https://*.vault.svc", "https://a.b.vault.svc", True, id="wildcard-below"),
+        pytest.param("https://*.vault.svc", "https://vault.svc", False, id="wildcard-not-the-domain"),
+        pytest.param("https://*.vault.svc", "https://evilvault.svc", False, id="wildcard-label-boundary"),
+        pytest.param("", "https://anything", True, id="empty-allows-all"),
+    ],
+)
+def test_allowed_addresses_match(allowed: str, address: str, allows: bool) -> None:
+    assert allowlist.allows(config(vault_allowed_addresses=allowed).allowed_addresses, address) is allows
 
 
 def test_the_dev_token_is_not_in_the_config_repr() -> None:

@@ -40,7 +40,7 @@ async def test_each_distinct_path_is_read_once_per_mount(world: World) -> None:
 
 
 async def test_independent_paths_are_read_concurrently(world: World) -> None:
-    async with world.gateway() as gw:
+    async with world.gateway(vault_max_parallel_per_namespace=str(PATHS)) as gw:
         await gw.mount(world.request(spread_objects()[:1]))  # warm token and mount caches
         world.proxy.reset()
         with world.proxy.gate("/v1/secret/data/app/p", parties=PATHS):
@@ -116,8 +116,9 @@ async def test_mount_cache_ttl_zero_looks_up_on_every_mount(world: World) -> Non
     assert world.proxy.count("/v1/sys/internal/ui/mounts/") == 2
 
 
-async def test_max_parallel_bounds_requests_in_flight(world: World) -> None:
-    async with world.gateway(vault_max_parallel="1") as gw:
+@pytest.mark.parametrize("option", ["vault_max_parallel", "vault_max_parallel_per_namespace"])
+async def test_max_parallel_bounds_requests_in_flight(world: World, option: str) -> None:
+    async with world.gateway(**{option: "1"}) as gw:
         await gw.mount(world.request(spread_objects()))
     assert world.proxy.count("/v1/secret/data/app/p") == PATHS
     assert world.proxy.max_in_flight == 1
@@ -129,4 +130,4 @@ async def test_request_timeout_gives_a_retryable_error(world: World) -> None:
         with world.proxy.gate("/v1/secret/", parties=1000), pytest.raises(MountFailure) as failure:  # reads held until the block ends
             await gw.mount(world.request(spread_objects()[:1]))
     assert failure.value.code_name == "Unavailable"
-    assert failure.value.message.endswith("no answer from Vault within 0.2s")
+    assert failure.value.message.endswith("no complete answer from Vault within 0.2s (--vault-request-timeout)")
