@@ -1,6 +1,8 @@
 """A small, real HTTP server answering the Kubernetes API calls plugins make.
 
-Serves ``GET`` of ServiceAccounts, Pods and Nodes and ``POST`` of TokenReviews, with
+Serves ``GET`` of ServiceAccounts, Pods, Nodes and Secrets, ``POST`` of Secrets (409 when one
+exists), of TokenRequests (``serviceaccounts/<name>/token``, answered by ``token_requester``) and
+of TokenReviews, with
 responses shaped like the real API's JSON (``Status`` objects with code 404 for missing
 ones). It records every request so tests can count API load, and can inject latency and
 error statuses (e.g. 429) per path prefix. :meth:`FakeKubernetes.write_kubeconfig` points a
@@ -33,13 +35,18 @@ from gateway.testing.local import LocalHTTPServer, QuietHandler
 
 #: TokenReview decision: token -> user info dict (username, uid, groups) or None (unauthenticated)
 TokenReviewer = Callable[[str, list[str]], dict[str, Any] | None]
+#: TokenRequest: (namespace, service account, audiences, lifetime seconds) -> a signed token
+TokenRequester = Callable[[str, str, list[str], int], str]
 
 _ROUTES = [
     (re.compile(r"^/api/v1/namespaces/([^/]+)/serviceaccounts/([^/]+)$"), "serviceaccounts"),
     (re.compile(r"^/api/v1/namespaces/([^/]+)/pods/([^/]+)$"), "pods"),
+    (re.compile(r"^/api/v1/namespaces/([^/]+)/secrets/([^/]+)$"), "secrets"),
     (re.compile(r"^/api/v1/nodes/([^/]+)$"), "nodes"),
 ]
 TOKEN_REVIEWS = "/apis/authentication.k8s.io/v1/tokenreviews"
+SECRETS = re.compile(r"^/api/v1/namespaces/([^/]+)/secrets$")
+TOKEN_REQUESTS = re.compile(r"^/api/v1/namespaces/([^/]+)/serviceaccounts/([^/]+)/token$")
 
 
 @dataclass
@@ -55,7 +62,10 @@ class FakeKubernetes(LocalHTTPServer):
     service_accounts: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     pods: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     nodes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    secrets: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     token_reviewer: TokenReviewer | None = None
+    token_requester: TokenRequester | None = None
+    token_requests: list[dict[str, Any]] = field(default_factory=list)  # every TokenRequest body received
     requests: list[tuple[str, str]] = field(default_factory=list)
     faults: dict[str, Fault] = field(default_factory=dict)
     thread_name = "fake-kubernetes"
@@ -72,11 +82,11 @@ class FakeKubernetes(LocalHTTPServer):
             "metadata": {"name": name, "namespace": namespace, "uid": f"sa-{namespace}-{name}", "annotations": annotations or {}},
         }
 
-    def add_pod(self, namespace: str, name: str, node_name: str, service_account: str = "default") -> None:
+    def add_pod(self, namespace: str, name: str, node_name: str, service_account: str = "default", uid: str = "") -> None:
         self.pods[(namespace, name)] = {
             "apiVersion": "v1",
             "kind": "Pod",
-            "metadata": {"name": name, "namespace": namespace, "uid": f"pod-{namespace}-{name}"},
+            "metadata": {"name": name, "namespace": namespace, "uid": uid or f"pod-{namespace}-{name}"},
             "spec": {"nodeName": node_name, "serviceAccountName": service_account},
         }
 
@@ -89,9 +99,12 @@ class FakeKubernetes(LocalHTTPServer):
             self.service_accounts.clear()
             self.pods.clear()
             self.nodes.clear()
+            self.secrets.clear()
             self.faults.clear()
             self.requests.clear()
+            self.token_requests.clear()
         self.token_reviewer = None
+        self.token_requester = None
 
     def inject(self, path_prefix: str, status: int = 0, latency: float = 0.0, times: int | None = None) -> None:
         """Answer requests under ``path_prefix`` with ``status`` (0: normally) after ``latency`` seconds."""
@@ -143,13 +156,53 @@ class FakeKubernetes(LocalHTTPServer):
                 continue
             key = match.groups()
             stores: dict[str, dict[Any, dict[str, Any]]] = {
-                "serviceaccounts": self.service_accounts, "pods": self.pods, "nodes": self.nodes
+                "serviceaccounts": self.service_accounts, "pods": self.pods, "nodes": self.nodes, "secrets": self.secrets,
             }
             found = stores[kind].get(key if len(key) > 1 else key[0])
             if found is None:
                 return 404, _status(404, "NotFound", f'{kind} "{key[-1]}" not found', key[-1], kind)
             return 200, found
         return 404, _status(404, "NotFound", "the server could not find the requested resource", "", "")
+
+    def _post(self, path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        if path == TOKEN_REVIEWS:
+            return self._token_review(body)
+        created = SECRETS.match(path)
+        if created:
+            return self._create_secret(created.group(1), body)
+        requested = TOKEN_REQUESTS.match(path)
+        if requested:
+            return self._token_request(*requested.groups(), body)
+        return 404, _status(404, "NotFound", "the server could not find the requested resource", "", "")
+
+    def _create_secret(self, namespace: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        name = str((body.get("metadata") or {}).get("name") or "")
+        with self._lock:
+            if (namespace, name) in self.secrets:
+                return 409, _status(409, "AlreadyExists", f'secrets "{name}" already exists', name, "secrets")
+            stored = {**body, "apiVersion": "v1", "kind": "Secret", "metadata": {**body.get("metadata", {}), "namespace": namespace}}
+            self.secrets[(namespace, name)] = stored
+        return 201, stored
+
+    def _token_request(self, namespace: str, service_account: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        """A token for the service account, bound to a pod: refused when the pod is known and is not
+        that uid or does not run as that service account (as the API server does)."""
+        spec = body.get("spec") or {}
+        bound = spec.get("boundObjectRef") or {}
+        with self._lock:
+            self.token_requests.append(body)
+            pod = self.pods.get((namespace, str(bound.get("name", ""))))
+        if pod is not None and (
+            pod["metadata"]["uid"] != bound.get("uid") or pod["spec"].get("serviceAccountName") != service_account
+        ):
+            return 400, _status(400, "BadRequest", "the bound pod does not match the service account", service_account, "serviceaccounts")
+        if self.token_requester is None or (namespace, service_account) not in self.service_accounts:
+            return 404, _status(404, "NotFound", f'serviceaccounts "{service_account}" not found', service_account, "serviceaccounts")
+        lifetime = int(spec.get("expirationSeconds") or 3600)
+        token = self.token_requester(namespace, service_account, list(spec.get("audiences") or []), lifetime)
+        expires = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + lifetime))
+        answer = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": spec, "status": {"token": token, "expirationTimestamp": expires}}
+        return 201, answer
 
     def _token_review(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         spec = body.get("spec") or {}
@@ -177,7 +230,7 @@ def _status(code: int, reason: str, message: str, name: str, kind: str) -> dict[
     }
 
 
-_REASONS = {401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 429: "TooManyRequests", 500: "InternalError", 503: "ServiceUnavailable"}
+_REASONS = {401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 409: "Conflict", 429: "TooManyRequests", 500: "InternalError", 503: "ServiceUnavailable"}
 
 
 class _Handler(QuietHandler):
@@ -201,13 +254,13 @@ class _Handler(QuietHandler):
         elif fault and fault.status:
             reason = _REASONS.get(fault.status, "InternalError")
             self._reply(fault.status, _status(fault.status, reason, f"injected {reason}", "", ""))
-        elif method == "POST" and path == TOKEN_REVIEWS:
+        elif method == "POST":
             try:
                 body = json.loads(raw or b"{}")
             except ValueError:
                 self._reply(400, _status(400, "BadRequest", "invalid JSON", "", ""))
                 return
-            self._reply(*self.owner._token_review(body))
+            self._reply(*self.owner._post(path, body))
         elif method == "GET":
             self._reply(*self.owner._get(path))
         else:

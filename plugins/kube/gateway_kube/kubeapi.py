@@ -1,4 +1,4 @@
-"""A small, read-only Kubernetes API client for plugins: GET JSON objects, cached and rate-limited.
+"""A small Kubernetes API client for plugins: GET JSON objects, cached and rate-limited; POST for creates.
 
 Plugins need a handful of lookups per mount (a ServiceAccount's annotations, a pod's node,
 a node's labels). On a busy node a rollout turns those into bursts, so every read goes
@@ -14,7 +14,8 @@ Configuration comes from :func:`discover_config`: an explicit kubeconfig, else i
 else ``$KUBECONFIG``, else ``~/.kube/config``. Failures are typed
 :class:`~gateway.errors.GatewayError` subclasses, so a plugin can let them propagate:
 404 → :class:`KubeNotFound`, 401/403 → :class:`KubeForbidden`, 429 → :class:`KubeThrottled`,
-5xx → :class:`KubeServerError`, network problems → :class:`KubeConnectionError`.
+409 → :class:`KubeConflict`, 5xx → :class:`KubeServerError`, network problems → :class:`KubeConnectionError`.
+:meth:`KubeApi.post_json` (creating an object, a TokenRequest) is rate-limited too, never cached or coalesced.
 Messages carry the method, path, status and the API server's own message — never a token.
 
 Usage::
@@ -73,6 +74,10 @@ class KubeNotFound(KubeApiError, NotFound):
 
 class KubeForbidden(KubeApiError, PermissionDenied):
     """401/403: the gateway's own credentials or RBAC do not allow the read."""
+
+
+class KubeConflict(KubeApiError):
+    """409: e.g. the object to create already exists (``reason`` "AlreadyExists")."""
 
 
 class KubeThrottled(KubeApiError, Unavailable):
@@ -312,6 +317,16 @@ class KubeApi:
     async def node(self, name: str) -> JsonObject:
         return await self.get_json(f"/api/v1/nodes/{_segment(name)}")
 
+    async def secret(self, namespace: str, name: str) -> JsonObject:
+        return await self.get_json(f"/api/v1/namespaces/{_segment(namespace)}/secrets/{_segment(name)}")
+
+    async def create_secret(self, namespace: str, secret: JsonObject) -> JsonObject:
+        return await self.post_json(f"/api/v1/namespaces/{_segment(namespace)}/secrets", secret)
+
+    async def create_token(self, namespace: str, service_account: str, token_request: JsonObject) -> JsonObject:
+        """A TokenRequest for ``service_account`` (``authentication.k8s.io/v1``); the answer carries ``status.token``."""
+        return await self.post_json(f"/api/v1/namespaces/{_segment(namespace)}/serviceaccounts/{_segment(service_account)}/token", token_request)
+
     # -- the generic read
 
     async def get_json(self, path: str) -> JsonObject:
@@ -325,13 +340,25 @@ class KubeApi:
         await self.bucket.acquire()
         try:
             config = self.config()
-            document = await asyncio.get_running_loop().run_in_executor(self._executor, self._get_blocking, config, path)
+            document = await asyncio.get_running_loop().run_in_executor(self._executor, self._request_blocking, config, "GET", path)
         except KubeApiError as exc:
             self._on_request(path, type(exc).__name__)
             raise
         self._on_request(path, "ok")
         if self.cache_ttl > 0:
             self._cache.put(path, document, self.clock() + self.cache_ttl)
+        return document
+
+    async def post_json(self, path: str, body: JsonObject) -> JsonObject:
+        """POST ``body`` to ``path`` (e.g. a TokenRequest or a new Secret); the created object."""
+        await self.bucket.acquire()
+        try:
+            config = self.config()
+            document = await asyncio.get_running_loop().run_in_executor(self._executor, self._request_blocking, config, "POST", path, body)
+        except KubeApiError as exc:
+            self._on_request(path, type(exc).__name__)
+            raise
+        self._on_request(path, "ok")
         return document
 
     def config(self) -> KubeConfig:
@@ -353,8 +380,8 @@ class KubeApi:
             self._ssl = context
         return self._ssl
 
-    def _get_blocking(self, config: KubeConfig, path: str) -> JsonObject:
-        where = f"Kubernetes API GET {path}"
+    def _request_blocking(self, config: KubeConfig, method: str, path: str, body: JsonObject | None = None) -> JsonObject:
+        where = f"Kubernetes API {method} {path}"
         url = urlsplit(config.server)
         base_path = url.path.rstrip("/")
         connection: http.client.HTTPConnection
@@ -365,11 +392,14 @@ class KubeApi:
         else:
             raise KubeConfigError(f"Kubernetes API server {config.server!r} from {config.source} is not an http(s) URL")
         headers = {"Accept": "application/json", "User-Agent": "secrets-gateway"}
+        payload = None if body is None else json.dumps(body).encode()
+        if payload is not None:
+            headers["Content-Type"] = "application/json"
         token = config.bearer_token()
         if token:
             headers["Authorization"] = f"Bearer {token}"
         try:
-            connection.request("GET", base_path + path, headers=headers)
+            connection.request(method, base_path + path, body=payload, headers=headers)
             response = connection.getresponse()
             body = response.read(MAX_BODY_BYTES + 1)
         except (OSError, http.client.HTTPException, ssl.SSLError) as exc:
@@ -414,7 +444,7 @@ def _segment(value: str) -> str:
     return quote(value, safe="")
 
 
-_ERRORS: dict[int, type[KubeApiError]] = {401: KubeForbidden, 403: KubeForbidden, 404: KubeNotFound, 429: KubeThrottled}
+_ERRORS: dict[int, type[KubeApiError]] = {401: KubeForbidden, 403: KubeForbidden, 404: KubeNotFound, 409: KubeConflict, 429: KubeThrottled}
 
 
 def _parse(status: int, body: bytes, where: str, path: str) -> JsonObject:

@@ -17,17 +17,19 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from types import MappingProxyType
 
 from gateway.concurrency import ExpiringCache, SingleFlight
 from gateway.errors import GatewayError, InvalidArgument, PermissionDenied
 from gateway.metrics import Metrics
-from gateway.model import PodIdentity
+from gateway.model import PodIdentity, ServiceAccountToken
 from gateway_vault.client import BACKEND, VaultCall, VaultClient, member
 from gateway_vault.connection import AUDIENCE, Connection
 from gateway_vault.errors import VaultReply, login_error, read_error
 from gateway_vault.options import TOKEN_AUTH, VaultConfig
+from gateway_vault.podtokens import PodTokenRequester
 
 log = logging.getLogger("gateway_vault")
 MAX_EARLY_REFRESH = 60.0  # seconds before expiry a cached token is dropped, at most
@@ -60,12 +62,18 @@ def cache_lifetime(lease_seconds: float) -> float:
     return lease_seconds - min(max(lease_seconds * 0.1, 1.0), MAX_EARLY_REFRESH)
 
 
-def pod_jwt(identity: PodIdentity, audience: str, now: datetime | None = None) -> str:
-    """The pod's service-account token for ``audience`` (or its only token when none is configured)."""
+def chosen_token(identity: PodIdentity, audience: str) -> ServiceAccountToken | None:
+    """The request's token for ``audience`` (or its only token when no audience is configured)."""
     token = identity.token_for(audience)
     if token is None and not audience:
         usable = [t for t in identity.tokens.values() if t.token]
         token = usable[0] if len(usable) == 1 else None
+    return token
+
+
+def pod_jwt(identity: PodIdentity, audience: str, now: datetime | None = None) -> str:
+    """The pod's service-account token for ``audience`` (or its only token when none is configured)."""
+    token = chosen_token(identity, audience)
     if token is None:
         if not identity.tokens_provided:
             raise InvalidArgument(
@@ -105,8 +113,16 @@ def jwt_digest(jwt: str) -> str:
 
 
 class TokenSource:
-    def __init__(self, client: VaultClient, config: VaultConfig, metrics: Metrics, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        client: VaultClient,
+        config: VaultConfig,
+        metrics: Metrics,
+        clock: Callable[[], float] = time.monotonic,
+        requester: PodTokenRequester | None = None,
+    ) -> None:
         self.client = client
+        self.requester = requester  # TokenRequest fallback when the driver sends no token for the audience
         self.config = config
         self.metrics = metrics
         self.clock = clock
@@ -122,12 +138,15 @@ class TokenSource:
         ("" for the dev token); raises exactly what :meth:`token` raises for a missing or bad one."""
         if connection.auth.method == TOKEN_AUTH:
             return ""
+        if self._must_request(connection, identity):
+            return f"token-request:{identity.pod_uid}"  # a miss asks the API server for a token bound to this pod
         return self._key(connection, identity)[0].jwt_digest
 
     async def token(self, connection: Connection, identity: PodIdentity) -> VaultToken:
         """A Vault token for ``identity`` at ``connection``: cached, or from a fresh login."""
         if connection.auth.method == TOKEN_AUTH:
             return VaultToken(self.config.token)
+        identity = await self._with_requested_token(connection, identity)
         key, jwt = self._key(connection, identity)
         if self.config.token_cache_size > 0:
             cached = self._cache.get(key)
@@ -147,10 +166,23 @@ class TokenSource:
             pass
         except GatewayError:
             return None
+        identity = await self._with_requested_token(connection, identity)
         key, jwt = self._key(connection, identity)
         self._cache.discard(key)
         log.info("vault token for %s at %s was revoked; logging in again", identity.subject, connection.address)
         return await self._logins.do(key, lambda: self._login(connection, identity, key, jwt))
+
+    def _must_request(self, connection: Connection, identity: PodIdentity) -> bool:
+        return self.requester is not None and chosen_token(identity, connection.auth.audience) is None
+
+    async def _with_requested_token(self, connection: Connection, identity: PodIdentity) -> PodIdentity:
+        """``identity``, plus a requested token for the audience when the driver sent none (and that is enabled)."""
+        if self.requester is None or not self._must_request(connection, identity):
+            return identity
+        audience = connection.auth.audience
+        token = await self.requester.token(identity, "" if connection.auth.audience_defaulted else audience)
+        tokens = {**identity.tokens, audience: replace(token, audience=audience)}
+        return replace(identity, tokens=MappingProxyType(tokens), tokens_provided=True)
 
     def _key(self, connection: Connection, identity: PodIdentity) -> tuple[LoginKey, str]:
         """The cache key (the login's parameters, the pod's identity, the digest of its JWT) and the JWT."""

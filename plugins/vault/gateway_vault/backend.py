@@ -17,14 +17,17 @@ from gateway.backend import Backend
 from gateway.errors import GatewayError, InvalidArgument, PermissionDenied
 from gateway.metrics import Metrics
 from gateway.model import FetchBatch, Fetched, FetchFailure, FetchOutcome, MountRequest, ObjectSpec, PodIdentity
+from gateway_kube.kubeapi import KubeApi, discover_config
 from gateway_vault.auth import TokenSource, VaultToken
 from gateway_vault.client import VaultCall, VaultClient
 from gateway_vault.connection import ADDRESS, FAILOVER_ADDRESSES, Connection, resolve, unknown_parameters
 from gateway_vault.dialect import dialect_for
 from gateway_vault.errors import read_error
 from gateway_vault.extract import SecretData, VersionSigner, secret_data, select
+from gateway_vault.hmackey import HmacKeySecret
 from gateway_vault.kv import ApiPath, KvMounts
 from gateway_vault.options import VaultConfig
+from gateway_vault.podtokens import PodTokenRequester
 from gateway_vault.query import OBJECT_OPTIONS, SECRET_ARGS, ObjectQuery, QueryError, SecretQuery, object_problems, parse_object
 
 Answer = SecretData | GatewayError
@@ -46,6 +49,7 @@ class VaultBackend(Backend):
         metrics: Metrics | None = None,
         *,
         clock: Callable[[], float] = time.monotonic,
+        kube: KubeApi | None = None,
     ) -> None:
         self.config = config
         self.dialect = dialect_for(config.provider_name)
@@ -60,9 +64,13 @@ class VaultBackend(Backend):
             max_response_bytes=config.max_response_bytes,
             metrics=self.metrics,
         )
-        self.tokens = TokenSource(self.client, config, self.metrics, clock)
+        #: the Kubernetes API, only for the HMAC key Secret and TokenRequests (configured at first use)
+        self.kube = kube or KubeApi(lambda: discover_config(config.kubeconfig))
+        requester = PodTokenRequester(self.kube) if config.requests_tokens(self.dialect.request_tokens) else None
+        self.tokens = TokenSource(self.client, config, self.metrics, clock, requester)
         self.mounts = KvMounts(self.client, config.mount_cache_ttl, clock)
-        self.versions = VersionSigner()
+        persisted = HmacKeySecret(self.kube, config.hmac_secret_namespace, config.hmac_secret_name) if config.hmac_secret_name else None
+        self.versions = VersionSigner(persisted)
 
     def check_object(self, obj: ObjectSpec) -> list[str]:
         return object_problems(obj, self.kv_version, self.dialect)
@@ -102,12 +110,14 @@ class VaultBackend(Backend):
             except QueryError as exc:
                 outcomes.append(FetchFailure(item.key, InvalidArgument(str(exc), reason="BadObject")))
         if wanted:
+            await self.versions.load()
             answers = await self._fetch(connection, batch.identity, {w.query for w in wanted.values()})
             outcomes += [self._outcome(key, w, answers[w.query]) for key, w in wanted.items()]
         return outcomes
 
     async def aclose(self) -> None:
         await self.client.aclose()
+        await self.kube.aclose()
 
     # ------------------------------------------------------------------ steps
 

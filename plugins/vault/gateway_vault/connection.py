@@ -64,6 +64,7 @@ class AuthSpec:
     mount: str = ""
     role: str = ""
     audience: str = ""
+    audience_defaulted: bool = False  # the dialect's default ("vault"): a requested token then gets the API server's default audience
 
     def describe(self) -> str:
         """How messages name the identity used (never the token)."""
@@ -121,8 +122,8 @@ def _auth(config: VaultConfig, parameters: Mapping[str, str], dialect: VaultDial
     role = (parameters.get(ROLE) or config.role).strip()
     if not role:
         raise InvalidArgument(f'no Vault role: set the SecretProviderClass parameter "{ROLE}" (or --vault-role)')
-    audience = parameters.get(AUDIENCE, "").strip() or config.audience or dialect.default_audience
-    return AuthSpec(method, _mount_path(config, parameters, method), role, audience)
+    given = parameters.get(AUDIENCE, "").strip() or config.audience
+    return AuthSpec(method, _mount_path(config, parameters, method), role, given or dialect.default_audience, audience_defaulted=not given and bool(dialect.default_audience))
 
 
 def _mount_path(config: VaultConfig, parameters: Mapping[str, str], method: str) -> str:

@@ -21,6 +21,7 @@ from typing import Any
 from gateway.errors import NotFound
 from gateway_vault.dialect import NATIVE, VaultDialect
 from gateway_vault.gojson import go_json, secret_json
+from gateway_vault.hmackey import HmacKeySecret
 from gateway_vault.query import ObjectQuery
 
 
@@ -76,16 +77,25 @@ def to_json(value: Any) -> bytes:
 class VersionSigner:
     """Version ids for answers without a KV version: HMAC-SHA256 over the object's request and content.
 
-    The key is random per process, so these ids change when the provider restarts; the driver
-    only records them, it does not compare them across restarts.
+    The key comes from the Kubernetes Secret ``--vault-hmac-secret-name`` when one is configured
+    (shared by every provider, stable across restarts); otherwise, and until that Secret can be
+    read, it is random per process, so these ids change when the provider restarts.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, persisted: HmacKeySecret | None = None) -> None:
+        self.persisted = persisted
         self._key = secrets.token_bytes(32)
+
+    async def load(self) -> None:
+        """Switch to the persisted key once it is available (cheap after the first success)."""
+        if self.persisted is not None:
+            key = await self.persisted.key()
+            if key is not None:
+                self._key = key
 
     def version(self, item: ObjectQuery, content: bytes) -> str:
         mac = hmac.new(self._key, digestmod=hashlib.sha256)
-        mac.update(json.dumps([item.query.path, item.query.method, item.query.args, item.key]).encode())
+        mac.update(json.dumps([item.query.path, item.query.method, item.query.args, list(item.query.query), item.key]).encode())
         mac.update(b"\x00")
         mac.update(content)
         return base64.urlsafe_b64encode(mac.digest()[:18]).decode()

@@ -13,6 +13,7 @@ import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from gateway.errors import StartupError
 from gateway.settings import DEFAULT_PROVIDER_NAME, PluginOption, Settings
@@ -21,6 +22,8 @@ from gateway_vault.allowlist import pattern_problem
 AUTH_METHODS = ("kubernetes", "jwt")
 TOKEN_AUTH = "token"
 KV_VERSIONS = ("auto", "1", "2")
+TOKEN_REQUEST = ("auto", "true", "false")
+SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 
 #: option -> the standard Vault environment variable read when neither flag nor SECRETS_GATEWAY_* is set
 VAULT_ENVIRONMENT = {
@@ -60,6 +63,19 @@ OPTIONS: dict[str, PluginOption] = {
         PluginOption("vault-allowed-addresses", "comma-separated Vault addresses tenants may name (http(s)://host[:port], host may start with *.); empty: any"),
         PluginOption("vault-token-cache-size", "Vault tokens cached (one per identity and role); 0 disables caching", default="1000"),
         PluginOption("vault-mount-cache-ttl", "seconds a KV mount's detected version is remembered", default="300"),
+        PluginOption(
+            "vault-hmac-secret-name",
+            "Kubernetes Secret (created if missing) holding the HMAC key of object versions, so versions survive restarts; "
+            "empty: a per-process key (vault-csi-provider: -hmac-secret-name)",
+        ),
+        PluginOption("vault-hmac-secret-namespace", "namespace of --vault-hmac-secret-name (default: the provider's own namespace)"),
+        PluginOption(
+            "vault-token-request",
+            "request a pod's service-account token (TokenRequest) when the driver sends none for the audience: "
+            "true, false, or auto (true under provider name vault, as vault-csi-provider)",
+            default="auto",
+        ),
+        PluginOption("vault-kubeconfig", "kubeconfig for the HMAC Secret and TokenRequests outside a cluster (default: in-cluster, $KUBECONFIG, ~/.kube/config)"),
     )
 }
 
@@ -93,6 +109,10 @@ class VaultConfig:
     allowed_addresses: tuple[str, ...] = ()
     token_cache_size: int = 1000
     mount_cache_ttl: float = 300.0
+    hmac_secret_name: str = ""
+    hmac_secret_namespace: str = ""
+    token_request: str = "auto"
+    kubeconfig: str = ""
 
     def __post_init__(self) -> None:
         allowed = AUTH_METHODS + ((TOKEN_AUTH,) if self.allow_token_auth else ())
@@ -103,6 +123,10 @@ class VaultConfig:
             raise StartupError("--vault-allow-token-auth=true needs --vault-token")
         if bool(self.tls_client_cert) != bool(self.tls_client_key):
             raise StartupError("--vault-tls-client-cert and --vault-tls-client-key must be set together")
+        if self.token_request not in TOKEN_REQUEST:
+            raise StartupError(f"--vault-token-request must be one of {', '.join(TOKEN_REQUEST)}, got {self.token_request!r}")
+        if self.hmac_secret_name and not self.hmac_secret_namespace:
+            raise StartupError("--vault-hmac-secret-name needs --vault-hmac-secret-namespace outside a pod (no service-account namespace file)")
         if self.kv_version and self.kv_version not in KV_VERSIONS:
             raise StartupError(f"--vault-kv-version must be one of {', '.join(KV_VERSIONS)}, got {self.kv_version!r}")
 
@@ -145,7 +169,22 @@ class VaultConfig:
             allowed_addresses=_addresses("vault-allowed-addresses", text("vault-allowed-addresses")),
             token_cache_size=int(_number("vault-token-cache-size", text("vault-token-cache-size"), minimum=0, integer=True)),
             mount_cache_ttl=_number("vault-mount-cache-ttl", text("vault-mount-cache-ttl"), minimum=0),
+            hmac_secret_name=text("vault-hmac-secret-name"),
+            hmac_secret_namespace=text("vault-hmac-secret-namespace") or (_own_namespace() if text("vault-hmac-secret-name") else ""),
+            token_request=text("vault-token-request").lower(),
+            kubeconfig=text("vault-kubeconfig"),
         )
+
+    def requests_tokens(self, dialect_default: bool) -> bool:
+        return self.token_request == "true" or (self.token_request == "auto" and dialect_default)
+
+
+def _own_namespace() -> str:
+    """The namespace the provider runs in (its service-account namespace file), "" outside a pod."""
+    try:
+        return SERVICE_ACCOUNT_NAMESPACE.read_text(encoding="utf-8").strip()
+    except OSError:
+        return ""
 
 
 def parse_bool(value: str) -> bool | None:

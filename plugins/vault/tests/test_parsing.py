@@ -139,7 +139,8 @@ CONNECTION_CASES = [
     ),
     ConnectionCase("parameters-win", {"roleName": "p", "audience": "a", "vaultNamespace": "n"}, {"vault_role": "r", "vault_audience": "b"}, auth=AuthSpec("kubernetes", "kubernetes", "p", "a"), namespace="n"),
     ConnectionCase("skip-verify", {"roleName": "app", "vaultSkipTLSVerify": "True"}, auth=AuthSpec("kubernetes", "kubernetes", "app", ""), tls=TlsSettings(skip_verify=True)),
-    ConnectionCase("vault-dialect-audience-vault", {"roleName": "app"}, auth=AuthSpec("kubernetes", "kubernetes", "app", "vault"), dialect=VAULT_CSI_PROVIDER),
+    ConnectionCase("vault-dialect-audience-vault", {"roleName": "app"}, auth=AuthSpec("kubernetes", "kubernetes", "app", "vault", audience_defaulted=True),
+                   dialect=VAULT_CSI_PROVIDER),
     ConnectionCase(
         "vault-dialect-audience-given", {"roleName": "app", "audience": "custom"}, auth=AuthSpec("kubernetes", "kubernetes", "app", "custom"),
         dialect=VAULT_CSI_PROVIDER,

@@ -173,8 +173,17 @@ class OpenBao:
         self.api("PUT", f"sys/policies/acl/{name}", {"policy": rules}, namespace=namespace)
 
     def kv2_put(self, mount: str, path: str, data: dict[str, Any], *, namespace: str = "") -> int:
-        """Write a KV v2 secret; returns the new version number."""
-        answer = self.api("POST", f"{mount}/data/{path}", {"data": data}, namespace=namespace)
+        """Write a KV v2 secret; returns the new version number. A freshly enabled KV v2 mount answers
+        400 "Upgrading from non-versioned to versioned data" for a moment: that is waited out."""
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                answer = self.api("POST", f"{mount}/data/{path}", {"data": data}, namespace=namespace)
+                break
+            except OpenBaoError as exc:
+                if "Upgrading from non-versioned" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
         assert answer is not None
         return int(answer["data"]["version"])
 
