@@ -389,6 +389,38 @@ def test_rbac_table(sets: list[str], expected: frozenset[tuple[str, str, str]]) 
     assert _rules(render(sets=sets)) == expected
 
 
+VAULT_ONLY = ["plugins.aws.enabled=false", "plugins.vault.enabled=true"]
+
+
+@pytest.mark.parametrize(
+    ("sets", "cluster_rules", "role", "automount", "env"),
+    [
+        pytest.param([], frozenset(), False, False, {"SECRETS_GATEWAY_VAULT_TOKEN_REQUEST": "false"}, id="neither"),
+        pytest.param(["plugins.vault.tokenRequest=true"], frozenset({("", "serviceaccounts/token", "create")}), False, True,
+                     {"SECRETS_GATEWAY_VAULT_TOKEN_REQUEST": "true"}, id="token-request"),
+        pytest.param(["plugins.vault.hmacSecretName=vault-csi-provider-hmac-key"], frozenset(), True, True,
+                     {"SECRETS_GATEWAY_VAULT_HMAC_SECRET_NAME": "vault-csi-provider-hmac-key", "SECRETS_GATEWAY_VAULT_HMAC_SECRET_NAMESPACE": NAMESPACE},
+                     id="hmac-secret"),
+    ],
+)
+def test_vault_rbac_only_when_enabled(
+    sets: list[str], cluster_rules: frozenset[tuple[str, str, str]], role: bool, automount: bool, env: dict[str, str]
+) -> None:
+    docs = render(sets=VAULT_ONLY + sets)
+    container = gateway_container(docs)
+    assert _rules(docs) == cluster_rules
+    assert container.pod["automountServiceAccountToken"] is automount
+    assert env.items() <= container.env.items()
+    roles = by_kind(docs, "Role")
+    assert bool(roles) is role and bool(by_kind(docs, "RoleBinding")) is role
+    if role:
+        assert roles[0]["metadata"]["namespace"] == NAMESPACE
+        assert roles[0]["rules"] == [
+            {"apiGroups": [""], "resources": ["secrets"], "resourceNames": ["vault-csi-provider-hmac-key"], "verbs": ["get"]},
+            {"apiGroups": [""], "resources": ["secrets"], "verbs": ["create"]},
+        ]
+
+
 @pytest.mark.parametrize("scenario", SCENARIO_PARAMS)
 def test_no_wildcards_and_no_writes(scenario: Scenario) -> None:
     for group, resource, verb in _rules(rendered(scenario)):

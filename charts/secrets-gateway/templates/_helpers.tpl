@@ -93,7 +93,17 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 
 {{/* "true" when the ServiceAccount needs ClusterRole rules. */}}
 {{- define "secrets-gateway.needsClusterRole" -}}
-{{- if or .Values.plugins.aws.enabled .Values.rbac.tokenReview .Values.rbac.extraRules -}}true{{- end -}}
+{{- if or .Values.plugins.aws.enabled .Values.rbac.tokenReview .Values.rbac.extraRules (include "secrets-gateway.vaultTokenRequest" .) -}}true{{- end -}}
+{{- end -}}
+
+{{/* "true" when the vault plugin requests pod tokens itself (TokenRequest). */}}
+{{- define "secrets-gateway.vaultTokenRequest" -}}
+{{- if and .Values.plugins.vault.enabled .Values.plugins.vault.tokenRequest -}}true{{- end -}}
+{{- end -}}
+
+{{/* "true" when the vault plugin keeps its HMAC key in a Secret (a namespaced Role). */}}
+{{- define "secrets-gateway.vaultHmacSecret" -}}
+{{- if and .Values.plugins.vault.enabled .Values.plugins.vault.hmacSecretName -}}true{{- end -}}
 {{- end -}}
 
 {{/* "true" when the pod gets a Kubernetes API token. */}}
@@ -101,7 +111,7 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- if kindIs "bool" .Values.serviceAccount.automountToken -}}
 {{- .Values.serviceAccount.automountToken -}}
 {{- else -}}
-{{- include "secrets-gateway.needsClusterRole" . | eq "true" -}}
+{{- or (include "secrets-gateway.needsClusterRole" . | eq "true") (include "secrets-gateway.vaultHmacSecret" . | eq "true") -}}
 {{- end -}}
 {{- end -}}
 

@@ -54,7 +54,7 @@ class VaultBackend(Backend):
         self.config = config
         self.dialect = dialect_for(config.provider_name)
         self.kv_version = config.kv_version or self.dialect.kv_version
-        self.default_location = config.address
+        self.default_location = config.address or self.dialect.default_address
         self.metrics = metrics or Metrics()
         self.client = VaultClient(
             timeout=config.request_timeout,

@@ -34,6 +34,8 @@ class VaultDialect:
     go_json: bool
     #: when the driver sends no token for the audience, ask the Kubernetes TokenRequest API for one
     request_tokens: bool
+    #: the address when neither class, option nor VAULT_ADDR gives one ("": vaultAddress is required)
+    default_address: str
 
 
 NATIVE = VaultDialect(
@@ -47,6 +49,7 @@ NATIVE = VaultDialect(
     sticky_skip_verify=False,
     go_json=False,
     request_tokens=False,
+    default_address="",
 )
 VAULT_CSI_PROVIDER = VaultDialect(
     "vault-csi-provider",
@@ -59,6 +62,7 @@ VAULT_CSI_PROVIDER = VaultDialect(
     sticky_skip_verify=True,
     go_json=True,
     request_tokens=True,
+    default_address="https://127.0.0.1:8200",  # the Vault Go client's default
 )
 
 

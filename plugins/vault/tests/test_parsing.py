@@ -14,6 +14,7 @@ from gateway.model import ObjectRef
 from gateway.settings import Settings
 from gateway_vault import allowlist
 from gateway_vault.auth import cache_lifetime
+from gateway_vault.backend import VaultBackend
 from gateway_vault.connection import AuthSpec, resolve
 from gateway_vault.dialect import NATIVE, VAULT_CSI_PROVIDER, VaultDialect
 from gateway_vault.errors import error_detail
@@ -85,8 +86,9 @@ def test_client_cert_needs_its_key() -> None:
         config(vault_tls_client_cert="/c.pem")
 
 
-def test_provider_name_vault_selects_the_vault_csi_provider_dialect() -> None:
-    assert VaultConfig.from_settings(Settings(provider_name="vault"), {}).provider_name == "vault"
+@pytest.mark.parametrize(("provider_name", "address"), [("vault", "https://127.0.0.1:8200"), ("secrets-gateway", "")])
+def test_default_address_follows_the_dialect(provider_name: str, address: str) -> None:
+    assert VaultBackend(VaultConfig.from_settings(Settings(provider_name=provider_name), {})).default_location == address
 
 
 @pytest.mark.parametrize(
