@@ -1,0 +1,354 @@
+"""End to end: kubelet (this test) → the real Secrets Store CSI Driver v1.6.1 → our gateway
+(`serve`, configured and authorized as our chart renders it) → backends, against a real
+kube-apiserver + etcd. See docs/interop.md ("End to end with the real driver").
+
+Every case uses its own namespace objects (SecretProviderClass, ServiceAccount, pod), so the
+cases share one stack (started once per session) without seeing each other.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import boto3
+import grpc
+import pytest
+import yaml
+
+from gateway_aws.testing import role_arn
+from tests.e2e.cluster import ApiError, JsonObject
+from tests.e2e.kubelet import Volume, metric_value
+from tests.e2e.stack import NODE_NAME, PROVIDER, Stack, ensure_namespace
+
+pytestmark = pytest.mark.timeout(2400)  # the first case also builds the binaries (cold: many minutes)
+
+NAMESPACE = "apps"
+T = TypeVar("T")
+SPCPS_API = "/apis/secrets-store.csi.x-k8s.io/v1/namespaces/{ns}/secretproviderclasspodstatuses"
+
+
+def eventually(what: str, check: Callable[[], T | None], limit: float = 60.0) -> T:
+    """The API is eventually consistent (the driver's controller reconciles): poll for a state."""
+    give_up = time.monotonic() + limit
+    last: Any = None
+    while time.monotonic() < give_up:
+        try:
+            last = check()
+        except ApiError as exc:
+            last = exc
+        else:
+            if last:
+                return last
+        time.sleep(0.2)
+    raise AssertionError(f"{what}: not reached within {limit:.0f}s (last: {last})")
+
+
+def spc(name: str, objects: list[dict[str, Any]], secret_objects: list[dict[str, Any]] | None = None,
+        **parameters: str) -> JsonObject:  # fmt: skip
+    spec: JsonObject = {"provider": PROVIDER, "parameters": {"objects": json.dumps(objects), **parameters}}
+    if secret_objects:
+        spec["secretObjects"] = secret_objects
+    return {"apiVersion": "secrets-store.csi.x-k8s.io/v1", "kind": "SecretProviderClass",
+            "metadata": {"name": name, "namespace": NAMESPACE}, "spec": spec}  # fmt: skip
+
+
+def service_account(stack: Stack, name: str, annotations: dict[str, str] | None = None) -> None:
+    ensure_namespace(stack.admin, NAMESPACE)
+    stack.admin.apply({"apiVersion": "v1", "kind": "ServiceAccount",
+                       "metadata": {"name": name, "namespace": NAMESPACE, "annotations": annotations or {}}})  # fmt: skip
+
+
+def pod_status(stack: Stack, pod: JsonObject) -> JsonObject:
+    """The driver's SecretProviderClassPodStatus of the pod (one SPC per pod in these tests)."""
+    items = stack.admin.get(SPCPS_API.format(ns=NAMESPACE))["items"]
+    mine = [i for i in items if i["status"]["podName"] == pod["metadata"]["name"]]
+    assert len(mine) == 1, [i["metadata"]["name"] for i in items]
+    return mine[0]
+
+
+def versions(status: JsonObject) -> dict[str, str]:
+    return {o["id"]: o["version"] for o in status["status"].get("objects", [])}
+
+
+def secret_data(stack: Stack, name: str) -> dict[str, bytes]:
+    secret = stack.admin.get(f"/api/v1/namespaces/{NAMESPACE}/secrets/{name}")
+    return {k: base64.b64decode(v) for k, v in secret.get("data", {}).items()}
+
+
+def gateway_metrics(stack: Stack) -> str:
+    with urllib.request.urlopen(stack.gateway_http + "/metrics", timeout=10) as response:
+        return response.read().decode()
+
+
+def mounts_served(stack: Stack) -> float:
+    """Mount RPCs our gateway answered (any outcome)."""
+    return metric_value(gateway_metrics(stack), "secrets_gateway_mounts_total")
+
+
+def mounted_pod(stack: Stack, name: str, spc_name: str, account: str = "web") -> tuple[JsonObject, Volume]:
+    pod = stack.kubelet.create_pod(NAMESPACE, name, account, spc_name)
+    return pod, stack.kubelet.publish(pod)
+
+
+# --------------------------------------------------------------------------- fake backend
+
+
+def test_fake_backend_mount_files_modes_and_contents(stack: Stack) -> None:
+    stack.store.put("e2e/db", '{"username": "app", "password": "pw-1"}')
+    stack.store.put("e2e/api-key", "key-1")
+    service_account(stack, "web")
+    stack.admin.apply(spc("fake-basic", [
+        {"objectName": "e2e/db", "objectType": "fake", "objectAlias": "db.json", "filePermission": "0640",
+         "jmesPath": [{"path": "username", "objectAlias": "db-user"},
+                      {"path": "password", "objectAlias": "db-password", "filePermission": "0600"}]},
+        {"objectName": "e2e/api-key", "objectType": "fake", "objectAlias": "api-key"},
+    ]))  # fmt: skip
+    pod, volume = mounted_pod(stack, "fake-basic", "fake-basic")
+    assert stack.kubelet.files(volume) == {
+        "db.json": (b'{"username": "app", "password": "pw-1"}', 0o640),
+        "db-user": (b"app", 0o640),
+        "db-password": (b"pw-1", 0o600),
+        "api-key": (b"key-1", 0o644),
+    }
+
+    status = pod_status(stack, pod)
+    assert status["status"]["mounted"] is True
+    assert status["status"]["targetPath"] == volume.target
+    assert status["status"]["secretProviderClassName"] == "fake-basic"
+    assert status["metadata"]["labels"]["internal.secrets-store.csi.k8s.io/node-name"] == NODE_NAME
+    assert set(versions(status)) == {"db.json", "db-user", "db-password", "api-key"}
+    assert all(versions(status).values())
+
+
+def test_secret_objects_sync_a_secret_with_labels_and_owner(stack: Stack) -> None:
+    stack.store.put("e2e/sync-db", '{"username": "sync-user", "password": "sync-pw"}')
+    service_account(stack, "web")
+    stack.admin.apply(spc("fake-sync", [
+        {"objectName": "e2e/sync-db", "objectType": "fake", "objectAlias": "db.json",
+         "jmesPath": [{"path": "username", "objectAlias": "db-user"}, {"path": "password", "objectAlias": "db-password"}]},
+    ], secret_objects=[{
+        "secretName": "fake-synced", "type": "Opaque", "labels": {"app": "web", "tier": "e2e"},
+        "data": [{"objectName": "db-user", "key": "username"}, {"objectName": "db-password", "key": "password"}],
+    }]))  # fmt: skip
+    pod, _ = mounted_pod(stack, "fake-sync", "fake-sync")
+    status = pod_status(stack, pod)
+
+    eventually("the synced Secret", lambda: secret_data(stack, "fake-synced"))
+    secret = stack.admin.get(f"/api/v1/namespaces/{NAMESPACE}/secrets/fake-synced")
+    assert secret_data(stack, "fake-synced") == {"username": b"sync-user", "password": b"sync-pw"}
+    assert secret["type"] == "Opaque"
+    assert {"app": "web", "tier": "e2e", "secrets-store.csi.k8s.io/managed": "true"}.items() <= secret["metadata"]["labels"].items()
+    # a pod without owners (no ReplicaSet): the driver's patcher makes the pod status the owner
+    owners = eventually("the Secret's owner", lambda: stack.admin.get(f"/api/v1/namespaces/{NAMESPACE}/secrets/fake-synced")["metadata"].get("ownerReferences"))
+    assert [(o["kind"], o["name"], o["uid"]) for o in owners] == [("SecretProviderClassPodStatus", status["metadata"]["name"], status["metadata"]["uid"])]
+
+
+def test_rotation_on_republish(stack: Stack) -> None:
+    stack.store.put("e2e/rot-changing", {"versions": [{"id": "c1", "value": "first"}]})
+    stack.store.put("e2e/rot-steady", {"versions": [{"id": "s1", "value": "steady"}]})
+    service_account(stack, "web")
+    stack.admin.apply(spc("fake-rotation", [
+        {"objectName": "e2e/rot-changing", "objectType": "fake", "objectAlias": "changing"},
+        {"objectName": "e2e/rot-steady", "objectType": "fake", "objectAlias": "steady"},
+    ], secret_objects=[{"secretName": "fake-rotated", "type": "Opaque",
+                        "data": [{"objectName": "changing", "key": "changing"}, {"objectName": "steady", "key": "steady"}]}]))  # fmt: skip
+    pod, volume = mounted_pod(stack, "fake-rotation", "fake-rotation")
+    assert versions(pod_status(stack, pod)) == {"changing": "c1", "steady": "s1"}
+    eventually("the first Secret", lambda: secret_data(stack, "fake-rotated") == {"changing": b"first", "steady": b"steady"})
+
+    stack.store.put("e2e/rot-changing", {"versions": [{"id": "c1", "value": "first"}, {"id": "c2", "value": "second"}]})
+    served = mounts_served(stack)
+    stack.kubelet.republish(volume)  # the last write is recent (interval 10m): the driver skips the provider
+    assert mounts_served(stack) == served
+    assert stack.kubelet.files(volume)["changing"] == (b"first", 0o644)
+
+    stack.kubelet.age(volume, 3600)  # the last write an hour ago: this republish rotates
+    stack.kubelet.republish(volume)
+    assert mounts_served(stack) == served + 1
+    assert {path: contents for path, (contents, _) in stack.kubelet.files(volume).items()} == {"changing": b"second", "steady": b"steady"}
+    assert versions(pod_status(stack, pod)) == {"changing": "c2", "steady": "s1"}
+    eventually("the rotated Secret", lambda: secret_data(stack, "fake-rotated") == {"changing": b"second", "steady": b"steady"})
+
+
+def test_failing_provider_on_remount_keeps_the_old_files(stack: Stack) -> None:
+    stack.store.put("e2e/going-away", "still here")
+    service_account(stack, "web")
+    stack.admin.apply(spc("fake-failing", [{"objectName": "e2e/going-away", "objectType": "fake", "objectAlias": "value"}]))
+    pod, volume = mounted_pod(stack, "fake-failing", "fake-failing")
+    before = versions(pod_status(stack, pod))
+
+    stack.store.remove("e2e/going-away")
+    not_found = metric_value(gateway_metrics(stack), "secrets_gateway_mounts_total", outcome="NotFound")
+    stack.kubelet.age(volume, 3600)
+    stack.kubelet.republish(volume)  # v1.6 masks remount failures: kubelet sees success
+    assert metric_value(gateway_metrics(stack), "secrets_gateway_mounts_total", outcome="NotFound") == not_found + 1
+    assert stack.kubelet.files(volume) == {"value": (b"still here", 0o644)}
+    assert versions(pod_status(stack, pod)) == before
+
+
+def test_first_mount_failure_reaches_kubelet_with_our_message(stack: Stack) -> None:
+    service_account(stack, "web")
+    stack.admin.apply(spc("fake-missing", [{"objectName": "e2e/never-created", "objectType": "fake"}]))
+    pod = stack.kubelet.create_pod(NAMESPACE, "fake-missing", "web", "fake-missing")
+    with pytest.raises(grpc.RpcError) as failure:
+        stack.kubelet.publish(pod)
+    message = failure.value.details()
+    assert f"failed to mount secrets store objects for pod {NAMESPACE}/fake-missing" in message
+    assert "e2e/never-created" in message and "code = NotFound" in message
+
+
+def test_node_unpublish_cleans_up(stack: Stack) -> None:
+    stack.store.put("e2e/short-lived", "bye")
+    service_account(stack, "web")
+    stack.admin.apply(spc("fake-unpublish", [{"objectName": "e2e/short-lived", "objectType": "fake"}]))
+    _, volume = mounted_pod(stack, "fake-unpublish", "fake-unpublish")
+    assert volume.target in mount_points(stack)
+
+    stack.kubelet.unpublish(volume)
+    assert volume.target not in mount_points(stack)
+    assert not stack.kubelet.view(volume.target).exists()
+
+
+def mount_points(stack: Stack) -> set[str]:
+    """Mount points in the driver's mount namespace."""
+    with open(f"/proc/{stack.driver.pid}/mountinfo", encoding="utf-8") as handle:
+        return {line.split()[4] for line in handle}
+
+
+# --------------------------------------------------------------------------- real backends
+
+
+def audit(stack: Stack, verb: str, resource: str, user: str) -> list[JsonObject]:
+    """Audit events (ResponseComplete) of ``user`` doing ``verb`` on ``resource``."""
+    return [e for e in stack.plane.audit_events()
+            if e.get("stage") == "ResponseComplete" and e.get("verb") == verb
+            and e.get("objectRef", {}).get("resource") == resource and e.get("user", {}).get("username") == user]  # fmt: skip
+
+
+def test_vault_kubernetes_auth_reviews_the_pod_token_with_this_api_server(stack: Stack) -> None:
+    bao, admin = stack.peers.bao, stack.admin
+    reviewer = ("kube-system", "openbao-token-reviewer")
+    admin.apply({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": reviewer[1], "namespace": reviewer[0]}})
+    admin.apply({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+                 "metadata": {"name": "openbao-token-reviewer"},
+                 "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "system:auth-delegator"},
+                 "subjects": [{"kind": "ServiceAccount", "name": reviewer[1], "namespace": reviewer[0]}]})  # fmt: skip
+    reviewer_jwt = admin.service_account_token(*reviewer)["token"]
+    bao.configure_kubernetes_auth(stack.plane.server, reviewer_jwt, stack.plane.ca_file.read_text())
+    bao.put_policy("e2e-web", 'path "secret/data/web/*" { capabilities = ["read"] }')
+    bao.kubernetes_role("e2e-web", NAMESPACE, "vault-web", ["e2e-web"], audience="vault")
+    version = bao.kv2_put("secret", "web/db", {"password": "from-openbao", "user": "web"})
+
+    service_account(stack, "vault-web")
+    stack.admin.apply(spc("vault-web", [
+        {"objectName": "db-password", "objectType": "vault", "secretPath": "secret/data/web/db", "secretKey": "password"},
+    ], roleName="e2e-web"))  # fmt: skip
+    pod, volume = mounted_pod(stack, "vault-web", "vault-web", account="vault-web")
+    assert stack.kubelet.files(volume) == {"db-password": (b"from-openbao", 0o644)}
+    assert str(version) in versions(pod_status(stack, pod))["db-password"]
+    reviews = audit(stack, "create", "tokenreviews", f"system:serviceaccount:{reviewer[0]}:{reviewer[1]}")
+    assert reviews and all(e["responseStatus"]["code"] == 201 for e in reviews)
+
+
+def test_vault_login_refused_for_a_service_account_outside_the_role(stack: Stack) -> None:
+    service_account(stack, "vault-intruder")
+    stack.admin.apply(spc("vault-intruder", [
+        {"objectName": "db-password", "objectType": "vault", "secretPath": "secret/data/web/db", "secretKey": "password"},
+    ], roleName="e2e-web"))  # fmt: skip
+    pod = stack.kubelet.create_pod(NAMESPACE, "vault-intruder", "vault-intruder", "vault-intruder")
+    with pytest.raises(grpc.RpcError) as failure:
+        stack.kubelet.publish(pod)
+    assert "code = PermissionDenied" in failure.value.details()
+
+
+def aws_secret(stack: Stack, name: str, value: str) -> None:
+    client = boto3.client("secretsmanager", region_name="us-east-1", endpoint_url=stack.peers.moto.url,
+                          aws_access_key_id="e2e", aws_secret_access_key="e2e")  # fmt: skip
+    client.create_secret(Name=name, SecretString=value)
+
+
+def test_aws_irsa_role_from_the_service_account_annotation(stack: Stack) -> None:
+    aws_secret(stack, "e2e/irsa-db", "irsa-value")
+    role = role_arn("e2e-irsa")
+    service_account(stack, "aws-irsa", {"eks.amazonaws.com/role-arn": role})
+    stack.admin.apply(spc("aws-irsa", [{"objectName": "e2e/irsa-db", "objectType": "secretsmanager", "objectAlias": "db"}],
+                          region="us-east-1"))  # fmt: skip
+    _, volume = mounted_pod(stack, "aws-irsa", "aws-irsa", account="aws-irsa")
+    assert stack.kubelet.files(volume) == {"db": (b"irsa-value", 0o644)}
+    namespace, name = stack.gateway_service_account
+    reads = audit(stack, "get", "serviceaccounts", f"system:serviceaccount:{namespace}:{name}")
+    assert any(e["objectRef"].get("name") == "aws-irsa" and e["responseStatus"]["code"] == 200 for e in reads)
+
+
+def test_aws_pod_identity_through_the_agent(stack: Stack) -> None:
+    aws_secret(stack, "e2e/pod-identity-db", "pod-identity-value")
+    service_account(stack, "aws-pod-identity")
+    stack.admin.apply(spc("aws-pod-identity", [
+        {"objectName": "e2e/pod-identity-db", "objectType": "secretsmanager", "objectAlias": "db"},
+    ], region="us-east-1", usePodIdentity="true"))  # fmt: skip
+    pod = stack.kubelet.create_pod(NAMESPACE, "aws-pod-identity", "aws-pod-identity", "aws-pod-identity")
+    tokens = stack.kubelet.tokens(pod)
+    stack.peers.agent.associate(tokens["pods.eks.amazonaws.com"]["token"], role_arn("e2e-pod-identity"))
+    requests_before = stack.peers.agent.requests
+    volume = stack.kubelet.publish(pod, tokens=tokens)
+    assert stack.kubelet.files(volume) == {"db": (b"pod-identity-value", 0o644)}
+    assert stack.peers.agent.requests > requests_before
+
+
+# --------------------------------------------------------------------------- validate
+
+
+def test_chart_rbac_is_what_the_gateway_needs(stack: Stack) -> None:
+    """The chart's ClusterRole, as the real authorizer applies it: the reads the aws plugin makes, nothing more."""
+    gateway = stack.admin.as_service_account(*stack.gateway_service_account)
+    for resource in ("serviceaccounts", "pods", "nodes"):
+        assert gateway.can_i("get", resource, namespace=NAMESPACE if resource != "nodes" else "")
+    for verb, resource in (("list", "pods"), ("get", "secrets"), ("create", "tokenreviews"), ("watch", "serviceaccounts")):
+        group = "authentication.k8s.io" if resource == "tokenreviews" else ""
+        assert not gateway.can_i(verb, resource, namespace=NAMESPACE, group=group), (verb, resource)
+
+
+VALIDATE_CASES = [
+    pytest.param({"objectName": "e2e/validated", "objectType": "fake", "objectAlias": "ok", "filePermission": "0600"}, "", id="valid"),
+    pytest.param({"objectName": "e2e/validated", "objectType": "fake", "objectAlias": "../escape"}, "starts with '..'", id="reserved-path"),
+    pytest.param({"objectName": "e2e/validated", "objectType": "nosuchbackend"}, "Invalid objectType", id="unknown-object-type"),
+    pytest.param({"objectName": "e2e/validated", "objectType": "fake", "filePermission": "0999"}, "Invalid File Permission", id="bad-file-permission"),
+]
+
+
+@pytest.mark.parametrize(("descriptor", "expected"), VALIDATE_CASES)
+def test_validate_agrees_with_the_driver(stack: Stack, descriptor: dict[str, Any], expected: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    """`secrets-gateway validate` refuses exactly what a real mount through the driver refuses, with the same message."""
+    stack.store.put("e2e/validated", "validated-value")
+    service_account(stack, "web")
+    name = "validate-" + request.node.callspec.id
+    manifest = spc(name, [descriptor])
+    manifest_file = tmp_path / "spc.yaml"
+    manifest_file.write_text(yaml.safe_dump(manifest), encoding="utf-8")
+    plugins = next(a for a in stack.gateway_args if a.startswith("--plugins="))
+    result = subprocess.run([sys.executable, "-m", "gateway", "validate", plugins, f"--provider-name={PROVIDER}",
+                             str(manifest_file)], capture_output=True, text=True, timeout=120)  # fmt: skip
+
+    stack.admin.apply(manifest)
+    pod = stack.kubelet.create_pod(NAMESPACE, name, "web", name)
+    if not expected:
+        assert result.returncode == 0, result.stdout + result.stderr
+        volume = stack.kubelet.publish(pod)
+        assert stack.kubelet.files(volume) == {"ok": (b"validated-value", 0o600)}
+        return
+    assert result.returncode == 1, result.stdout + result.stderr
+    problem = next(line for line in result.stdout.splitlines() + result.stderr.splitlines() if line.startswith("error:"))
+    message = problem.split("): ", 1)[1]
+    assert expected in message
+    with pytest.raises(grpc.RpcError) as failure:
+        stack.kubelet.publish(pod)
+    assert "code = InvalidArgument" in failure.value.details()
+    assert message in failure.value.details()
