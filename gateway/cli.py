@@ -19,7 +19,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from gateway import __version__, log
+from gateway import __version__, log, secretobjects
 from gateway.app import Gateway, build_gateway
 from gateway.client import DriverClient, MountFailure
 from gateway.errors import GatewayError, StartupError
@@ -106,6 +106,18 @@ def build_parser(options: OptionRegistry) -> argparse.ArgumentParser:
     validate.add_argument("files", nargs="+", type=Path, help="manifest files (multi-document YAML)")
     validate.add_argument("--parameters", action="store_true", help="the files are bare parameter mappings, not manifests")
     validate.set_defaults(handler=run_validate)
+
+    secret_objects = commands.add_parser(
+        "secret-objects", parents=[settings], help="print the secretObjects block derived from a class's objects",
+        description="Print spec.secretObjects for a SecretProviderClass: one Secret key per file it mounts, named "
+        "validly for a Kubernetes Secret. --check instead reports where the class's own block differs (exit 1).",
+    )
+    secret_objects.add_argument("spc", type=Path, help="SecretProviderClass manifest")
+    secret_objects.add_argument("--spc-name", help="which SecretProviderClass, when the file holds several")
+    secret_objects.add_argument("--secret-name", help="the Secret's name (default: the class's own secretName, else its name)")
+    secret_objects.add_argument("--type", default="Opaque", help="the Secret's type when the class sets none (default Opaque)")
+    secret_objects.add_argument("--check", action="store_true", help="compare with the class's secretObjects instead")
+    secret_objects.set_defaults(handler=run_secret_objects, parameters=False)
 
     plugins = commands.add_parser("plugins", parents=[settings], help="list plugins, their backends and load errors")
     plugins.add_argument("--json", action="store_true", help="machine-readable output")
@@ -385,6 +397,31 @@ def run_validate(args: argparse.Namespace, plugins: PluginSet) -> int:
             warnings += sum(f.level == "warning" for f in findings)
     print(f"{checked} SecretProviderClass checked: {errors} error(s), {warnings} warning(s)")
     return 1 if errors else 0
+
+
+def run_secret_objects(args: argparse.Namespace, plugins: PluginSet) -> int:
+    try:
+        spc = _select_spc(args)
+    except ManifestError as exc:
+        print(f"secrets-gateway secret-objects: {exc}", file=sys.stderr)
+        return 2
+    parsed = build_gateway(settings_from(args), plugins).planner.parse(spc.parameters)
+    if parsed.problems:
+        for problem in parsed.problems:
+            print(f"error: {spc.source} ({spc.name}): {problem}", file=sys.stderr)
+        return 1
+    if args.check:
+        problems = secretobjects.differences(parsed, spc.secret_objects)
+        for problem in problems:
+            print(f"{spc.source} ({spc.name}): {problem}")
+        if not problems:
+            print(f'secretObjects of "{spc.name}" cover its {len(secretobjects.mounted_files(parsed))} mounted files')
+        return 1 if problems else 0
+    derived = secretobjects.derive(parsed, args.secret_name or spc.name, args.type, spc.secret_objects)
+    for note in derived.notes:
+        print(f"note: {note}", file=sys.stderr)
+    print(secretobjects.block_yaml(derived), end="")
+    return 0
 
 
 def run_plugins(args: argparse.Namespace, plugins: PluginSet) -> int:

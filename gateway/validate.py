@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gateway import paths
 from gateway.backend import BackendRegistry
 from gateway.errors import GatewayError
 from gateway.manifests import SpcDocument
-from gateway.model import ExpandMode, ObjectSpec
-from gateway.objects import ParsedObjects, file_names
+from gateway.model import ObjectSpec
+from gateway.objects import ParsedObjects
 from gateway.planner import Planner, check_locations
+from gateway.secretobjects import data_key_problems, expansion_prefixes, mounted_files
 
 
 @dataclass(frozen=True)
@@ -59,16 +59,7 @@ def _location_problems(parsed: ParsedObjects, spc: SpcDocument, backends: Backen
 
 def produced_paths(parsed: ParsedObjects) -> tuple[set[str], list[tuple[str, ObjectSpec]]]:
     """Paths known before fetching, and the path prefixes of objects whose keys are expanded."""
-    known = {paths.translate(name, parsed.translation) for obj in parsed.objects for name, _ in file_names(obj)}
-    prefixes = []
-    for obj in parsed.objects:
-        if obj.expand is None:
-            continue
-        if obj.expand.mode is ExpandMode.DIRECTORY:
-            prefixes.append((paths.translate(obj.file_name, parsed.translation) + "/", obj))
-        else:
-            prefixes.append((paths.translate(obj.file_name + obj.expand.separator, parsed.translation), obj))
-    return known, prefixes
+    return set(mounted_files(parsed)), expansion_prefixes(parsed)
 
 
 def _secret_object_findings(spc: SpcDocument, parsed: ParsedObjects) -> list[Finding]:
@@ -85,11 +76,13 @@ def _secret_object_findings(spc: SpcDocument, parsed: ParsedObjects) -> list[Fin
         if not isinstance(data, list):
             findings.append(Finding("error", f"{where}.data must be a list"))
             continue
+        keys = data_key_problems(data)
         for index, entry in enumerate(data):
             item = f"{where}.data[{index}]"
             if not isinstance(entry, dict) or not entry.get("objectName") or not entry.get("key"):
                 findings.append(Finding("error", f"{item} needs objectName and key"))
                 continue
+            findings += [Finding("error", f"{item}: {problem}") for problem in keys.get(index, [])]
             object_name = str(entry["objectName"])
             if object_name in known:
                 continue
