@@ -198,3 +198,11 @@ def test_the_guide_maps_every_ascp_key() -> None:
             assert "refused" in rows[key], (key, rows[key])
     for key in SAME:
         assert "same" in rows[key], (key, rows[key])
+
+
+def test_every_template_maps_the_ascp_values_first() -> None:
+    """The mapping rewrites .Values in place: a template rendered before any other must still see it."""
+    first = '{{- include "secrets-gateway.ascpValues" . -}}'
+    templates = sorted((REPO / "charts" / "secrets-gateway" / "templates").glob("*.yaml"))
+    assert templates
+    assert [path.name for path in templates if path.read_text().splitlines()[0] != first] == []
