@@ -173,7 +173,7 @@ class TokenSource:
         return await self._logins.do(key, lambda: self._login(connection, identity, key, jwt))
 
     def _must_request(self, connection: Connection, identity: PodIdentity) -> bool:
-        return self.requester is not None and chosen_token(identity, connection.auth.audience) is None
+        return self.requester is not None and connection.auth.request_tokens and chosen_token(identity, connection.auth.audience) is None
 
     async def _with_requested_token(self, connection: Connection, identity: PodIdentity) -> PodIdentity:
         """``identity``, plus a requested token for the audience when the driver sent none (and that is enabled)."""

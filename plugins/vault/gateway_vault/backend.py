@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 
 from gateway.backend import Backend
 from gateway.errors import GatewayError, InvalidArgument, PermissionDenied
@@ -21,7 +21,7 @@ from gateway_kube.kubeapi import KubeApi, discover_config
 from gateway_vault.auth import TokenSource, VaultToken
 from gateway_vault.client import VaultCall, VaultClient
 from gateway_vault.connection import ADDRESS, FAILOVER_ADDRESSES, Connection, resolve, unknown_parameters
-from gateway_vault.dialect import dialect_for
+from gateway_vault.dialect import NATIVE, VAULT_CSI_PROVIDER, VaultDialect, dialect_of
 from gateway_vault.errors import read_error
 from gateway_vault.extract import SecretData, VersionSigner, secret_data, select
 from gateway_vault.hmackey import HmacKeySecret
@@ -52,9 +52,7 @@ class VaultBackend(Backend):
         kube: KubeApi | None = None,
     ) -> None:
         self.config = config
-        self.dialect = dialect_for(config.provider_name)
-        self.kv_version = config.kv_version or self.dialect.kv_version
-        self.default_location = config.address or self.dialect.default_address
+        self.default_location = config.address
         self.metrics = metrics or Metrics()
         self.client = VaultClient(
             timeout=config.request_timeout,
@@ -66,28 +64,38 @@ class VaultBackend(Backend):
         )
         #: the Kubernetes API, only for the HMAC key Secret and TokenRequests (configured at first use)
         self.kube = kube or KubeApi(lambda: discover_config(config.kubeconfig))
-        requester = PodTokenRequester(self.kube) if config.requests_tokens(self.dialect.request_tokens) else None
+        requester = PodTokenRequester(self.kube) if config.token_request != "false" else None
         self.tokens = TokenSource(self.client, config, self.metrics, clock, requester)
         self.mounts = KvMounts(self.client, config.mount_cache_ttl, clock)
         persisted = HmacKeySecret(self.kube, config.hmac_secret_namespace, config.hmac_secret_name) if config.hmac_secret_name else None
         self.versions = VersionSigner(persisted)
 
     def check_object(self, obj: ObjectSpec) -> list[str]:
-        return object_problems(obj, self.kv_version, self.dialect)
+        """Problems in both dialects (the object does not say which its class is read in; the
+        fetch parses it again in the class's dialect and reports what remains)."""
+        problems = [object_problems(obj, self.config.kv_version or d.kv_version, d) for d in (NATIVE, VAULT_CSI_PROVIDER)]
+        return problems[0] if all(problems) else []
+
+    def static_locations(self, parameters: Mapping[str, str]) -> tuple[str, ...] | None:
+        """vault-csi-provider's default address applies in its dialect when nothing names one."""
+        fallback = dialect_of(parameters, self.config.provider_name).default_address
+        if fallback and not parameters.get(self.location_parameter) and not self.default_location:
+            parameters = {**parameters, self.location_parameter: fallback}
+        return super().static_locations(parameters)
 
     async def locations(self, request: MountRequest) -> tuple[str, ...]:
         """The addresses, after checking every connection parameter (so bad ones fail before any fetch)."""
         found = await super().locations(request)
         try:
             for address in found:
-                resolve(self.config, request.attributes, address, self.dialect)
+                resolve(self.config, request.attributes, address)
         except (InvalidArgument, PermissionDenied) as exc:
             raise type(exc)(f"{self.name}: {exc.message}", reason=exc.reason) from None
         return found
 
     def cache_evidence(self, batch: FetchBatch) -> str:
         """The digest of the pod's own valid JWT, which a login with a missed cache would present."""
-        return self.tokens.evidence(resolve(self.config, batch.request.attributes, batch.location, self.dialect), batch.identity)
+        return self.tokens.evidence(resolve(self.config, batch.request.attributes, batch.location), batch.identity)
 
     def check_request(self, request: MountRequest) -> None:
         """Parameters meant for Vault but not read are never silently ignored: a warning, or an error
@@ -101,18 +109,19 @@ class VaultBackend(Backend):
         log.warning("%s ignored (class %s)", message, request.spc_name or "?")
 
     async def fetch_many(self, batch: FetchBatch) -> Sequence[FetchOutcome]:
-        connection = resolve(self.config, batch.request.attributes, batch.location, self.dialect)
+        connection = resolve(self.config, batch.request.attributes, batch.location)
+        dialect = connection.dialect
         outcomes: list[FetchOutcome] = []
         wanted: dict[int, ObjectQuery] = {}
         for item in batch.items:
             try:
-                wanted[item.key] = parse_object(item.ref, item.options, self.kv_version, self.dialect)
+                wanted[item.key] = parse_object(item.ref, item.options, self.config.kv_version or dialect.kv_version, dialect)
             except QueryError as exc:
                 outcomes.append(FetchFailure(item.key, InvalidArgument(str(exc), reason="BadObject")))
         if wanted:
             await self.versions.load()
             answers = await self._fetch(connection, batch.identity, {w.query for w in wanted.values()})
-            outcomes += [self._outcome(key, w, answers[w.query]) for key, w in wanted.items()]
+            outcomes += [self._outcome(key, w, answers[w.query], dialect) for key, w in wanted.items()]
         return outcomes
 
     async def aclose(self) -> None:
@@ -164,11 +173,11 @@ class VaultBackend(Backend):
         except GatewayError as exc:
             return exc
 
-    def _outcome(self, key: int, wanted: ObjectQuery, answer: Answer) -> FetchOutcome:
+    def _outcome(self, key: int, wanted: ObjectQuery, answer: Answer, dialect: VaultDialect) -> FetchOutcome:
         if isinstance(answer, GatewayError):
             return FetchFailure(key, answer)
         try:
-            value = select(answer, wanted.key, self.dialect)
+            value = select(answer, wanted.key, dialect)
         except GatewayError as exc:
             return FetchFailure(key, exc)
         # Issued (POST) and leased answers are unique to this pod: keep them out of the node-local cache.

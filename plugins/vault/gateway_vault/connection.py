@@ -14,7 +14,7 @@ from gateway.errors import InvalidArgument, PermissionDenied
 from gateway.request import POD_NAMESPACE
 from gateway.text import preview
 from gateway_vault.allowlist import allows
-from gateway_vault.dialect import NATIVE, VaultDialect
+from gateway_vault.dialect import NATIVE, VaultDialect, dialect_of
 from gateway_vault.options import AUTH_METHODS, TOKEN_AUTH, VaultConfig, parse_bool
 from gateway_vault.tls import TlsSettings, check_files
 
@@ -65,6 +65,7 @@ class AuthSpec:
     role: str = ""
     audience: str = ""
     audience_defaulted: bool = False  # the dialect's default ("vault"): a requested token then gets the API server's default audience
+    request_tokens: bool = False  # no token for the audience in the request: ask the TokenRequest API
 
     def describe(self) -> str:
         """How messages name the identity used (never the token)."""
@@ -80,6 +81,7 @@ class Connection:
     tls: TlsSettings
     auth: AuthSpec
     tenant: str = ""  # the pod's namespace: whose share of the Vault requests this uses
+    dialect: VaultDialect = NATIVE  # how the class's Vault objects are read and written
 
 
 def address_problem(address: str) -> str | None:
@@ -96,8 +98,10 @@ def address_problem(address: str) -> str | None:
     return None
 
 
-def resolve(config: VaultConfig, parameters: Mapping[str, str], address: str, dialect: VaultDialect = NATIVE) -> Connection:
-    """The connection for ``address`` (one of the mount's locations); InvalidArgument names the parameter."""
+def resolve(config: VaultConfig, parameters: Mapping[str, str], address: str) -> Connection:
+    """The connection for ``address`` (one of the mount's locations), in the class's dialect;
+    InvalidArgument names the parameter."""
+    dialect = dialect_of(parameters, config.provider_name)
     problem = address_problem(address)
     if problem:
         raise InvalidArgument(f'vault address "{address}" {problem}')
@@ -109,7 +113,8 @@ def resolve(config: VaultConfig, parameters: Mapping[str, str], address: str, di
             f"the dev token (--vault-token) is only sent to --vault-address, not to {address}"
         )
     namespace = (parameters.get(NAMESPACE) or config.namespace).strip().strip("/")
-    return Connection(address.rstrip("/"), namespace, _tls(config, parameters, dialect), auth, parameters.get(POD_NAMESPACE, ""))
+    tls = _tls(config, parameters, dialect)
+    return Connection(address.rstrip("/"), namespace, tls, auth, parameters.get(POD_NAMESPACE, ""), dialect)
 
 
 def _auth(config: VaultConfig, parameters: Mapping[str, str], dialect: VaultDialect) -> AuthSpec:
@@ -123,7 +128,10 @@ def _auth(config: VaultConfig, parameters: Mapping[str, str], dialect: VaultDial
     if not role:
         raise InvalidArgument(f'no Vault role: set the SecretProviderClass parameter "{ROLE}" (or --vault-role)')
     given = parameters.get(AUDIENCE, "").strip() or config.audience
-    return AuthSpec(method, _mount_path(config, parameters, method), role, given or dialect.default_audience, audience_defaulted=not given and bool(dialect.default_audience))
+    return AuthSpec(
+        method, _mount_path(config, parameters, method), role, given or dialect.default_audience,
+        audience_defaulted=not given and bool(dialect.default_audience), request_tokens=config.requests_tokens(dialect.request_tokens),
+    )
 
 
 def _mount_path(config: VaultConfig, parameters: Mapping[str, str], method: str) -> str:

@@ -1,16 +1,19 @@
 """How the ``vault`` backend reads an object: vault-csi-provider's rules, or our stricter native ones.
 
 The server answering as provider ``vault`` (``--provider-name vault``) serves classes written for
-hashicorp/vault-csi-provider, so it reads them exactly as that provider does. Under any other
-provider name the native rules apply; they differ only where vault-csi-provider's behaviour
-surprises (docs/vault.md, "Differences from vault-csi-provider", gives the reason for each).
+hashicorp/vault-csi-provider, so it reads them exactly as that provider does; a class may choose
+with the core's parameter ``dialect`` (``vault-csi-provider`` or ``secrets-gateway``). Otherwise the
+native rules apply; they differ only where vault-csi-provider's behaviour surprises (docs/vault.md,
+"vault-csi-provider compatibility", gives the reason for each).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 VAULT_PROVIDER_NAME = "vault"
+DIALECT_PARAMETER = "dialect"  # the core's per-class choice of dialect
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,13 @@ VAULT_CSI_PROVIDER = VaultDialect(
 )
 
 
-def dialect_for(provider_name: str) -> VaultDialect:
-    """The dialect of a server answering as ``provider_name``."""
+def dialect_of(parameters: Mapping[str, str], provider_name: str) -> VaultDialect:
+    """The dialect of one class: its ``dialect`` parameter when it names one of these two, else
+    the provider name's (a class read in another backend's dialect gets the native Vault rules)."""
+    named = parameters.get(DIALECT_PARAMETER, "").strip()
+    for dialect in (VAULT_CSI_PROVIDER, NATIVE):
+        if named == dialect.name:
+            return dialect
+    if named:
+        return NATIVE
     return VAULT_CSI_PROVIDER if provider_name == VAULT_PROVIDER_NAME else NATIVE

@@ -88,7 +88,14 @@ def test_client_cert_needs_its_key() -> None:
 
 @pytest.mark.parametrize(("provider_name", "address"), [("vault", "https://127.0.0.1:8200"), ("secrets-gateway", "")])
 def test_default_address_follows_the_dialect(provider_name: str, address: str) -> None:
-    assert VaultBackend(VaultConfig.from_settings(Settings(provider_name=provider_name), {})).default_location == address
+    locations = VaultBackend(VaultConfig.from_settings(Settings(provider_name=provider_name), {})).static_locations({})
+    assert locations == ((address,) if address else None)
+
+
+def test_a_class_chooses_its_dialect() -> None:
+    vault = config()  # provider name secrets-gateway
+    assert resolve(vault, {"roleName": "app", "dialect": "vault-csi-provider"}, ADDRESS).dialect is VAULT_CSI_PROVIDER
+    assert resolve(VaultConfig(provider_name="vault"), {"roleName": "app", "dialect": "secrets-gateway"}, ADDRESS).dialect is NATIVE
 
 
 @pytest.mark.parametrize(
@@ -141,10 +148,10 @@ CONNECTION_CASES = [
     ),
     ConnectionCase("parameters-win", {"roleName": "p", "audience": "a", "vaultNamespace": "n"}, {"vault_role": "r", "vault_audience": "b"}, auth=AuthSpec("kubernetes", "kubernetes", "p", "a"), namespace="n"),
     ConnectionCase("skip-verify", {"roleName": "app", "vaultSkipTLSVerify": "True"}, auth=AuthSpec("kubernetes", "kubernetes", "app", ""), tls=TlsSettings(skip_verify=True)),
-    ConnectionCase("vault-dialect-audience-vault", {"roleName": "app"}, auth=AuthSpec("kubernetes", "kubernetes", "app", "vault", audience_defaulted=True),
+    ConnectionCase("vault-dialect-audience-vault", {"roleName": "app"}, auth=AuthSpec("kubernetes", "kubernetes", "app", "vault", audience_defaulted=True, request_tokens=True),
                    dialect=VAULT_CSI_PROVIDER),
     ConnectionCase(
-        "vault-dialect-audience-given", {"roleName": "app", "audience": "custom"}, auth=AuthSpec("kubernetes", "kubernetes", "app", "custom"),
+        "vault-dialect-audience-given", {"roleName": "app", "audience": "custom"}, auth=AuthSpec("kubernetes", "kubernetes", "app", "custom", request_tokens=True),
         dialect=VAULT_CSI_PROVIDER,
     ),
     ConnectionCase("bad-mount", {"roleName": "app", "vaultAuthMountPath": "a/../b"}, error="is not a valid auth mount path"),
@@ -156,9 +163,9 @@ CONNECTION_CASES = [
 def test_connection(case: ConnectionCase) -> None:
     if case.error:
         with pytest.raises(InvalidArgument, match=case.error):
-            resolve(config(**case.options), case.parameters, ADDRESS)
+            resolve(config(**case.options), {**case.parameters, "dialect": case.dialect.name}, ADDRESS)
         return
-    connection = resolve(config(**case.options), case.parameters, ADDRESS, case.dialect)
+    connection = resolve(config(**case.options), {**case.parameters, "dialect": case.dialect.name}, ADDRESS)
     assert (connection.auth, connection.namespace, connection.tls) == (case.auth, case.namespace, case.tls)
 
 
@@ -206,12 +213,12 @@ def test_tls_settings(tmp_path: Path, case: TlsCase) -> None:
     options = {k: local(v) for k, v in case.options.items()}
     if case.error:
         with pytest.raises(InvalidArgument, match=case.error):
-            resolve(config(**options), parameters, ADDRESS, case.dialect)
+            resolve(config(**options), {**parameters, "dialect": case.dialect.name}, ADDRESS)
         return
     assert case.tls is not None
     expected = TlsSettings(*(local(v) for v in (case.tls.ca_file, case.tls.ca_directory)), case.tls.server_name,
                            local(case.tls.client_cert), local(case.tls.client_key), skip_verify=case.tls.skip_verify)
-    assert resolve(config(**options), parameters, ADDRESS, case.dialect).tls == expected
+    assert resolve(config(**options), {**parameters, "dialect": case.dialect.name}, ADDRESS).tls == expected
 
 
 @pytest.mark.parametrize(
