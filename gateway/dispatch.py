@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from gateway.backend import Backend, BackendRegistry
 from gateway.errors import CODE_PRECEDENCE, ERROR_CLASSES, DeadlineExceeded, GatewayError, Internal, ResourceExhausted
-from gateway.metrics import Metrics
+from gateway.metrics import OK, Metrics, outcome_of
 from gateway.middleware.failover import ObjectAttempts
 from gateway.model import FetchBatch, Fetched, FetchFailure, FetchItem, MountPlan, ObjectSpec
 
@@ -112,16 +112,16 @@ class Dispatcher:
             error: GatewayError = DeadlineExceeded(
                 f"no answer from {backend.name} within {self.limits.call_timeout:g}s", reason="CallTimeout"
             )
-            return self._all_failed(batch, error, "timeout")
+            return self._all_failed(batch, error)
         except GatewayError as exc:
-            return self._all_failed(batch, exc, exc.status_name)
+            return self._all_failed(batch, exc)
         except Exception:
             log.exception("backend %s raised an unexpected exception in fetch_many", backend.name)
-            return self._all_failed(batch, Internal(f"backend {backend.name} failed unexpectedly (see provider log)"), "crash")
+            return self._all_failed(batch, Internal(f"backend {backend.name} failed unexpectedly (see provider log)"))
         return self._check_outcomes(backend, batch, raw)
 
-    def _all_failed(self, batch: FetchBatch, error: GatewayError, outcome: str) -> dict[int, Fetched | GatewayError]:
-        self.metrics.backend_batches.labels(backend=batch.backend, outcome=outcome).inc()
+    def _all_failed(self, batch: FetchBatch, error: GatewayError) -> dict[int, Fetched | GatewayError]:
+        self.metrics.backend_batches.labels(backend=batch.backend, outcome=outcome_of(error)).inc()
         return {item.key: error for item in batch.items}
 
     def _check_outcomes(self, backend: Backend, batch: FetchBatch, raw: object) -> dict[int, Fetched | GatewayError]:
@@ -137,7 +137,7 @@ class Dispatcher:
             log.error("backend %s returned no valid outcome for item %s", backend.name, key)
             outcomes[key] = Internal(f"backend {backend.name} returned no valid result for this object (plugin bug)")
         failed = sum(isinstance(o, GatewayError) for o in outcomes.values())
-        self.metrics.backend_batches.labels(backend=batch.backend, outcome="ok" if not failed else "partial").inc()
+        self.metrics.backend_batches.labels(backend=batch.backend, outcome=OK if not failed else "Partial").inc()
         return outcomes
 
     def _check_value(self, backend: Backend, fetched: Fetched) -> Fetched | GatewayError:

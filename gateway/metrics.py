@@ -1,15 +1,31 @@
 """Prometheus metrics, built on a registry injected by the composition root.
 
 Labels never carry pod, namespace or object names: cardinality stays bounded on a busy node.
+Label names are snake_case; every ``outcome`` value is a gRPC status in Go's spelling (``OK``,
+``NotFound``, ``Unavailable``… as in ``grpc_code`` and the driver's messages), with the
+backend's own cause, when there is one, in ``reason`` (``AccessDeniedException``, ``timeout``).
 """
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+import platform
 
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+from prometheus_client.gc_collector import GCCollector
+from prometheus_client.platform_collector import PlatformCollector
+from prometheus_client.process_collector import ProcessCollector
+
+from gateway import __version__
+from gateway.errors import GatewayError
 from gateway.grpcmetrics import GrpcServerMetrics
 
 MOUNT_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+OK = "OK"
+
+
+def outcome_of(error: GatewayError | None) -> str:
+    """The ``outcome`` label value: ``OK`` or the status name of ``error``."""
+    return OK if error is None else error.status_name
 
 
 class Metrics:
@@ -19,6 +35,12 @@ class Metrics:
         self.registry = registry if registry is not None else CollectorRegistry()
         self.provider = provider
         r = self.registry
+        ProcessCollector(registry=r)
+        PlatformCollector(registry=r)
+        GCCollector(registry=r)
+        Info("secrets_gateway_build", "The running build.", registry=r).info(
+            {"version": __version__, "python_version": platform.python_version(), "provider": provider}
+        )
         self.mount_seconds = Histogram(
             "secrets_gateway_mount_duration_seconds", "Duration of Mount requests.", ["provider", "outcome"],
             registry=r, buckets=MOUNT_BUCKETS,
@@ -40,9 +62,13 @@ class Metrics:
         )
         self.backend_calls = Counter(
             "secrets_gateway_backend_calls",
-            "Calls a backend made to its service, by operation and outcome.",
-            ["backend", "operation", "outcome"],
+            "Calls a backend made to its service, by operation, outcome (status) and the service's reason.",
+            ["backend", "operation", "outcome", "reason"],
             registry=r,
+        )
+        self.backend_call_seconds = Histogram(
+            "secrets_gateway_backend_call_duration_seconds", "Duration of one call to a backend's service, by operation.",
+            ["backend", "operation"], registry=r, buckets=MOUNT_BUCKETS,
         )
         self.failovers = Counter("secrets_gateway_failovers", "Fetch attempts at a failover location.", ["backend"], registry=r)
         self.retries = Counter("secrets_gateway_retries", "Backend call retries.", ["backend", "operation"], registry=r)
@@ -56,3 +82,13 @@ class Metrics:
             "secrets_gateway_plugin_load_failures", "Plugins that failed to load.", ["plugin"], registry=r
         )
         self.grpc_server = GrpcServerMetrics(r)
+
+    def record_backend_call(self, backend: str, operation: str, error: GatewayError | None, seconds: float | None = None) -> None:
+        """Count one call to a backend's service (and its duration, when measured)."""
+        reason = "" if error is None else error.reason
+        self.backend_calls.labels(backend=backend, operation=operation, outcome=outcome_of(error), reason=reason).inc()
+        if seconds is not None:
+            self.backend_call_seconds.labels(backend=backend, operation=operation).observe(seconds)
+
+    def record_credential_refresh(self, backend: str, error: GatewayError | None) -> None:
+        self.credential_refreshes.labels(backend=backend, outcome=outcome_of(error)).inc()

@@ -116,18 +116,18 @@ class AwsClients:
     async def call(self, client: BaseClient, operation: str, label: str, redact: Iterable[str] = (), **kwargs: Any) -> dict[str, Any]:
         """Run one AWS API call in the pool; count it; raise a classified :class:`GatewayError`."""
         method = functools.partial(getattr(client, xform_name(operation)), **kwargs)
-        outcome = "ok"
+        failure: GatewayError | None = None
         attempts = 0
+        started = time.perf_counter()
         try:
             response: dict[str, Any] = await asyncio.get_running_loop().run_in_executor(self.executor, method)
             attempts = retry_attempts(response)
             return response
         except Exception as exc:  # noqa: BLE001 - classified right here, in one place
             attempts = retry_attempts(exc)
-            error: GatewayError = classify(exc, operation, redact)
-            outcome = error.reason
-            raise error from None
+            failure = classify(exc, operation, redact)
+            raise failure from None
         finally:
-            self.metrics.backend_calls.labels(backend=label, operation=operation, outcome=outcome).inc()
+            self.metrics.record_backend_call(label, operation, failure, time.perf_counter() - started)
             if attempts:
                 self.metrics.retries.labels(backend=label, operation=operation).inc(attempts)

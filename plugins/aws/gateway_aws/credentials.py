@@ -65,7 +65,7 @@ class CredentialBroker:
 
     async def _obtain(self, caller: Caller, region: str) -> Credentials | None:
         principal = caller.principal
-        outcome = "ok"
+        failure: GatewayError | None = None
         try:
             if principal.chain:
                 below = Caller(principal.without_chain(), caller.token)
@@ -78,10 +78,10 @@ class CredentialBroker:
             else:
                 raise Internal(f"unknown credential source {principal.source!r}")
         except GatewayError as exc:
-            outcome = exc.reason
+            failure = exc
             raise
         finally:
-            self.metrics.credential_refreshes.labels(backend=principal.source, outcome=outcome).inc()
+            self.metrics.record_credential_refresh(principal.source, failure)
         self._remember(principal, credentials)
         return credentials
 

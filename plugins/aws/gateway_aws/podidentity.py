@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timezone
 from typing import Any
@@ -65,14 +66,15 @@ class PodIdentityAgent:
         raise last
 
     async def _once(self, endpoint: str, token: str) -> Credentials:
-        outcome = "ok"
+        failure: GatewayError | None = None
+        started = time.perf_counter()
         try:
             return _credentials(await self._get(endpoint, token), endpoint)
         except GatewayError as exc:
-            outcome = exc.reason
+            failure = exc
             raise
         finally:
-            self.metrics.backend_calls.labels(backend="aws", operation="PodIdentityAgent", outcome=outcome).inc()
+            self.metrics.record_backend_call("aws", "PodIdentityAgent", failure, time.perf_counter() - started)
 
     async def _get(self, endpoint: str, token: str) -> Any:
         where = f"Pod Identity agent {endpoint}"

@@ -63,9 +63,7 @@ class AwsRuntime:
             burst=options.kube_burst,
             cache_ttl=options.kube_cache_ttl,
             on_cache_event=lambda event: self.metrics.cache_events.labels(cache="kubernetes", event=event).inc(),
-            on_request=lambda path, outcome: self.metrics.backend_calls.labels(
-                backend="kubernetes", operation="GET", outcome=outcome
-            ).inc(),
+            on_request=lambda path, error: self.metrics.record_backend_call("kubernetes", "GET", error),
         )
         self.clients = AwsClients(options, self.metrics, self.executor)
         self.agent = PodIdentityAgent(

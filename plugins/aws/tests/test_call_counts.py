@@ -62,7 +62,7 @@ async def test_100_sequential_mounts_by_one_identity_make_one_sts_call(world: Aw
     async with world.gateway() as gw:
         for _ in range(100):
             await gw.mount(mount_request(sm_objects(2), {"region": PRIMARY}, pod=pod))
-        refreshes = gw.metrics.credential_refreshes.labels(backend="irsa", outcome="ok")._value.get()
+        refreshes = gw.metrics.credential_refreshes.labels(backend="irsa", outcome="OK")._value.get()
     assert world.proxy.count("AssumeRoleWithWebIdentity") == 1
     assert world.proxy.count("BatchGetSecretValue") == 100
     assert refreshes == 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -81,7 +82,8 @@ class FakeBackend(Backend):
 
     async def _fetch_one(self, store: Store, location: str, item: FetchItem) -> FetchOutcome:
         self.calls[(location, item.ref.name)] += 1
-        outcome = "ok"
+        failure: GatewayError | None = None
+        started = time.perf_counter()
         try:
             secret = store.secrets.get(item.ref.name)
             for fault in (fault_for(store.faults, location), fault_for(secret.faults, location) if secret else None):
@@ -90,11 +92,11 @@ class FakeBackend(Backend):
             version = _select(store, secret, location, item)
             return Fetched(item.key, version.value, version.id)
         except GatewayError as exc:
-            outcome = exc.reason
+            failure = exc
             return FetchFailure(item.key, exc)
         finally:
             if self.metrics is not None:
-                self.metrics.backend_calls.labels(backend=self.name, operation="Get", outcome=outcome).inc()
+                self.metrics.record_backend_call(self.name, "Get", failure, time.perf_counter() - started)
 
 
 def _select(store: Store, secret: Secret | None, location: str, item: FetchItem) -> Version:

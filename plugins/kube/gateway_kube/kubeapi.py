@@ -276,7 +276,7 @@ class KubeApi:
     ``config`` may be a :class:`KubeConfig` or a zero-argument function returning one; the
     function is called at the first request, so a process that never needs the API never
     needs a configuration. ``on_cache_event`` receives the cache's "hit"/"miss"/... events,
-    ``on_request`` every request's path and outcome ("ok" or the error class name).
+    ``on_request`` every request's path and error (``None`` when it succeeded).
     """
 
     def __init__(
@@ -291,7 +291,7 @@ class KubeApi:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         on_cache_event: Callable[[str], None] | None = None,
-        on_request: Callable[[str, str], None] | None = None,
+        on_request: Callable[[str, GatewayError | None], None] | None = None,
     ) -> None:
         self._config_source = config
         self._config: KubeConfig | None = config if isinstance(config, KubeConfig) else None
@@ -302,7 +302,7 @@ class KubeApi:
         self.bucket = TokenBucket(qps, burst, clock, sleep)
         self._cache: ExpiringCache[str, JsonObject] = ExpiringCache(max_entries, clock, on_cache_event)
         self._flights: SingleFlight[str, JsonObject] = SingleFlight()
-        self._on_request = on_request or (lambda path, outcome: None)
+        self._on_request = on_request or (lambda path, error: None)
         self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="kubeapi")
         self._closed = False
 
@@ -342,9 +342,9 @@ class KubeApi:
             config = self.config()
             document = await asyncio.get_running_loop().run_in_executor(self._executor, self._request_blocking, config, "GET", path)
         except KubeApiError as exc:
-            self._on_request(path, type(exc).__name__)
+            self._on_request(path, exc)
             raise
-        self._on_request(path, "ok")
+        self._on_request(path, None)
         if self.cache_ttl > 0:
             self._cache.put(path, document, self.clock() + self.cache_ttl)
         return document

@@ -202,7 +202,7 @@ class TokenSource:
     async def _login(self, connection: Connection, identity: PodIdentity, key: LoginKey, jwt: str) -> VaultToken:
         auth = connection.auth
         who = auth.describe()
-        outcome = "ok"
+        failure: GatewayError | None = None
         try:
             call = VaultCall("login", "POST", f"auth/{auth.mount}/login", body={"role": auth.role, "jwt": jwt})
             body = await self.client.call(connection, call, lambda reply: login_error(reply, who))
@@ -213,10 +213,10 @@ class TokenSource:
             lease = granted.get("lease_duration")
             lease = float(lease) if isinstance(lease, (int, float)) else 0.0
         except GatewayError as exc:
-            outcome = exc.reason
+            failure = exc
             raise
         finally:
-            self.metrics.credential_refreshes.labels(backend=BACKEND, outcome=outcome).inc()
+            self.metrics.record_credential_refresh(BACKEND, failure)
         if self.config.token_cache_size > 0:
             self._cache.put(key, value, self.clock() + cache_lifetime(lease))
         log.info("vault login for %s with %s at %s: token TTL %ss", identity.subject, who, connection.address, f"{lease:g}")

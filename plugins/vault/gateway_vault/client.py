@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import ssl
+import time
 import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -82,7 +83,8 @@ class VaultClient:
         return await retry(lambda: self._once(connection, call, check), backoff=self.backoff, retryable=retried, on_retry=on_retry)
 
     async def _once(self, connection: Connection, call: VaultCall, check: ReplyCheck) -> dict[str, Any]:
-        outcome = "ok"
+        failure: GatewayError | None = None
+        started = time.perf_counter()
         try:
             async with self.limiter.slot(connection.tenant, self.timeout):
                 reply = await self._send(connection, call)
@@ -90,10 +92,10 @@ class VaultClient:
                 raise check(reply)
             return reply.body or {}
         except GatewayError as exc:
-            outcome = exc.reason
+            failure = exc
             raise
         finally:
-            self.metrics.backend_calls.labels(backend=BACKEND, operation=call.operation, outcome=outcome).inc()
+            self.metrics.record_backend_call(BACKEND, call.operation, failure, time.perf_counter() - started)
 
     async def _send(self, connection: Connection, call: VaultCall) -> VaultReply:
         """One HTTP exchange within the request timeout. Raises only GatewayError."""
