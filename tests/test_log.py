@@ -96,7 +96,9 @@ def test_warnings_third_party_handlers_and_thread_crashes_go_through_the_formatt
     own.propagate = False
     log.configure("info", "json", stream)
     own.warning("from a library")
-    warnings.warn("deprecated thing", DeprecationWarning, stacklevel=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")  # shown even if this location warned before in the process
+        warnings.warn("deprecated thing", DeprecationWarning, stacklevel=1)
     crash = threading.Thread(target=lambda: 1 / 0, name="worker")
     crash.start()
     crash.join()
