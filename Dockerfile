@@ -1,7 +1,10 @@
 # syntax=docker/dockerfile:1
 #
-# secrets-gateway container image: the core and the aws, vault and fake plugins, installed from
-# wheels built from this repository, with third-party dependencies pinned (and hash-checked) by uv.lock.
+# secrets-gateway container image: the core and the aws, vault and fake plugins, built from this
+# repository, with every third-party dependency pinned and hash-checked by uv.lock (uv sync --frozen)
+# and the build backend by build-constraints.txt. Reproducible: pin the base images by digest with
+#   --build-arg PYTHON_IMAGE=python:3.11-slim-trixie@sha256:<index digest>
+# (the release workflow resolves and records the digests it builds from).
 #
 #   docker build -t secrets-gateway:dev .
 #   docker run --rm secrets-gateway:dev version
@@ -15,22 +18,25 @@ ARG UV_IMAGE=ghcr.io/astral-sh/uv:0.13.9
 
 FROM ${UV_IMAGE} AS uv
 
-# --- build: wheels of the workspace + a virtual environment with the locked dependencies ----------
+# --- build: the locked third-party dependencies, then wheels of the workspace, into /opt/venv -----
 FROM ${PYTHON_IMAGE} AS build
 COPY --from=uv /uv /usr/local/bin/uv
 ENV UV_NO_CACHE=1 \
     UV_PYTHON_DOWNLOADS=never \
-    UV_LINK_MODE=copy
+    UV_LINK_MODE=copy \
+    UV_COMPILE_BYTECODE=1 \
+    UV_PROJECT_ENVIRONMENT=/opt/venv
 WORKDIR /src
-COPY pyproject.toml uv.lock README.md ./
+COPY pyproject.toml uv.lock README.md build-constraints.txt ./
 COPY gateway/ gateway/
 COPY plugins/ plugins/
-# --locked fails the build when uv.lock does not match the pyproject files.
-RUN uv export --locked --no-dev --all-packages --no-emit-workspace --format requirements.txt -o /tmp/requirements.txt \
- && uv build --all-packages --wheel --out-dir /wheels \
- && uv venv /opt/venv --python /usr/local/bin/python3 \
- && uv pip install --python /opt/venv/bin/python --require-hashes --no-deps --compile-bytecode -r /tmp/requirements.txt \
- && uv pip install --python /opt/venv/bin/python --no-deps --compile-bytecode /wheels/*.whl
+# Nothing is resolved here: `uv sync --frozen` installs exactly the versions and hashes of uv.lock
+# (the release workflow first runs `uv lock --check`, so a stale lock never reaches a build); the
+# build backend comes hash-pinned from build-constraints.txt; the workspace wheels are installed
+# from the local directory only. Bytecode is compiled now: the root filesystem is read-only at run time.
+RUN uv sync --frozen --no-dev --all-packages --no-install-workspace --python /usr/local/bin/python3 \
+ && uv build --all-packages --wheel --out-dir /wheels --build-constraints build-constraints.txt --require-hashes \
+ && uv pip install --python /opt/venv/bin/python --no-deps --no-index --compile-bytecode /wheels/*.whl
 # Fails the build when a distribution is missing or a plugin does not load.
 RUN /opt/venv/bin/python -c "import importlib.metadata as m; [m.version(d) for d in ('secrets-gateway', 'secrets-gateway-aws', 'secrets-gateway-fake', 'secrets-gateway-kube', 'secrets-gateway-vault')]" \
  && /opt/venv/bin/secrets-gateway plugins --plugins aws,vault,fake

@@ -7,9 +7,14 @@ port and entrypoint match the chart and the CLI.
 from __future__ import annotations
 
 import fnmatch
+import os
 import re
+import shutil
+import subprocess
+import sys
 import tomllib
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 from packaging.specifiers import SpecifierSet
@@ -94,14 +99,14 @@ def _workspace_plugins() -> set[str]:
 def test_multi_stage_with_pinned_images() -> None:
     assert [stage.name for stage in STAGES] == ["uv", "build", None]
     python_image, uv_image = ARGS["PYTHON_IMAGE"], ARGS["UV_IMAGE"]
-    assert re.fullmatch(r"python:3\.11-slim-[a-z]+", python_image), python_image
-    assert re.fullmatch(r"ghcr\.io/astral-sh/uv:\d+\.\d+\.\d+", uv_image), "uv pinned to an exact release"
+    assert re.fullmatch(r"python:3\.11-slim-[a-z]+(@sha256:[0-9a-f]{64})?", python_image), python_image
+    assert re.fullmatch(r"ghcr\.io/astral-sh/uv:\d+\.\d+\.\d+(@sha256:[0-9a-f]{64})?", uv_image), "uv pinned to an exact release"
     assert _resolve(BUILD.base) == _resolve(RUNTIME.base) == python_image, "the venv needs the same Python in both stages"
     minor = re.search(r"python:(\d+\.\d+)", python_image).group(1)
     assert f"{minor}.0" in SpecifierSet(PYPROJECT["project"]["requires-python"])
 
 
-@pytest.mark.parametrize("source", ["pyproject.toml", "uv.lock", "README.md", "gateway/", "plugins/"])
+@pytest.mark.parametrize("source", ["pyproject.toml", "uv.lock", "README.md", "build-constraints.txt", "gateway/", "plugins/"])
 def test_build_copies_the_workspace(source: str) -> None:
     assert source in _copied_sources()
     assert (REPO / source).exists()
@@ -109,13 +114,83 @@ def test_build_copies_the_workspace(source: str) -> None:
         assert PYPROJECT["project"]["readme"] == "README.md"
 
 
-def test_wheels_are_built_from_the_lock_file() -> None:
-    (run,) = [args for args in BUILD.all("RUN") if "uv export" in args]
-    assert "uv export --locked --no-dev --all-packages --no-emit-workspace" in run
-    assert "uv build --all-packages --wheel" in run
-    assert "--require-hashes --no-deps" in run, "third-party packages exactly as locked, hash-checked"
-    assert re.search(r"uv pip install [^&]*--no-deps[^&]*/wheels/\*\.whl", run)
-    assert "--compile-bytecode" in run, "bytecode at build time: the root filesystem is read-only at run time"
+def _install_run() -> str:
+    (run,) = [args for args in BUILD.all("RUN") if "uv sync" in args]
+    return run
+
+
+def test_dependencies_come_from_the_lock_file_only() -> None:
+    run = _install_run()
+    assert "uv sync --frozen --no-dev --all-packages --no-install-workspace" in run, "exactly uv.lock, never re-resolved"
+    assert re.search(r"uv build --all-packages --wheel [^&]*--build-constraints build-constraints\.txt --require-hashes", run)
+    assert re.search(r"uv pip install [^&]*--no-deps --no-index [^&]*/wheels/\*\.whl", run), "workspace wheels from disk only"
+    (env,) = BUILD.all("ENV")
+    assert "UV_PROJECT_ENVIRONMENT=/opt/venv" in env and "UV_COMPILE_BYTECODE=1" in env, \
+        "bytecode at build time: the root filesystem is read-only at run time"
+    for args in (*BUILD.all("RUN"), *RUNTIME.all("RUN")):
+        for install in re.findall(r"(?:pip|uv pip) install[^&]*", args):
+            assert "--no-index" in install or "--require-hashes" in install, f"unpinned install: {install}"
+
+
+def _build_constraints() -> dict[str, tuple[str, list[str]]]:
+    """name → (version, hashes) of build-constraints.txt."""
+    text = (REPO / "build-constraints.txt").read_text().replace("\\\n", " ")
+    pins = {}
+    for line in text.splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            match = re.fullmatch(r"([A-Za-z0-9._-]+)==(\S+)((?:\s+--hash=sha256:[0-9a-f]{64})+)\s*", line)
+            assert match, f"not a hash-pinned requirement: {line!r}"
+            pins[match.group(1).lower()] = (match.group(2), re.findall(r"sha256:[0-9a-f]{64}", match.group(3)))
+    return pins
+
+
+def test_build_backend_is_hash_pinned_for_every_pyproject() -> None:
+    pins = _build_constraints()
+    for path in [REPO / "pyproject.toml", *PLUGIN_PROJECTS]:
+        for requirement in tomllib.loads(path.read_text())["build-system"]["requires"]:
+            name, specifier = re.fullmatch(r"([A-Za-z0-9._-]+)(.*)", requirement).groups()
+            assert name.lower() in pins, f"{path.relative_to(REPO)}: build requirement {name} is not pinned"
+            assert pins[name.lower()][0] in SpecifierSet(specifier), f"{path.relative_to(REPO)}: {requirement}"
+
+
+def test_the_lock_file_is_current() -> None:
+    """What the release workflow checks before building: `uv sync --frozen` trusts uv.lock as it is."""
+    uv = shutil.which("uv")
+    if uv is None:
+        pytest.skip("uv is not on PATH")
+    result = subprocess.run([uv, "lock", "--check", "--offline"], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+
+
+def test_build_stage_runs_on_the_build_context(tmp_path: Path) -> None:
+    """The build stage's RUN commands, executed here on a copy of the Docker build context (only what
+    survives .dockerignore), with /opt/venv, /wheels and the image's Python moved to this machine."""
+    uv = shutil.which("uv")
+    if uv is None:
+        pytest.skip("uv is not on PATH")
+    context = tmp_path / "src"
+    for source in _copied_sources():
+        files = [p for p in (REPO / source).rglob("*") if p.is_file()] if source.endswith("/") else [REPO / source]
+        for path in files:
+            relative = str(path.relative_to(REPO))
+            if not _ignored(relative, _patterns()):
+                (context / relative).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(path, context / relative)
+    moves = {"/opt/venv": str(tmp_path / "venv"), "/wheels": str(tmp_path / "wheels"), "/usr/local/bin/python3": sys.executable}
+    env = dict(os.environ)
+    (stage_env,) = BUILD.all("ENV")
+    for name, value in re.findall(r"(\w+)=(\S+)", stage_env):
+        if name != "UV_NO_CACHE":  # the local uv cache keeps this test off the network when warm
+            env[name] = moves.get(value, value)
+    env.pop("VIRTUAL_ENV", None)
+    for run in BUILD.all("RUN"):
+        for old, new in moves.items():
+            run = run.replace(old, new)
+        result = subprocess.run(["bash", "-ec", run], cwd=context, env=env, capture_output=True, text=True, timeout=600)
+        if result.returncode != 0 and "network" in result.stderr.lower():
+            pytest.skip(f"the package index is unreachable: {result.stderr.strip()[-300:]}")
+        assert result.returncode == 0, result.stderr[-3000:]
+    assert not (context / ".venv").exists(), "the dependencies went into UV_PROJECT_ENVIRONMENT, not the source tree"
 
 
 def test_the_image_installs_every_workspace_distribution_and_plugin() -> None:
@@ -180,7 +255,7 @@ def _patterns() -> list[str]:
 
 
 @pytest.mark.parametrize("path", [
-    "pyproject.toml", "uv.lock", "README.md", "gateway/cli.py", "gateway/providerpb/service_pb2.py",
+    "pyproject.toml", "uv.lock", "README.md", "build-constraints.txt", "gateway/cli.py", "gateway/providerpb/service_pb2.py",
     "plugins/aws/pyproject.toml", "plugins/fake/gateway_fake/store.py", "plugins/vault/gateway_vault/plugin.py",
 ])
 def test_dockerignore_keeps_the_sources(path: str) -> None:
