@@ -1,7 +1,10 @@
 """boto3 clients: built once per (principal, region, service, credentials), called in a bounded thread pool.
 
 boto3 is synchronous, so every call runs on the runtime's :class:`ThreadPoolExecutor`, whose
-size bounds concurrent AWS calls. Clients use the standard boto3 configuration chain, so
+size bounds concurrent AWS calls; at most ``--aws-max-workers-per-namespace`` of them serve the
+pods of one namespace (a fair share, :class:`~gateway.fairshare.FairLimiter`), so one tenant's
+slow or throttled calls cannot hold every thread. At most ``--aws-max-clients`` clients are kept
+(each holds a few hundred KiB), least recently used dropped first. Clients use the standard boto3 configuration chain, so
 ``AWS_ENDPOINT_URL`` / ``AWS_ENDPOINT_URL_SECRETS_MANAGER`` / ``_SSM`` / ``_STS``,
 ``AWS_USE_FIPS_ENDPOINT`` and the config file apply; on top come the plugin's retry mode and
 attempts, timeouts, FIPS flag and a user agent naming secrets-gateway. A client is built with
@@ -27,6 +30,7 @@ from botocore.config import Config
 
 from gateway.concurrency import ExpiringCache, SingleFlight
 from gateway.errors import GatewayError
+from gateway.fairshare import FairLimiter
 from gateway.metrics import Metrics
 from gateway_aws import __version__
 from gateway_aws.errors import classify, retry_attempts
@@ -55,7 +59,7 @@ class Credentials:
 class AwsClients:
     """Builds, caches and calls boto3 clients. ``label`` in calls is the metrics' backend label."""
 
-    def __init__(self, options: AwsOptions, metrics: Metrics, executor: ThreadPoolExecutor, max_clients: int = 1024) -> None:
+    def __init__(self, options: AwsOptions, metrics: Metrics, executor: ThreadPoolExecutor) -> None:
         self.options = options
         self.metrics = metrics
         self.executor = executor
@@ -69,8 +73,13 @@ class AwsClients:
         )
         self._session = boto3.session.Session()
         self._session_lock = threading.Lock()  # a boto3 Session is not thread-safe; clients are
+        self.limiter = FairLimiter(
+            "AWS calls", total=options.max_workers, per_tenant=options.max_workers_per_namespace,
+            total_flag="--aws-max-workers", per_tenant_flag="--aws-max-workers-per-namespace",
+        )
+        self.slot_wait = options.connect_timeout + options.read_timeout
         self._cache: ExpiringCache[tuple[Any, ...], BaseClient] = ExpiringCache(
-            max_clients, on_event=lambda event: metrics.cache_events.labels(cache="aws-clients", event=event).inc()
+            options.max_clients, on_event=lambda event: metrics.cache_events.labels(cache="aws-clients", event=event).inc()
         )
         self._building: SingleFlight[tuple[Any, ...], BaseClient] = SingleFlight()
 
@@ -113,16 +122,22 @@ class AwsClients:
         self._cache.put(key, client, time.monotonic() + lifetime)
         return client
 
-    async def call(self, client: BaseClient, operation: str, label: str, redact: Iterable[str] = (), **kwargs: Any) -> dict[str, Any]:
-        """Run one AWS API call in the pool; count it; raise a classified :class:`GatewayError`."""
+    async def call(
+        self, client: BaseClient, operation: str, label: str, tenant: str, redact: Iterable[str] = (), **kwargs: Any
+    ) -> dict[str, Any]:
+        """Run one AWS API call in the pool, within ``tenant``'s share; count it; raise a classified :class:`GatewayError`."""
         method = functools.partial(getattr(client, xform_name(operation)), **kwargs)
         failure: GatewayError | None = None
         attempts = 0
         started = time.perf_counter()
         try:
-            response: dict[str, Any] = await asyncio.get_running_loop().run_in_executor(self.executor, method)
+            async with self.limiter.slot(tenant, self.slot_wait):
+                response: dict[str, Any] = await asyncio.get_running_loop().run_in_executor(self.executor, method)
             attempts = retry_attempts(response)
             return response
+        except GatewayError as exc:  # the share stayed full
+            failure = exc
+            raise
         except Exception as exc:  # noqa: BLE001 - classified right here, in one place
             attempts = retry_attempts(exc)
             failure = classify(exc, operation, redact)

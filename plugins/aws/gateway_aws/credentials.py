@@ -104,6 +104,7 @@ class CredentialBroker:
             client,
             "AssumeRoleWithWebIdentity",
             METRICS_LABEL,
+            principal.namespace,
             redact=(token,),
             RoleArn=principal.role_arn,
             RoleSessionName=session_name(principal),
@@ -118,7 +119,7 @@ class CredentialBroker:
             kwargs["ExternalId"] = step.external_id
         if step.duration_seconds:
             kwargs["DurationSeconds"] = step.duration_seconds
-        response = await self.clients.call(client, "AssumeRole", METRICS_LABEL, redact=(step.external_id,), **kwargs)
+        response = await self.clients.call(client, "AssumeRole", METRICS_LABEL, principal.namespace, redact=(step.external_id,), **kwargs)
         return _from_sts(response)
 
 

@@ -49,6 +49,8 @@ OPTIONS: tuple[PluginOption, ...] = (
     PluginOption("aws-connect-timeout", "seconds to connect to an AWS endpoint", default="3"),
     PluginOption("aws-read-timeout", "seconds to wait for an AWS answer", default="5"),
     PluginOption("aws-max-workers", "threads running boto3 calls (bounds concurrent AWS calls)", default="16"),
+    PluginOption("aws-max-workers-per-namespace", "of those threads, at most this many for the pods of one namespace", default="8"),
+    PluginOption("aws-max-clients", "boto3 clients kept (one per identity, region and service; least recently used dropped)", default="128"),
     PluginOption(
         "aws-secretsmanager-batch",
         "use BatchGetSecretValue for unpinned secrets (falls back to "
@@ -78,6 +80,8 @@ class AwsOptions:
     connect_timeout: float = 3.0
     read_timeout: float = 5.0
     max_workers: int = 16
+    max_workers_per_namespace: int = 8
+    max_clients: int = 128
     secretsmanager_batch: bool = True
     env_region: str = ""  # AWS_REGION of the provider process
 
@@ -116,6 +120,8 @@ class AwsOptions:
             connect_timeout=get("aws-connect-timeout", float, lambda v: v > 0, positive),
             read_timeout=get("aws-read-timeout", float, lambda v: v > 0, positive),
             max_workers=get("aws-max-workers", int, lambda v: 1 <= v <= 256, "an integer 1..256"),
+            max_workers_per_namespace=get("aws-max-workers-per-namespace", int, lambda v: 1 <= v <= 256, "an integer 1..256"),
+            max_clients=get("aws-max-clients", int, lambda v: 1 <= v <= 100_000, "an integer 1..100000"),
             secretsmanager_batch=get("aws-secretsmanager-batch", parse_flag, want="true or false"),
             env_region=environment.get("AWS_REGION", "").strip(),
         )

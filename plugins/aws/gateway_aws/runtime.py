@@ -45,7 +45,7 @@ class AwsSession:
 
     async def call(self, operation: str, **kwargs: Any) -> dict[str, Any]:
         try:
-            return await self.runtime.clients.call(self.client, operation, self.label, **kwargs)
+            return await self.runtime.clients.call(self.client, operation, self.label, self.principal.namespace, **kwargs)
         except GatewayError as exc:
             if exc.reason in STALE_CREDENTIALS:
                 self.runtime.credentials.invalidate(self.principal)

@@ -27,6 +27,8 @@ STABLE = {
     "aws-connect-timeout",
     "aws-read-timeout",
     "aws-max-workers",
+    "aws-max-workers-per-namespace",
+    "aws-max-clients",
     "aws-secretsmanager-batch",
 }
 

@@ -6,8 +6,9 @@ through three guards, all keyed by the request path:
 
 - a bounded TTL cache of successful answers (``cache_ttl`` seconds; errors are never cached),
 - singleflight, so identical concurrent lookups make one request,
-- a token bucket (``qps`` / ``burst``) in front of the API server, waiting (never failing)
-  for a token, so a 100-pod rollout does not trip API-server throttling.
+- a token bucket (``qps`` / ``burst``) in front of the API server, shared fairly between pod
+  namespaces (round-robin), waiting for a token at most ``max_wait`` seconds, so a 100-pod
+  rollout neither trips API-server throttling nor starves another namespace's lookup.
 
 Configuration comes from :func:`discover_config`: an explicit kubeconfig, else in-cluster
 (``KUBERNETES_SERVICE_HOST``/``_PORT`` plus the pod's service-account token and CA),
@@ -32,10 +33,12 @@ import base64
 import binascii
 import http.client
 import json
+import math
 import os
 import ssl
 import tempfile
 import time
+from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -226,10 +229,18 @@ def _decode(value: Any, what: str, where: str) -> str:
 # --------------------------------------------------------------------------- rate limiting
 
 
-class TokenBucket:
-    """``qps`` tokens per second, at most ``burst`` saved up; :meth:`acquire` waits in FIFO order.
+class KubeRateLimited(KubeApiError, Unavailable):
+    """The gateway's own rate limit kept a read queued longer than ``max_wait`` (no request was sent)."""
 
-    ``qps <= 0`` disables limiting. ``clock`` and ``sleep`` are injectable for tests.
+
+class TokenBucket:
+    """``qps`` tokens per second, at most ``burst`` saved up, shared fairly between tenants.
+
+    Waiting callers are served round-robin across tenants (pod namespaces) and in FIFO order
+    within one, so one namespace's burst of 100 pods queues behind itself, not in front of
+    another namespace's single lookup. A caller that would wait longer than ``max_wait`` gets
+    :class:`KubeRateLimited`, naming the limit — never a silent stall that eats the backend's
+    timeout. ``qps <= 0`` disables limiting. ``clock`` and ``sleep`` are injectable for tests.
     """
 
     def __init__(
@@ -238,33 +249,64 @@ class TokenBucket:
         burst: int,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        max_wait: float = math.inf,
     ) -> None:
         self.qps = qps
         self.burst = max(1, burst)
         self.clock = clock
         self.sleep = sleep
+        self.max_wait = max_wait
         self._tokens = float(self.burst)
         self._updated = clock()
-        self._lock = asyncio.Lock()
+        self._queues: OrderedDict[str, deque[asyncio.Future[None]]] = OrderedDict()  # the next tenant to serve first
+        self._dispatcher: asyncio.Task[None] | None = None
         #: times a caller had to wait for a token (for metrics and tests)
         self.waits = 0
 
-    async def acquire(self) -> None:
+    async def acquire(self, tenant: str = "") -> None:
         if self.qps <= 0:
             return
-        async with self._lock:
-            waited = False
-            while True:
-                now = self.clock()
-                self._tokens = min(float(self.burst), self._tokens + (now - self._updated) * self.qps)
-                self._updated = now
-                if self._tokens >= 1:
-                    self._tokens -= 1
-                    return
-                if not waited:
-                    self.waits += 1
-                    waited = True
+        self._refill()
+        if not self._queues and self._tokens >= 1:
+            self._tokens -= 1
+            return
+        self.waits += 1
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queues.setdefault(tenant, deque()).append(future)
+        if self._dispatcher is None or self._dispatcher.done():
+            self._dispatcher = asyncio.ensure_future(self._dispatch())
+        try:
+            async with asyncio.timeout(None if math.isinf(self.max_wait) else self.max_wait):
+                await future
+        except TimeoutError:
+            queued = sum(len(q) for q in self._queues.values())
+            raise KubeRateLimited(
+                f"the gateway's Kubernetes API rate limit ({self.qps:g} requests/s, burst {self.burst}) kept this read "
+                f"queued for {self.max_wait:g}s ({queued} reads waiting on this node)",
+                reason="KubeRateLimited",
+            ) from None
+
+    def _refill(self) -> None:
+        now = self.clock()
+        self._tokens = min(float(self.burst), self._tokens + (now - self._updated) * self.qps)
+        self._updated = now
+
+    async def _dispatch(self) -> None:
+        """Hand out tokens as they come: one per tenant in turn."""
+        while self._queues:
+            self._refill()
+            if self._tokens < 1:
                 await self.sleep((1 - self._tokens) / self.qps)
+                continue
+            tenant, queue = next(iter(self._queues.items()))
+            future = queue.popleft()
+            if queue:
+                self._queues.move_to_end(tenant)
+            else:
+                del self._queues[tenant]
+            if not future.done():  # a waiter that gave up does not use a token
+                self._tokens -= 1
+                future.set_result(None)
 
 
 # --------------------------------------------------------------------------- client
@@ -277,6 +319,7 @@ class KubeApi:
     function is called at the first request, so a process that never needs the API never
     needs a configuration. ``on_cache_event`` receives the cache's "hit"/"miss"/... events,
     ``on_request`` every request's path and error (``None`` when it succeeded).
+    ``max_wait`` bounds the wait for the rate limit (then :class:`KubeRateLimited`).
     """
 
     def __init__(
@@ -288,6 +331,7 @@ class KubeApi:
         cache_ttl: float = 30.0,
         max_entries: int = 4096,
         timeout: float = 5.0,
+        max_wait: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         on_cache_event: Callable[[str], None] | None = None,
@@ -299,7 +343,7 @@ class KubeApi:
         self.cache_ttl = cache_ttl
         self.timeout = timeout
         self.clock = clock
-        self.bucket = TokenBucket(qps, burst, clock, sleep)
+        self.bucket = TokenBucket(qps, burst, clock, sleep, max_wait)
         self._cache: ExpiringCache[str, JsonObject] = ExpiringCache(max_entries, clock, on_cache_event)
         self._flights: SingleFlight[str, JsonObject] = SingleFlight()
         self._on_request = on_request or (lambda path, error: None)
@@ -309,13 +353,14 @@ class KubeApi:
     # -- typed helpers for the objects plugins commonly read
 
     async def service_account(self, namespace: str, name: str) -> JsonObject:
-        return await self.get_json(f"/api/v1/namespaces/{_segment(namespace)}/serviceaccounts/{_segment(name)}")
+        return await self.get_json(f"/api/v1/namespaces/{_segment(namespace)}/serviceaccounts/{_segment(name)}", namespace)
 
     async def pod(self, namespace: str, name: str) -> JsonObject:
-        return await self.get_json(f"/api/v1/namespaces/{_segment(namespace)}/pods/{_segment(name)}")
+        return await self.get_json(f"/api/v1/namespaces/{_segment(namespace)}/pods/{_segment(name)}", namespace)
 
-    async def node(self, name: str) -> JsonObject:
-        return await self.get_json(f"/api/v1/nodes/{_segment(name)}")
+    async def node(self, name: str, tenant: str = "") -> JsonObject:
+        """The node ``name``; ``tenant`` is the namespace of the pod asking (its share of the rate limit)."""
+        return await self.get_json(f"/api/v1/nodes/{_segment(name)}", tenant)
 
     async def secret(self, namespace: str, name: str) -> JsonObject:
         return await self.get_json(f"/api/v1/namespaces/{_segment(namespace)}/secrets/{_segment(name)}")
@@ -329,15 +374,20 @@ class KubeApi:
 
     # -- the generic read
 
-    async def get_json(self, path: str) -> JsonObject:
-        """GET ``path`` (e.g. ``/api/v1/nodes/n1``) as a JSON object; treat the result as read-only."""
+    async def get_json(self, path: str, tenant: str = "") -> JsonObject:
+        """GET ``path`` (e.g. ``/api/v1/nodes/n1``) as a JSON object for ``tenant`` (a pod namespace,
+        whose share of the rate limit it uses); treat the result as read-only."""
         cached = self._cache.get(path)
         if cached is not None:
             return cached
-        return await self._flights.do(path, lambda: self._fetch(path))
+        return await self._flights.do(path, lambda: self._fetch(path, tenant))
 
-    async def _fetch(self, path: str) -> JsonObject:
-        await self.bucket.acquire()
+    async def _fetch(self, path: str, tenant: str) -> JsonObject:
+        try:
+            await self.bucket.acquire(tenant)
+        except KubeRateLimited as exc:
+            self._on_request(path, exc)
+            raise
         try:
             config = self.config()
             document = await asyncio.get_running_loop().run_in_executor(self._executor, self._request_blocking, config, "GET", path)
@@ -356,9 +406,9 @@ class KubeApi:
             config = self.config()
             document = await asyncio.get_running_loop().run_in_executor(self._executor, self._request_blocking, config, "POST", path, body)
         except KubeApiError as exc:
-            self._on_request(path, type(exc).__name__)
+            self._on_request(path, exc)
             raise
-        self._on_request(path, "ok")
+        self._on_request(path, None)
         return document
 
     def config(self) -> KubeConfig:

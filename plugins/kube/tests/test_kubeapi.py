@@ -23,6 +23,7 @@ from gateway_kube.kubeapi import (
     KubeConnectionError,
     KubeForbidden,
     KubeNotFound,
+    KubeRateLimited,
     KubeServerError,
     KubeThrottled,
     TokenBucket,
@@ -383,3 +384,25 @@ async def test_lazy_config_is_loaded_at_first_use(kube: FakeKubernetes) -> None:
     finally:
         await api.aclose()
     assert loads == [1]
+
+
+async def test_token_bucket_serves_namespaces_in_turn() -> None:
+    """A burst of one namespace queues behind itself: another namespace's read is served next."""
+    clock = FakeClock()
+    bucket = TokenBucket(qps=1, burst=1, clock=clock, sleep=clock.sleep)
+    served: list[str] = []
+
+    async def read(tenant: str) -> None:
+        await bucket.acquire(tenant)
+        served.append(tenant)
+
+    readers = [asyncio.ensure_future(read(tenant)) for tenant in ["busy"] * 5 + ["quiet"]]
+    await asyncio.gather(*readers)
+    assert served[:3] == ["busy", "busy", "quiet"]  # the first took the saved token; then one each in turn
+
+
+async def test_a_read_queued_past_max_wait_names_the_rate_limit() -> None:
+    bucket = TokenBucket(qps=0.5, burst=1, max_wait=0.05)
+    await bucket.acquire("a")
+    with pytest.raises(KubeRateLimited, match=r"Kubernetes API rate limit \(0.5 requests/s, burst 1\) kept this read queued for 0.05s"):
+        await bucket.acquire("b")
