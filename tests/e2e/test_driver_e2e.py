@@ -233,40 +233,59 @@ def audit(stack: Stack, verb: str, resource: str, user: str) -> list[JsonObject]
             and e.get("objectRef", {}).get("resource") == resource and e.get("user", {}).get("username") == user]  # fmt: skip
 
 
-def test_vault_kubernetes_auth_reviews_the_pod_token_with_this_api_server(stack: Stack) -> None:
+VAULT_REVIEWER = ("kube-system", "openbao-token-reviewer")
+VAULT_OBJECTS = [{"objectName": "db-password", "objectType": "vault", "secretPath": "secret/data/web/db", "secretKey": "password"}]
+
+
+@pytest.fixture(scope="module")
+def vault_version(stack: Stack) -> int:
+    """OpenBao's kubernetes auth reviewing tokens with this API server (as a ServiceAccount bound to
+    system:auth-delegator), role e2e-web for apps/vault-web; returns the KV v2 version written."""
     bao, admin = stack.peers.bao, stack.admin
-    reviewer = ("kube-system", "openbao-token-reviewer")
-    admin.apply({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": reviewer[1], "namespace": reviewer[0]}})
+    namespace, name = VAULT_REVIEWER
+    admin.apply({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": name, "namespace": namespace}})
     admin.apply({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
                  "metadata": {"name": "openbao-token-reviewer"},
                  "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "system:auth-delegator"},
-                 "subjects": [{"kind": "ServiceAccount", "name": reviewer[1], "namespace": reviewer[0]}]})  # fmt: skip
-    reviewer_jwt = admin.service_account_token(*reviewer)["token"]
+                 "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": namespace}]})  # fmt: skip
+    reviewer_jwt = admin.service_account_token(namespace, name)["token"]
     bao.configure_kubernetes_auth(stack.plane.server, reviewer_jwt, stack.plane.ca_file.read_text())
     bao.put_policy("e2e-web", 'path "secret/data/web/*" { capabilities = ["read"] }')
     bao.kubernetes_role("e2e-web", NAMESPACE, "vault-web", ["e2e-web"], audience="vault")
-    version = bao.kv2_put("secret", "web/db", {"password": "from-openbao", "user": "web"})
+    return bao.kv2_put("secret", "web/db", {"password": "from-openbao", "user": "web"})
 
-    service_account(stack, "vault-web")
-    stack.admin.apply(spc("vault-web", [
-        {"objectName": "db-password", "objectType": "vault", "secretPath": "secret/data/web/db", "secretKey": "password"},
-    ], roleName="e2e-web"))  # fmt: skip
-    pod, volume = mounted_pod(stack, "vault-web", "vault-web", account="vault-web")
+
+def vault_pod(stack: Stack, name: str, account: str) -> JsonObject:
+    service_account(stack, account)
+    stack.admin.apply(spc(name, VAULT_OBJECTS, roleName="e2e-web"))
+    return stack.kubelet.create_pod(NAMESPACE, name, account, name)
+
+
+def test_vault_kubernetes_auth_reviews_the_pod_token_with_this_api_server(stack: Stack, vault_version: int) -> None:
+    pod = vault_pod(stack, "vault-web", "vault-web")
+    volume = stack.kubelet.publish(pod)
     assert stack.kubelet.files(volume) == {"db-password": (b"from-openbao", 0o644)}
-    assert str(version) in versions(pod_status(stack, pod))["db-password"]
-    reviews = audit(stack, "create", "tokenreviews", f"system:serviceaccount:{reviewer[0]}:{reviewer[1]}")
+    assert str(vault_version) in versions(pod_status(stack, pod))["db-password"]
+    reviews = audit(stack, "create", "tokenreviews", "system:serviceaccount:{}:{}".format(*VAULT_REVIEWER))
     assert reviews and all(e["responseStatus"]["code"] == 201 for e in reviews)
 
 
-def test_vault_login_refused_for_a_service_account_outside_the_role(stack: Stack) -> None:
-    service_account(stack, "vault-intruder")
-    stack.admin.apply(spc("vault-intruder", [
-        {"objectName": "db-password", "objectType": "vault", "secretPath": "secret/data/web/db", "secretKey": "password"},
-    ], roleName="e2e-web"))  # fmt: skip
-    pod = stack.kubelet.create_pod(NAMESPACE, "vault-intruder", "vault-intruder", "vault-intruder")
+@pytest.mark.parametrize(
+    ("case", "account", "refusal"),
+    [pytest.param("outside-role", "vault-intruder", "service account name not authorized", id="service-account-outside-the-role"),
+     pytest.param("deleted-pod", "vault-web", "permission denied", id="token-bound-to-a-deleted-pod")],
+)  # fmt: skip
+def test_vault_login_refused(stack: Stack, vault_version: int, case: str, account: str, refusal: str) -> None:
+    """OpenBao refuses the login: the role does not name the account, or the API server's TokenReview
+    rejects a token whose bound pod is gone (only a real API server knows)."""
+    pod = vault_pod(stack, f"vault-{case}", account)
+    tokens = stack.kubelet.tokens(pod)
+    if case == "deleted-pod":
+        stack.admin.delete(f"/api/v1/namespaces/{NAMESPACE}/pods/{pod['metadata']['name']}?gracePeriodSeconds=0")
     with pytest.raises(grpc.RpcError) as failure:
-        stack.kubelet.publish(pod)
+        stack.kubelet.publish(pod, tokens=tokens)
     assert "code = PermissionDenied" in failure.value.details()
+    assert f'login failed for role "e2e-web" (auth/kubernetes) (HTTP 403): {refusal}' in failure.value.details()
 
 
 def aws_secret(stack: Stack, name: str, value: str) -> None:
@@ -366,3 +385,19 @@ def test_validate_agrees_with_the_driver(stack: Stack, validate_report: dict[str
         stack.kubelet.publish(pod)
     assert "code = InvalidArgument" in failure.value.details()
     assert message in failure.value.details()
+
+
+def test_audit_log_every_request_of_the_driver_and_the_gateway_was_allowed(stack: Stack) -> None:
+    """Over the whole session (this case runs last): the driver's RBAC from its module and our chart's
+    ClusterRole cover every request the two made, and our gateway only ever reads (GET)."""
+    gateway_user = "system:serviceaccount:{}:{}".format(*stack.gateway_service_account)
+    driver_user = "system:serviceaccount:kube-system:secrets-store-csi-driver"
+    events = [e for e in stack.plane.audit_events() if e.get("stage") == "ResponseComplete"]
+    by_driver = [e for e in events if e["user"]["username"] == driver_user]
+    by_gateway = [
+        e for e in events if e["user"]["username"] == gateway_user and e.get("objectRef", {}).get("resource") != "selfsubjectaccessreviews"
+    ]  # fmt: skip (those are this test's)
+    assert by_driver and by_gateway
+    refused = [(e["user"]["username"], e["verb"], e["requestURI"]) for e in by_driver + by_gateway if e["responseStatus"]["code"] in (401, 403)]
+    assert refused == []
+    assert {(e["verb"], e["objectRef"]["resource"]) for e in by_gateway} <= {("get", "serviceaccounts"), ("get", "pods"), ("get", "nodes")}
