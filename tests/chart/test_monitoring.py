@@ -27,7 +27,7 @@ TARGET_LABELS = {"namespace", "pod"}
 #: the fake backend only, plus a plugin the image lacks (so the plugin-failure metric has a sample)
 SERVED_SETS = ["plugins.aws.enabled=false", "plugins.fake.enabled=true", "extraPlugins={acme}",
                "prometheusRule.enabled=true", "grafanaDashboard.enabled=true"]
-METRIC = re.compile(r"\b((?:secrets_gateway|grpc_server)_[a-z_]+)\b")
+METRIC = re.compile(r"\b((?:secrets_gateway|grpc_server|process)_[a-z_]+)\b")
 
 
 def _rule_docs(*sets: str) -> list[dict[str, Any]]:
@@ -128,7 +128,7 @@ def _exposition(tmp_path: Path) -> tuple[dict[str, set[str]], dict[str, set[str]
     declared: dict[str, set[str]] = {}
     labels: dict[str, set[str]] = {}
     outcomes: dict[str, set[str]] = {}
-    suffixes = {"counter": ("_total", "_created"), "histogram": ("_bucket", "_sum", "_count", "_created"), "gauge": ("",)}
+    suffixes = {"counter": ("_total", "_created"), "histogram": ("_bucket", "_sum", "_count", "_created"), "gauge": ("",), "info": ("_info",)}
     for family in text_string_to_metric_families(body.decode()):
         declared[family.name] = {family.name + suffix for suffix in suffixes.get(family.type, ("",))}
         for sample in family.samples:
