@@ -81,7 +81,7 @@ SCENARIOS = [
         AWS_RULES | {TOKENREVIEW_RULE, ("", "configmaps", "get")}, True,
         AWS_AUDIENCES + ("vault", "acme.example.com"), run_as_user=10001, non_root=True,
         providers_dir="/var/run/secrets-gateway-providers",
-        kinds=BASE_KINDS | RBAC_KINDS | {"ConfigMap", "Service", "ServiceMonitor"},
+        kinds=BASE_KINDS | RBAC_KINDS | {"ConfigMap", "Service", "ServiceMonitor", "PrometheusRule"},
         env={"SECRETS_GATEWAY_AWS_ALLOW_AMBIENT_CREDENTIALS": "true", "AWS_REGION": "us-east-1",
              "SECRETS_GATEWAY_VAULT_CA_CERT": "/etc/secrets-gateway/vault-ca/ca.crt"},
     ),
