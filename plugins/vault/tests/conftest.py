@@ -47,6 +47,7 @@ def _configure(world: VaultWorld) -> None:
     bao.kv2_put("secret", "other/x", {"v": v["other"]})
     bao.kv2_put("secret", "app/encoded", {
         "hex": v["hex_plain"].encode().hex(), "markup": v["markup"], "nested": {"html": v["markup"], "n": 1.50},
+        "yes": "key-named-yes", "0600": "key-named-0600",
     })
     bao.kv2_put("secret", "app/deleted", {"v": v["deleted_v1"]})
     bao.kv2_put("secret", "app/deleted", {"v": v["deleted_v2"]})

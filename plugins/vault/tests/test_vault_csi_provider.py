@@ -3,6 +3,7 @@ next to the native dialect where the two differ (docs/vault.md, "vault-csi-provi
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -11,6 +12,7 @@ from typing import Any
 import pytest
 
 from gateway.client import MountFailure
+from gateway.testing import mount_request
 from gateway_vault.gojson import go_json, loads
 from gateway_vault.testing import VaultWorld as World
 
@@ -96,7 +98,7 @@ async def test_row(world: World, row: Row) -> None:
     ("path", "data"),
     [
         pytest.param("secret/data/app/encoded", lambda w: {"data": {"hex": w.values["hex_plain"].encode().hex(), "markup": w.values["markup"],
-                     "nested": {"html": w.values["markup"], "n": 1.5}}}, id="kv2"),
+                     "nested": {"html": w.values["markup"], "n": 1.5}, "yes": "key-named-yes", "0600": "key-named-0600"}}, id="kv2"),
         pytest.param("kv1/app/legacy", lambda w: {"token": w.values["legacy"]}, id="kv1"),
     ],
 )
@@ -145,3 +147,31 @@ async def test_unknown_vault_parameters_are_named(world: World, strict: bool, ca
             return
         await gw.mount(request)
     assert any(expected in record.getMessage() for record in caplog.records)
+
+
+# --------------------------------------------------------------------------- rows of the core's dialect
+
+#: yaml.v3 scalars, filePermission syntax and "/" making directories come with the core's dialects (issue 11)
+DIALECTS = importlib.util.find_spec("gateway.dialect") is not None
+ENCODED = 'secretPath: "secret/data/app/encoded"'
+
+
+@pytest.mark.xfail(not DIALECTS, reason="needs the core's vault-csi-provider dialect", strict=True)
+@pytest.mark.parametrize(
+    ("objects", "path", "contents", "mode"),
+    [
+        pytest.param(f"- objectName: h\n  {ENCODED}\n  secretKey: markup\n  filePermission: 0644\n", "h", "markup", 0o644, id="unquoted-octal"),
+        pytest.param(f"- objectName: h\n  {ENCODED}\n  secretKey: markup\n  filePermission: 0o600\n", "h", "markup", 0o600, id="0o-octal"),
+        pytest.param(f"- objectName: h\n  {ENCODED}\n  secretKey: markup\n  filePermission: 420\n", "h", "markup", 0o644, id="decimal"),
+        pytest.param(f"- objectName: certs/tls.crt\n  {ENCODED}\n  secretKey: markup\n", "certs/tls.crt", "markup", 0o644, id="slash-makes-a-directory"),
+        pytest.param(f"- objectName: y\n  {ENCODED}\n  secretKey: yes\n", "y", "key-named-yes", 0o644, id="unquoted-yes-is-a-string"),
+        pytest.param(f"- objectName: z\n  {ENCODED}\n  secretKey: 0600\n", "z", "key-named-0600", 0o644, id="unquoted-0600-is-a-string"),
+    ],
+)
+async def test_dialect_rows(world: World, objects: str, path: str, contents: str, mode: int) -> None:
+    request = mount_request(objects, {"vaultAddress": world.proxy.address, "roleName": "app"}, pod=world.pod())
+    async with world.gateway(provider_name=VAULT, default_object_type="vault") as gw:
+        result = await gw.mount(request)
+    (mounted,) = result.files
+    expected = world.values[contents].encode() if contents in world.values else contents.encode()
+    assert (mounted.path, mounted.contents, mounted.mode) == (path, expected, mode)
