@@ -99,10 +99,12 @@ class OutboundHttp:
             raise HttpProblem(TIMEOUT, f"no complete answer within {timeout:g}s") from None
 
     async def aclose(self) -> None:
+        """Close the idle connections (and wait until they are closed)."""
         idle, self._idle = self._idle, {}
-        for connections in idle.values():
-            for connection in connections:
-                connection.close()
+        connections = [connection for pool in idle.values() for connection in pool]
+        for connection in connections:
+            connection.close()
+        await asyncio.gather(*(connection.writer.wait_closed() for connection in connections), return_exceptions=True)
 
     # ------------------------------------------------------------------ one exchange
 

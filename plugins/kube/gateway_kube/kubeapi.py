@@ -10,6 +10,9 @@ through three guards, all keyed by the request path:
   namespaces (round-robin), waiting for a token at most ``max_wait`` seconds, so a 100-pod
   rollout neither trips API-server throttling nor starves another namespace's lookup.
 
+Requests go through :mod:`gateway.outbound`: one total deadline (``timeout``) per request, an
+8 MiB answer cap and no worker thread, so a hanging or dribbling API server holds nothing past it.
+
 Configuration comes from :func:`discover_config`: an explicit kubeconfig, else in-cluster
 (``KUBERNETES_SERVICE_HOST``/``_PORT`` plus the pod's service-account token and CA),
 else ``$KUBECONFIG``, else ``~/.kube/config``. Failures are typed
@@ -40,7 +43,6 @@ import tempfile
 import time
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,6 +52,7 @@ import yaml
 
 from gateway.concurrency import ExpiringCache, SingleFlight
 from gateway.errors import GatewayError, NotFound, PermissionDenied, Unavailable
+from gateway.outbound import MALFORMED, TIMEOUT, TOO_LARGE, HttpProblem, OutboundHttp
 
 SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 MAX_BODY_BYTES = 8 * 1024 * 1024
@@ -347,7 +350,7 @@ class KubeApi:
         self._cache: ExpiringCache[str, JsonObject] = ExpiringCache(max_entries, clock, on_cache_event)
         self._flights: SingleFlight[str, JsonObject] = SingleFlight()
         self._on_request = on_request or (lambda path, error: None)
-        self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="kubeapi")
+        self._http = OutboundHttp(max_body=MAX_BODY_BYTES, use_proxy=False)
         self._closed = False
 
     # -- typed helpers for the objects plugins commonly read
@@ -390,7 +393,7 @@ class KubeApi:
             raise
         try:
             config = self.config()
-            document = await asyncio.get_running_loop().run_in_executor(self._executor, self._request_blocking, config, "GET", path)
+            document = await self._request(config, "GET", path)
         except KubeApiError as exc:
             self._on_request(path, exc)
             raise
@@ -404,7 +407,7 @@ class KubeApi:
         await self.bucket.acquire()
         try:
             config = self.config()
-            document = await asyncio.get_running_loop().run_in_executor(self._executor, self._request_blocking, config, "POST", path, body)
+            document = await self._request(config, "POST", path, body)
         except KubeApiError as exc:
             self._on_request(path, exc)
             raise
@@ -430,16 +433,11 @@ class KubeApi:
             self._ssl = context
         return self._ssl
 
-    def _request_blocking(self, config: KubeConfig, method: str, path: str, body: JsonObject | None = None) -> JsonObject:
+    async def _request(self, config: KubeConfig, method: str, path: str, body: JsonObject | None = None) -> JsonObject:
+        """One bounded exchange (:mod:`gateway.outbound`: a total deadline of ``timeout``, an 8 MiB cap, no thread)."""
         where = f"Kubernetes API {method} {path}"
         url = urlsplit(config.server)
-        base_path = url.path.rstrip("/")
-        connection: http.client.HTTPConnection
-        if url.scheme == "https":
-            connection = http.client.HTTPSConnection(url.hostname or "", url.port, timeout=self.timeout, context=self._context(config))
-        elif url.scheme == "http":
-            connection = http.client.HTTPConnection(url.hostname or "", url.port, timeout=self.timeout)
-        else:
+        if url.scheme not in ("http", "https"):
             raise KubeConfigError(f"Kubernetes API server {config.server!r} from {config.source} is not an http(s) URL")
         headers = {"Accept": "application/json", "User-Agent": "secrets-gateway"}
         payload = None if body is None else json.dumps(body).encode()
@@ -448,22 +446,23 @@ class KubeApi:
         token = config.bearer_token()
         if token:
             headers["Authorization"] = f"Bearer {token}"
+        context = self._context(config) if url.scheme == "https" else None
         try:
-            connection.request(method, base_path + path, body=payload, headers=headers)
-            response = connection.getresponse()
-            body = response.read(MAX_BODY_BYTES + 1)
-        except (OSError, http.client.HTTPException, ssl.SSLError) as exc:
-            cause = "timed out" if isinstance(exc, TimeoutError) else (getattr(exc, "strerror", None) or str(exc) or type(exc).__name__)
-            raise KubeConnectionError(f"{where}: no answer from {config.server}: {cause}", path=path, api_message=str(cause)) from None
-        finally:
-            connection.close()
-        return _parse(response.status, body, where, path)
+            answer = await self._http.request(
+                method, config.server.rstrip("/") + path, timeout=self.timeout, headers=headers, body=payload, tls=context
+            )
+        except HttpProblem as exc:
+            if exc.kind in (TOO_LARGE, MALFORMED):
+                raise KubeServerError(f"{where}: unusable answer from {config.server}: {exc.detail}", path=path, api_message=exc.detail) from None
+            cause = "timed out" if exc.kind == TIMEOUT else exc.detail
+            raise KubeConnectionError(f"{where}: no answer from {config.server}: {cause}", path=path, api_message=cause) from None
+        return _parse(answer.status, answer.body, where, path)
 
     async def aclose(self) -> None:
-        """Stop the worker threads (idempotent)."""
+        """Close idle connections (idempotent)."""
         if not self._closed:
             self._closed = True
-            self._executor.shutdown(wait=False, cancel_futures=True)
+            await self._http.aclose()
 
 
 def _load_client_certificate(context: ssl.SSLContext, config: KubeConfig) -> None:

@@ -30,6 +30,7 @@ from gateway_kube.kubeapi import (
     discover_config,
     load_kubeconfig,
 )
+from gateway.testing.hostile import HostileServer
 from gateway.testing.kube import FakeKubernetes
 
 
@@ -406,3 +407,25 @@ async def test_a_read_queued_past_max_wait_names_the_rate_limit() -> None:
     await bucket.acquire("a")
     with pytest.raises(KubeRateLimited, match=r"Kubernetes API rate limit \(0.5 requests/s, burst 1\) kept this read queued for 0.05s"):
         await bucket.acquire("b")
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "error", "message"),
+    [
+        pytest.param("dribble-head", KubeConnectionError, "timed out", id="dribbled-head"),
+        pytest.param("dribble-body", KubeConnectionError, "timed out", id="dribbled-body"),
+        pytest.param("huge-chunked", KubeServerError, "larger than the limit", id="huge"),
+        pytest.param("garbage", KubeServerError, "the answer is not HTTP", id="garbage"),
+        pytest.param("html", KubeServerError, r"answer is not a JSON object \(HTTP 200\)", id="html"),
+    ],
+)
+async def test_a_broken_api_server_is_bounded(behaviour: str, error: type[Exception], message: str) -> None:
+    """A hanging, dribbling or garbled API server costs one request deadline, no thread, no lasting connection."""
+    with HostileServer(behaviour) as server:
+        api = KubeApi(KubeConfig(server=server.address), timeout=0.5, cache_ttl=0)
+        try:
+            with pytest.raises(error, match=message):
+                await api.node("node-1")
+        finally:
+            await api.aclose()
+        assert server.wait_all_closed()
