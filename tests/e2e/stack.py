@@ -3,7 +3,9 @@ chart deploys it, and the backends' real peers (moto, the Pod Identity agent, Op
 
 - The driver's CRDs, RBAC and CSIDriver come from its own Go module (the version built); the
   CSIDriver's ``tokenRequests`` are the audiences our chart's NOTES tell users to configure.
-- Our gateway: the chart rendered with the real helm (tests/chart/tools.py); its ServiceAccount,
+- Our gateway, twice (release ``sgw``: every plugin, provider ``secrets-gateway``; release
+  ``sgw-ascp``: the ASCP drop-in, provider ``aws``, the aws plugin only), each
+  the chart rendered with the real helm (tests/chart/tools.py); its ServiceAccount,
   ClusterRole and ClusterRoleBinding are applied to the API server, and ``python -m gateway``
   runs with the DaemonSet container's own args and env (only the host paths are rewritten),
   authenticated as that ServiceAccount — so the chart's RBAC meets a real authorizer.
@@ -35,6 +37,7 @@ from tests.e2e.kubelet import DRIVER_NAME, Kubelet, generate_csi_stubs
 
 NODE_NAME = "e2e-node"
 PROVIDER = "secrets-gateway"
+ASCP_PROVIDER = "aws"
 #: --rotation-poll-interval: long, so only Kubelet.age() (moving the last write back) makes a rotation due
 ROTATION_INTERVAL = "10m"
 DRIVER_SA = ("kube-system", "secrets-store-csi-driver")
@@ -76,6 +79,7 @@ class FakeStore:
 
 
 def chart_values(peers: Peers, http_port: int) -> dict[str, Any]:
+    """The main release: every built-in plugin, provider name secrets-gateway."""
     return {
         "providerName": PROVIDER,
         "logging": {"level": "debug", "format": "text"},
@@ -89,10 +93,37 @@ def chart_values(peers: Peers, http_port: int) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def ascp_chart_values(peers: Peers, http_port: int) -> dict[str, Any]:
+    """The drop-in release for ASCP classes: provider name aws, the aws plugin only."""
+    return {
+        "providerName": ASCP_PROVIDER,
+        "logging": {"level": "debug", "format": "text"},
+        "http": {"host": "127.0.0.1", "port": http_port},
+        "plugins": {
+            "aws": {"enabled": True, "region": "us-east-1", "podIdentityEndpoint": peers.agent.url,
+                    "env": {"AWS_ENDPOINT_URL": peers.moto.url}},
+            "vault": {"enabled": False},
+            "fake": {"enabled": False},
+        },
+    }  # fmt: skip
+
+
 def chart_token_audiences(values_file: Path, scratch: Path) -> list[str]:
     """The CSIDriver tokenRequests audiences our chart's NOTES tell users to set on the driver chart."""
     notes = chart.render_notes([values_file], tmp_path=scratch)
     return re.findall(r"tokenRequests\[\d+\]\.audience=([^' \\]+)", notes)
+
+
+@dataclass
+class ReleaseGateway:
+    """One chart release served by a `secrets-gateway serve` process."""
+
+    release: str
+    rendered: list[JsonObject]
+    process: Process
+    service_account: tuple[str, str]
+    args: list[str]
+    http: str
 
 
 @dataclass
@@ -101,18 +132,27 @@ class Stack:
     peers: Peers
     kubelet: Kubelet
     store: FakeStore
-    gateway: Process
+    main: ReleaseGateway
+    ascp: ReleaseGateway
     driver: Process
-    gateway_http: str
     driver_metrics: str
-    gateway_service_account: tuple[str, str]
     token_audiences: list[str]
-    rendered: list[JsonObject]
-    gateway_args: list[str]
 
     @property
     def admin(self) -> Kube:
         return self.plane.admin
+
+    @property
+    def gateway_http(self) -> str:
+        return self.main.http
+
+    @property
+    def gateway_service_account(self) -> tuple[str, str]:
+        return self.main.service_account
+
+    @property
+    def gateway_args(self) -> list[str]:
+        return self.main.args
 
 
 def apply_all(kube: Kube, docs: list[Mapping[str, Any]]) -> None:
@@ -162,35 +202,17 @@ def running_stack(binaries: Mapping[str, str], peers: Peers, work: Path) -> Iter
         plane.start()
         admin = plane.admin
 
-        http_port = free_port()
-        values_file = work / "values.yaml"
-        values_file.write_text(yaml.safe_dump(chart_values(peers, http_port)), encoding="utf-8")
-        rendered = chart.render([values_file])
-        audiences = chart_token_audiences(values_file, work / "notes")
-        install_driver(plane, Path(binaries["driver-module"]), audiences)
-
-        # our chart's identity objects, as `helm install` would create them
-        identity = [d for d in rendered if d["kind"] in ("ServiceAccount", "ClusterRole", "ClusterRoleBinding")]
-        apply_all(admin, identity)
-        service_account = chart.one(rendered, "ServiceAccount")["metadata"]
-        gateway_sa = (service_account.get("namespace", chart.NAMESPACE), service_account["name"])
-
         providers = Path(tempfile_dir("sgw-e2e-providers-"))
         cleanup.callback(shutil.rmtree, providers, True)
-        store_configmap = next((d for d in rendered if d["kind"] == "ConfigMap"), None)
         store = FakeStore(work / "fake-store.yaml")
-        if store_configmap is not None:  # the chart's (empty) store document, as the pod would see it
-            assert yaml.safe_load(next(iter(store_configmap["data"].values()))) in (None, {}, {"secrets": {}})
+        main_port, ascp_port = free_port(), free_port()
+        main_values = write_values(work / "values.yaml", chart_values(peers, main_port))
+        audiences = chart_token_audiences(main_values, work / "notes")
+        install_driver(plane, Path(binaries["driver-module"]), audiences)
 
-        container = chart.gateway_container(rendered)
-        gateway_env = {**isolated_env(), **container.env, "SECRETS_GATEWAY_FAKE_STORE": str(store.path),
-                       "KUBECONFIG": str(admin.as_service_account(*gateway_sa).write_kubeconfig(work / "gateway.kubeconfig")),
-                       "AWS_EC2_METADATA_DISABLED": "true"}  # fmt: skip
-        gateway = Process("secrets-gateway serve", gateway_command(container, providers), work / "gateway.log",
-                          env=gateway_env).start()  # fmt: skip
-        cleanup.callback(gateway.stop)
-        socket_path = providers / f"{PROVIDER}.sock"
-        wait_until(f"socket {socket_path}", socket_path.exists, gateway)
+        main = serve_release(admin, "sgw", main_values, providers, store, work, cleanup, main_port)
+        ascp_values = write_values(work / "ascp-values.yaml", ascp_chart_values(peers, ascp_port))
+        ascp = serve_release(admin, "sgw-ascp", ascp_values, providers, store, work, cleanup, ascp_port)
 
         driver_dir = Path(tempfile_dir("sgw-e2e-driver-"))
         cleanup.callback(shutil.rmtree, driver_dir, True)
@@ -210,8 +232,34 @@ def running_stack(binaries: Mapping[str, str], peers: Peers, work: Path) -> Iter
         stubs = generate_csi_stubs(Path(binaries["csi-spec"]), work / "csi-stubs")
         kubelet = Kubelet(admin, csi_socket, work / "kubelet", NODE_NAME, driver.pid, stubs)
         cleanup.callback(kubelet.close)
-        yield Stack(plane, peers, kubelet, store, gateway, driver, f"http://127.0.0.1:{http_port}",
-                    f"http://127.0.0.1:{metrics_port}", gateway_sa, audiences, rendered, container.args)  # fmt: skip
+        yield Stack(plane, peers, kubelet, store, main, ascp, driver, f"http://127.0.0.1:{metrics_port}", audiences)
+
+
+def write_values(path: Path, values: Mapping[str, Any]) -> Path:
+    path.write_text(yaml.safe_dump(dict(values)), encoding="utf-8")
+    return path
+
+
+def serve_release(admin: Kube, release: str, values_file: Path, providers: Path, store: FakeStore, work: Path,
+                  cleanup: ExitStack, http_port: int) -> ReleaseGateway:  # fmt: skip
+    """Render the chart, apply its identity objects as `helm install` would, and run the DaemonSet's
+    container as a local process authenticated as the release's ServiceAccount."""
+    rendered = chart.render([values_file], release=release)
+    apply_all(admin, [d for d in rendered if d["kind"] in ("ServiceAccount", "ClusterRole", "ClusterRoleBinding")])
+    metadata = chart.one(rendered, "ServiceAccount")["metadata"]
+    service_account = (metadata.get("namespace", chart.NAMESPACE), metadata["name"])
+    container = chart.gateway_container(rendered)
+    kubeconfig = admin.as_service_account(*service_account).write_kubeconfig(work / f"{release}.kubeconfig")
+    env = {**isolated_env(), **container.env, "KUBECONFIG": str(kubeconfig), "AWS_EC2_METADATA_DISABLED": "true"}
+    if "SECRETS_GATEWAY_FAKE_STORE" in env:  # the chart mounts its store ConfigMap there; ours is a local file
+        env["SECRETS_GATEWAY_FAKE_STORE"] = str(store.path)
+    process = Process(f"secrets-gateway serve ({release})", gateway_command(container, providers), work / f"{release}.log", env=env)
+    process.start()
+    cleanup.callback(process.stop)
+    provider = container.flag("provider-name")
+    socket_path = providers / f"{provider}.sock"
+    wait_until(f"socket {socket_path}", socket_path.exists, process)
+    return ReleaseGateway(release, rendered, process, service_account, container.args, f"http://127.0.0.1:{http_port}")
 
 
 def tempfile_dir(prefix: str) -> str:

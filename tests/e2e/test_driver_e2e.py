@@ -26,7 +26,7 @@ import yaml
 from gateway_aws.testing import role_arn
 from tests.e2e.cluster import ApiError, JsonObject
 from tests.e2e.kubelet import Volume, metric_value
-from tests.e2e.stack import NODE_NAME, PROVIDER, Stack, ensure_namespace
+from tests.e2e.stack import ASCP_PROVIDER, NODE_NAME, PROVIDER, Stack, ensure_namespace
 
 pytestmark = pytest.mark.timeout(3000)  # the first case also builds the binaries (cold: many minutes)
 
@@ -288,10 +288,11 @@ def test_vault_login_refused(stack: Stack, vault_version: int, case: str, accoun
     assert f'login failed for role "e2e-web" (auth/kubernetes) (HTTP 403): {refusal}' in failure.value.details()
 
 
-def aws_secret(stack: Stack, name: str, value: str) -> None:
+def aws_secret(stack: Stack, name: str, value: str) -> dict[str, Any]:
+    """Create a Secrets Manager secret in moto (the account every role of these tests belongs to)."""
     client = boto3.client("secretsmanager", region_name="us-east-1", endpoint_url=stack.peers.moto.url,
                           aws_access_key_id="e2e", aws_secret_access_key="e2e")  # fmt: skip
-    client.create_secret(Name=name, SecretString=value)
+    return dict(client.create_secret(Name=name, SecretString=value))
 
 
 def test_aws_irsa_role_from_the_service_account_annotation(stack: Stack) -> None:
@@ -320,6 +321,37 @@ def test_aws_pod_identity_through_the_agent(stack: Stack) -> None:
     volume = stack.kubelet.publish(pod, tokens=tokens)
     assert stack.kubelet.files(volume) == {"db": (b"pod-identity-value", 0o644)}
     assert stack.peers.agent.requests > requests_before
+
+
+def test_ascp_class_unchanged_through_the_aws_release(stack: Stack) -> None:
+    """A SecretProviderClass written for ASCP (provider aws) mounts through the chart's drop-in release
+    (providerName aws): ASCP's path translation, JMESPath files and the Secrets Manager version ids."""
+    db = aws_secret(stack, "e2e/ascp-db", '{"username": "ascp-user", "password": "ascp-pw"}')
+    aws_secret(stack, "e2e/ascp-key", "ascp-key-value")
+    service_account(stack, "aws-ascp", {"eks.amazonaws.com/role-arn": role_arn("e2e-ascp")})
+    manifest = spc("ascp-class", [], region="us-east-1")
+    manifest["spec"]["provider"] = ASCP_PROVIDER
+    manifest["spec"]["parameters"]["objects"] = """
+- objectName: "e2e/ascp-db"
+  objectType: "secretsmanager"
+  objectAlias: "db.json"
+  jmesPath:
+    - path: username
+      objectAlias: db-user
+- objectName: "e2e/ascp-key"
+  objectType: "secretsmanager"
+"""
+    stack.admin.apply(manifest)
+    pod, volume = mounted_pod(stack, "ascp-class", "ascp-class", account="aws-ascp")
+    assert stack.kubelet.files(volume) == {
+        "db.json": (b'{"username": "ascp-user", "password": "ascp-pw"}', 0o644),
+        "db-user": (b"ascp-user", 0o644),
+        "e2e_ascp-key": (b"ascp-key-value", 0o644),  # ASCP's pathTranslation: "/" becomes "_"
+    }
+    assert db["VersionId"] in versions(pod_status(stack, pod)).values()
+    namespace, name = stack.ascp.service_account
+    reads = audit(stack, "get", "serviceaccounts", f"system:serviceaccount:{namespace}:{name}")
+    assert any(e["objectRef"].get("name") == "aws-ascp" for e in reads)
 
 
 # --------------------------------------------------------------------------- validate
@@ -390,12 +422,12 @@ def test_validate_agrees_with_the_driver(stack: Stack, validate_report: dict[str
 def test_audit_log_every_request_of_the_driver_and_the_gateway_was_allowed(stack: Stack) -> None:
     """Over the whole session (this case runs last): the driver's RBAC from its module and our chart's
     ClusterRole cover every request the two made, and our gateway only ever reads (GET)."""
-    gateway_user = "system:serviceaccount:{}:{}".format(*stack.gateway_service_account)
+    gateway_users = {"system:serviceaccount:{}:{}".format(*g.service_account) for g in (stack.main, stack.ascp)}
     driver_user = "system:serviceaccount:kube-system:secrets-store-csi-driver"
     events = [e for e in stack.plane.audit_events() if e.get("stage") == "ResponseComplete"]
     by_driver = [e for e in events if e["user"]["username"] == driver_user]
     by_gateway = [
-        e for e in events if e["user"]["username"] == gateway_user and e.get("objectRef", {}).get("resource") != "selfsubjectaccessreviews"
+        e for e in events if e["user"]["username"] in gateway_users and e.get("objectRef", {}).get("resource") != "selfsubjectaccessreviews"
     ]  # fmt: skip (those are this test's)
     assert by_driver and by_gateway
     refused = [(e["user"]["username"], e["verb"], e["requestURI"]) for e in by_driver + by_gateway if e["responseStatus"]["code"] in (401, 403)]
