@@ -1,0 +1,107 @@
+"""gateway.outbound against small real servers: framing, keep-alive reuse, a dropped idle connection,
+the idle bound, and the plain-HTTP proxy from the environment. (Hostile servers: tests/adversarial/.)"""
+
+from __future__ import annotations
+
+import socket
+import socketserver
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+
+from gateway.outbound import OutboundHttp
+
+CHUNKED = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n"
+LENGTH = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"
+
+
+class Server:
+    """Answers every request head on a connection with ``answer``; records connections and request lines."""
+
+    def __init__(self, answer: bytes, close_after: int = 0) -> None:
+        self.answer = answer
+        self.close_after = close_after  # close the connection after this many answers (0: never)
+        self.connections = 0
+        self.lines: list[str] = []
+        owner = self
+
+        class Handler(socketserver.BaseRequestHandler):
+            def handle(self) -> None:
+                owner.connections += 1
+                conn: socket.socket = self.request
+                buffer, served = b"", 0
+                while data := conn.recv(65536):
+                    buffer += data
+                    while b"\r\n\r\n" in buffer:
+                        head, buffer = buffer.split(b"\r\n\r\n", 1)
+                        owner.lines.append(head.split(b"\r\n", 1)[0].decode())
+                        conn.sendall(owner.answer)
+                        served += 1
+                        if owner.close_after and served >= owner.close_after:
+                            return
+
+        self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@contextmanager
+def serving(answer: bytes, close_after: int = 0) -> Iterator[Server]:
+    server = Server(answer, close_after)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize("answer", [pytest.param(LENGTH, id="content-length"), pytest.param(CHUNKED, id="chunked")])
+async def test_answers_are_read_by_their_framing_and_the_connection_is_reused(answer: bytes) -> None:
+    http = OutboundHttp(max_body=1024, use_proxy=False)
+    with serving(answer) as server:
+        bodies = [(await http.request("GET", server.url + "/x?a=1", timeout=5)).body for _ in range(3)]
+        await http.aclose()
+    assert set(bodies) == {b"hello" if answer is LENGTH else b"hello world"}
+    assert server.connections == 1 and server.lines == ["GET /x?a=1 HTTP/1.1"] * 3
+
+
+async def test_an_idle_connection_the_server_dropped_is_replaced_once() -> None:
+    http = OutboundHttp(max_body=1024, use_proxy=False)
+    with serving(LENGTH, close_after=1) as server:
+        for _ in range(3):
+            assert (await http.request("GET", server.url + "/", timeout=5)).body == b"hello"
+        await http.aclose()
+    assert server.connections == 3
+
+
+async def test_idle_connections_are_bounded_in_all() -> None:
+    http = OutboundHttp(max_body=1024, idle_per_origin=1, max_idle=2, use_proxy=False)
+    servers = [Server(LENGTH) for _ in range(4)]
+    try:
+        for server in servers:
+            await http.request("GET", server.url + "/", timeout=5)
+        assert sum(map(len, http._idle.values())) == 2
+    finally:
+        await http.aclose()
+        for server in servers:
+            server.stop()
+
+
+async def test_plain_http_goes_through_the_proxy_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    with serving(LENGTH) as proxy:
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        http = OutboundHttp(max_body=1024)
+        assert (await http.request("GET", "http://vault.example:8200/v1/x", timeout=5)).body == b"hello"
+        await http.aclose()
+    assert proxy.lines == ["GET http://vault.example:8200/v1/x HTTP/1.1"]
