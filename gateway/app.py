@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from gateway.backend import BackendRegistry
 from gateway.cache import CacheSettings, wrap_backends
+from gateway.dialect import DialectRegistry
 from gateway.dispatch import Dispatcher, DispatchLimits
 from gateway.metrics import Metrics
 from gateway.middleware.base import MiddlewareRegistry, Stage
@@ -32,6 +33,7 @@ class Gateway:
     metrics: Metrics
     plugins: PluginSet
     backends: BackendRegistry
+    dialects: DialectRegistry
     middleware: MiddlewareRegistry
     planner: Planner
     service: MountService
@@ -44,8 +46,9 @@ def build_gateway(settings: Settings, plugins: PluginSet, metrics: Metrics | Non
     """Register the plugins' backends and middleware and wire the mount pipeline."""
     metrics = metrics or Metrics(provider=settings.provider_name)
     backends = BackendRegistry()
+    dialects = DialectRegistry()
     middleware = MiddlewareRegistry(builtin_stages())
-    plugins.register(backends, middleware, settings, metrics)
+    plugins.register(backends, middleware, settings, metrics, dialects)
     cache = CacheSettings(settings.cache_ttl, settings.cache_backends, settings.cache_max_entries)
     wrap_backends(backends, cache, metrics, settings.backend_timeout)
     for failure in plugins.failures:
@@ -56,6 +59,8 @@ def build_gateway(settings: Settings, plugins: PluginSet, metrics: Metrics | Non
         max_objects=settings.max_objects,
         load_failures=plugins.failures,
         default_type=settings.default_object_type,
+        dialects=dialects,
+        provider_name=settings.provider_name,
     )
     dispatcher = Dispatcher(
         backends,
@@ -79,4 +84,4 @@ def build_gateway(settings: Settings, plugins: PluginSet, metrics: Metrics | Non
             max_response_bytes=settings.max_response_bytes,
         ),
     )
-    return Gateway(settings, metrics, plugins, backends, middleware, planner, service)
+    return Gateway(settings, metrics, plugins, backends, dialects, middleware, planner, service)

@@ -18,45 +18,62 @@ from gateway.errors import InvalidArgument, StartupError
 from gateway.model import FetchBatch, FetchOutcome, MountRequest, ObjectSpec
 from gateway.text import preview
 
+#: the location of a backend that declares none: ``FetchBatch.location`` is the empty string
+NO_LOCATION = ""
+
 
 class Backend(abc.ABC):
     """Base class for backends. Subclasses set ``name`` and implement :meth:`fetch_many`.
 
     Class attributes describe the backend to the core:
 
-    - ``name``: the ``objectType`` value that routes objects here.
-    - ``arn_services``: ARN service names whose ARNs route here without an ``objectType``.
+    - ``name``: the ``objectType`` value that routes objects here (see also :meth:`claims`).
     - ``object_options``: extra per-object descriptor keys this backend reads (compared
       case-insensitively, handed over in ``FetchItem.options`` with lower-cased keys).
     - ``structured_options``: those of them that may hold a YAML mapping or list; it is
       handed over as JSON text (scalars stay plain strings).
     - ``location_parameter`` / ``failover_parameter``: SecretProviderClass parameters naming
-      the primary location and the comma-separated failover locations.
-    - ``default_location``: used when the parameter is absent (empty: the parameter is required).
-    - ``location_noun``: what a location is called in messages ("region", "address").
+      the primary location and the comma-separated failover locations. Both optional: a
+      backend that declares no ``location_parameter`` has one location, ``default_location``
+      (:data:`NO_LOCATION`, the empty string, unless set), and is called once per batch.
+    - ``default_location``: used when the parameter is absent (empty with a
+      ``location_parameter``: the parameter is required).
+    - ``location_noun``: what a location is called in messages ("address", "zone").
     """
 
     name: str = ""
     description: str = ""
-    arn_services: tuple[str, ...] = ()
     object_options: frozenset[str] = frozenset()
     structured_options: frozenset[str] = frozenset()
-    location_parameter: str = "region"
-    failover_parameter: str = "failoverRegion"
-    default_location: str = ""
-    location_noun: str = "region"
+    location_parameter: str = ""
+    failover_parameter: str = ""
+    default_location: str = NO_LOCATION
+    location_noun: str = "location"
+
+    def claims(self, object_name: str) -> bool:
+        """Routing by name: True when an object named ``object_name`` without an ``objectType``
+        belongs here (e.g. a resource name that says which service it is in). No I/O."""
+        return False
 
     def check_object(self, obj: ObjectSpec) -> list[str]:
         """Backend-specific validation of one object without I/O; return problem messages."""
         return []
 
+    def check_object_locations(self, obj: ObjectSpec, locations: tuple[str, ...]) -> list[str]:
+        """Validation of one object against this mount's ordered ``locations`` (no I/O);
+        return problem messages. Runs after :meth:`locations`, and in ``validate`` when the
+        locations are known from the parameters."""
+        return []
+
     def static_locations(self, parameters: Mapping[str, str]) -> tuple[str, ...] | None:
         """Locations known from the parameters alone; None when the primary needs a lookup."""
+        if not self.location_parameter:
+            return (self.default_location,)
         primary = parameters.get(self.location_parameter, "") or self.default_location
         if not primary:
             return None
-        failover = parse_failover_locations(primary, parameters.get(self.failover_parameter, ""), self.location_noun)
-        return (primary, *failover)
+        failover = parameters.get(self.failover_parameter, "") if self.failover_parameter else ""
+        return (primary, *parse_failover_locations(primary, failover, self.location_noun))
 
     def check_request(self, request: MountRequest) -> None:
         """Request-level checks without I/O (e.g. that the needed token is there), run once per
@@ -92,7 +109,7 @@ class Backend(abc.ABC):
         """Release clients and connections at shutdown."""
 
 
-def parse_failover_locations(primary: str, value: str, noun: str = "region") -> tuple[str, ...]:
+def parse_failover_locations(primary: str, value: str, noun: str = "location") -> tuple[str, ...]:
     """Comma-separated failover locations; each must differ from the primary and the others."""
     found: list[str] = []
     for location in (part.strip() for part in value.split(",")):
@@ -127,11 +144,10 @@ class RegisteredBackend:
 
 
 class BackendRegistry:
-    """Backends by name and by ARN service, filled once at startup by the plugins."""
+    """Backends by name, filled once at startup by the plugins."""
 
     def __init__(self) -> None:
         self._by_name: dict[str, RegisteredBackend] = {}
-        self._by_arn_service: dict[str, str] = {}
         self._registering: PluginInfo = PluginInfo("builtin")
 
     @contextmanager
@@ -144,7 +160,7 @@ class BackendRegistry:
             self._registering = previous
 
     def add(self, backend: Backend) -> None:
-        """Register ``backend``; a name or ARN service claimed twice is a startup error."""
+        """Register ``backend``; a name registered twice is a startup error."""
         if not backend.name:
             raise StartupError(f"plugin {self._registering.describe()}: backend {type(backend).__name__} has no name")
         existing = self._by_name.get(backend.name)
@@ -153,15 +169,7 @@ class BackendRegistry:
                 f'backend name "{backend.name}" is registered by both {existing.plugin.describe()} '
                 f"and {self._registering.describe()}; disable one of them with --plugins"
             )
-        for service in backend.arn_services:
-            owner = self._by_arn_service.get(service)
-            if owner is not None:
-                raise StartupError(
-                    f'ARN service "{service}" is claimed by backends "{owner}" and "{backend.name}"'
-                )
         self._by_name[backend.name] = RegisteredBackend(backend, self._registering)
-        for service in backend.arn_services:
-            self._by_arn_service[service] = backend.name
 
     def replace(self, backend: Backend) -> None:
         """Swap the backend registered under ``backend.name`` for a wrapper of it (same plugin)."""
@@ -172,9 +180,9 @@ class BackendRegistry:
         entry = self._by_name.get(name)
         return entry.backend if entry else None
 
-    def for_arn_service(self, service: str) -> Backend | None:
-        name = self._by_arn_service.get(service)
-        return self.get(name) if name else None
+    def claimants(self, object_name: str) -> list[Backend]:
+        """The backends that claim ``object_name`` (see :meth:`Backend.claims`), by name."""
+        return [entry.backend for entry in self.entries() if entry.backend.claims(object_name)]
 
     def names(self) -> list[str]:
         return sorted(self._by_name)

@@ -5,7 +5,7 @@ kept for ``ttl`` seconds under a key holding everything the answer may depend on
 
 - the backend and location,
 - **who asks**: the pod's namespace and service account, a digest of every SecretProviderClass
-  parameter except ``objects`` (role ARNs, auth roles, inline fake secrets…) and a digest of the
+  parameter except ``objects`` (role names, auth roles, inline fake secrets…) and a digest of the
   nodePublishSecretRef secrets,
 - **what proves it**: the backend's :meth:`~gateway.backend.Backend.cache_evidence` for the
   request (a digest of the pod token a Vault login uses, the pod uid of Pod Identity…),
@@ -79,12 +79,18 @@ class CachingBackend(Backend):
         )
         self._in_flight: dict[Hashable, asyncio.Future[FetchOutcome]] = {}
         self._resolving: set[asyncio.Task[None]] = set()  # the loop keeps only weak references to tasks
-        for attribute in ("name", "description", "arn_services", "object_options", "structured_options", "location_parameter",
+        for attribute in ("name", "description", "object_options", "structured_options", "location_parameter",
                           "failover_parameter", "default_location", "location_noun"):
             setattr(self, attribute, getattr(inner, attribute))
 
+    def claims(self, object_name: str) -> bool:
+        return self.inner.claims(object_name)
+
     def check_object(self, obj: ObjectSpec) -> list[str]:
         return self.inner.check_object(obj)
+
+    def check_object_locations(self, obj: ObjectSpec, locations: tuple[str, ...]) -> list[str]:
+        return self.inner.check_object_locations(obj, locations)
 
     def static_locations(self, parameters: Mapping[str, str]) -> tuple[str, ...] | None:
         return self.inner.static_locations(parameters)

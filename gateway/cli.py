@@ -135,7 +135,8 @@ def _settings_parent(options: OptionRegistry) -> argparse.ArgumentParser:
     add("--providers-dir", type=Path, default=Path(_env("providers-dir", str(DEFAULT_PROVIDERS_DIR))),
         help="directory the driver looks for provider sockets in (default %(default)s)")
     add("--provider-name", default=_env("provider-name", DEFAULT_PROVIDER_NAME),
-        help='socket name and SecretProviderClass spec.provider served; "aws" answers SPCs written for ASCP (default %(default)s)')
+        help="socket name and SecretProviderClass spec.provider served; also chooses the dialect classes are read in, "
+        "e.g. a plugin's dialect for classes written for another provider (default %(default)s)")
     add("--socket-mode", type=_octal, default=_octal(_env("socket-mode", "0600")), help="socket file mode (default 0600)")
     add("--grace-period", type=float, default=float(_env("grace-period", "10")), help="seconds in-flight mounts get at shutdown")
     add("--mount-timeout", type=float, default=float(_env("mount-timeout", "30")), help="deadline of one mount in seconds")
@@ -154,8 +155,8 @@ def _settings_parent(options: OptionRegistry) -> argparse.ArgumentParser:
     add("--strict-objects", action="store_true", default=_env("strict-objects") in ("1", "true"),
         help="reject unknown keys in object descriptors instead of warning")
     add("--default-object-type", default=_env("default-object-type"),
-        help="backend for objects without objectType that are not ARNs, e.g. vault with --provider-name vault "
-        "(an SPC may set the parameter defaultObjectType)")
+        help="backend for objects without objectType that no backend claims by name "
+        "(an SPC may set the parameter defaultObjectType; a dialect may have its own)")
     add("--plugins", default=_env("plugins"), help="comma-separated allow-list of plugins to load (default: all installed)")
     add("--cache-ttl", type=float, default=float(_env("cache-ttl", "0")),
         help="seconds to keep fetched values in the node-local, identity-scoped cache; 0 (default) disables it")
@@ -433,8 +434,10 @@ def run_plugins(args: argparse.Namespace, plugins: PluginSet) -> int:
     for plugin in report["plugins"]:
         print(f"{plugin['name']:<12} {plugin['distribution']} {plugin['version']}".rstrip())
         for backend in plugin["backends"]:
-            arns = f" (ARN services: {', '.join(backend['arn_services'])})" if backend["arn_services"] else ""
-            print(f"  backend {backend['name']}: {backend['description']}{arns}")
+            print(f"  backend {backend['name']}: {backend['description']}")
+    for dialect in report["dialects"]:
+        chosen = " (this server's)" if dialect["active"] else ""
+        print(f"dialect {dialect['name']}{chosen}: {dialect['description']}")
     for failure in report["failures"]:
         print(f"FAILED {failure}")
     for name in report["skipped"]:
@@ -452,12 +455,21 @@ def plugin_report(gateway: Gateway) -> dict[str, Any]:
                 "distribution": info.distribution,
                 "version": info.version,
                 "backends": [
-                    {"name": e.backend.name, "description": e.backend.description, "arn_services": list(e.backend.arn_services)}
+                    {"name": e.backend.name, "description": e.backend.description}
                     for e in entries
                     if e.plugin.name == info.name
                 ],
             }
             for info in gateway.plugins.loaded
+        ],
+        "dialects": [
+            {
+                "name": dialect.name,
+                "description": dialect.description,
+                "provider_names": list(dialect.provider_names),
+                "active": dialect is gateway.dialects.for_provider(gateway.settings.provider_name),
+            }
+            for dialect in gateway.dialects.all()
         ],
         "failures": [failure.describe() for failure in gateway.plugins.failures],
         "skipped": [info.name for info in gateway.plugins.skipped],

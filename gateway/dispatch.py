@@ -18,9 +18,10 @@ from dataclasses import dataclass
 
 from gateway.backend import Backend, BackendRegistry
 from gateway.errors import CODE_PRECEDENCE, ERROR_CLASSES, DeadlineExceeded, GatewayError, Internal, ResourceExhausted
+from gateway.failover import ObjectAttempts
 from gateway.metrics import OK, Metrics, outcome_of
-from gateway.middleware.failover import ObjectAttempts
 from gateway.model import FetchBatch, Fetched, FetchFailure, FetchItem, MountPlan, ObjectSpec
+from gateway.text import at
 
 log = logging.getLogger("gateway.dispatch")
 
@@ -94,7 +95,7 @@ class Dispatcher:
         launch: Callable[[list[tuple[ObjectAttempts, int]]], None],
     ) -> None:
         items = tuple(FetchItem(t.obj.index, t.obj.ref_at(a), t.obj.options) for t, a in members)
-        batch = FetchBatch(backend_name, location, plan.request.identity, plan.request, items)
+        batch = FetchBatch(backend_name, location, plan.request.identity, plan.request, items, plan.dialect)
         async with semaphore:
             outcomes = await self._call(self.registry.get(backend_name), batch)  # type: ignore[arg-type]
         follow_ups = [(t, n) for t, a in members for n in t.record(a, outcomes[t.obj.index])]
@@ -164,7 +165,7 @@ def combine_failures(failures: list[GatewayError], total: int, shown: int = 3) -
 def _pending_message(trackers: list[ObjectAttempts], timeout: float | None) -> str:
     pending = [t for t in trackers if not t.decided]
     names = ", ".join(
-        f"{t.obj.label} ({t.obj.backend} @ {', '.join(t.in_flight) or 'queued'})" for t in pending[:5]
+        f"{t.obj.label} ({at(t.obj.backend, ', '.join(t.in_flight) if t.in_flight else 'queued')})" for t in pending[:5]
     )
     more = f" and {len(pending) - 5} more" if len(pending) > 5 else ""
     return f"mount deadline of {timeout:.3g}s exceeded; still pending: {names}{more}"

@@ -26,7 +26,7 @@ class GatewayError(Exception):
         super().__init__(message)
         self.message = message
         self.retryable = self.default_retryable if retryable is None else retryable
-        #: short machine-readable cause (e.g. an AWS error code) for logs and metrics labels
+        #: short machine-readable cause (e.g. a service's error code) for logs and metrics labels
         self.reason = reason or type(self).__name__
 
     @property

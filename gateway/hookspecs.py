@@ -15,6 +15,7 @@ from __future__ import annotations
 import pluggy
 
 from gateway.backend import BackendRegistry
+from gateway.dialect import DialectRegistry
 from gateway.middleware.base import MiddlewareRegistry
 from gateway.settings import OptionRegistry, Settings
 
@@ -43,6 +44,14 @@ class GatewaySpec:
 
         ``metrics`` is the server's :class:`gateway.metrics.Metrics`, for backend call counters.
         A backend name registered twice stops the server with a message naming both plugins.
+        """
+
+    @hookspec
+    def gateway_register_dialects(self, registry: DialectRegistry, settings: Settings) -> None:
+        """Add dialects (see :class:`gateway.dialect.Dialect`): ``registry.add(MyDialect())``.
+
+        A dialect reads the classes of the provider names in its ``provider_names``, and of any
+        class whose parameter ``dialect`` names it. A name or provider name taken twice stops the server.
         """
 
     @hookspec

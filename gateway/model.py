@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
 
+from gateway.dialect import NATIVE_NAME
 from gateway.errors import GatewayError
 from gateway.text import preview
 
@@ -146,7 +147,7 @@ class ObjectSpec:
 
     ``index`` is the entry's position in the list; together with ``ref.name`` it is how
     every message names the object. ``failover_ref`` replaces ``ref`` at failover
-    locations (ASCP's ``failoverObject``). ``options`` holds the descriptor keys the
+    locations (``failoverObject``). ``options`` holds the descriptor keys the
     backend declared as its own (keys lower-cased).
     """
 
@@ -183,7 +184,7 @@ class FailoverMode(enum.Enum):
     """When failover locations are queried."""
 
     ON_ERROR = "on-error"  # only after a retryable failure at the previous location (default)
-    ALL = "all"  # every location on every mount, like ASCP; the first usable answer wins
+    ALL = "all"  # every location on every mount (two-location Go providers do this); the first usable answer wins
 
 
 @dataclass(frozen=True)
@@ -195,6 +196,7 @@ class MountPlan:
     locations: Mapping[str, tuple[str, ...]]  # backend name -> ordered locations, primary first
     translation: str | None = "_"  # None: translation off (slashes make sub-directories)
     failover_mode: FailoverMode = FailoverMode.ON_ERROR
+    dialect: str = NATIVE_NAME  # how the class was read (gateway.dialect)
 
     def locations_for(self, obj: ObjectSpec) -> tuple[str, ...]:
         return self.locations[obj.backend]
@@ -214,13 +216,18 @@ class FetchItem:
 
 @dataclass(frozen=True)
 class FetchBatch:
-    """All objects one backend should fetch at one location for one mount."""
+    """All objects one backend should fetch at one location for one mount.
+
+    ``location`` is ``""`` for a backend that declares no locations. ``dialect`` names the
+    dialect the class was read in, for backends whose behaviour follows it.
+    """
 
     backend: str
     location: str
     identity: PodIdentity
     request: MountRequest
     items: tuple[FetchItem, ...]
+    dialect: str = NATIVE_NAME
 
 
 @dataclass(frozen=True)
@@ -268,5 +275,5 @@ class MountResult:
 
     @property
     def object_versions(self) -> tuple[tuple[str, str], ...]:
-        """``(id, version)`` per file; the id is the file path, as ASCP does."""
+        """``(id, version)`` per file; the id is the file path, as the Go providers do."""
         return tuple((f.path, f.version) for f in self.files)

@@ -1,10 +1,11 @@
 """Parse and validate the SecretProviderClass ``objects`` list (and the parameters that shape it).
 
-Semantics and messages follow ASCP so existing SecretProviderClasses and runbooks keep
-working (YAML 1.1 scalars as strings, case-insensitive keys, the same texts); on top, the
-gateway refuses what ASCP lets through and the driver would break on later: file paths
-that collide after translation, an un-aliased name equal to another file's name, and
-unsafe paths from any alias, including JMESPath aliases.
+The fields and their messages are the ones users of the Go providers know (case-insensitive
+keys, the same texts); how the text is read — YAML flavour, ``filePermission`` syntax, the
+translation default, routing of objects without ``objectType`` — is the class's
+:class:`~gateway.dialect.Dialect`. On top, the gateway refuses what the driver would break on
+later: file paths that collide after translation, an un-aliased name equal to another file's
+name, and unsafe paths from any alias, including JMESPath aliases.
 
 Every problem is collected (not just the first), each naming its object, so
 ``secrets-gateway validate`` can list them all; a Mount reports them in one error.
@@ -13,26 +14,20 @@ This module does no I/O: checks that need a backend's locations live in :mod:`ga
 
 from __future__ import annotations
 
-import functools
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import jmespath
-import jmespath.exceptions
-
 from gateway import paths, yaml11
-from gateway.arn import looks_like_arn, parse_arn
 from gateway.backend import Backend, BackendRegistry
+from gateway.dialect import NATIVE, Dialect
+from gateway.middleware.extract import compile_jmes
 from gateway.model import ExpandMode, FailoverMode, JmesEntry, KeyExpansion, ObjectRef, ObjectSpec, frozen_mapping
-from gateway.text import preview
+from gateway.text import plural, preview
 
 LOAD_ERROR = "Failed to load SecretProviderClass"
-FILE_PERMISSION = re.compile(r"[0-7]{4}")  # always fullmatch: "$" would accept a trailing newline
 MAX_MODE = 0o777
-MAX_JMES_PATH = 1024  # jmespath's lexer is quadratic in the expression's length
 LABEL_LIMIT = 120
 ENCODINGS = ("base64", "hex", "utf-8")  # utf-8: the value as is (vault-csi-provider spells it out)
 
@@ -61,6 +56,7 @@ class ParsedObjects:
     """The outcome of parsing: objects plus every problem and warning found."""
 
     objects: list[ObjectSpec] = field(default_factory=list)
+    dialect: str = NATIVE.name
     translation: str | None = "_"
     failover_mode: FailoverMode = FailoverMode.ON_ERROR
     problems: list[str] = field(default_factory=list)
@@ -73,33 +69,35 @@ def parse_objects(
     parameters: Mapping[str, str],
     registry: BackendRegistry,
     *,
+    dialect: Dialect = NATIVE,
     strict: bool = False,
     max_objects: int | None = None,
     default_type: str = "",
 ) -> ParsedObjects:
-    """Parse ``objects``, ``pathTranslation`` and ``failoverMode`` from SecretProviderClass parameters.
+    """Parse ``objects``, ``pathTranslation`` and ``failoverMode`` from SecretProviderClass parameters,
+    read in ``dialect``.
 
-    ``default_type`` (the ``defaultObjectType`` parameter, else the server's) routes objects that
-    give no ``objectType`` and are not ARNs — so classes written for a single-backend provider,
-    such as vault-csi-provider, work unchanged.
+    An object without ``objectType`` goes to the backend that claims its name, else to the
+    default type: the ``defaultObjectType`` parameter, else ``default_type`` (the server's),
+    else the dialect's — so classes written for a single-backend provider work unchanged.
     """
-    result = ParsedObjects()
+    result = ParsedObjects(dialect=dialect.name)
     try:
-        result.translation = paths.parse_translation(parameters.get("pathTranslation", ""))
+        result.translation = paths.parse_translation(parameters.get("pathTranslation", ""), dialect.translation_default)
     except ValueError as exc:
         result.problems.append(str(exc))
     result.failover_mode = _failover_mode(parameters.get("failoverMode", ""), result.problems)
 
-    entries = _load_entries(parameters.get("objects", ""), result.problems)
+    entries = _load_entries(parameters.get("objects", ""), dialect, result.problems)
     if entries is None:
         return result
     if max_objects is not None and len(entries) > max_objects:
         result.problems.append(f"too many objects: {len(entries)} listed, the limit is {max_objects} per mount")
         result.over_limit = True
         return result
-    default_type = parameters.get("defaultObjectType", "") or default_type
+    default_type = parameters.get("defaultObjectType", "") or default_type or dialect.default_object_type
     for index, entry in enumerate(entries):
-        _DescriptorParser(index, registry, result, strict, default_type).parse(entry)
+        _DescriptorParser(index, registry, result, dialect, strict=strict, default_type=default_type).parse(entry)
     if not result.problems:
         _check_duplicates(result)
     if not result.problems:
@@ -118,25 +116,14 @@ def file_names(obj: ObjectSpec) -> list[tuple[str, str]]:
     return names
 
 
-@functools.lru_cache(maxsize=1024)
-def compile_jmes(path: str) -> Any:
-    """Compile (and cache) a JMESPath expression; raise ValueError with ASCP's message."""
-    if len(path) > MAX_JMES_PATH:
-        raise ValueError(f"Invalid JMES Path: {preview(path, 60)}. (longer than {MAX_JMES_PATH} characters)")
-    try:
-        return jmespath.compile(path)
-    except (jmespath.exceptions.JMESPathError, ValueError, TypeError, RecursionError):
-        raise ValueError(f"Invalid JMES Path: {preview(path)}.") from None
-
-
 # --------------------------------------------------------------------------- list level
 
 
-def _load_entries(text: str, problems: list[str]) -> list[Any] | None:
+def _load_entries(text: str, dialect: Dialect, problems: list[str]) -> list[Any] | None:
     if not text.strip():
         return []
     try:
-        document = yaml11.load(text)
+        document = dialect.yaml.load(text)
     except yaml11.YamlError as exc:
         problems.append(f"{LOAD_ERROR}: {exc}")
         return None
@@ -164,10 +151,13 @@ def _failover_mode(value: str, problems: list[str]) -> FailoverMode:
 class _DescriptorParser:
     """Turns one raw list entry into an :class:`ObjectSpec`, recording problems on the way."""
 
-    def __init__(self, index: int, registry: BackendRegistry, result: ParsedObjects, strict: bool, default_type: str = "") -> None:
+    def __init__(
+        self, index: int, registry: BackendRegistry, result: ParsedObjects, dialect: Dialect, *, strict: bool, default_type: str
+    ) -> None:
         self.index = index
         self.default_type = default_type
         self.registry = registry
+        self.dialect = dialect
         self.result = result
         self.strict = strict
         self.where = f"objects[{index}]"
@@ -194,10 +184,11 @@ class _DescriptorParser:
             return
         self.name = name
         self.where = f'objects[{self.index}] "{preview(name, LABEL_LIMIT)}"'
-        object_type = self.text(fields, "objectType") or (self.default_type if not looks_like_arn(name) else "")
+        object_type = self.text(fields, "objectType")
         backend = self.route(name, object_type)
         if backend is None:
             return
+        claimed = not object_type and backend.claims(name)
         alias = self.text(fields, "objectAlias")
         version = self.text(fields, "objectVersion")
         spec = ObjectSpec(
@@ -205,7 +196,7 @@ class _DescriptorParser:
             backend=backend.name,
             ref=ObjectRef(name, version, self.text(fields, "objectVersionLabel")),
             alias=alias,
-            failover_ref=self.failover(fields.get("failoverobject"), backend, object_type, alias, version),
+            failover_ref=self.failover(fields.get("failoverobject"), backend, claimed, alias, version),
             file_permission=self.permission(self.text(fields, "filePermission")),
             jmes=self.jmes(fields.get("jmespath")),
             encoding=self.encoding(self.text(fields, "encoding")),
@@ -221,38 +212,27 @@ class _DescriptorParser:
     # -- routing
 
     def route(self, name: str, object_type: str) -> Backend | None:
-        """The backend for this object: ``objectType``, else the service of its ARN (ASCP rules)."""
+        """The backend for this object: ``objectType``; else the backend claiming the name; else
+        the default type, unless the dialect refuses the name; else the dialect's problem."""
         if object_type:
             backend = self.registry.get(object_type)
             if backend is None:
                 known = ", ".join(self.registry.names()) or "none"
                 self.problem(f"Invalid objectType: {preview(object_type)} (backends loaded: {known})")
                 self.result.unloaded_types.add(object_type)
-                return None
-            if backend.arn_services and looks_like_arn(name) and not self.arn_matches(name, backend):
-                return None
             return backend
-        if not looks_like_arn(name):
-            self.problem(f"Must use objectType when a full ARN is not specified: {preview(name)}")
+        claimants = self.registry.claimants(name)
+        if len(claimants) > 1:
+            names = " and ".join(f'"{backend.name}"' for backend in claimants)
+            self.problem(f"{names} both claim this name: set objectType")
             return None
-        arn = parse_arn(name)
-        if arn is None:
-            self.problem(f"Invalid ARN format in object name: {preview(name)}")
-            return None
-        backend = self.registry.for_arn_service(arn.service)
-        if backend is None:
-            self.problem(f"Invalid service in ARN: {preview(arn.service)}")
-        return backend
-
-    def arn_matches(self, name: str, backend: Backend, part: str = "") -> bool:
-        arn = parse_arn(name)
-        if arn is None:
-            self.problem(f"Invalid ARN format in object name: {preview(name)}", part)
-            return False
-        if self.registry.for_arn_service(arn.service) is not backend:
-            self.problem(f"objectType does not match ARN: {preview(name)}", part)
-            return False
-        return True
+        if claimants:
+            return claimants[0]
+        problem = self.dialect.unclaimed_problem(name)
+        if problem is None and self.default_type:
+            return self.route(name, self.default_type)
+        self.problem(problem or self.dialect.missing_type(name))
+        return None
 
     # -- fields
 
@@ -262,7 +242,7 @@ class _DescriptorParser:
         fields: dict[str, Any] = {}
         spelled: dict[str, str] = {}
         for key, value in entry.items():
-            text = yaml11.scalar_text(key)
+            text = self.dialect.yaml.text(key)
             if text is None:
                 self.problem(f"{LOAD_ERROR}: a key is not a string", part)
                 return None
@@ -276,7 +256,7 @@ class _DescriptorParser:
         return fields
 
     def report_unknown_keys(self, backend: Backend) -> None:
-        """Keys neither the core nor ``backend`` reads: a warning (ASCP ignores them), a problem in strict mode."""
+        """Keys neither the core nor ``backend`` reads: a warning (the Go providers ignore them), a problem in strict mode."""
         backend_keys = {key.lower() for key in backend.object_options}
         for part, text in self.unknown:
             if not part and text.lower() in backend_keys:
@@ -289,7 +269,7 @@ class _DescriptorParser:
     def text(self, fields: dict[str, Any], key: str, part: str = "") -> str:
         """The string form of field ``key`` (given in its canonical camelCase spelling)."""
         value = fields.get(key.lower())
-        text = yaml11.scalar_text(value)
+        text = self.dialect.yaml.text(value)
         if text is None:
             self.problem(f"{LOAD_ERROR}: field {key} must be a string, got {_kind(value)}", part)
             return ""
@@ -298,12 +278,12 @@ class _DescriptorParser:
     def permission(self, value: str, part: str = "") -> int | None:
         if not value:
             return None
-        if not FILE_PERMISSION.fullmatch(value):
-            hint = " (quote it: unquoted 0600 is the YAML number 384)" if value.isdigit() else ""
-            self.problem(f"Invalid File Permission: {preview(value)}{hint}", part)
+        try:
+            mode = self.dialect.file_permission(value)
+        except ValueError as exc:
+            self.problem(str(exc), part)
             return None
-        mode = int(value, 8)
-        if mode > MAX_MODE:
+        if mode is not None and not 0 <= mode <= MAX_MODE:
             self.problem(f"Invalid File Permission: {value} (only 0000-0777: the driver refuses setuid, setgid and sticky bits)", part)
             return None
         return mode
@@ -348,7 +328,9 @@ class _DescriptorParser:
             entries.append(JmesEntry(path, alias, permission, encoding))
         return tuple(entries)
 
-    def failover(self, value: Any, backend: Backend, object_type: str, alias: str, version: str) -> ObjectRef | None:
+    def failover(self, value: Any, backend: Backend, claimed: bool, alias: str, version: str) -> ObjectRef | None:
+        """``failoverObject``; when the primary was routed by its name, the failover name must be
+        claimed too (a name the dialect has its own rule for is left to the backend's check)."""
         part = "failoverObject"
         if value is None:
             return None
@@ -364,15 +346,14 @@ class _DescriptorParser:
             self.text(fields, "objectVersionLabel", part),
         )
         if not ref.name:
-            return None  # ASCP ignores a failoverObject without a name
+            return None  # a failoverObject without a name is ignored, as the Go providers do
         if not alias:
             self.problem(f"object alias must be specified for objects with failover entries: {preview(self.name)}")
         if ref.version != version:
-            self.problem(f"object versions must match between primary and failover regions: {preview(self.name)}")
-        if backend.arn_services and looks_like_arn(ref.name):
-            self.arn_matches(ref.name, backend, part)
-        elif not object_type and not looks_like_arn(ref.name):
-            self.problem(f"Must use objectType when a full ARN is not specified: {preview(ref.name)}", part)
+            nouns = plural(backend.location_noun)
+            self.problem(f"object versions must match between primary and failover {nouns}: {preview(self.name)}")
+        if claimed and not self.registry.claimants(ref.name) and self.dialect.unclaimed_problem(ref.name) is None:
+            self.problem(self.dialect.missing_type(ref.name), part)
         return ref
 
     def expansion(self, fields: dict[str, Any]) -> KeyExpansion | None:
@@ -402,7 +383,7 @@ class _DescriptorParser:
         for key in fields.keys() & spelled.keys():
             value = fields[key]
             if key in structured and isinstance(value, (dict, list)):
-                options[key] = json.dumps(value, sort_keys=True, default=str)
+                options[key] = json.dumps(self.dialect.yaml.data(value), sort_keys=True, default=str)
             else:
                 options[key] = self.text(fields, spelled[key])
         return options
@@ -412,7 +393,7 @@ class _DescriptorParser:
 
 
 def _check_duplicates(result: ParsedObjects) -> None:
-    """ASCP's duplicate rules, with its messages."""
+    """The duplicate rules users know from the Go providers, with their messages."""
     seen_names: dict[str, tuple[str, str]] = {}
     seen_aliases: set[str] = set()
     for obj in result.objects:
@@ -448,60 +429,20 @@ def _check_duplicates(result: ParsedObjects) -> None:
 
 def _check_file_paths(result: ParsedObjects) -> None:
     """Our stricter checks: every statically known file path is safe and unique after translation."""
-    claims = PathClaims()
+    claims = paths.PathClaims()
     for obj in result.objects:
         for name, owner in file_names(obj):
             path = paths.translate(name, result.translation)
-            problem = path_message(path, name, owner)
+            problem = paths.path_message(path, name, owner)
             if problem is None:
                 problem = claims.claim(path, owner)
             if problem:
                 result.problems.append(problem)
         if obj.expand and obj.expand.mode is ExpandMode.DIRECTORY:
             directory = paths.translate(obj.file_name, result.translation)
-            problem = path_message(directory, obj.file_name, obj.label) or claims.claim_directory(directory, obj.label)
+            problem = paths.path_message(directory, obj.file_name, obj.label) or claims.claim_directory(directory, obj.label)
             if problem:
                 result.problems.append(problem)
-
-
-def path_message(path: str, name: str, owner: str) -> str | None:
-    """The user-facing message when ``path`` breaks a driver rule; ASCP's text for ``..``."""
-    problem = paths.path_problem(path)
-    if problem is None:
-        return None
-    if paths.has_parent_reference(path):
-        return f"{owner}: path can not contain ../: {preview(name)}"
-    return f'{owner}: file path "{preview(path)}" {problem}'
-
-
-class PathClaims:
-    """Detects two files with one path, and a file where another file needs a directory."""
-
-    def __init__(self) -> None:
-        self.files: dict[str, str] = {}
-        self.directories: dict[str, str] = {}
-
-    def claim(self, path: str, owner: str) -> str | None:
-        if path in self.files:
-            return f'{owner}: file path "{preview(path)}" is also produced by {self.files[path]}'
-        if path in self.directories:
-            return f'{owner}: file path "{preview(path)}" is a directory of {self.directories[path]}'
-        for directory in paths.parent_directories(path):
-            if directory in self.files:
-                return (
-                    f'{owner}: file path "{preview(path)}" needs "{preview(directory)}" as a directory, '
-                    f"but it is a file of {self.files[directory]}"
-                )
-        self.files[path] = owner
-        for directory in paths.parent_directories(path):
-            self.directories.setdefault(directory, owner)
-        return None
-
-    def claim_directory(self, path: str, owner: str) -> str | None:
-        if path in self.files:
-            return f'{owner}: directory "{preview(path)}" is a file of {self.files[path]}'
-        self.directories.setdefault(path, owner)
-        return None
 
 
 def _kind(value: Any) -> str:

@@ -1,22 +1,24 @@
-"""File naming: ASCP's path translation and the driver's path rules.
+"""File naming: path translation, the driver's path rules, and claims on paths.
 
 The driver refuses a whole mount when any file path breaks its rules, and silently
-collapses duplicate paths; both are caught here, before anything is fetched where possible.
+collapses duplicate paths; both are caught with :class:`PathClaims` — at parse time for the
+paths known before fetching, and again for the final file set.
 """
 
 from __future__ import annotations
+
+from gateway.text import preview
 
 MAX_PATH_BYTES = 4096
 MAX_COMPONENT_BYTES = 255
 
 
-def parse_translation(value: str) -> str | None:
-    """``pathTranslation``: empty → ``_``; ``false`` (any case) → None (off); else one character.
-
-    Raises ValueError with ASCP's message otherwise.
+def parse_translation(value: str, default: str | None = "_") -> str | None:
+    """``pathTranslation``: empty → ``default`` (the dialect's); ``false`` (any case) → None (off);
+    else one character. Raises ValueError otherwise.
     """
     if value == "":
-        return "_"
+        return default
     if value.lower() == "false":
         return None
     if len(value) != 1:
@@ -33,7 +35,7 @@ def translate(name: str, translation: str | None) -> str:
 
 
 def has_parent_reference(path: str) -> bool:
-    """True when a path component is ``..`` — ASCP's "path can not contain ../" case."""
+    """True when a path component is ``..`` — the "path can not contain ../" case."""
     return ".." in path.split("/")
 
 
@@ -68,3 +70,43 @@ def parent_directories(path: str) -> list[str]:
     """``a/b/c`` → ``["a", "a/b"]``: directories a nested path implies."""
     components = path.split("/")
     return ["/".join(components[:i]) for i in range(1, len(components))]
+
+
+def path_message(path: str, name: str, owner: str) -> str | None:
+    """The user-facing message when ``path`` breaks a driver rule ("path can not contain ../" for ``..``)."""
+    problem = path_problem(path)
+    if problem is None:
+        return None
+    if has_parent_reference(path):
+        return f"{owner}: path can not contain ../: {preview(name)}"
+    return f'{owner}: file path "{preview(path)}" {problem}'
+
+
+class PathClaims:
+    """Detects two files with one path, and a file where another file needs a directory."""
+
+    def __init__(self) -> None:
+        self.files: dict[str, str] = {}
+        self.directories: dict[str, str] = {}
+
+    def claim(self, path: str, owner: str) -> str | None:
+        if path in self.files:
+            return f'{owner}: file path "{preview(path)}" is also produced by {self.files[path]}'
+        if path in self.directories:
+            return f'{owner}: file path "{preview(path)}" is a directory of {self.directories[path]}'
+        for directory in parent_directories(path):
+            if directory in self.files:
+                return (
+                    f'{owner}: file path "{preview(path)}" needs "{preview(directory)}" as a directory, '
+                    f"but it is a file of {self.files[directory]}"
+                )
+        self.files[path] = owner
+        for directory in parent_directories(path):
+            self.directories.setdefault(directory, owner)
+        return None
+
+    def claim_directory(self, path: str, owner: str) -> str | None:
+        if path in self.files:
+            return f'{owner}: directory "{preview(path)}" is a file of {self.files[path]}'
+        self.directories.setdefault(path, owner)
+        return None

@@ -1,7 +1,8 @@
 """Planning: from a parsed request to a :class:`~gateway.model.MountPlan`, before any fetch.
 
-Parses the objects (see :mod:`gateway.objects`), asks each backend in use for its ordered
-locations, and runs the checks that need them (ASCP's ARN-region and failover rules).
+Chooses the class's dialect, parses the objects (see :mod:`gateway.objects`), asks each
+backend in use for its ordered locations, and runs the checks that need them (a failover
+object needs a failover location; each backend's :meth:`~gateway.backend.Backend.check_object_locations`).
 Every problem found is reported at once.
 """
 
@@ -11,18 +12,17 @@ import asyncio
 import math
 from collections.abc import Mapping, Sequence
 
-from gateway.arn import parse_arn
 from gateway.backend import BackendRegistry
 from gateway.concurrency import ExpiringCache
+from gateway.dialect import DIALECT_PARAMETER, DialectRegistry
 from gateway.errors import GatewayError, InvalidArgument, ResourceExhausted, Unavailable
 from gateway.model import MountPlan, MountRequest, ObjectSpec
 from gateway.objects import ParsedObjects, parse_objects
 from gateway.plugins import LoadFailure
-from gateway.text import preview
 
 MAX_PROBLEMS_SHOWN = 5
-#: the parameters :func:`~gateway.objects.parse_objects` reads — the key of the parse cache
-PARSE_PARAMETERS = ("objects", "pathTranslation", "failoverMode", "defaultObjectType")
+#: the parameters :func:`~gateway.objects.parse_objects` reads — with the dialect's, the key of the parse cache
+PARSE_PARAMETERS = ("objects", "pathTranslation", "failoverMode", "defaultObjectType", DIALECT_PARAMETER)
 MAX_CACHED_TEXT = 64 * 1024  # larger (or invalid) classes are parsed every time: the cache stays under ~16 MiB
 
 
@@ -35,29 +35,43 @@ class Planner:
         max_objects: int | None = None,
         load_failures: Sequence[LoadFailure] = (),
         default_type: str = "",
+        dialects: DialectRegistry | None = None,
+        provider_name: str = "",
     ) -> None:
         self.registry = registry
+        self.dialects = dialects or DialectRegistry()
+        self.provider_name = provider_name
         self.strict = strict
         self.max_objects = max_objects
         self.load_failures = list(load_failures)
         self.default_type = default_type
         # Parsing is pure and the same SecretProviderClass is mounted by many pods and on every
         # rotation, so results are kept by the parameters they depend on (no secrets involved).
-        self._parsed: ExpiringCache[tuple[str, str, str], ParsedObjects] = ExpiringCache(max_entries=256)
+        self._parsed: ExpiringCache[tuple[str, ...], ParsedObjects] = ExpiringCache(max_entries=256)
 
     def parse(self, parameters: Mapping[str, str]) -> ParsedObjects:
         """Static parsing and validation, no I/O (also what ``secrets-gateway validate`` runs).
 
         The result is shared between callers: treat it as read-only.
         """
-        key = tuple(parameters.get(name, "") for name in PARSE_PARAMETERS)
-        parsed = self._parsed.get(key)  # type: ignore[arg-type]
+        try:
+            dialect = self.dialects.choose(parameters, self.provider_name)
+        except ValueError as exc:
+            return ParsedObjects(problems=[str(exc)])
+        names = (*PARSE_PARAMETERS, *sorted(dialect.parameters))
+        key = (dialect.name, *(parameters.get(name, "") for name in names))
+        parsed = self._parsed.get(key)
         if parsed is None:
             parsed = parse_objects(
-                parameters, self.registry, strict=self.strict, max_objects=self.max_objects, default_type=self.default_type
+                parameters,
+                self.registry,
+                dialect=dialect,
+                strict=self.strict,
+                max_objects=self.max_objects,
+                default_type=self.default_type,
             )
             if not parsed.problems and sum(map(len, key)) <= MAX_CACHED_TEXT:  # bounded by size, not only count
-                self._parsed.put(key, parsed, math.inf)  # type: ignore[arg-type]
+                self._parsed.put(key, parsed, math.inf)
         return parsed
 
     async def plan(self, request: MountRequest) -> tuple[MountPlan, list[str]]:
@@ -82,6 +96,7 @@ class Planner:
             locations=locations,
             translation=parsed.translation,
             failover_mode=parsed.failover_mode,
+            dialect=parsed.dialect,
         )
         return plan, parsed.warnings
 
@@ -98,21 +113,18 @@ class Planner:
 def check_locations(
     objects: Sequence[ObjectSpec], locations: Mapping[str, tuple[str, ...]], registry: BackendRegistry
 ) -> list[str]:
-    """ASCP's location-dependent rules: ARN regions and failover objects."""
+    """The rules that need locations: a failover object needs a failover location, and each
+    backend's own :meth:`~gateway.backend.Backend.check_object_locations`."""
     problems = []
     for obj in objects:
         where = locations.get(obj.backend)
-        if not where:
-            continue
         backend = registry.get(obj.backend)
-        if obj.failover_ref is not None and len(where) < 2:
-            problems.append(f"{obj.label}: failover object allowed only when failover region is defined: {obj.ref.name}")
-        if backend is None or not backend.arn_services:
+        if not where or backend is None:
             continue
-        for ref, location in ((obj.ref, where[0]), (obj.failover_ref, where[1] if len(where) > 1 else None)):
-            arn = parse_arn(ref.name) if ref is not None else None
-            if arn is not None and location is not None and arn.region != location:
-                problems.append(f"{obj.label}: ARN region must match region {preview(location)}: {preview(ref.name)}")  # type: ignore[union-attr]
+        if obj.failover_ref is not None and len(where) < 2:
+            noun = backend.location_noun
+            problems.append(f"{obj.label}: failover object allowed only when failover {noun} is defined: {obj.ref.name}")
+        problems += [f"{obj.label}: {problem}" for problem in backend.check_object_locations(obj, where)]
     return problems
 
 

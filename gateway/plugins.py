@@ -18,6 +18,7 @@ from typing import Any
 import pluggy
 
 from gateway.backend import BackendRegistry, PluginInfo
+from gateway.dialect import DialectRegistry
 from gateway.errors import StartupError
 from gateway.hookspecs import PROJECT, GatewaySpec
 from gateway.middleware.base import MiddlewareRegistry
@@ -49,11 +50,19 @@ class PluginSet:
     def add_options(self, options: OptionRegistry) -> None:
         self._call("gateway_add_options", options=options)
 
-    def register(self, backends: BackendRegistry, middleware: MiddlewareRegistry, settings: Settings, metrics: object) -> None:
+    def register(
+        self,
+        backends: BackendRegistry,
+        middleware: MiddlewareRegistry,
+        settings: Settings,
+        metrics: object,
+        dialects: DialectRegistry | None = None,
+    ) -> None:
         """Run the registration hooks, attributing each plugin's backends to it."""
         for info in list(self.loaded):
             with backends.registering(info):
                 self._call("gateway_register_backends", only=info, registry=backends, settings=settings, metrics=metrics)
+        self._call("gateway_register_dialects", registry=dialects or DialectRegistry(), settings=settings)
         self._call("gateway_register_middleware", registry=middleware, settings=settings)
 
     def _call(self, hook_name: str, only: PluginInfo | None = None, **kwargs: Any) -> None:

@@ -58,7 +58,7 @@ class Settings:
     max_response_bytes: int = DRIVER_MAX_RECEIVE_BYTES
     max_request_bytes: int = 16 * 1024 * 1024
     strict_objects: bool = False
-    default_object_type: str = ""  # routes objects without objectType (and not ARNs); SPC parameter defaultObjectType wins
+    default_object_type: str = ""  # routes objects without objectType that no backend claims; SPC parameter defaultObjectType wins
     http_address: str = ":8095"  # /metrics, /healthz, /readyz on every interface, IPv4 and IPv6; empty disables
     cache_ttl: float = 0.0  # node-local fetch cache; 0 = off (see gateway.cache)
     cache_backends: frozenset[str] | None = None  # None = every backend, when cache_ttl > 0

@@ -44,3 +44,13 @@ def bounded(message: str, limit: int) -> str:
         return message
     suffix = " … (message truncated)"
     return message[: limit - len(suffix)] + suffix
+
+
+def plural(noun: str) -> str:
+    """``zone`` → ``zones``, ``address`` → ``addresses``."""
+    return noun + ("es" if noun.endswith(("s", "sh", "ch", "x")) else "s")
+
+
+def at(backend: str, location: str) -> str:
+    """``backend @ location`` — just the backend for one that has no locations."""
+    return f"{backend} @ {location}" if location else backend

@@ -1,10 +1,10 @@
-"""YAML loading with the scalar semantics ASCP users rely on.
+"""YAML as Go's ``sigs.k8s.io/yaml`` (yaml.v2, YAML 1.1) reads it into string fields.
 
-ASCP decodes the ``objects`` parameter with ``sigs.k8s.io/yaml`` into string fields, so
-YAML 1.1 scalars become their Go string forms: ``0600`` is the octal number 384 and ends up
-as ``"384"``, ``yes``/``y``/``on`` become ``"true"``, ``1.0`` becomes ``"1"``, and
-``null`` becomes an empty string. Timestamps stay as written. :func:`load` and
-:func:`scalar_text` reproduce that, so the same SecretProviderClass means the same thing here.
+Go providers that decode a parameter with ``sigs.k8s.io/yaml`` into string fields see YAML 1.1
+scalars in their Go string forms: ``0600`` is the octal number 384 and ends up as ``"384"``,
+``yes``/``y``/``on`` become ``"true"``, ``1.0`` becomes ``"1"``, and ``null`` becomes an empty
+string. Timestamps stay as written. :func:`load` and :func:`scalar_text` reproduce that; this is
+the ``go-yaml-v2`` flavour of :mod:`gateway.yamlflavour`, and what manifests are read with.
 """
 
 from __future__ import annotations
@@ -35,9 +35,10 @@ class YamlError(ValueError):
     """The text is not YAML; the message says where, never what."""
 
 
-def load(text: str) -> Any:
-    """Parse one YAML document; raise :class:`YamlError` with line/column on failure."""
-    return _parse(text, lambda: yaml.load(text, Loader=Yaml11Loader))  # noqa: S506 - a SafeLoader subclass
+def load(text: str, loader: type = Yaml11Loader) -> Any:
+    """Parse one YAML document (with ``loader``, a SafeLoader subclass); raise :class:`YamlError`
+    with line/column on failure."""
+    return _parse(text, lambda: yaml.load(text, Loader=loader))  # noqa: S506 - a SafeLoader subclass
 
 
 def load_all(text: str) -> list[Any]:

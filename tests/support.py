@@ -20,15 +20,20 @@ from gateway.model import FetchBatch, Fetched, FetchFailure, FetchOutcome, Objec
 class ScriptedBackend(Backend):
     """Answers from a script: ``values[(location, name)]`` or ``values[name]`` → (bytes, version);
     ``errors[(location, name)]`` / ``errors[name]`` → error. Anything else is NotFound.
-    Records every batch; optional ``delay`` per batch; ``raises`` fails whole batches."""
+    Records every batch; optional ``delay`` per batch; ``raises`` fails whole batches; names
+    starting with ``claimed_prefix`` route here without an objectType. Locations come from the
+    parameters ``zone`` / ``failoverZones``."""
 
     name: str = "scripted"
     values: dict = field(default_factory=dict)
     errors: dict = field(default_factory=dict)
     delay: float = 0.0
     raises: BaseException | None = None
-    arn_services: tuple[str, ...] = ()
+    claimed_prefix: str = ""
     object_options: frozenset[str] = frozenset()
+    location_parameter: str = "zone"
+    failover_parameter: str = "failoverZones"
+    location_noun: str = "zone"
     default_location: str = "here"
     batches: list[FetchBatch] = field(default_factory=list)
     in_flight: int = 0
@@ -59,6 +64,9 @@ class ScriptedBackend(Backend):
         value, found_version = found
         return Fetched(key, value, version or found_version)
 
+    def claims(self, object_name: str) -> bool:
+        return bool(self.claimed_prefix) and object_name.startswith(self.claimed_prefix)
+
     def check_object(self, obj: ObjectSpec) -> list[str]:
         if self.extra_check and obj.ref.version and obj.ref.version_label:
             return [f"{self.extra_check}: {obj.ref.name}"]
@@ -75,16 +83,11 @@ def registry_of(*backends: Backend) -> BackendRegistry:
     return registry
 
 
-def aws_like() -> BackendRegistry:
-    """Backends shaped like ASCP's two object types, for exercising ASCP's rules in the core."""
+def routing_like() -> BackendRegistry:
+    """A backend claiming names (``store:``), one needing its ``zone`` parameter, and a plain one."""
     return registry_of(
-        ScriptedBackend(name="secretsmanager", arn_services=("secretsmanager",), default_location=""),
-        ScriptedBackend(
-            name="ssmparameter",
-            arn_services=("ssm",),
-            default_location="",
-            extra_check="ssm parameters can not specify both objectVersion and objectVersionLabel",
-        ),
+        ScriptedBackend(name="store", claimed_prefix="store:", default_location=""),
+        ScriptedBackend(name="checked", default_location="", extra_check="checked objects pin a version or a label, not both"),
         ScriptedBackend(name="fake"),
     )
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.backend import parse_failover_locations
+from gateway.backend import NO_LOCATION, Backend, parse_failover_locations
 from gateway.errors import InvalidArgument
 from tests.support import ScriptedBackend, registry_of
 
@@ -37,8 +37,30 @@ def test_failover_location_errors(value: str, noun: str, message: str) -> None:
 
 def test_static_locations_and_the_required_parameter() -> None:
     backend = ScriptedBackend(name="x", default_location="")
-    assert backend.static_locations({"region": "r1", "failoverRegion": "r2"}) == ("r1", "r2")
+    assert backend.static_locations({"zone": "r1", "failoverZones": "r2"}) == ("r1", "r2")
     assert backend.static_locations({}) is None
+
+
+class Minimal(Backend):
+    name = "minimal"
+
+    async def fetch_many(self, batch):  # type: ignore[no-untyped-def]
+        return []
+
+
+async def test_a_backend_without_locations_has_one_location() -> None:
+    from gateway.model import MountRequest
+
+    backend = Minimal()
+    assert backend.static_locations({"zone": "ignored"}) == (NO_LOCATION,)
+    assert await backend.locations(MountRequest()) == ("",)
+    assert backend.claims("anything") is False
+
+
+def test_registry_lists_the_backends_claiming_a_name() -> None:
+    registry = registry_of(ScriptedBackend(name="b", claimed_prefix="x:"), ScriptedBackend(name="a", claimed_prefix="x:"), Minimal())
+    assert [backend.name for backend in registry.claimants("x:1")] == ["a", "b"]
+    assert registry.claimants("y") == []
 
 
 def test_registry_replace_keeps_the_plugin() -> None:

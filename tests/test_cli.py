@@ -128,14 +128,14 @@ def test_validate_lists_every_problem_with_its_object(capsys: pytest.CaptureFixt
     spc = write_spc(
         tmp_path,
         """
-        - {objectName: a, objectType: fake, filePermission: 0600}
+        - {objectName: a, objectType: fake, filePermission: rw}
         - {objectName: b, objectType: nosuch}
         - {objectName: c, objectType: fake, jmesPath: [{path: x}]}
         """,
     )
     code, out, _ = run(capsys, "validate", str(spc))
     assert code == 1
-    assert 'objects[0] "a": Invalid File Permission: 384' in out
+    assert 'objects[0] "a": filePermission must be an octal mode such as "0644", "644" or "0o644", got "rw"' in out
     assert 'objects[1] "b": Invalid objectType: nosuch' in out
     assert 'objects[2] "c" jmesPath[0]: Object alias must be specified for JMES object' in out
     assert "3 error(s)" in out
@@ -166,6 +166,22 @@ def test_validate_catches_secret_objects_naming_files_that_do_not_exist(capsys: 
     assert "files: db-user, prod_db" in out
     assert 'warning: ' in out and '"prod_flags/dark" can only come from the expanded keys of objects[1]' in out
     assert "secretObjects[1]: secretName is required" in out and "secretObjects[1].data[0] needs objectName and key" in out
+
+
+@pytest.mark.parametrize(
+    ("arguments", "expected"),
+    [
+        pytest.param([], "0 error(s)", id="native-reads-0600-as-octal"),
+        pytest.param(["--provider-name", "aws"], 'objects[0] "a": Invalid File Permission: 384', id="ascp-dialect-under-aws"),
+        pytest.param(["--provider-name", "vault"], "0 error(s)", id="vault-csi-provider-dialect"),
+    ],
+)
+def test_validate_reads_the_class_in_the_provider_names_dialect(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, arguments: list[str], expected: str
+) -> None:
+    spc = write_spc(tmp_path, "- {objectName: a, objectType: fake, filePermission: 0600}")
+    _, out, _ = run(capsys, "validate", str(spc), *arguments)
+    assert expected in out
 
 
 def test_validate_flags_provider_and_parameter_types(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

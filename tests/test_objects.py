@@ -1,4 +1,5 @@
-"""Parsing and validating the objects list: every ASCP message, plus the gateway's stricter checks."""
+"""Parsing and validating the objects list in the native dialect: the shared messages, routing by
+claim, and the gateway's stricter checks (the ASCP dialect's are in plugins/aws/tests)."""
 
 from __future__ import annotations
 
@@ -9,54 +10,64 @@ import pytest
 from gateway.model import ExpandMode, FailoverMode, ObjectRef
 from gateway.objects import parse_objects
 from gateway.planner import check_locations
-from tests.support import aws_like
-
-SM_ARN = "arn:aws:secretsmanager:us-east-1:111122223333:secret:prod/db-AbCdEf"
-SM_ARN_WEST = "arn:aws:secretsmanager:us-west-2:111122223333:secret:prod/db-AbCdEf"
-SSM_ARN = "arn:aws:ssm:us-east-1:111122223333:parameter/app/flags"
+from tests.support import routing_like
 
 
 def parse(objects: str, **parameters: str):
-    return parse_objects({"objects": textwrap.dedent(objects), **parameters}, aws_like())
+    return parse_objects({"objects": textwrap.dedent(objects), **parameters}, routing_like())
 
 
-def problems_of(objects: str, locations: tuple[str, ...] = ("us-east-1",), **parameters: str) -> list[str]:
+def problems_of(objects: str, locations: tuple[str, ...] = ("zone-a",), **parameters: str) -> list[str]:
     parsed = parse(objects, **parameters)
     if parsed.problems:
         return parsed.problems
     by_backend = {obj.backend: locations for obj in parsed.objects}
-    return check_locations(parsed.objects, by_backend, aws_like())
+    return check_locations(parsed.objects, by_backend, routing_like())
 
 
-ASCP_MESSAGES = [
+MESSAGES = [
     pytest.param("- \n", "Empty descriptor entry in SecretProviderClass", id="empty-entry"),
-    pytest.param("- objectType: secretsmanager\n", "Object name must be specified", id="no-name"),
-    pytest.param("- objectName: arn:aws:secretsmanager\n", "Invalid ARN format in object name: arn:aws:secretsmanager", id="bad-arn"),
+    pytest.param("- objectType: fake\n", "Object name must be specified", id="no-name"),
     pytest.param(
-        f"- objectName: {SM_ARN_WEST}\n", f"ARN region must match region us-east-1: {SM_ARN_WEST}", id="arn-region"
+        "- objectName: prod/db\n",
+        'objectType is not set and no backend claims "prod/db": set objectType, or the parameter defaultObjectType',
+        id="no-type",
     ),
-    pytest.param("- objectName: prod/db\n", "Must use objectType when a full ARN is not specified: prod/db", id="no-type"),
-    pytest.param("- objectName: arn:aws:s3:us-east-1:1:bucket/key\n", "Invalid service in ARN: s3", id="arn-service"),
     pytest.param("- {objectName: x, objectType: nope}\n", "Invalid objectType: nope", id="unknown-type"),
-    pytest.param("- {objectName: x, objectType: ssm}\n", "Invalid objectType: ssm", id="ssm-is-not-a-type"),
     pytest.param(
-        f"- {{objectName: '{SM_ARN}', objectType: ssmparameter}}\n", f"objectType does not match ARN: {SM_ARN}", id="type-vs-arn"
-    ),
-    pytest.param(
-        "- {objectName: /p, objectType: ssmparameter, objectVersion: '2', objectVersionLabel: l}\n",
-        "ssm parameters can not specify both objectVersion and objectVersionLabel: /p",
-        id="ssm-version-and-label",
-    ),
-    pytest.param(
-        "- {objectName: ../secret, objectType: secretsmanager}\n",
+        "- {objectName: ../secret, objectType: store}\n",
         "path can not contain ../: ../secret",
         id="dotdot-translation-off",
     ),
-    pytest.param("- {objectName: x, objectType: fake, filePermission: 0600}\n", "Invalid File Permission: 384", id="octal-trap"),
-    pytest.param("- {objectName: x, objectType: fake, filePermission: '600'}\n", "Invalid File Permission: 600", id="three-digits"),
-    pytest.param("- {objectName: x, objectType: fake, filePermission: rw}\n", "Invalid File Permission: rw", id="not-octal"),
+    pytest.param(
+        "- {objectName: /p, objectType: checked, objectVersion: '2', objectVersionLabel: l}\n",
+        "checked objects pin a version or a label, not both: /p",
+        id="backend-check",
+    ),
+    pytest.param("- {objectName: x, objectType: fake, filePermission: rw}\n", 'filePermission must be an octal mode such as "0644"', id="not-octal"),
+    pytest.param("- {objectName: x, objectType: fake, filePermission: '0800'}\n", 'got "0800"', id="not-octal-digits"),
     pytest.param("- {objectName: x, objectType: fake, filePermission: '4755'}\n", "Invalid File Permission: 4755 (only 0000-0777", id="setuid"),
-    pytest.param("- {objectName: x, objectType: fake, filePermission: \"0600\\n\"}\n", "Invalid File Permission: 0600\\n", id="trailing-newline"),
+    pytest.param("- {objectName: x, objectType: fake, filePermission: \"0600\\n\"}\n", 'got "0600\\n"', id="trailing-newline"),
+    pytest.param(
+        "- {objectName: x, objectType: fake, jmesPath: [{path: a, objectAlias: b, filePermission: '999'}]}\n",
+        'jmesPath[0]: filePermission must be an octal mode',
+        id="jmes-permission",
+    ),
+    pytest.param(
+        "- {objectName: x, objectAlias: a, objectType: store, failoverObject: {objectName: y}}\n",
+        "failover object allowed only when failover zone is defined: x",
+        id="failover-needs-location",
+    ),
+    pytest.param(
+        "- {objectName: x, objectAlias: a, objectType: store, objectVersion: v1, failoverObject: {objectName: y, objectVersion: v2}}\n",
+        "object versions must match between primary and failover zones: x",
+        id="failover-version",
+    ),
+    pytest.param(
+        "- {objectName: 'store:a', objectAlias: a, failoverObject: {objectName: y}}\n",
+        'failoverObject: objectType is not set and no backend claims "y"',
+        id="claimed-failover-needs-claim",
+    ),
     pytest.param(
         "- {objectName: x, objectType: fake, jmesPath: [{objectAlias: a}]}\n", "Path must be specified for JMES object", id="jmes-no-path"
     ),
@@ -64,27 +75,12 @@ ASCP_MESSAGES = [
         "- {objectName: x, objectType: fake, jmesPath: [{path: a}]}\n", "Object alias must be specified for JMES object", id="jmes-no-alias"
     ),
     pytest.param(
-        "- {objectName: x, objectType: fake, jmesPath: [{path: a, objectAlias: b, filePermission: '999'}]}\n",
-        "Invalid File Permission: 999",
-        id="jmes-permission",
-    ),
-    pytest.param(
         "- {objectName: x, objectType: fake, jmesPath: [{path: '[.', objectAlias: b}]}\n", "Invalid JMES Path: [.", id="jmes-syntax"
     ),
     pytest.param(
-        "- {objectName: x, objectType: secretsmanager, failoverObject: {objectName: y}}\n",
+        "- {objectName: x, objectType: store, failoverObject: {objectName: y}}\n",
         "object alias must be specified for objects with failover entries: x",
         id="failover-needs-alias",
-    ),
-    pytest.param(
-        "- {objectName: x, objectAlias: a, objectType: secretsmanager, failoverObject: {objectName: y}}\n",
-        "failover object allowed only when failover region is defined: x",
-        id="failover-needs-region",
-    ),
-    pytest.param(
-        "- {objectName: x, objectAlias: a, objectType: secretsmanager, objectVersion: v1, failoverObject: {objectName: y, objectVersion: v2}}\n",
-        "object versions must match between primary and failover regions: x",
-        id="failover-version",
     ),
     pytest.param(
         "- {objectName: x, objectType: fake, objectAlias: a}\n- {objectName: x, objectType: fake, objectAlias: a}\n",
@@ -123,8 +119,8 @@ ASCP_MESSAGES = [
 ]
 
 
-@pytest.mark.parametrize(("objects", "expected"), ASCP_MESSAGES)
-def test_ascp_messages(objects: str, expected: str, request: pytest.FixtureRequest) -> None:
+@pytest.mark.parametrize(("objects", "expected"), MESSAGES)
+def test_messages(objects: str, expected: str, request: pytest.FixtureRequest) -> None:
     translation_off = request.node.callspec.id == "dotdot-translation-off"
     problems = problems_of(objects, **({"pathTranslation": "false"} if translation_off else {}))
     assert any(expected in problem for problem in problems), problems
@@ -206,7 +202,7 @@ STRICTER = [
 
 
 @pytest.mark.parametrize(("objects", "expected", "parameters"), STRICTER)
-def test_stricter_than_ascp(objects: str, expected: str, parameters: dict[str, str]) -> None:
+def test_stricter_than_the_go_providers(objects: str, expected: str, parameters: dict[str, str]) -> None:
     problems = problems_of(objects, **parameters)
     assert any(expected in problem for problem in problems), problems
 
@@ -224,20 +220,20 @@ def test_every_problem_is_reported_with_its_object() -> None:
 
 def test_too_many_objects_is_refused_before_parsing_each() -> None:
     objects = "".join(f"- {{objectName: o{i}, objectType: fake}}\n" for i in range(11))
-    parsed = parse_objects({"objects": objects}, aws_like(), max_objects=10)
+    parsed = parse_objects({"objects": objects}, routing_like(), max_objects=10)
     assert parsed.problems == ["too many objects: 11 listed, the limit is 10 per mount"]
 
 
 def test_unknown_keys_warn_or_fail_in_strict_mode() -> None:
     objects = "- {objectName: x, objectType: fake, objectTemplate: '{{.}}'}\n"
-    relaxed = parse_objects({"objects": objects}, aws_like())
-    strict = parse_objects({"objects": objects}, aws_like(), strict=True)
+    relaxed = parse_objects({"objects": objects}, routing_like())
+    strict = parse_objects({"objects": objects}, routing_like(), strict=True)
     assert relaxed.problems == [] and relaxed.warnings == ['objects[0] "x": unknown key "objectTemplate" ignored']
     assert strict.problems == ['objects[0] "x": unknown key "objectTemplate" (strict mode)']
 
 
 def test_backend_options_are_collected_case_insensitively() -> None:
-    registry = aws_like()
+    registry = routing_like()
     registry.get("fake").object_options = frozenset({"secretPath"})  # type: ignore[union-attr]
     parsed = parse_objects({"objects": "- {objectName: x, objectType: fake, SECRETPATH: kv/app}\n"}, registry)
     assert parsed.problems == [] and parsed.warnings == []
@@ -247,14 +243,17 @@ def test_backend_options_are_collected_case_insensitively() -> None:
 @pytest.mark.parametrize(
     ("objects", "check"),
     [
-        pytest.param(f"- objectName: {SM_ARN}\n", lambda o: o.backend == "secretsmanager" and o.object_type == "", id="arn-routes"),
-        pytest.param(f"- objectName: {SSM_ARN}\n", lambda o: o.backend == "ssmparameter", id="ssm-arn-routes"),
+        pytest.param("- objectName: 'store:db'\n", lambda o: o.backend == "store" and o.object_type == "", id="claimed-routes"),
         pytest.param(
             "- {OBJECTNAME: x, objecttype: fake, ObjectVersion: 3, objectVersionLabel: yes}\n",
-            lambda o: o.ref == ObjectRef("x", "3", "true"),
-            id="yaml11-scalars-and-key-case",
+            lambda o: o.ref == ObjectRef("x", "3", "yes"),
+            id="yaml12-scalars-as-written-and-key-case",
         ),
+        pytest.param("- {objectName: x, objectType: fake, objectVersion: 1.0}\n", lambda o: o.ref.version == "1.0", id="float-as-written"),
         pytest.param("- {objectName: x, objectType: fake, filePermission: '0600'}\n", lambda o: o.file_permission == 0o600, id="mode"),
+        pytest.param("- {objectName: x, objectType: fake, filePermission: 0600}\n", lambda o: o.file_permission == 0o600, id="mode-unquoted"),
+        pytest.param("- {objectName: x, objectType: fake, filePermission: 0o640}\n", lambda o: o.file_permission == 0o640, id="mode-0o"),
+        pytest.param("- {objectName: x, objectType: fake, filePermission: 644}\n", lambda o: o.file_permission == 0o644, id="mode-chmod"),
         pytest.param(
             "- {objectName: x, objectType: fake, expandKeys: 'true', expandKeysSeparator: '.'}\n",
             lambda o: o.expand.mode is ExpandMode.PREFIX and o.expand.separator == ".",
@@ -293,7 +292,7 @@ def test_no_objects_is_not_a_parse_error(objects: str, translation: str) -> None
 
 
 def test_structured_backend_options_arrive_as_json_text() -> None:
-    registry = aws_like()
+    registry = routing_like()
     fake = registry.get("fake")
     fake.object_options = frozenset({"secretArgs", "secretKey"})  # type: ignore[union-attr]
     fake.structured_options = frozenset({"secretArgs"})  # type: ignore[union-attr]
@@ -309,10 +308,17 @@ def test_structured_backend_options_arrive_as_json_text() -> None:
     ("parameters", "default_type", "backend"),
     [
         pytest.param({}, "fake", "fake", id="server-default"),
-        pytest.param({"defaultObjectType": "secretsmanager"}, "fake", "secretsmanager", id="spc-parameter-wins"),
+        pytest.param({"defaultObjectType": "checked"}, "fake", "checked", id="spc-parameter-wins"),
     ],
 )
 def test_default_object_type(parameters: dict[str, str], default_type: str, backend: str) -> None:
-    parsed = parse_objects({"objects": f"- objectName: x\n- objectName: {SM_ARN}\n", **parameters}, aws_like(), default_type=default_type)
+    parsed = parse_objects({"objects": "- objectName: x\n- objectName: 'store:y'\n", **parameters}, routing_like(), default_type=default_type)
     assert parsed.problems == []
-    assert [o.backend for o in parsed.objects] == [backend, "secretsmanager"]  # ARNs still route by their service
+    assert [o.backend for o in parsed.objects] == [backend, "store"]  # claimed names still route to their claimant
+
+
+def test_two_backends_claiming_one_name_is_a_problem() -> None:
+    registry = routing_like()
+    registry.get("fake").claimed_prefix = "store:"  # type: ignore[union-attr]
+    parsed = parse_objects({"objects": "- objectName: 'store:x'\n"}, registry)
+    assert parsed.problems == ['objects[0] "store:x": "fake" and "store" both claim this name: set objectType']

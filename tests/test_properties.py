@@ -20,7 +20,7 @@ VALUE = json.dumps({"user": "app", "port": 5432, "nested": {"k": "v"}, "../evil"
 GATEWAY = start_gateway(
     backends=[
         ScriptedBackend(name="fake", default=(VALUE, "v1")),
-        ScriptedBackend(name="secretsmanager", arn_services=("secretsmanager",), default=(b"plain", "v2")),
+        ScriptedBackend(name="secretsmanager", claimed_prefix="arn:aws:secretsmanager:", default=(b"plain", "v2")),
     ],
     settings=Settings(max_objects=50),
 )

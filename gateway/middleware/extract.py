@@ -1,19 +1,39 @@
 """Aliasing + JMESPath: each ``jmesPath`` entry of an object becomes its own file.
 
-The parent value must be JSON and each result a JSON string (ASCP's rules and messages);
+The parent value must be JSON and each result a JSON string (the Go providers' rules and messages);
 the file inherits the parent's version and, unless it sets its own, its filePermission.
 Messages name the object, the entry and the location the value came from.
 """
 
 from __future__ import annotations
 
+import functools
+from typing import Any
+
+import jmespath
+import jmespath.exceptions
+
 from gateway.errors import InvalidArgument
 from gateway.middleware.base import EXTRACT_ORDER, Piece
 from gateway.middleware.decode import decode
 from gateway.jsonvalue import NotJson, json_kind, parse_json
 from gateway.model import JmesEntry, MountPlan
-from gateway.objects import compile_jmes
-from gateway.text import preview
+from gateway.text import at, preview
+
+MAX_JMES_PATH = 1024  # jmespath's lexer is quadratic in the expression's length
+
+
+@functools.lru_cache(maxsize=1024)
+def compile_jmes(path: str) -> Any:
+    """Compile (and cache) a JMESPath expression; raise ValueError with the user-facing message.
+
+    The parser runs it on every ``jmesPath`` entry, so a bad expression fails before any fetch."""
+    if len(path) > MAX_JMES_PATH:
+        raise ValueError(f"Invalid JMES Path: {preview(path, 60)}. (longer than {MAX_JMES_PATH} characters)")
+    try:
+        return jmespath.compile(path)
+    except (jmespath.exceptions.JMESPathError, ValueError, TypeError, RecursionError):
+        raise ValueError(f"Invalid JMES Path: {preview(path)}.") from None
 
 
 class ExtractStage:
@@ -30,7 +50,7 @@ class ExtractStage:
 
 
 def extract_entries(piece: Piece) -> list[Piece]:
-    context = f"{piece.obj.label} ({piece.obj.backend} @ {piece.location})"
+    context = f"{piece.obj.label} ({at(piece.obj.backend, piece.location)})"
     try:
         document = parse_json(piece.value)
     except NotJson:

@@ -11,17 +11,16 @@ from gateway import paths
 from gateway.errors import InvalidArgument
 from gateway.middleware.base import Piece
 from gateway.model import MountedFile, MountPlan
-from gateway.objects import PathClaims, path_message
 
 
 def build_files(pieces: list[Piece], plan: MountPlan) -> tuple[MountedFile, ...]:
-    claims = PathClaims()
+    claims = paths.PathClaims()
     files = []
     for piece in pieces:
         path = paths.translate(piece.name, plan.translation)
         if piece.child:
             path = f"{path}/{piece.child}"
-        problem = path_message(path, piece.name, piece.owner) or claims.claim(path, piece.owner)
+        problem = paths.path_message(path, piece.name, piece.owner) or claims.claim(path, piece.owner)
         if problem:
             raise InvalidArgument(problem)
         files.append(

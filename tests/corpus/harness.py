@@ -33,6 +33,7 @@ from gateway.model import MountResult
 from gateway.request import POD_NAME, POD_NAMESPACE, POD_UID, SERVICE_ACCOUNT, SPC_NAME, RawMountRequest
 from gateway.settings import Settings
 from gateway.testing import RunningGateway, running_gateway
+from gateway_aws import ascp as ascp_dialect_plugin
 from gateway_fake import plugin as fake_plugin
 
 _Dumper: type = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
@@ -58,8 +59,10 @@ CALL_TIMEOUT = 30.0
 #: how long past its gRPC deadline a call may take before the harness calls it a hang
 HANG_GRACE = 3.0
 
-#: the limits of the session's server (small, so "too large" cases stay cheap)
+#: the limits of the session's server (small, so "too large" cases stay cheap); it answers as
+#: provider "aws", so classes are read in the ASCP dialect, whose messages the cases quote
 SETTINGS = Settings(
+    provider_name="aws",
     max_objects=10_000,
     max_value_bytes=256 * 1024,
     max_response_bytes=512 * 1024,
@@ -68,6 +71,8 @@ SETTINGS = Settings(
     http_address="",
 )
 
+#: the fake backend, and only the ASCP dialect of the aws plugin (no AWS backends)
+PLUGINS = [("fake", fake_plugin), ("ascp", ascp_dialect_plugin)]
 POD = {"name": "corpus-pod", "namespace": "corpus", "serviceAccount": "corpus-sa", "uid": "0b9f4a4e-corpus"}
 GOOD_OBJECTS = "- {objectName: good, objectType: fake}\n"
 GOOD_CONTENTS = b"good-value"
@@ -303,7 +308,7 @@ class SessionGateway:
 
     def start(self) -> None:
         self._thread.start()
-        self.running = self._call(self._stack.enter_async_context(running_gateway([("fake", fake_plugin)], settings=self.settings)), 30)
+        self.running = self._call(self._stack.enter_async_context(running_gateway(PLUGINS, settings=self.settings)), 30)
 
     def stop(self) -> None:
         try:

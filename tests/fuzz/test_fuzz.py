@@ -32,7 +32,6 @@ from gateway.model import MountResult
 from gateway.objects import file_names
 from gateway.request import RawMountRequest, parse_request
 from gateway.testing import start_gateway
-from gateway_fake import plugin as fake_plugin
 from tests.corpus import harness
 from tests.fuzz.strategies import SEED_REQUESTS, VALID_REQUESTS, mutated_requests
 from tests.test_properties import driver_accepts
@@ -75,7 +74,7 @@ def with_corpus_examples(test):  # type: ignore[no-untyped-def]
 
 _PROVIDERS = Path(tempfile.mkdtemp(prefix="sgw-fuzz-", dir="/tmp"))  # never served: the parser only
 atexit.register(shutil.rmtree, _PROVIDERS, ignore_errors=True)
-PARSER = start_gateway([("fake", fake_plugin)], settings=harness.SETTINGS, providers_dir=_PROVIDERS)
+PARSER = start_gateway(harness.PLUGINS, settings=harness.SETTINGS, providers_dir=_PROVIDERS)
 
 
 @profile(PARSE_EXAMPLES)

@@ -1,4 +1,4 @@
-"""What the two AWS backends have in common: regions, identity, sessions and coalesced calls."""
+"""What the two AWS backends have in common: regions, ARN routing, identity, sessions and coalesced calls."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ from typing import Any, ClassVar
 from gateway.backend import Backend, parse_failover_locations
 from gateway.concurrency import SingleFlight
 from gateway.errors import GatewayError
-from gateway.model import FetchBatch, Fetched, FetchFailure, FetchItem, FetchOutcome, MountRequest
+from gateway.model import FetchBatch, Fetched, FetchFailure, FetchItem, FetchOutcome, MountRequest, ObjectSpec
+from gateway.text import preview
+from gateway_aws.arn import looks_like_arn, parse_arn
 from gateway_aws.params import parse_auth_parameters
 from gateway_aws.runtime import AwsRuntime, AwsSession
 
@@ -39,21 +41,50 @@ class AwsBackend(Backend):
     failover_parameter = "failoverRegion"
     location_noun = "region"
     service: ClassVar[str] = ""  # boto3 service name
+    arn_service: ClassVar[str] = ""  # the service in this backend's ARNs: they route here without an objectType
 
     def __init__(self, runtime: AwsRuntime) -> None:
         self.runtime = runtime
         self._flights: SingleFlight[Hashable, dict[str, Any]] = SingleFlight()
 
+    def claims(self, object_name: str) -> bool:
+        arn = parse_arn(object_name)
+        return arn is not None and arn.service == self.arn_service
+
+    def check_object(self, obj: ObjectSpec) -> list[str]:
+        """ASCP: an ARN, primary or failover, must be well-formed and of this backend's service."""
+        problems = []
+        for ref, part in ((obj.ref, ""), (obj.failover_ref, "failoverObject: ")):
+            if ref is None or not looks_like_arn(ref.name):
+                continue
+            arn = parse_arn(ref.name)
+            if arn is None:
+                problems.append(f"{part}Invalid ARN format in object name: {preview(ref.name)}")
+            elif arn.service != self.arn_service:
+                problems.append(f"{part}objectType does not match ARN: {preview(ref.name)}")
+        return problems
+
+    def check_object_locations(self, obj: ObjectSpec, locations: tuple[str, ...]) -> list[str]:
+        """ASCP: an ARN's region must be the region it is fetched in (the failover name: the failover region)."""
+        problems = []
+        for ref, region in ((obj.ref, locations[0]), (obj.failover_ref, locations[1] if len(locations) > 1 else None)):
+            if ref is None or region is None:
+                continue
+            arn = parse_arn(ref.name)
+            if arn is not None and arn.region != region:
+                problems.append(f"ARN region must match region {preview(region)}: {preview(ref.name)}")
+        return problems
+
     def static_locations(self, parameters: Mapping[str, str]) -> tuple[str, ...] | None:
         primary = self.runtime.regions.static(parameters)
         if not primary:
             return None
-        return (primary, *parse_failover_locations(primary, parameters.get(self.failover_parameter, "")))
+        return (primary, *parse_failover_locations(primary, parameters.get(self.failover_parameter, ""), self.location_noun))
 
     async def locations(self, request: MountRequest) -> tuple[str, ...]:
         """Region first; the core then calls :meth:`check_request` — ASCP's order of checks."""
         primary = await self.runtime.regions.primary(request.attributes, request.identity)
-        return (primary, *parse_failover_locations(primary, request.param(self.failover_parameter)))
+        return (primary, *parse_failover_locations(primary, request.param(self.failover_parameter), self.location_noun))
 
     def check_request(self, request: MountRequest) -> None:
         """The auth parameters, then the pod's token for them."""

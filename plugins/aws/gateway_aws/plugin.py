@@ -1,4 +1,4 @@
-"""Hook implementations of the 'aws' plugin: its ``--aws-*`` options and the two backends.
+"""Hook implementations of the 'aws' plugin: its ``--aws-*`` options, the two backends and the ASCP dialect.
 
 Both backends share one :class:`~gateway_aws.runtime.AwsRuntime` (threads, Kubernetes
 lookups, credentials, clients), so a pod's credentials are obtained once for both.
@@ -12,12 +12,14 @@ from gateway.backend import BackendRegistry
 from gateway.hookspecs import hookimpl
 from gateway.metrics import Metrics
 from gateway.settings import OptionRegistry, Settings
+from gateway_aws.ascp import gateway_register_dialects
 from gateway_aws.options import OPTIONS, AwsOptions
 from gateway_aws.runtime import AwsRuntime
 from gateway_aws.secretsmanager import SecretsManagerBackend
 from gateway_aws.ssm import SsmParameterBackend
 
 log = logging.getLogger("gateway_aws")
+__all__ = ["gateway_add_options", "gateway_register_backends", "gateway_register_dialects"]  # the dialect's hook is ascp's
 
 
 @hookimpl

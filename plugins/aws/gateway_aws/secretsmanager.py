@@ -35,7 +35,7 @@ DENIED_CODES = frozenset({"AccessDeniedException", "AccessDenied"})
 class SecretsManagerBackend(AwsBackend):
     name = "secretsmanager"
     description = "AWS Secrets Manager (IRSA / Pod Identity, BatchGetSecretValue)"
-    arn_services = ("secretsmanager",)
+    arn_service = "secretsmanager"
     service = "secretsmanager"
 
     def __init__(self, runtime: AwsRuntime, batch: bool = True) -> None:

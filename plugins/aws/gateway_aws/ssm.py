@@ -13,7 +13,7 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
-from gateway.arn import parse_arn
+from gateway_aws.arn import parse_arn
 from gateway.errors import GatewayError, Internal, NotFound
 from gateway.model import FetchItem, FetchOutcome, ObjectRef, ObjectSpec
 from gateway_aws.backend import Answer, AwsBackend, Value, outcome
@@ -26,12 +26,13 @@ BOTH_VERSIONS = "ssm parameters can not specify both objectVersion and objectVer
 class SsmParameterBackend(AwsBackend):
     name = "ssmparameter"
     description = "AWS Systems Manager Parameter Store (IRSA / Pod Identity, GetParameters)"
-    arn_services = ("ssm",)
+    arn_service = "ssm"
     service = "ssm"
 
     def check_object(self, obj: ObjectSpec) -> list[str]:
-        """ASCP: an SSM object pins a version or a label, never both (primary and failover)."""
-        return [BOTH_VERSIONS.format(name=ref.name) for ref in (obj.ref, obj.failover_ref) if ref and ref.version and ref.version_label]
+        """ASCP: the ARN rules, and an SSM object pins a version or a label, never both (primary and failover)."""
+        both = [BOTH_VERSIONS.format(name=ref.name) for ref in (obj.ref, obj.failover_ref) if ref and ref.version and ref.version_label]
+        return super().check_object(obj) + both
 
     async def fetch_with(self, session: AwsSession, items: Sequence[FetchItem]) -> list[FetchOutcome]:
         selectors = {item.ref: selector(item.ref) for item in items}

@@ -32,6 +32,10 @@ class _FileState:
 class FakeBackend(Backend):
     name = "fake"
     description = "local store with versions, locations and fault injection (demos and tests)"
+    # fake regions, so demos and tests of failover read like the classes users write for cloud backends
+    location_parameter = "region"
+    failover_parameter = "failoverRegion"
+    location_noun = "region"
     default_location = "local"
 
     def __init__(self, store_path: Path | None = None, metrics: Metrics | None = None, store: Store | None = None) -> None:

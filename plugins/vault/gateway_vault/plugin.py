@@ -1,4 +1,5 @@
-"""Hook implementations of the ``vault`` plugin: its ``--vault-*`` options and the ``vault`` backend."""
+"""Hook implementations of the ``vault`` plugin: its ``--vault-*`` options, the ``vault`` backend and
+the vault-csi-provider dialect."""
 
 from __future__ import annotations
 
@@ -8,6 +9,9 @@ from gateway.metrics import Metrics
 from gateway.settings import OptionRegistry, Settings
 from gateway_vault.backend import VaultBackend
 from gateway_vault.options import OPTIONS, VaultConfig
+from gateway_vault.spc_dialect import gateway_register_dialects
+
+__all__ = ["gateway_add_options", "gateway_register_backends", "gateway_register_dialects"]  # the dialect's hook is spc_dialect's
 
 
 @hookimpl

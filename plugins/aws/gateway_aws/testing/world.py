@@ -140,7 +140,8 @@ class AwsWorld:
             **self.options,
             **{key.replace("_", "-"): value for key, value in options.items()},
         }
-        return Settings(plugin_options=merged, backend_timeout=20.0, mount_timeout=60.0)
+        # provider "aws": classes are read in the ASCP dialect, as a drop-in replacement must
+        return Settings(plugin_options=merged, backend_timeout=20.0, mount_timeout=60.0, provider_name="aws")
 
     @asynccontextmanager
     async def gateway(self, **settings: Any) -> AsyncIterator[RunningGateway]:

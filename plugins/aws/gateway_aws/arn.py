@@ -1,4 +1,9 @@
-"""Amazon Resource Names, as far as routing and ASCP's validation need them."""
+"""Amazon Resource Names, as far as routing and ASCP's validation need them.
+
+The AWS backends claim the ARNs of their service (:meth:`AwsBackend.claims`), check an ARN
+against ``objectType`` and the mount's regions, and the ASCP dialect words the problems of
+ARNs that no backend claims.
+"""
 
 from __future__ import annotations
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gateway.errors import DeadlineExceeded, NotFound, PermissionDenied, Unavailable
-from gateway.middleware.failover import ObjectAttempts
+from gateway.failover import ObjectAttempts
 from gateway.model import FailoverMode, Fetched, ObjectRef, ObjectSpec
 
 OBJ = ObjectSpec(index=0, backend="secretsmanager", ref=ObjectRef("prod/db"), alias="db")
@@ -47,7 +47,7 @@ def unavailable() -> Unavailable:
     ],
 )
 def test_decisions(mode, outcomes, launches, answer, failure) -> None:  # type: ignore[no-untyped-def]
-    attempts = ObjectAttempts(OBJ, LOCATIONS, mode)
+    attempts = ObjectAttempts(OBJ, LOCATIONS, mode, "region")
     seen = [attempts.start()]
     for attempt, outcome in outcomes:
         seen.append(attempts.record(attempt, outcome))

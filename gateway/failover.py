@@ -5,8 +5,11 @@ fetch there (``failoverObject`` replaces the primary's name at failover location
 Decisions rest on the error's ``retryable`` property, never on message text:
 
 - ``on-error`` (default): the next location is tried only after a retryable failure.
-- ``all`` (ASCP's behaviour): every location is queried at once; the first location in
-  order with an answer wins, a non-retryable failure before it fails the object.
+- ``all`` (what single-vendor providers with two locations do): every location is queried at
+  once; the first location in order with an answer wins, a non-retryable failure before it
+  fails the object.
+
+It sits beside :mod:`gateway.dispatch`, its only user.
 """
 
 from __future__ import annotations
@@ -15,12 +18,9 @@ from dataclasses import dataclass, field
 
 from gateway.errors import ERROR_CLASSES, GatewayError, Internal
 from gateway.model import FailoverMode, Fetched, ObjectSpec
+from gateway.text import at, plural
 
 ALL_LOCATIONS_FAILED = "Failed to fetch secret from all {nouns}. Verify secret exists and required permissions are granted for: {name}"
-
-
-def plural(noun: str) -> str:
-    return noun + ("es" if noun.endswith(("s", "sh", "ch", "x")) else "s")
 
 
 @dataclass
@@ -30,7 +30,7 @@ class ObjectAttempts:
     obj: ObjectSpec
     locations: tuple[str, ...]
     mode: FailoverMode
-    location_noun: str = "region"
+    location_noun: str = "location"
     outcomes: dict[int, Fetched | GatewayError] = field(default_factory=dict)
     launched: set[int] = field(default_factory=set)
     answer: tuple[Fetched, str] | None = None
@@ -76,10 +76,10 @@ class ObjectAttempts:
         tried = [(self.locations[i], self.outcomes[i]) for i in range(last + 1) if isinstance(self.outcomes.get(i), GatewayError)]
         final = tried[-1][1]
         assert isinstance(final, GatewayError)
-        where = f"{self.obj.label} ({self.obj.backend}"
         if len(tried) == 1:
-            message = f"{where} @ {tried[0][0]}): {final.message}"
+            message = f"{self.obj.label} ({at(self.obj.backend, tried[0][0])}): {final.message}"
         else:
+            where = f"{self.obj.label} ({self.obj.backend}"
             causes = "; ".join(f"{location}: {error.status_name}: {error.message}" for location, error in tried)  # type: ignore[union-attr]
             message = f"{where}): {causes}"
             if exhausted:
