@@ -128,15 +128,7 @@ def _bool_error() -> bool:
 
 def _as_written(value: Any) -> str | None:
     """A string field's value: the scalar as written; nothing for null; None for lists and mappings."""
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return str(value)
-    if isinstance(value, bytes):  # !!binary
-        return value.decode("latin-1")
-    if isinstance(value, (list, dict, set)):
-        return None
-    return str(value)
+    return str(value) if isinstance(value, str) else yaml11.scalar_text(value)
 
 
 def _typed_data(value: Any) -> Any:
