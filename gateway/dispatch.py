@@ -2,7 +2,7 @@
 
 Objects are grouped per backend and location and each group is one ``fetch_many`` call;
 groups run concurrently up to a per-mount bound. Failover (see
-:mod:`gateway.middleware.failover`) schedules follow-up groups as outcomes arrive. Each
+:mod:`gateway.failover`) schedules follow-up groups as outcomes arrive. Each
 backend call has its own timeout; the whole fetch has the mount's deadline, after which
 outstanding calls are cancelled and the error names the objects still pending.
 The result is all-or-nothing: every object resolved, or one error.
