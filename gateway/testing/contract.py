@@ -1,6 +1,7 @@
 """The backend contract: what every backend must do, as a reusable pytest suite.
 
-Subclass :class:`BackendContract` in your plugin's tests and provide four fixtures::
+Subclass :class:`BackendContract` in your plugin's tests and provide three fixtures (a fourth,
+``batch_context``, when your backend has locations)::
 
     class TestMyBackendContract(BackendContract):
         @pytest.fixture
@@ -17,7 +18,7 @@ Subclass :class:`BackendContract` in your plugin's tests and provide four fixtur
 
         @pytest.fixture
         def batch_context(self):           # location, identity and request for the batches
-            return BatchContext(location="us-east-1")
+            return BatchContext(location="zone-a")   # default: BatchContext(), no location
 
 Optionally override ``pinned`` to return a :class:`Seeded` with ``version`` set to a
 non-current version, so version selection is checked too.
@@ -30,7 +31,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from gateway.backend import Backend
+from gateway.backend import NO_LOCATION, Backend
 from gateway.errors import GatewayError
 from gateway.model import FetchBatch, Fetched, FetchFailure, FetchItem, FetchOutcome, MountRequest, ObjectRef, PodIdentity
 
@@ -47,7 +48,7 @@ class Seeded:
 
 @dataclass(frozen=True)
 class BatchContext:
-    location: str
+    location: str = NO_LOCATION
     identity: PodIdentity = field(default_factory=PodIdentity)
     request: MountRequest = field(default_factory=MountRequest)
 
@@ -58,6 +59,10 @@ class BackendContract:
     @pytest.fixture
     def pinned(self) -> Seeded | None:
         return None
+
+    @pytest.fixture
+    def batch_context(self) -> BatchContext:
+        return BatchContext()
 
     @staticmethod
     def batch(backend: Backend, context: BatchContext, items: list[FetchItem]) -> FetchBatch:

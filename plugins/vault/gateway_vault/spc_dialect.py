@@ -12,6 +12,9 @@ vault-csi-provider decodes ``objects`` with Go's ``gopkg.in/yaml.v3`` into its `
 - the file is written at ``objectName``: a ``/`` makes a directory (no path translation);
 - there is no ``objectType``: objects go to the ``vault`` backend.
 
+Keys stay case-insensitive, as in every dialect (yaml.v3 matches ``objectName`` exactly; accepting
+``objectname`` too changes no class vault-csi-provider accepts).
+
 How the ``vault`` backend then reads its own keys is the backend's business (:mod:`gateway_vault.query`).
 """
 
