@@ -24,8 +24,7 @@ from gateway.dialect import Dialect, DialectRegistry
 from gateway.hookspecs import hookimpl
 from gateway.text import preview
 from gateway.yamlflavour import GO_YAML_V3, go_int
-
-VAULT_PROVIDER_NAME = "vault"
+from gateway_vault.dialect import VAULT_PROVIDER_NAME
 
 
 class VaultCsiProviderDialect(Dialect):
