@@ -121,6 +121,8 @@ class OutboundHttp:
             target = url  # a plain-HTTP proxy takes the absolute URL
         default_port = port == (443 if scheme == "https" else 80)
         head_lines = [f"{method} {target} HTTP/1.1", f"Host: {host if ':' not in host else f'[{host}]'}{'' if default_port else f':{port}'}"]
+        if " " in target or any(not _header_safe(text) for text in (target, *headers, *headers.values())):
+            raise HttpProblem(MALFORMED, "the request would carry a line break or control character (or a space in its target) in its head")
         head_lines += [f"{name}: {value}" for name, value in headers.items()]
         head_lines.append(f"Content-Length: {len(body or b'')}")
         request = ("\r\n".join(head_lines) + "\r\n\r\n").encode("latin-1") + (body or b"")
@@ -307,6 +309,11 @@ async def _tunnel(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, ho
 def _stale(exc: BaseException) -> bool:
     """A reused connection the server had closed: nothing came back at all."""
     return isinstance(exc, (ClosedWithoutAnswer, ConnectionResetError, BrokenPipeError))
+
+
+def _header_safe(text: str) -> bool:
+    """No CR, LF, NUL or other control character: nothing a value could use to add a header or a request."""
+    return text.isprintable()
 
 
 def _cause(exc: OSError) -> str:

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 
 import pytest
 
-from gateway.outbound import OutboundHttp
+from gateway.outbound import HttpProblem, OutboundHttp
 
 CHUNKED = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n"
 LENGTH = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"
@@ -105,3 +105,18 @@ async def test_plain_http_goes_through_the_proxy_from_the_environment(monkeypatc
         assert (await http.request("GET", "http://vault.example:8200/v1/x", timeout=5)).body == b"hello"
         await http.aclose()
     assert proxy.lines == ["GET http://vault.example:8200/v1/x HTTP/1.1"]
+
+
+@pytest.mark.parametrize(
+    ("path", "headers"),
+    [
+        pytest.param("/x HTTP/1.1\r\nHost: evil\r\n\r\nGET /y", {}, id="target"),
+        pytest.param("/x", {"X-Vault-Namespace": "team\r\nX-Evil: 1"}, id="header-value"),
+    ],
+)
+async def test_a_line_break_never_reaches_the_wire(path: str, headers: dict[str, str]) -> None:
+    http = OutboundHttp(max_body=1024, use_proxy=False)
+    with serving(LENGTH) as server:
+        with pytest.raises(HttpProblem, match="line break or control character"):
+            await http.request("GET", server.url + path, timeout=5, headers=headers)
+    assert server.lines == []

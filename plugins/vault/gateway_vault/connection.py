@@ -113,6 +113,8 @@ def resolve(config: VaultConfig, parameters: Mapping[str, str], address: str) ->
             f"the dev token (--vault-token) is only sent to --vault-address, not to {address}"
         )
     namespace = (parameters.get(NAMESPACE) or config.namespace).strip().strip("/")
+    if not namespace.isprintable():
+        raise InvalidArgument(f'{NAMESPACE} "{preview(namespace)}" holds control characters')
     tls = _tls(config, parameters, dialect)
     return Connection(address.rstrip("/"), namespace, tls, auth, parameters.get(POD_NAMESPACE, ""), dialect)
 

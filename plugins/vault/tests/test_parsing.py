@@ -155,6 +155,7 @@ CONNECTION_CASES = [
         dialect=VAULT_CSI_PROVIDER,
     ),
     ConnectionCase("bad-mount", {"roleName": "app", "vaultAuthMountPath": "a/../b"}, error="is not a valid auth mount path"),
+    ConnectionCase("namespace-line-break", {"roleName": "app", "vaultNamespace": "team\r\nX-Evil: 1"}, error="holds control characters"),
     ConnectionCase("no-role", {}, error='no Vault role: set the SecretProviderClass parameter "roleName"'),
 ]
 
