@@ -124,6 +124,7 @@ class ReleaseGateway:
     service_account: tuple[str, str]
     args: list[str]
     http: str
+    socket: Path
 
 
 @dataclass
@@ -210,9 +211,11 @@ def running_stack(binaries: Mapping[str, str], peers: Peers, work: Path) -> Iter
         audiences = chart_token_audiences(main_values, work / "notes")
         install_driver(plane, Path(binaries["driver-module"]), audiences)
 
-        main = serve_release(admin, "sgw", main_values, providers, store, work, cleanup, main_port)
         ascp_values = write_values(work / "ascp-values.yaml", ascp_chart_values(peers, ascp_port))
+        main = serve_release(admin, "sgw", main_values, providers, store, work, cleanup, main_port)
         ascp = serve_release(admin, "sgw-ascp", ascp_values, providers, store, work, cleanup, ascp_port)
+        for release in (main, ascp):  # both start in parallel; the driver needs their sockets
+            wait_until(f"socket {release.socket}", release.socket.exists, release.process)
 
         driver_dir = Path(tempfile_dir("sgw-e2e-driver-"))
         cleanup.callback(shutil.rmtree, driver_dir, True)
@@ -242,8 +245,9 @@ def write_values(path: Path, values: Mapping[str, Any]) -> Path:
 
 def serve_release(admin: Kube, release: str, values_file: Path, providers: Path, store: FakeStore, work: Path,
                   cleanup: ExitStack, http_port: int) -> ReleaseGateway:  # fmt: skip
-    """Render the chart, apply its identity objects as `helm install` would, and run the DaemonSet's
-    container as a local process authenticated as the release's ServiceAccount."""
+    """Render the chart, apply its identity objects as `helm install` would, and start the DaemonSet's
+    container as a local process authenticated as the release's ServiceAccount (its socket appears
+    once it serves)."""
     rendered = chart.render([values_file], release=release)
     apply_all(admin, [d for d in rendered if d["kind"] in ("ServiceAccount", "ClusterRole", "ClusterRoleBinding")])
     metadata = chart.one(rendered, "ServiceAccount")["metadata"]
@@ -256,10 +260,8 @@ def serve_release(admin: Kube, release: str, values_file: Path, providers: Path,
     process = Process(f"secrets-gateway serve ({release})", gateway_command(container, providers), work / f"{release}.log", env=env)
     process.start()
     cleanup.callback(process.stop)
-    provider = container.flag("provider-name")
-    socket_path = providers / f"{provider}.sock"
-    wait_until(f"socket {socket_path}", socket_path.exists, process)
-    return ReleaseGateway(release, rendered, process, service_account, container.args, f"http://127.0.0.1:{http_port}")
+    socket = providers / f"{container.flag('provider-name')}.sock"
+    return ReleaseGateway(release, rendered, process, service_account, container.args, f"http://127.0.0.1:{http_port}", socket)
 
 
 def tempfile_dir(prefix: str) -> str:
