@@ -36,6 +36,7 @@ import base64
 import binascii
 import http.client
 import json
+import logging
 import math
 import os
 import ssl
@@ -54,6 +55,7 @@ from gateway.concurrency import ExpiringCache, SingleFlight
 from gateway.errors import GatewayError, NotFound, PermissionDenied, Unavailable
 from gateway.outbound import MALFORMED, TIMEOUT, TOO_LARGE, HttpProblem, OutboundHttp
 
+log = logging.getLogger("gateway_kube")
 SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 MAX_BODY_BYTES = 8 * 1024 * 1024
 
@@ -283,11 +285,10 @@ class TokenBucket:
                 await future
         except TimeoutError:
             queued = sum(len(q) for q in self._queues.values())
-            raise KubeRateLimited(
-                f"the gateway's Kubernetes API rate limit ({self.qps:g} requests/s, burst {self.burst}) kept this read "
-                f"queued for {self.max_wait:g}s ({queued} reads waiting on this node)",
-                reason="KubeRateLimited",
-            ) from None
+            text = (f"the gateway's Kubernetes API rate limit ({self.qps:g} requests/s, burst {self.burst}) kept this read "
+                    f"queued for {self.max_wait:g}s ({queued} reads waiting on this node)")
+            log.warning("overload: namespace %r: %s", tenant, text)
+            raise KubeRateLimited(text, reason="KubeRateLimited") from None
 
     def _refill(self) -> None:
         now = self.clock()
