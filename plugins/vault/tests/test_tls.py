@@ -126,3 +126,24 @@ async def test_tls(world: World, tls_vaults: TlsVaults, case: TlsCase) -> None:
         ]
     assert (failure.value.code_name, case.error[1] in failure.value.message) == (case.error[0], True), failure.value.message
     assert not any(retries)  # a certificate problem is not retried at the same address
+
+
+@pytest.mark.parametrize(
+    ("variables", "mutual"),
+    [
+        pytest.param({"VAULT_CACERT": "{dev_ca}"}, False, id="vault-cacert"),
+        pytest.param({"VAULT_CAPATH": "{ca_dir}", "VAULT_TLS_SERVER_NAME": "vault.test", "VAULT_CLIENT_CERT": "{cert}", "VAULT_CLIENT_KEY": "{key}"},
+                     True, id="vault-capath-server-name-client-cert"),
+    ],
+)
+async def test_tls_from_the_vault_environment(world: World, tls_vaults: TlsVaults, monkeypatch: pytest.MonkeyPatch, variables: dict[str, str], mutual: bool) -> None:
+    """The provider's environment (``VAULT_*``, as every Vault client reads it) configures TLS when no option or parameter does."""
+    paths = tls_vaults.paths()
+    for name, value in variables.items():
+        monkeypatch.setenv(name, paths.get(value, value))
+    address = tls_vaults.mutual.mtls_address if mutual else tls_vaults.dev.address
+    monkeypatch.setenv("VAULT_ADDR", address)
+    request = world.request([OBJECT], world.pod(audiences=()), vaultAddress=None, roleName=None)
+    async with world.gateway(provider_name="vault", vault_allow_token_auth="true", vault_token="root", vault_auth_method="token") as gw:
+        result = await gw.mount(request)
+    assert result.files[0].contents == tls_vaults.value.encode()
