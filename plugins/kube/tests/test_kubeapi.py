@@ -19,6 +19,7 @@ import yaml
 from gateway_kube.kubeapi import (
     KubeApi,
     KubeConfig,
+    KubeConflict,
     KubeConfigError,
     KubeConnectionError,
     KubeForbidden,
@@ -72,6 +73,26 @@ async def test_typed_helpers_read_objects(kube: FakeKubernetes) -> None:
     assert account["metadata"]["annotations"]["eks.amazonaws.com/role-arn"].endswith(":role/web")
     assert pod["spec"]["nodeName"] == "node-1"
     assert node["metadata"]["labels"]["topology.kubernetes.io/region"] == "eu-west-1"
+
+
+async def test_creates_are_posted_and_never_cached(kube: FakeKubernetes) -> None:
+    kube.token_requester = lambda namespace, account, audiences, lifetime: f"token-{namespace}-{account}-{','.join(audiences)}-{lifetime}"
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "key"}, "data": {"key": "eA=="}}
+    request = {"spec": {"audiences": ["vault"], "expirationSeconds": 900, "boundObjectRef": {"kind": "Pod", "name": "web-0", "uid": "pod-apps-web-0"}}}
+    api = api_for(kube)
+    try:
+        created = await api.create_secret("apps", secret)
+        with pytest.raises(KubeConflict) as conflict:
+            await api.create_secret("apps", secret)
+        read = await api.secret("apps", "key")
+        token = await api.create_token("apps", "web", request)
+        again = await api.create_token("apps", "web", request)
+    finally:
+        await api.aclose()
+    assert created["metadata"] == {"name": "key", "namespace": "apps"} and read["data"] == {"key": "eA=="}
+    assert conflict.value.status == 409 and conflict.value.reason == "AlreadyExists" and not conflict.value.retryable
+    assert token["status"]["token"] == again["status"]["token"] == "token-apps-web-vault-900"
+    assert kube.count("/serviceaccounts/web/token", method="POST") == 2  # a create is never served from the cache
 
 
 @pytest.mark.parametrize(
