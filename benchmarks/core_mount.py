@@ -56,7 +56,8 @@ class Server:
         started = time.perf_counter()
         self.process = subprocess.Popen(
             [sys.executable, "-m", "gateway", "--log-level", "warning", "serve", "--providers-dir", str(self.directory),
-             "--plugins", "fake", "--fake-store", str(self.store), "--http-address", "", "--max-concurrent-mounts", "128"],
+             "--plugins", "fake", "--fake-store", str(self.store), "--http-address", "", "--max-concurrent-mounts", "128",
+             "--max-mounts-per-namespace", "128"],
         )
         while not self.socket.exists():
             if self.process.poll() is not None:

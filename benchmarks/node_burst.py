@@ -55,6 +55,7 @@ async def burst(world: AwsWorld, label: str, pods: int, secrets: int, cache_ttl:
     command = [
         sys.executable, "-m", "gateway", "--log-level", "error", "serve", "--providers-dir", str(directory),
         "--plugins", "aws", "--http-address", "", "--cache-ttl", str(cache_ttl), "--max-concurrent-mounts", "128",
+        "--max-mounts-per-namespace", "128",  # one Deployment is one namespace: let all its pods in at once
         "--aws-kubeconfig", str(world.kubeconfig), "--aws-max-attempts", "3",
     ]
     server = subprocess.Popen(command)
