@@ -11,7 +11,6 @@ packages (``apt-get install postgresql``); without it those cases are skipped, s
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -42,9 +41,6 @@ ROLES = {  # kubernetes auth roles: policies, audience
     "all-role": (["db-policy", "kv-policy", "pki-policy"], "vault"),
     "kv-custom-audience-role": (["kv-custom-audience-policy"], "custom-audience"),
 }
-#: the yaml.v3 reading of ``filePermission: 0624`` comes with the core's dialects (issue 11)
-DIALECTS = importlib.util.find_spec("gateway.dialect") is not None
-needs_dialects = pytest.mark.xfail(not DIALECTS, reason="unquoted filePermission needs the core's vault-csi-provider dialect", strict=True)
 
 
 @dataclass
@@ -144,7 +140,7 @@ CLASSES = [
         '- objectName: "secret-1"\n  secretPath: "secret/data/kv1"\n  secretKey: "bar1"\n  filePermission: 0624\n'
         '- objectName: "secret-2"\n  secretPath: "secret/data/kv2"\n  secretKey: "bar2"\n',
         {"secret-1": "hello1", "secret-2": "hello2"}, {"secret-1": 0o624},
-    ), id="kv", marks=needs_dialects),
+    ), id="kv"),
     pytest.param(AnchorClass(
         "kv-sync", {"roleName": "kv-role", "audience": "vault", "vaultAddress": "{address}", **MTLS},
         '- objectName: "secret-1"\n  secretPath: "/v1/secret/data/kv-sync1"\n  secretKey: "bar1"\n'
@@ -164,7 +160,7 @@ CLASSES = [
     pytest.param(AnchorClass(
         "kv-jwt-auth", {"roleName": "jwt-kv-role", "vaultAuthMountPath": "jwt", "audience": "vault"},
         '- objectName: "secret-1"\n  secretPath: "secret/data/kv1"\n  secretKey: "bar1"\n  filePermission: 0644\n', {"secret-1": "hello1"}, {"secret-1": 0o644},
-    ), id="kv-jwt-auth", marks=needs_dialects),
+    ), id="kv-jwt-auth"),
     pytest.param(AnchorClass(
         "pki", {"roleName": "pki-role", "audience": "vault", "vaultAddress": "{address}", "vaultCACertPath": "/mnt/tls/ca.crt",
                 "vaultTLSClientCertPath": "/mnt/tls/client.crt", "vaultTLSClientKeyPath": "/mnt/tls/client.key"},
@@ -192,7 +188,7 @@ async def mount_class(world: World, anchor: AnchorVault, case: AnchorClass, pod_
         "vault_address": anchor.bao.mtls_address, "vault_ca_cert": str(pki.ca),
         "vault_tls_client_cert": str(pki.client_cert), "vault_tls_client_key": str(pki.client_key),
     }
-    async with world.gateway(provider_name="vault", default_object_type="vault", **server) as gw:  # as docs/vault.md deploys it
+    async with world.gateway(provider_name="vault", **server) as gw:  # the provider name alone: no --default-object-type
         result = await gw.mount(request)
     return {f.path: (f.contents, f.mode) for f in result.files}
 

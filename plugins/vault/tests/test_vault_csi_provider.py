@@ -3,7 +3,6 @@ next to the native dialect where the two differ (docs/vault.md, "vault-csi-provi
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -149,14 +148,11 @@ async def test_unknown_vault_parameters_are_named(world: World, strict: bool, ca
     assert any(expected in record.getMessage() for record in caplog.records)
 
 
-# --------------------------------------------------------------------------- rows of the core's dialect
+# --------------------------------------------------------------------------- rows of the core's dialect (gateway_vault.spc_dialect), end to end
 
-#: yaml.v3 scalars, filePermission syntax and "/" making directories come with the core's dialects (issue 11)
-DIALECTS = importlib.util.find_spec("gateway.dialect") is not None
 ENCODED = 'secretPath: "secret/data/app/encoded"'
 
 
-@pytest.mark.xfail(not DIALECTS, reason="needs the core's vault-csi-provider dialect", strict=True)
 @pytest.mark.parametrize(
     ("objects", "path", "contents", "mode"),
     [
@@ -170,7 +166,7 @@ ENCODED = 'secretPath: "secret/data/app/encoded"'
 )
 async def test_dialect_rows(world: World, objects: str, path: str, contents: str, mode: int) -> None:
     request = mount_request(objects, {"vaultAddress": world.proxy.address, "roleName": "app"}, pod=world.pod())
-    async with world.gateway(provider_name=VAULT, default_object_type="vault") as gw:
+    async with world.gateway(provider_name=VAULT) as gw:
         result = await gw.mount(request)
     (mounted,) = result.files
     expected = world.values[contents].encode() if contents in world.values else contents.encode()

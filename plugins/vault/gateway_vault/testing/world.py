@@ -58,13 +58,11 @@ class VaultWorld:
         return self._pods[key]
 
     @staticmethod
-    def settings(provider_name: str = DEFAULT_PROVIDER_NAME, strict_objects: bool = False, default_object_type: str = "", **options: str) -> Settings:
+    def settings(provider_name: str = DEFAULT_PROVIDER_NAME, strict_objects: bool = False, **options: str) -> Settings:
         """Settings with plugin options given as keyword arguments (``vault_role="x"`` → ``vault-role``);
         ``provider_name="vault"`` selects the vault-csi-provider dialect."""
         plugin_options = {name.replace("_", "-"): value for name, value in options.items()}
-        return Settings(
-            provider_name=provider_name, strict_objects=strict_objects, default_object_type=default_object_type, plugin_options=plugin_options
-        )
+        return Settings(provider_name=provider_name, strict_objects=strict_objects, plugin_options=plugin_options)
 
     def request(self, objects: list[dict[str, Any]], pod: PodContext | None = None, **parameters: str | None) -> RawMountRequest:
         """A Mount request for ``objects`` (``objectType: vault`` unless they name one) through the proxy
@@ -75,8 +73,7 @@ class VaultWorld:
 
     @asynccontextmanager
     async def gateway(
-        self, *, fake_store: str = "", provider_name: str = DEFAULT_PROVIDER_NAME, strict_objects: bool = False, default_object_type: str = "",
-        **options: str,
+        self, *, fake_store: str = "", provider_name: str = DEFAULT_PROVIDER_NAME, strict_objects: bool = False, **options: str
     ) -> AsyncIterator[RunningGateway]:
         """A running gateway with the vault plugin (and the fake one when ``fake_store`` is given)."""
         import gateway_vault.plugin
@@ -87,5 +84,5 @@ class VaultWorld:
 
             plugins.append(("fake", gateway_fake.plugin))
             options["fake_store"] = fake_store
-        async with running_gateway(plugins, settings=self.settings(provider_name, strict_objects, default_object_type, **options)) as gw:
+        async with running_gateway(plugins, settings=self.settings(provider_name, strict_objects, **options)) as gw:
             yield gw
