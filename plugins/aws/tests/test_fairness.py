@@ -33,3 +33,22 @@ async def test_a_namespaces_burst_does_not_starve_another_namespaces_lookups(wor
     assert refused and all(o.code_name == "Unavailable" for o in refused)
     assert all("Kubernetes API rate limit (5 requests/s, burst 2) kept this read queued for 5s" in o.message for o in refused)
     assert not any("secretsmanager within" in o.message for o in refused)
+
+
+async def test_a_namespaces_slow_calls_hold_only_its_share_of_the_aws_threads(world: AwsWorld) -> None:
+    """Four slow reads of one namespace on four threads: they hold its share of two (the other two wait their
+    turn); another namespace's mount, with a deadline shorter than one slow read, still gets its answer."""
+    world.secret("db", "s3cr3t")
+    world.secret("slow", "later")
+    world.proxy.inject(name="slow", latency=4.0)
+    attackers = [world.irsa_pod(name=f"a-{i}", namespace="attacker", service_account=f"sa-{i}") for i in range(4)]
+    victim = world.irsa_pod(name="web-0", namespace="victim")
+    slow = [{"objectName": "slow", "objectType": "secretsmanager"}]
+    async with world.gateway(aws_max_workers="4", aws_max_workers_per_namespace="2") as gw:
+        burst = [asyncio.ensure_future(gw.mount(mount_request(slow, {"region": PRIMARY}, pod=pod))) for pod in attackers]
+        while world.proxy.count("BatchGetSecretValue") < 2:  # the attacker's share is busy
+            await asyncio.sleep(0.01)
+        served = await gw.mount(mount_request(OBJECTS, {"region": PRIMARY}, pod=victim), timeout=3)
+        slow_results = await asyncio.gather(*burst, return_exceptions=True)
+    assert served.files[0].contents == b"s3cr3t"
+    assert all(not isinstance(r, BaseException) and r.files[0].contents == b"later" for r in slow_results)
