@@ -12,8 +12,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from gateway.dialect import DIALECT_PARAMETER, NATIVE_NAME
+
 VAULT_PROVIDER_NAME = "vault"
-DIALECT_PARAMETER = "dialect"  # the core's per-class choice of dialect
+VAULT_CSI_PROVIDER_NAME = "vault-csi-provider"  # also the name of the core's dialect (gateway_vault.spc_dialect)
 
 
 @dataclass(frozen=True)
@@ -42,7 +44,7 @@ class VaultDialect:
 
 
 NATIVE = VaultDialect(
-    "secrets-gateway",
+    NATIVE_NAME,
     default_audience="",
     whole_response=False,
     any_method=False,
@@ -55,7 +57,7 @@ NATIVE = VaultDialect(
     default_address="",
 )
 VAULT_CSI_PROVIDER = VaultDialect(
-    "vault-csi-provider",
+    VAULT_CSI_PROVIDER_NAME,
     default_audience="vault",
     whole_response=True,
     any_method=True,

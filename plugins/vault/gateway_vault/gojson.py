@@ -31,8 +31,13 @@ class JsonNumber(float):
 
 
 def loads(text: str | bytes) -> Any:
-    """Decode JSON keeping the literal text of every non-integer number."""
-    return json.loads(text, parse_float=JsonNumber)
+    """Decode JSON keeping the literal text of every non-integer number; ``NaN`` and ``Infinity``
+    are not JSON (Go refuses them too): ValueError."""
+    return json.loads(text, parse_float=JsonNumber, parse_constant=_not_json)
+
+
+def _not_json(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")
 
 
 def _escape(match: re.Match[str]) -> str:

@@ -24,11 +24,11 @@ from gateway.dialect import Dialect, DialectRegistry
 from gateway.hookspecs import hookimpl
 from gateway.text import preview
 from gateway.yamlflavour import GO_YAML_V3, go_int
-from gateway_vault.dialect import VAULT_PROVIDER_NAME
+from gateway_vault.dialect import VAULT_CSI_PROVIDER_NAME, VAULT_PROVIDER_NAME
 
 
 class VaultCsiProviderDialect(Dialect):
-    name = "vault-csi-provider"
+    name = VAULT_CSI_PROVIDER_NAME
     description = "HashiCorp vault-csi-provider's: yaml.v3, filePermission 0644 (octal) or 420, '/' makes directories, objectType vault"
     provider_names = (VAULT_PROVIDER_NAME,)
     yaml = GO_YAML_V3

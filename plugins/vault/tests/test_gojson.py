@@ -43,3 +43,9 @@ def test_secret_with_wrap_info_and_mount_type() -> None:
         b'"wrap_info":{"token":"t","accessor":"","ttl":30,"creation_time":"2026-01-01T00:00:00Z","creation_path":"","wrapped_accessor":""},'
         b'"mount_type":"kv"}'
     )
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+def test_non_json_constants_are_refused(constant: str) -> None:
+    with pytest.raises(ValueError, match="is not a JSON value"):
+        loads(f'{{"data": {{"n": {constant}}}}}')
