@@ -7,11 +7,14 @@ import asyncio
 import base64
 import logging
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+import gateway_vault.plugin
 from gateway.client import MountFailure
+from gateway.testing import running_gateway
 from gateway.testing.kube import FakeKubernetes
 from gateway_vault.testing import VaultWorld as World
 
@@ -163,3 +166,19 @@ async def test_native_requests_tokens_when_enabled(world: World, kube: tuple[Fak
     async with world.gateway(vault_kubeconfig=kubeconfig, vault_token_request="true") as gw:
         result = await gw.mount(world.request(objects, world.pod(audiences=()), audience="vault"))
     assert result.files[0].contents == world.values["db_v2"].encode()
+
+
+async def test_the_fetch_cache_binds_requested_tokens_to_the_pod(world: World, kube: tuple[FakeKubernetes, str]) -> None:
+    """With the core's fetch cache on, a pod without a driver token is served from the cache only when it
+    is the same pod (its uid), as the TokenRequest a miss makes is bound to that pod."""
+    fake, kubeconfig = kube
+    serve_tokens(world, fake)
+    objects = [{"objectName": "pw", "secretPath": "secret/data/app/db", "secretKey": "password"}]
+    settings = replace(world.settings("vault", vault_kubeconfig=kubeconfig), cache_ttl=60)
+    first, other = (world.issuer.pod("apps", "web", (), name=name) for name in ("web-a", "web-b"))  # same account, two pods
+    async with running_gateway([("vault", gateway_vault.plugin)], settings=settings) as gw:
+        for pod in (first, first, other):
+            result = await gw.mount(world.request(objects, pod, audience="vault"))
+            assert result.files[0].contents == world.values["db_v2"].encode()
+    assert world.proxy.count("/v1/secret/data/app/db") == 2  # the first pod's second mount came from the cache
+    assert [r["spec"]["boundObjectRef"]["uid"] for r in fake.token_requests] == [first.uid, other.uid]
