@@ -16,6 +16,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import boto3
@@ -295,14 +296,17 @@ def aws_secret(stack: Stack, name: str, value: str) -> dict[str, Any]:
     return dict(client.create_secret(Name=name, SecretString=value))
 
 
+def irsa_mount(stack: Stack, name: str) -> Volume:
+    """A Secrets Manager object mounted with IRSA: the role ARN from the ServiceAccount annotation."""
+    aws_secret(stack, f"e2e/{name}", f"{name}-value")
+    service_account(stack, name, {"eks.amazonaws.com/role-arn": role_arn(f"e2e-{name}")})
+    stack.admin.apply(spc(name, [{"objectName": f"e2e/{name}", "objectType": "secretsmanager", "objectAlias": "db"}], region="us-east-1"))
+    return mounted_pod(stack, name, name, account=name)[1]
+
+
 def test_aws_irsa_role_from_the_service_account_annotation(stack: Stack) -> None:
-    aws_secret(stack, "e2e/irsa-db", "irsa-value")
-    role = role_arn("e2e-irsa")
-    service_account(stack, "aws-irsa", {"eks.amazonaws.com/role-arn": role})
-    stack.admin.apply(spc("aws-irsa", [{"objectName": "e2e/irsa-db", "objectType": "secretsmanager", "objectAlias": "db"}],
-                          region="us-east-1"))  # fmt: skip
-    _, volume = mounted_pod(stack, "aws-irsa", "aws-irsa", account="aws-irsa")
-    assert stack.kubelet.files(volume) == {"db": (b"irsa-value", 0o644)}
+    volume = irsa_mount(stack, "aws-irsa")
+    assert stack.kubelet.files(volume) == {"db": (b"aws-irsa-value", 0o644)}
     namespace, name = stack.gateway_service_account
     reads = audit(stack, "get", "serviceaccounts", f"system:serviceaccount:{namespace}:{name}")
     assert any(e["objectRef"].get("name") == "aws-irsa" and e["responseStatus"]["code"] == 200 for e in reads)
@@ -372,7 +376,7 @@ VALIDATE_TABLE = [
     ("valid", {"objectName": "e2e/validated", "objectType": "fake", "objectAlias": "ok", "filePermission": "0600"}, ""),
     ("reserved-path", {"objectName": "e2e/validated", "objectType": "fake", "objectAlias": "../escape"}, "starts with '..'"),
     ("unknown-object-type", {"objectName": "e2e/validated", "objectType": "nosuchbackend"}, "Invalid objectType"),
-    ("bad-file-permission", {"objectName": "e2e/validated", "objectType": "fake", "filePermission": "0999"}, "Invalid File Permission"),
+    ("bad-file-permission", {"objectName": "e2e/validated", "objectType": "fake", "filePermission": "0999"}, "0999"),
 ]
 
 
@@ -419,9 +423,44 @@ def test_validate_agrees_with_the_driver(stack: Stack, validate_report: dict[str
     assert message in failure.value.details()
 
 
+UNSYNCABLE = "fake-unsyncable"
+
+
+def unsyncable_class() -> JsonObject:
+    """secretObjects naming a file the class does not mount."""
+    return spc(UNSYNCABLE, [{"objectName": "e2e/unsyncable", "objectType": "fake", "objectAlias": "present"}],
+               secret_objects=[{"secretName": "never-synced", "type": "Opaque", "data": [{"objectName": "absent", "key": "k"}]}])  # fmt: skip
+
+
+def test_driver_and_validate_refuse_to_sync_a_secret_from_a_file_not_mounted(stack: Stack, tmp_path: Path) -> None:
+    """The mount succeeds but the driver never syncs the Secret (a pod event says why); `validate` says so up front."""
+    stack.store.put("e2e/unsyncable", "value")
+    service_account(stack, "web")
+    stack.admin.apply(unsyncable_class())
+    pod, volume = mounted_pod(stack, UNSYNCABLE, UNSYNCABLE)  # the mount itself succeeds
+    assert stack.kubelet.files(volume) == {"present": (b"value", 0o644)}
+
+    def refusal() -> str:
+        events = stack.admin.get(f"/api/v1/namespaces/{NAMESPACE}/events")["items"]
+        return next((e["message"] for e in events if e["involvedObject"].get("uid") == pod["metadata"]["uid"]
+                     and e["reason"] == "FailedToCreateSecret"), "")  # fmt: skip
+
+    message = eventually("the driver's FailedToCreateSecret event", refusal)
+    assert "file matching objectName absent not found in the pod" in message
+
+    manifest = tmp_path / "spc.yaml"
+    manifest.write_text(yaml.safe_dump(unsyncable_class()), encoding="utf-8")
+    plugins = next(a for a in stack.gateway_args if a.startswith("--plugins="))
+    result = subprocess.run([sys.executable, "-m", "gateway", "validate", plugins, str(manifest)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    assert 'secretObjects[0].data[0]: objectName "absent" is not a file' in result.stdout + result.stderr
+
+
 def test_audit_log_every_request_of_the_driver_and_the_gateway_was_allowed(stack: Stack) -> None:
-    """Over the whole session (this case runs last): the driver's RBAC from its module and our chart's
-    ClusterRole cover every request the two made, and our gateway only ever reads (GET)."""
+    """Over the whole session (this case runs last; it mounts once itself): the driver's RBAC from its
+    module and our chart's ClusterRole cover every request the two made, and our gateway only ever
+    reads (GET)."""
+    irsa_mount(stack, "aws-audited")
     gateway_users = {"system:serviceaccount:{}:{}".format(*g.service_account) for g in (stack.main, stack.ascp)}
     driver_user = "system:serviceaccount:kube-system:secrets-store-csi-driver"
     events = [e for e in stack.plane.audit_events() if e.get("stage") == "ResponseComplete"]
