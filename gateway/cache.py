@@ -146,7 +146,7 @@ class CachingBackend(Backend):
         try:
             async with asyncio.timeout(self.call_timeout):
                 raw = await self.inner.fetch_many(replace(batch, items=tuple(misses.values())))
-        except BaseException as exc:  # noqa: BLE001 - waiters get exactly what a direct call would raise
+        except BaseException as exc:
             failure = DeadlineExceeded(f"no answer from {self.name} within {self.call_timeout:g}s") if isinstance(exc, TimeoutError) else exc
             for key, future in futures.items():
                 self._in_flight.pop(key, None)

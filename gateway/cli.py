@@ -1,8 +1,10 @@
 """The ``secrets-gateway`` command line — the composition root for every command.
 
-Plugins load first (they may add settings flags), then the arguments are parsed with
-their flags included, then the command runs. Every setting flag also reads an
-environment variable ``SECRETS_GATEWAY_<FLAG>``.
+The subcommand is found first: ``version`` (and ``--version``) answer from package metadata without
+importing any plugin. The other commands load the plugins (they may add settings), build the flags
+from the option tables (:data:`gateway.settings.CORE_OPTIONS` plus the plugins'), parse the
+arguments, resolve every option once (flag, else ``SECRETS_GATEWAY_<NAME>``, else its default) and
+run. A bad value anywhere is one line on stderr and exit status 2.
 """
 
 from __future__ import annotations
@@ -14,10 +16,13 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
+from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 from gateway import __version__, log, secretobjects
 from gateway.app import Gateway, build_gateway
@@ -25,27 +30,22 @@ from gateway.client import DriverClient, MountFailure
 from gateway.errors import GatewayError, StartupError
 from gateway.http import OpsServer, parse_address
 from gateway.manifests import ManifestError, PodContext, SpcDocument, driver_attributes, load_parameters, load_spcs
-from gateway.model import MountResult
-from gateway.plugins import PluginSet, load_plugins
+from gateway.model import MountedFile, MountResult
+from gateway.options import PIPELINE_COMMANDS, Option, OptionRegistry, did_you_mean
+from gateway.plugins import ENTRY_POINT_GROUP, PluginSet, load_plugins
 from gateway.request import RawMountRequest
 from gateway.server import API_VERSION, GatewayServer
-from gateway.settings import DEFAULT_PROVIDER_NAME, DEFAULT_PROVIDERS_DIR, PROVIDER_NAME, OptionRegistry, Settings
+from gateway.settings import CORE_OPTIONS, GLOBAL_OPTIONS, PLUGINS, Settings, settings_from
 from gateway.validate import validate_spc
 
-ENV_PREFIX = "SECRETS_GATEWAY_"
+OUTPUT_FORMATS = ("text", "json", "yaml")
+Handler = Callable[[argparse.Namespace, Settings, PluginSet], int]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    early, _ = _early_parser().parse_known_args(argv)
-    plugins = load_plugins(_allow_list(early.plugins))
-    options = OptionRegistry()
-    plugins.add_options(options)
-    args = build_parser(options).parse_args(argv)
-    log.configure(args.log_level, args.log_format)
-    handler: Callable[[argparse.Namespace, PluginSet], int] = args.handler
     try:
-        return handler(args, plugins)
+        return _run(argv, os.environ)
     except StartupError as exc:
         print(f"secrets-gateway: {exc}", file=sys.stderr)
         return 2
@@ -56,121 +56,147 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 141
 
 
+def _run(argv: list[str], env: Mapping[str, str]) -> int:
+    command = command_of(argv)
+    if command == "version" and "--help" not in argv and "-h" not in argv:
+        return run_version()
+    plugins = load_plugins(PLUGINS.resolve(_early_plugins(argv), env)) if command in PIPELINE_COMMANDS else load_plugins(
+        None, discover=False
+    )
+    options = OptionRegistry(reserved=(option.name for option in CORE_OPTIONS))
+    plugins.add_options(options)
+    args = build_parser(options.options.values()).parse_args(argv)
+    core = {option.name: option.resolve(_flag(args, option), env) for option in CORE_OPTIONS}
+    plugin_values = {  # only the ones set: a plugin may have a fallback of its own (e.g. VAULT_ADDR) before the default
+        name: option.resolve(_flag(args, option), env) for name, option in options.options.items() if option.is_given(_flag(args, option), env)
+    }
+    settings = settings_from(core, plugin_values)
+    log.configure(settings.log_level, settings.log_format)
+    handler: Handler = args.handler
+    return handler(args, settings, plugins)
+
+
 # --------------------------------------------------------------------------- parser
 
 
-def _env(name: str, default: str = "") -> str:
-    return os.environ.get(ENV_PREFIX + name.upper().replace("-", "_"), default)
+def command_of(argv: Sequence[str]) -> str | None:
+    """The subcommand named in ``argv`` (``--version`` before it counts as ``version``)."""
+    takes_value = {f"--{option.name}" for option in GLOBAL_OPTIONS}
+    skip = False
+    for token in argv:
+        if skip:
+            skip = False
+        elif token == "--version":
+            return "version"
+        elif token in takes_value:
+            skip = True
+        elif not token.startswith("-"):
+            return token
+    return None
 
 
-def _early_parser() -> argparse.ArgumentParser:
+def _early_plugins(argv: Sequence[str]) -> str | None:
+    """``--plugins`` wherever it stands (before or after the subcommand), before the full parse."""
     parser = argparse.ArgumentParser(add_help=False)
-    parser.add_argument("--plugins", default=_env("plugins"))
-    return parser
+    parser.add_argument(f"--{PLUGINS.name}", dest="value")
+    return parser.parse_known_args(argv)[0].value  # type: ignore[no-any-return]
 
 
-def _allow_list(value: str) -> frozenset[str] | None:
-    names = frozenset(part.strip() for part in value.split(",") if part.strip())
-    return names or None
+def _dest(option: Option[Any]) -> str:
+    return f"option:{option.name}"
 
 
-def build_parser(options: OptionRegistry) -> argparse.ArgumentParser:
+def _flag(args: argparse.Namespace, option: Option[Any]) -> str | None:
+    value: str | None = getattr(args, _dest(option), None)
+    return value
+
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    "serve": (
+        "serve the provider socket for the CSI driver",
+        "Serve the provider API on <providers-dir>/<provider-name>.sock until SIGTERM/SIGINT.",
+    ),
+    "mount": (
+        "run one SecretProviderClass through the full pipeline (driver emulator)",
+        "Emulate the driver: build the Mount request from a SecretProviderClass and pod flags, run it "
+        "in process (default), against a running socket (--socket) or a server started for the occasion (--serve), "
+        "then print a summary or write the files. Exits 1 with the pod event text on failure.",
+    ),
+    "validate": (
+        "check SecretProviderClass manifests without fetching",
+        "List every problem of each SecretProviderClass in the files, including secretObjects that "
+        "name files the class does not produce. Exit 1 when there are errors.",
+    ),
+    "secret-objects": (
+        "print the secretObjects block derived from a class's objects",
+        "Print spec.secretObjects for a SecretProviderClass: one Secret key per file it mounts, named "
+        "validly for a Kubernetes Secret. --check instead reports where the class's own block differs (exit 1).",
+    ),
+    "plugins": ("list plugins, their backends and load errors", "List the plugins, their backends and load errors."),
+    "version": ("print the gateway and plugin versions", "Print the gateway and plugin versions (no plugin is imported)."),
+}
+
+
+def build_parser(plugin_options: Iterable[Option[Any]] = ()) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="secrets-gateway",
         description="Multi-backend secrets provider for the Kubernetes Secrets Store CSI Driver.",
-        epilog="Every --flag of the settings also reads SECRETS_GATEWAY_<FLAG> from the environment.",
+        epilog="Every setting also reads SECRETS_GATEWAY_<NAME> from the environment (a flag wins). "
+        "Booleans: true/false (also 1/0, t/f, TRUE/FALSE, True/False); a bare boolean flag means true. "
+        "Run `secrets-gateway COMMAND --help` for the settings of a command.",
     )
-    parser.add_argument("--log-level", default=_env("log-level", "info"), choices=["debug", "info", "warning", "error"])
-    parser.add_argument("--log-format", default=_env("log-format", "text"), choices=["text", "json"])
+    parser.add_argument("--version", action="store_true", help="print the gateway and plugin versions and exit")
+    _add_options(parser, "global settings (also accepted after the command)", GLOBAL_OPTIONS)
     commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
-    settings = _settings_parent(options)
+    plugin_options = tuple(plugin_options)
+    handlers: dict[str, Handler] = {
+        "serve": run_serve, "mount": run_mount, "validate": run_validate, "secret-objects": run_secret_objects,
+        "plugins": run_plugins, "version": _version_handler,
+    }
+    for name, (summary, description) in COMMANDS.items():
+        sub = commands.add_parser(name, help=summary, description=description)
+        _add_options(sub, "global settings", GLOBAL_OPTIONS)
+        _add_options(sub, "settings", [o for o in CORE_OPTIONS if name in o.commands and o not in GLOBAL_OPTIONS])
+        _add_options(sub, "plugin settings", [o for o in plugin_options if name in o.commands])
+        sub.set_defaults(handler=handlers[name])
+    _mount_arguments(commands.choices["mount"])
+    _validate_arguments(commands.choices["validate"])
+    _secret_objects_arguments(commands.choices["secret-objects"])
+    _output_argument(commands.choices["plugins"])
+    return parser
 
-    serve = commands.add_parser("serve", parents=[settings], help="serve the provider socket for the CSI driver",
-                                description="Serve the provider API on <providers-dir>/<provider-name>.sock until SIGTERM/SIGINT.")
-    serve.set_defaults(handler=run_serve)
 
-    mount = commands.add_parser(
-        "mount", parents=[settings], help="run one SecretProviderClass through the full pipeline (driver emulator)",
-        description="Emulate the driver: build the Mount request from a SecretProviderClass and pod flags, run it "
-        "in process (default), against a running socket (--socket) or a server started for the occasion (--serve), "
-        "then print a summary or write the files. Exits 1 with the pod event text on failure.",
-    )
-    _mount_arguments(mount)
-    mount.set_defaults(handler=run_mount)
+def _add_options(parser: argparse.ArgumentParser, title: str, options: Sequence[Option[Any]]) -> None:
+    if not options:
+        return
+    group = parser.add_argument_group(title)
+    for option in options:
+        text = f"{option.help} (default {option.show_default()}; env {option.env_var})".replace("%", "%%")
+        if option.is_flag:
+            group.add_argument(f"--{option.name}", dest=_dest(option), nargs="?", const="true", metavar="BOOL",
+                               default=argparse.SUPPRESS, help=text)
+        else:
+            metavar = "{" + ",".join(map(str, option.choices)) + "}" if option.choices else option.dest.upper()
+            group.add_argument(f"--{option.name}", dest=_dest(option), metavar=metavar, default=argparse.SUPPRESS, help=text)
 
-    validate = commands.add_parser(
-        "validate", parents=[settings], help="check SecretProviderClass manifests without fetching",
-        description="List every problem of each SecretProviderClass in the files, including secretObjects that "
-        "name files the class does not produce. Exit 1 when there are errors.",
-    )
-    validate.add_argument("files", nargs="+", type=Path, help="manifest files (multi-document YAML)")
-    validate.add_argument("--parameters", action="store_true", help="the files are bare parameter mappings, not manifests")
-    validate.set_defaults(handler=run_validate)
 
-    secret_objects = commands.add_parser(
-        "secret-objects", parents=[settings], help="print the secretObjects block derived from a class's objects",
-        description="Print spec.secretObjects for a SecretProviderClass: one Secret key per file it mounts, named "
-        "validly for a Kubernetes Secret. --check instead reports where the class's own block differs (exit 1).",
-    )
+def _output_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-o", "--output", choices=OUTPUT_FORMATS, default="text", help="output format (default text)")
+
+
+def _secret_objects_arguments(secret_objects: argparse.ArgumentParser) -> None:
     secret_objects.add_argument("spc", type=Path, help="SecretProviderClass manifest")
     secret_objects.add_argument("--spc-name", help="which SecretProviderClass, when the file holds several")
     secret_objects.add_argument("--secret-name", help="the Secret's name (default: the class's own secretName, else its name)")
     secret_objects.add_argument("--type", default="Opaque", help="the Secret's type when the class sets none (default Opaque)")
     secret_objects.add_argument("--check", action="store_true", help="compare with the class's secretObjects instead")
-    secret_objects.set_defaults(handler=run_secret_objects, parameters=False)
-
-    plugins = commands.add_parser("plugins", parents=[settings], help="list plugins, their backends and load errors")
-    plugins.add_argument("--json", action="store_true", help="machine-readable output")
-    plugins.set_defaults(handler=run_plugins)
-
-    version = commands.add_parser("version", help="print the gateway and plugin versions")
-    version.set_defaults(handler=run_version)
-    return parser
+    secret_objects.set_defaults(parameters=False)
 
 
-def _settings_parent(options: OptionRegistry) -> argparse.ArgumentParser:
-    parent = argparse.ArgumentParser(add_help=False)
-    group = parent.add_argument_group("settings")
-    add = group.add_argument
-    add("--providers-dir", type=Path, default=Path(_env("providers-dir", str(DEFAULT_PROVIDERS_DIR))),
-        help="directory the driver looks for provider sockets in (default %(default)s)")
-    add("--provider-name", default=_env("provider-name", DEFAULT_PROVIDER_NAME),
-        help="socket name and SecretProviderClass spec.provider served; also chooses the dialect classes are read in, "
-        "e.g. a plugin's dialect for classes written for another provider (default %(default)s)")
-    add("--socket-mode", type=_octal, default=_octal(_env("socket-mode", "0600")), help="socket file mode (default 0600)")
-    add("--grace-period", type=float, default=float(_env("grace-period", "10")), help="seconds in-flight mounts get at shutdown")
-    add("--mount-timeout", type=float, default=float(_env("mount-timeout", "30")), help="deadline of one mount in seconds")
-    add("--backend-timeout", type=float, default=float(_env("backend-timeout", "10")), help="timeout of one backend call in seconds")
-    add("--max-parallel-calls", type=int, default=int(_env("max-parallel-calls", "32")), help="concurrent backend calls per mount")
-    add("--max-concurrent-mounts", type=int, default=int(_env("max-concurrent-mounts", "64")),
-        help="mounts served at once; more wait in a queue")
-    add("--max-mounts-per-namespace", type=int, default=int(_env("max-mounts-per-namespace", "32")),
-        help="mount slots one namespace may hold at once (fair share of --max-concurrent-mounts)")
-    add("--max-queued-mounts", type=int, default=int(_env("max-queued-mounts", "1024")),
-        help="mounts waiting for a slot; past that the namespace queueing the most is answered Unavailable")
-    add("--max-objects", type=int, default=int(_env("max-objects", "1000")), help="objects allowed per mount")
-    add("--max-value-bytes", type=int, default=int(_env("max-value-bytes", str(4 << 20))), help="largest value accepted from a backend")
-    add("--max-response-bytes", type=int, default=int(_env("max-response-bytes", str(4 << 20))),
-        help="largest Mount response (the driver refuses more than 4 MiB by default)")
-    add("--strict-objects", action="store_true", default=_env("strict-objects") in ("1", "true"),
-        help="reject unknown keys in object descriptors instead of warning")
-    add("--default-object-type", default=_env("default-object-type"),
-        help="backend for objects without objectType that no backend claims by name "
-        "(an SPC may set the parameter defaultObjectType; a dialect may have its own)")
-    add("--plugins", default=_env("plugins"), help="comma-separated allow-list of plugins to load (default: all installed)")
-    add("--cache-ttl", type=float, default=float(_env("cache-ttl", "0")),
-        help="seconds to keep fetched values in the node-local, identity-scoped cache; 0 (default) disables it")
-    add("--cache-backends", default=_env("cache-backends"), help="comma-separated backends the cache covers (default: all)")
-    add("--cache-max-entries", type=int, default=int(_env("cache-max-entries", "10000")), help="cache size bound")
-    add("--http-address", default=_env("http-address", ":8095"),
-        help='host:port for /metrics, /healthz and /readyz (serve only; ":port" = every interface, IPv4 and IPv6; '
-        'empty disables; default %(default)s)')
-    plugin_group = parent.add_argument_group("plugin settings")
-    for option in options.options.values():
-        plugin_group.add_argument(f"--{option.name}", default=os.environ.get(option.env_var, option.default),
-                                  help=f"{option.help} (env {option.env_var})")
-    parent.set_defaults(plugin_option_names=list(options.options))
-    return parent
+def _validate_arguments(validate: argparse.ArgumentParser) -> None:
+    validate.add_argument("files", nargs="+", type=Path, help="manifest files (multi-document YAML)")
+    validate.add_argument("--parameters", action="store_true", help="the files are bare parameter mappings, not manifests")
+    _output_argument(validate)
 
 
 def _mount_arguments(mount: argparse.ArgumentParser) -> None:
@@ -195,53 +221,46 @@ def _mount_arguments(mount: argparse.ArgumentParser) -> None:
     out = mount.add_argument_group("output")
     out.add_argument("--out", type=Path, help="write the files (with their modes) into this directory")
     out.add_argument("--show-values", action="store_true", help="print file contents (careful: real secrets)")
-
-
-def _octal(text: str) -> int:
-    try:
-        return int(text, 8)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an octal file mode like 0600") from None
-
-
-def settings_from(args: argparse.Namespace) -> Settings:
-    if not PROVIDER_NAME.match(args.provider_name):
-        raise StartupError(f'provider name "{args.provider_name}" must match ^[a-zA-Z0-9_-]{{1,30}}$ (the driver\'s rule)')
-    return Settings(
-        providers_dir=args.providers_dir,
-        provider_name=args.provider_name,
-        socket_mode=args.socket_mode,
-        grace_period=args.grace_period,
-        mount_timeout=args.mount_timeout,
-        backend_timeout=args.backend_timeout,
-        max_parallel_calls=args.max_parallel_calls,
-        max_concurrent_mounts=args.max_concurrent_mounts,
-        max_mounts_per_namespace=args.max_mounts_per_namespace,
-        max_queued_mounts=args.max_queued_mounts,
-        max_objects=args.max_objects,
-        max_value_bytes=args.max_value_bytes,
-        max_response_bytes=args.max_response_bytes,
-        strict_objects=args.strict_objects,
-        default_object_type=args.default_object_type,
-        http_address=args.http_address,
-        cache_ttl=args.cache_ttl,
-        cache_backends=_allow_list(args.cache_backends),
-        cache_max_entries=args.cache_max_entries,
-        plugins=_allow_list(args.plugins),
-        plugin_options={name: getattr(args, name.replace("-", "_")) or "" for name in args.plugin_option_names},
-    )
+    _output_argument(mount)
 
 
 # --------------------------------------------------------------------------- commands
 
 
-def run_serve(args: argparse.Namespace, plugins: PluginSet) -> int:
-    settings = settings_from(args)
+def _pipeline(settings: Settings, plugins: PluginSet) -> Gateway:
+    """The gateway a command runs; without a single backend it stops with the reason (e.g. a --plugins typo)."""
+    gateway = build_gateway(settings, plugins)
+    if gateway.backends.names():
+        return gateway
+    missing = [f.plugin.name for f in plugins.failures if not f.plugin.distribution and f.error.startswith("not installed")]
+    installed = sorted({info.name for info in (*plugins.loaded, *plugins.skipped)} | {f.plugin.name for f in plugins.failures} - set(missing))
+    if missing:
+        reason = f'--plugins names "{missing[0]}", which is not installed{did_you_mean(missing[0], installed)}'
+    else:
+        reason = plugins.failures[0].describe() if plugins.failures else "no plugin is installed or allowed"
+    raise StartupError(f"no backends registered: {reason}; installed: {', '.join(installed) or 'none'} "
+                       "(see `secrets-gateway plugins`)")
+
+
+def check_providers_dir(path: Path) -> None:
+    """The providers directory exists (or can be made) and this process can create a socket in it."""
+    if path.exists() and not path.is_dir():
+        raise StartupError(f"--providers-dir {path} is not a directory")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StartupError(f"--providers-dir {path} cannot be created: {exc.strerror}") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise StartupError(f"--providers-dir {path} is not writable by this process (uid {os.getuid()})")
+
+
+def run_serve(args: argparse.Namespace, settings: Settings, plugins: PluginSet) -> int:
     try:
         address = parse_address(settings.http_address)
     except ValueError as exc:
-        raise StartupError(str(exc)) from None
-    gateway = build_gateway(settings, plugins)
+        raise StartupError(f"--http-address: {exc}") from None
+    check_providers_dir(settings.providers_dir)
+    gateway = _pipeline(settings, plugins)  # no backend: no socket (the driver would wait on it for nothing)
     for failure in plugins.failures:
         print(f"warning: {failure.describe()}", file=sys.stderr)
     log.route_native_stderr()
@@ -262,7 +281,7 @@ async def serve(gateway: Gateway, http_address: tuple[str | None, int] | None) -
             await ops.stop()
 
 
-def run_mount(args: argparse.Namespace, plugins: PluginSet) -> int:
+def run_mount(args: argparse.Namespace, settings: Settings, plugins: PluginSet) -> int:
     try:
         spc = _select_spc(args)
         request = RawMountRequest(
@@ -271,22 +290,32 @@ def run_mount(args: argparse.Namespace, plugins: PluginSet) -> int:
             permission=args.permission,
             current_versions=tuple(_pairs(args.current_version, "--current-version")),
         )
-    except (ManifestError, ValueError) as exc:
+    except (ManifestError, ValueError, OSError) as exc:
         print(f"secrets-gateway mount: {exc}", file=sys.stderr)
         return 2
-    settings = settings_from(args)
     started = time.perf_counter()
     try:
         result, via = asyncio.run(_mount(args, settings, plugins, request))
     except MountFailure as failure:
-        print(failure.pod_event(args.namespace, args.pod_name), file=sys.stderr)
+        event = failure.pod_event(args.namespace, args.pod_name, attempts=1)
+        if args.output != "text":
+            _emit(args.output, {"spc": spc.name, "ok": False, "code": failure.code_name, "message": failure.message, "event": event})
+        print(event, file=sys.stderr)
+        if failure.retryable_by_driver:
+            print(f"note: tried once; the driver retries {failure.code_name} (up to {failure.driver_attempts} attempts in all)",
+                  file=sys.stderr)
         return 1
     elapsed = (time.perf_counter() - started) * 1000
-    print(f'Mounted {len(result.files)} files from SecretProviderClass "{spc.name}" {via} in {elapsed:.1f} ms')
-    _print_files(result, args.show_values)
+    if args.output != "text":
+        _emit(args.output, {"spc": spc.name, "ok": True, "via": via, "elapsed_ms": round(elapsed, 1),
+                            "files": [_file_entry(file, args.show_values) for file in sorted(result.files, key=lambda f: f.path)]})
+    else:
+        print(f'Mounted {len(result.files)} files from SecretProviderClass "{spc.name}" {via} in {elapsed:.1f} ms')
+        _print_files(result, args.show_values)
     if args.out:
         write_files(result, args.out)
-        print(f"Files written to {args.out}")
+        if args.output == "text":
+            print(f"Files written to {args.out}")
     return 0
 
 
@@ -296,14 +325,14 @@ async def _mount(args: argparse.Namespace, settings: Settings, plugins: PluginSe
             return await client.mount(request), f"via socket {args.socket}"
     if args.serve:
         with tempfile.TemporaryDirectory(prefix="sgw-") as directory:
-            server = GatewayServer(build_gateway(replace(settings, providers_dir=Path(directory)), plugins))
+            server = GatewayServer(_pipeline(replace(settings, providers_dir=Path(directory)), plugins))
             await server.start()
             try:
                 async with DriverClient(server.socket.path) as client:
                     return await client.mount(request), f"via a real server on {server.socket.path}"
             finally:
                 await server.stop()
-    gateway = build_gateway(settings, plugins)
+    gateway = _pipeline(settings, plugins)
     try:
         return await gateway.service.mount(request), "in process"
     except GatewayError as exc:
@@ -376,37 +405,64 @@ def write_files(result: MountResult, directory: Path) -> None:
         os.chmod(target, file.mode)
 
 
-def run_validate(args: argparse.Namespace, plugins: PluginSet) -> int:
-    gateway = build_gateway(settings_from(args), plugins)
+def _file_entry(file: MountedFile, show_values: bool) -> dict[str, Any]:
+    entry: dict[str, Any] = {"path": file.path, "mode": f"{file.mode:04o}", "bytes": len(file.contents), "version": file.version}
+    if show_values:
+        entry["contents"] = _printable(file.contents)
+    return entry
+
+
+def _emit(output: str, document: Mapping[str, Any]) -> None:
+    """Print a machine-readable document (``-o json`` or ``-o yaml``)."""
+    if output == "yaml":
+        print(yaml.safe_dump(dict(document), sort_keys=False, allow_unicode=True), end="")
+    else:
+        print(json.dumps(document, indent=2))
+
+
+def run_validate(args: argparse.Namespace, settings: Settings, plugins: PluginSet) -> int:
+    gateway = _pipeline(settings, plugins)
+    text = args.output == "text"
     errors = warnings = checked = 0
+    report: list[dict[str, Any]] = []
     for path in args.files:
         try:
             documents = [load_parameters(path)] if args.parameters else load_spcs(path)
         except ManifestError as exc:
-            print(f"error: {exc}")
+            report.append({"source": str(path), "name": None, "findings": [{"level": "error", "message": str(exc)}]})
             errors += 1
+            if text:
+                print(f"error: {exc}")
             continue
         if not documents:
-            print(f"warning: {path}: no SecretProviderClass found")
+            report.append({"source": str(path), "name": None, "findings": [{"level": "warning", "message": "no SecretProviderClass found"}]})
             warnings += 1
+            if text:
+                print(f"warning: {path}: no SecretProviderClass found")
         for spc in documents:
             checked += 1
             findings = validate_spc(spc, gateway.planner, gateway.backends, gateway.settings.provider_name)
-            for finding in findings:
-                print(f"{finding.level}: {spc.source} ({spc.name or 'parameters'}): {finding.message}")
+            report.append({"source": str(spc.source), "name": spc.name or None,
+                           "findings": [{"level": f.level, "message": f.message} for f in findings]})
+            if text:
+                for finding in findings:
+                    print(f"{finding.level}: {spc.source} ({spc.name or 'parameters'}): {finding.message}")
             errors += sum(f.level == "error" for f in findings)
             warnings += sum(f.level == "warning" for f in findings)
-    print(f"{checked} SecretProviderClass checked: {errors} error(s), {warnings} warning(s)")
+    if text:
+        print(f"{checked} SecretProviderClass checked: {errors} error(s), {warnings} warning(s)")
+    else:
+        _emit(args.output, {"checked": checked, "errors": errors, "warnings": warnings, "documents": report})
     return 1 if errors else 0
 
 
-def run_secret_objects(args: argparse.Namespace, plugins: PluginSet) -> int:
+def run_secret_objects(args: argparse.Namespace, settings: Settings, plugins: PluginSet) -> int:
     try:
         spc = _select_spc(args)
     except ManifestError as exc:
         print(f"secrets-gateway secret-objects: {exc}", file=sys.stderr)
         return 2
-    parsed = build_gateway(settings_from(args), plugins).planner.parse(spc.parameters)
+    parsed = _pipeline(settings, plugins).planner.parse(spc.parameters)
     if parsed.problems:
         for problem in parsed.problems:
             print(f"error: {spc.source} ({spc.name}): {problem}", file=sys.stderr)
@@ -425,12 +481,12 @@ def run_secret_objects(args: argparse.Namespace, plugins: PluginSet) -> int:
     return 0
 
 
-def run_plugins(args: argparse.Namespace, plugins: PluginSet) -> int:
-    gateway = build_gateway(settings_from(args), plugins)
+def run_plugins(args: argparse.Namespace, settings: Settings, plugins: PluginSet) -> int:
+    gateway = build_gateway(settings, plugins)  # reports plugins named in --plugins but not installed
     report = plugin_report(gateway)
-    if args.json:
-        print(json.dumps(report, indent=2))
-        return 0
+    if args.output != "text":
+        _emit(args.output, report)
+        return 1 if report["failures"] else 0
     for plugin in report["plugins"]:
         print(f"{plugin['name']:<12} {plugin['distribution']} {plugin['version']}".rstrip())
         for backend in plugin["backends"]:
@@ -476,8 +532,14 @@ def plugin_report(gateway: Gateway) -> dict[str, Any]:
     }
 
 
-def run_version(args: argparse.Namespace, plugins: PluginSet) -> int:
+def run_version() -> int:
+    """Versions from package metadata: no plugin is imported, so this starts fast."""
     print(f"secrets-gateway {__version__} (provider API {API_VERSION}, Python {sys.version.split()[0]})")
-    for info in plugins.loaded:
-        print(f"  plugin {info.name}: {info.distribution} {info.version}".rstrip())
+    for entry_point in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda ep: ep.name):
+        dist = entry_point.dist
+        print(f"  plugin {entry_point.name}: {dist.name if dist else ''} {dist.version if dist else ''}".rstrip())
     return 0
+
+
+def _version_handler(args: argparse.Namespace, settings: Settings, plugins: PluginSet) -> int:
+    return run_version()

@@ -20,7 +20,6 @@ from gateway.providerpb import service_pb2_grpc as pb_grpc
 from gateway.request import RawMountRequest
 from gateway.settings import DRIVER_MAX_RECEIVE_BYTES
 
-
 DRIVER_ATTEMPTS = 3  # the driver's attempts for an UNAVAILABLE Mount
 
 
@@ -40,12 +39,22 @@ class MountFailure(Exception):
     def rpc_error(self) -> str:
         return f"rpc error: code = {self.code_name} desc = {self.message}"
 
-    def pod_event(self, namespace: str = "default", pod: str = "pod", volume: str = "secrets-store-inline") -> str:
-        """The FailedMount event text kubelet would show for this failure.
+    @property
+    def retryable_by_driver(self) -> bool:
+        """The driver retries only UNAVAILABLE."""
+        return bool(self.code == grpc.StatusCode.UNAVAILABLE)
 
-        The driver retries only UNAVAILABLE (3 attempts in all) and then says so.
+    driver_attempts = DRIVER_ATTEMPTS
+
+    def pod_event(self, namespace: str = "default", pod: str = "pod", volume: str = "secrets-store-inline", *,
+                  attempts: int = DRIVER_ATTEMPTS) -> str:
+        """The FailedMount event text kubelet would show for this failure after ``attempts`` tries.
+
+        The driver retries only UNAVAILABLE (3 attempts in all) and then says so; the wrapper is
+        shown only when that many attempts were really made.
         """
-        retries = f"max retries exhausted: failed after {DRIVER_ATTEMPTS} attempts: " if self.code == grpc.StatusCode.UNAVAILABLE else ""
+        exhausted = self.retryable_by_driver and attempts >= DRIVER_ATTEMPTS
+        retries = f"max retries exhausted: failed after {attempts} attempts: " if exhausted else ""
         return (
             f'MountVolume.SetUp failed for volume "{volume}" : rpc error: code = Unknown desc = failed to mount '
             f"secrets store objects for pod {namespace}/{pod}, err: {retries}{self.rpc_error()}"
@@ -80,7 +89,8 @@ class DriverClient:
         await self.channel.close()
 
     async def version(self, timeout: float = 5.0) -> pb.VersionResponse:
-        return await self.stub.Version(pb.VersionRequest(version="v1alpha1"), timeout=timeout)
+        response: pb.VersionResponse = await self.stub.Version(pb.VersionRequest(version="v1alpha1"), timeout=timeout)
+        return response
 
     async def mount(self, request: RawMountRequest, timeout: float | None = None) -> MountResult:
         """Mount; return the files, or raise :class:`MountFailure` (including the driver's own checks)."""

@@ -21,6 +21,7 @@ from gateway.errors import CODE_PRECEDENCE, ERROR_CLASSES, DeadlineExceeded, Gat
 from gateway.failover import ObjectAttempts
 from gateway.metrics import OK, Metrics, outcome_of
 from gateway.model import FetchBatch, Fetched, FetchFailure, FetchItem, MountPlan, ObjectSpec
+from gateway.settings import BACKEND_TIMEOUT, MAX_PARALLEL_CALLS, MAX_VALUE_BYTES
 from gateway.text import at
 
 log = logging.getLogger("gateway.dispatch")
@@ -37,9 +38,9 @@ class Resolved:
 
 @dataclass(frozen=True)
 class DispatchLimits:
-    max_parallel_calls: int = 32
-    call_timeout: float = 10.0
-    max_value_bytes: int = 4 * 1024 * 1024
+    max_parallel_calls: int = MAX_PARALLEL_CALLS.default
+    call_timeout: float = BACKEND_TIMEOUT.default
+    max_value_bytes: int = MAX_VALUE_BYTES.default
 
 
 class Dispatcher:

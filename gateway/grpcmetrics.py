@@ -15,7 +15,7 @@ from gateway.errors import go_code_name
 HANDLING_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
 
-class GrpcServerMetrics(grpc.aio.ServerInterceptor):
+class GrpcServerMetrics(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc ships no type hints
     def __init__(self, registry: CollectorRegistry) -> None:
         labels = ["grpc_type", "grpc_service", "grpc_method"]
         self.started = Counter("grpc_server_started", "RPCs started on the server.", labels, registry=registry)

@@ -17,7 +17,8 @@ import pluggy
 from gateway.backend import BackendRegistry
 from gateway.dialect import DialectRegistry
 from gateway.middleware.base import MiddlewareRegistry
-from gateway.settings import OptionRegistry, Settings
+from gateway.options import OptionRegistry
+from gateway.settings import Settings
 
 PROJECT = "gateway"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -35,12 +36,12 @@ class GatewaySpec:
 
             @hookimpl
             def gateway_add_options(options):
-                options.add(PluginOption("fake-store", help="YAML/JSON store file"))
+                options.add(Option("fake-store", Path, None, "YAML/JSON store file"))
         """
 
     @hookspec
     def gateway_register_backends(self, registry: BackendRegistry, settings: Settings, metrics: object) -> None:
-        """Add backends: ``registry.add(MyBackend(settings.option("my-flag")))``.
+        """Add backends: ``registry.add(MyBackend(settings.option(MY_OPTION)))`` (a typed value).
 
         ``metrics`` is the server's :class:`gateway.metrics.Metrics`, for backend call counters.
         A backend name registered twice stops the server with a message naming both plugins.

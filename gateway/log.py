@@ -29,7 +29,7 @@ MAX_LOGGED_ERROR = 4096
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: time (UTC), level, logger, message, and the mount's fields."""
 
-    converter = time.gmtime
+    converter = time.gmtime  # type: ignore[assignment]  # typeshed types gmtime as taking no argument
 
     def format(self, record: logging.LogRecord) -> str:
         document = {
@@ -47,7 +47,7 @@ class JsonFormatter(logging.Formatter):
 class TextFormatter(logging.Formatter):
     """``time level logger: message key=value ...`` with the time in UTC (ISO 8601, ``Z``)."""
 
-    converter = time.gmtime
+    converter = time.gmtime  # type: ignore[assignment]  # typeshed types gmtime as taking no argument
     default_time_format = "%Y-%m-%dT%H:%M:%S"
     default_msec_format = "%s.%03dZ"
 

@@ -6,7 +6,7 @@ import json
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -144,5 +144,5 @@ def driver_attributes(spc: SpcDocument, pod: PodContext) -> dict[str, str]:
 
 def tokens_json(tokens: Mapping[str, str], lifetime: timedelta = timedelta(hours=1)) -> str:
     """``csi.storage.k8s.io/serviceAccount.tokens`` for ``{audience: token}``."""
-    expires = (datetime.now(timezone.utc) + lifetime).strftime("%Y-%m-%dT%H:%M:%SZ")
+    expires = (datetime.now(UTC) + lifetime).strftime("%Y-%m-%dT%H:%M:%SZ")
     return json.dumps({audience: {"token": token, "expirationTimestamp": expires} for audience, token in tokens.items()})

@@ -21,6 +21,7 @@ from gateway.middleware.files import build_files
 from gateway.model import MountPlan, MountRequest, MountResult
 from gateway.planner import Planner
 from gateway.request import RawMountRequest, parse_request
+from gateway.settings import MAX_CONCURRENT_MOUNTS, MAX_MOUNTS_PER_NAMESPACE, MAX_QUEUED_MOUNTS, MAX_RESPONSE_BYTES, MOUNT_TIMEOUT
 from gateway.wire import response_size
 
 log = logging.getLogger("gateway.mount")
@@ -28,11 +29,11 @@ log = logging.getLogger("gateway.mount")
 
 @dataclass(frozen=True)
 class MountLimits:
-    mount_timeout: float = 30.0
-    max_concurrent_mounts: int = 64
-    max_response_bytes: int = 4 * 1024 * 1024
-    max_mounts_per_namespace: int = 32
-    max_queued_mounts: int = 1024
+    mount_timeout: float = MOUNT_TIMEOUT.default
+    max_concurrent_mounts: int = MAX_CONCURRENT_MOUNTS.default
+    max_response_bytes: int = MAX_RESPONSE_BYTES.default
+    max_mounts_per_namespace: int = MAX_MOUNTS_PER_NAMESPACE.default
+    max_queued_mounts: int = MAX_QUEUED_MOUNTS.default
 
 
 class MountService:

@@ -267,7 +267,7 @@ class OutboundHttp:
         if not self.use_proxy:
             return ""
         proxy = urllib.request.getproxies_environment().get(scheme, "")
-        if not proxy or urllib.request.proxy_bypass_environment(host):
+        if not proxy or urllib.request.proxy_bypass_environment(host):  # type: ignore[attr-defined]  # public, untyped in typeshed
             return ""
         return proxy
 

@@ -22,7 +22,8 @@ from gateway.dialect import DialectRegistry
 from gateway.errors import StartupError
 from gateway.hookspecs import PROJECT, GatewaySpec
 from gateway.middleware.base import MiddlewareRegistry
-from gateway.settings import OptionRegistry, Settings
+from gateway.options import OptionRegistry
+from gateway.settings import Settings
 
 ENTRY_POINT_GROUP = "secrets_gateway.plugins"
 log = logging.getLogger("gateway.plugins")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from gateway.errors import InvalidArgument
@@ -112,7 +112,7 @@ def _expiration(audience: str, value: Any) -> datetime | None:
         raise InvalidArgument(
             f'{TOKENS}: expirationTimestamp for audience "{audience}" is not an RFC 3339 time: {_preview(value)}'
         ) from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _string_map(text: str, field_name: str, *, allow_null: bool) -> dict[str, str]:

@@ -1,4 +1,9 @@
-"""Server settings: one frozen object built by the CLI (flags > environment > defaults)."""
+"""Server settings: one table of typed options (:data:`CORE_OPTIONS`) and the frozen object built from it.
+
+Each core setting is declared once here — flag, type, default, check, help. The CLI builds its flags
+from the table, ``Settings`` takes its field defaults from it, and the pipeline's limits are read
+from ``Settings``; no other module repeats a default.
+"""
 
 from __future__ import annotations
 
@@ -6,70 +11,179 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
 from gateway.model import frozen_mapping
+from gateway.options import POSITIVE, Check, Option, at_least, parse_mode, parse_names
 
-DEFAULT_PROVIDERS_DIR = Path("/var/run/secrets-store-csi-providers")
-DEFAULT_PROVIDER_NAME = "secrets-gateway"
+T = TypeVar("T")
+
 PROVIDER_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,30}$")  # the driver's rule for spec.provider
 DRIVER_MAX_RECEIVE_BYTES = 4 * 1024 * 1024
 
+SERVE = frozenset({"serve"})
+RUNS_MOUNTS = frozenset({"serve", "mount"})
+PLANS_MOUNTS = frozenset({"serve", "mount", "validate", "secret-objects"})
+EVERY_COMMAND = frozenset({"serve", "mount", "validate", "secret-objects", "plugins", "version"})
 
-@dataclass(frozen=True)
-class PluginOption:
-    """A server setting a plugin declares (``gateway_add_options``): ``--<name>`` / ``$<env>``."""
+_SAFE_SOCKET_MODE = Check[int](lambda mode: 0 <= mode <= 0o777 and not mode & 0o007, "without setuid/setgid/sticky or world bits")
 
-    name: str
-    help: str
-    env: str = ""
-    default: str = ""
+LOG_LEVEL = Option("log-level", str, "info", "log level", choices=("debug", "info", "warning", "error"), commands=EVERY_COMMAND)
+LOG_FORMAT = Option("log-format", str, "text", "log line format", choices=("text", "json"), commands=EVERY_COMMAND)
+PLUGINS = Option[frozenset[str] | None](
+    "plugins", parse_names, None, "comma-separated allow-list of plugins to load (default: all installed)", commands=EVERY_COMMAND
+)
+PROVIDERS_DIR = Option(
+    "providers-dir", Path, Path("/var/run/secrets-store-csi-providers"), "directory the driver looks for provider sockets in", commands=SERVE
+)
+PROVIDER_NAME_OPTION = Option(
+    "provider-name",
+    str,
+    "secrets-gateway",
+    "socket name and SecretProviderClass spec.provider served; also chooses the dialect classes are read in, "
+    "e.g. a plugin's dialect for classes written for another provider",
+    check=Check(lambda name: bool(PROVIDER_NAME.match(name)), "matching ^[a-zA-Z0-9_-]{1,30}$ (the driver's rule)"),
+)
+DEFAULT_PROVIDER_NAME: str = PROVIDER_NAME_OPTION.default
+SOCKET_MODE = Option("socket-mode", parse_mode, 0o600, "socket file mode", check=_SAFE_SOCKET_MODE, commands=SERVE)
+GRACE_PERIOD = Option("grace-period", float, 10.0, "seconds in-flight mounts get at shutdown", check=at_least(0), commands=SERVE)
+MOUNT_TIMEOUT = Option("mount-timeout", float, 30.0, "deadline of one mount in seconds", check=POSITIVE, commands=RUNS_MOUNTS)
+BACKEND_TIMEOUT = Option("backend-timeout", float, 10.0, "timeout of one backend call in seconds", check=POSITIVE, commands=RUNS_MOUNTS)
+MAX_PARALLEL_CALLS = Option("max-parallel-calls", int, 32, "concurrent backend calls per mount", check=at_least(1), commands=RUNS_MOUNTS)
+MAX_CONCURRENT_MOUNTS = Option(
+    "max-concurrent-mounts", int, 64, "mounts served at once; more wait in a queue", check=at_least(1), commands=RUNS_MOUNTS
+)
+MAX_MOUNTS_PER_NAMESPACE = Option(
+    "max-mounts-per-namespace",
+    int,
+    32,
+    "mount slots one namespace may hold at once (fair share of --max-concurrent-mounts)",
+    check=at_least(1),
+    commands=RUNS_MOUNTS,
+)
+MAX_QUEUED_MOUNTS = Option(
+    "max-queued-mounts",
+    int,
+    1024,
+    "mounts waiting for a slot; past that the namespace queueing the most is answered Unavailable",
+    check=at_least(0),
+    commands=RUNS_MOUNTS,
+)
+MAX_OBJECTS = Option("max-objects", int, 1000, "objects allowed per mount", check=at_least(1), commands=PLANS_MOUNTS)
+MAX_VALUE_BYTES = Option(
+    "max-value-bytes", int, DRIVER_MAX_RECEIVE_BYTES, "largest value accepted from a backend", check=at_least(1), commands=RUNS_MOUNTS
+)
+MAX_RESPONSE_BYTES = Option(
+    "max-response-bytes",
+    int,
+    DRIVER_MAX_RECEIVE_BYTES,
+    "largest Mount response (the driver refuses more than 4 MiB by default)",
+    check=at_least(1),
+    commands=RUNS_MOUNTS,
+)
+MAX_REQUEST_BYTES = Option(
+    "max-request-bytes", int, 16 * 1024 * 1024, "largest Mount request accepted on the socket", check=at_least(1), commands=SERVE
+)
+STRICT_OBJECTS = Option(
+    "strict-objects", bool, False, "reject unknown keys in object descriptors instead of warning", commands=PLANS_MOUNTS
+)
+DEFAULT_OBJECT_TYPE = Option(
+    "default-object-type",
+    str,
+    "",
+    "backend for objects without objectType that no backend claims by name "
+    "(an SPC may set the parameter defaultObjectType; a dialect may have its own)",
+    commands=PLANS_MOUNTS,
+)
+HTTP_ADDRESS = Option(
+    "http-address",
+    str,
+    ":8095",
+    'host:port for /metrics, /healthz and /readyz (":port" = every interface, IPv4 and IPv6; empty disables)',
+    commands=SERVE,
+)
+CACHE_TTL = Option(
+    "cache-ttl",
+    float,
+    0.0,
+    "seconds to keep fetched values in the node-local, identity-scoped cache; 0 disables it",
+    check=at_least(0),
+    commands=RUNS_MOUNTS,
+)
+CACHE_BACKENDS = Option[frozenset[str] | None](
+    "cache-backends", parse_names, None, "comma-separated backends the cache covers (default: all)", commands=RUNS_MOUNTS
+)
+CACHE_MAX_ENTRIES = Option("cache-max-entries", int, 10_000, "cache size bound", check=at_least(1), commands=RUNS_MOUNTS)
 
-    @property
-    def env_var(self) -> str:
-        return self.env or "SECRETS_GATEWAY_" + self.name.upper().replace("-", "_")
-
-
-class OptionRegistry:
-    """Collects plugin options at startup; the CLI turns them into flags."""
-
-    def __init__(self) -> None:
-        self.options: dict[str, PluginOption] = {}
-
-    def add(self, option: PluginOption) -> None:
-        if option.name in self.options:
-            raise ValueError(f"plugin option --{option.name} is declared twice")
-        self.options[option.name] = option
+#: every core setting, in the order ``--help`` lists them
+CORE_OPTIONS: tuple[Option[Any], ...] = (
+    LOG_LEVEL,
+    LOG_FORMAT,
+    PLUGINS,
+    PROVIDERS_DIR,
+    PROVIDER_NAME_OPTION,
+    SOCKET_MODE,
+    GRACE_PERIOD,
+    MOUNT_TIMEOUT,
+    BACKEND_TIMEOUT,
+    MAX_PARALLEL_CALLS,
+    MAX_CONCURRENT_MOUNTS,
+    MAX_MOUNTS_PER_NAMESPACE,
+    MAX_QUEUED_MOUNTS,
+    MAX_OBJECTS,
+    MAX_VALUE_BYTES,
+    MAX_RESPONSE_BYTES,
+    MAX_REQUEST_BYTES,
+    STRICT_OBJECTS,
+    DEFAULT_OBJECT_TYPE,
+    HTTP_ADDRESS,
+    CACHE_TTL,
+    CACHE_BACKENDS,
+    CACHE_MAX_ENTRIES,
+)
+#: the settings every subcommand accepts, before or after the subcommand's name
+GLOBAL_OPTIONS = (LOG_LEVEL, LOG_FORMAT, PLUGINS)
 
 
 @dataclass(frozen=True)
 class Settings:
-    providers_dir: Path = DEFAULT_PROVIDERS_DIR
-    provider_name: str = DEFAULT_PROVIDER_NAME
-    socket_mode: int = 0o600
-    grace_period: float = 10.0
-    mount_timeout: float = 30.0
-    backend_timeout: float = 10.0
-    max_parallel_calls: int = 32
-    max_concurrent_mounts: int = 64
-    max_mounts_per_namespace: int = 32  # fair share: one namespace's burst leaves slots for the others
-    max_queued_mounts: int = 1024  # waiting mounts; past that the longest queue is answered Unavailable
-    max_objects: int = 1000
-    max_value_bytes: int = DRIVER_MAX_RECEIVE_BYTES
-    max_response_bytes: int = DRIVER_MAX_RECEIVE_BYTES
-    max_request_bytes: int = 16 * 1024 * 1024
-    strict_objects: bool = False
-    default_object_type: str = ""  # routes objects without objectType that no backend claims; SPC parameter defaultObjectType wins
-    http_address: str = ":8095"  # /metrics, /healthz, /readyz on every interface, IPv4 and IPv6; empty disables
-    cache_ttl: float = 0.0  # node-local fetch cache; 0 = off (see gateway.cache)
-    cache_backends: frozenset[str] | None = None  # None = every backend, when cache_ttl > 0
-    cache_max_entries: int = 10_000
-    plugins: frozenset[str] | None = None  # allow-list of plugin names; None = every installed plugin
-    plugin_options: Mapping[str, str] = field(default_factory=lambda: frozen_mapping({}))
+    """Typed values of every core option (field = option name with ``_``) plus the plugins' options."""
+
+    log_level: str = LOG_LEVEL.default
+    log_format: str = LOG_FORMAT.default
+    plugins: frozenset[str] | None = PLUGINS.default  # allow-list of plugin names; None = every installed plugin
+    providers_dir: Path = PROVIDERS_DIR.default
+    provider_name: str = PROVIDER_NAME_OPTION.default
+    socket_mode: int = SOCKET_MODE.default
+    grace_period: float = GRACE_PERIOD.default
+    mount_timeout: float = MOUNT_TIMEOUT.default
+    backend_timeout: float = BACKEND_TIMEOUT.default
+    max_parallel_calls: int = MAX_PARALLEL_CALLS.default
+    max_concurrent_mounts: int = MAX_CONCURRENT_MOUNTS.default
+    max_mounts_per_namespace: int = MAX_MOUNTS_PER_NAMESPACE.default  # fair share: one namespace's burst leaves slots for the others
+    max_queued_mounts: int = MAX_QUEUED_MOUNTS.default  # waiting mounts; past that the longest queue is answered Unavailable
+    max_objects: int = MAX_OBJECTS.default
+    max_value_bytes: int = MAX_VALUE_BYTES.default
+    max_response_bytes: int = MAX_RESPONSE_BYTES.default
+    max_request_bytes: int = MAX_REQUEST_BYTES.default
+    strict_objects: bool = STRICT_OBJECTS.default
+    default_object_type: str = DEFAULT_OBJECT_TYPE.default  # routes objects without objectType that no backend claims; SPC parameter defaultObjectType wins
+    http_address: str = HTTP_ADDRESS.default
+    cache_ttl: float = CACHE_TTL.default  # node-local fetch cache; 0 = off (see gateway.cache)
+    cache_backends: frozenset[str] | None = CACHE_BACKENDS.default  # None = every backend, when cache_ttl > 0
+    cache_max_entries: int = CACHE_MAX_ENTRIES.default
+    plugin_options: Mapping[str, object] = field(default_factory=lambda: frozen_mapping({}))
 
     @property
     def socket_path(self) -> Path:
         return self.providers_dir / f"{self.provider_name}.sock"
 
-    def option(self, name: str, default: str = "") -> str:
-        """A plugin option's value (``--fake-store`` → ``option("fake-store")``)."""
-        return self.plugin_options.get(name, "") or default
+    def option(self, option: Option[T]) -> T:
+        """A plugin option's typed value (its default when not set)."""
+        return option.value_in(self.plugin_options)
+
+
+def settings_from(values: Mapping[str, object], plugin_options: Mapping[str, object]) -> Settings:
+    """``Settings`` from parsed core values by option name (absent ones keep their defaults)."""
+    core = {option.dest: values[option.name] for option in CORE_OPTIONS if option.name in values}
+    return Settings(**core, plugin_options=frozen_mapping(dict(plugin_options)))  # type: ignore[arg-type]

@@ -18,7 +18,7 @@ import yaml
 _BaseLoader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-class Yaml11Loader(_BaseLoader):  # type: ignore[misc,valid-type]
+class Yaml11Loader(_BaseLoader):  # type: ignore[misc]
     """SafeLoader (libyaml when available) without timestamp resolution and with Go's y/n booleans."""
 
     yaml_implicit_resolvers = {
@@ -43,7 +43,8 @@ def load(text: str, loader: type = Yaml11Loader) -> Any:
 
 def load_all(text: str) -> list[Any]:
     """Parse a multi-document stream (a manifest file)."""
-    return _parse(text, lambda: list(yaml.load_all(text, Loader=Yaml11Loader)))  # noqa: S506
+    documents: list[Any] = _parse(text, lambda: list(yaml.load_all(text, Loader=Yaml11Loader)))
+    return documents
 
 
 def _parse(text: str, parse: Any) -> Any:

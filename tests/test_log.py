@@ -13,7 +13,7 @@ import threading
 import time
 import warnings
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -70,10 +70,10 @@ async def test_every_line_of_the_server_is_json_including_grpc_core(tmp_path: Pa
     lines = [json.loads(line) for line in stderr.splitlines()]  # any unformatted line fails here
     loggers = {line["logger"] for line in lines}
     assert {"grpc.core", "gateway.mount", "gateway.server"} <= loggers, loggers
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     for line in lines:
         assert line["time"].endswith("Z")
-        stamp = datetime.strptime(line["time"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+        stamp = datetime.strptime(line["time"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
         assert abs(now - stamp) < timedelta(hours=1)  # local +05:30 would be far off
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -50,7 +50,7 @@ def test_tokens_from_attributes_or_secrets() -> None:
     for request in (in_attributes, in_secrets):
         token = request.identity.token_for("sts.amazonaws.com")
         assert token is not None and token.token == "header.payload.sig"
-        assert token.expiration == datetime(2030, 1, 1, tzinfo=timezone.utc)
+        assert token.expiration == datetime(2030, 1, 1, tzinfo=UTC)
         assert request.identity.tokens_provided and request.identity.token_for("other") is None
         assert "header.payload.sig" not in repr(request)
 
@@ -103,4 +103,4 @@ def test_permission(text: str, mode: int) -> None:
 
 def test_expired_token_is_detected() -> None:
     token = parse_tokens('{"a": {"token": "t", "expirationTimestamp": "2001-01-01T00:00:00Z"}}')["a"]
-    assert token.expired(datetime.now(timezone.utc))
+    assert token.expired(datetime.now(UTC))

@@ -11,8 +11,8 @@ from __future__ import annotations
 import json
 
 from gateway.errors import InvalidArgument
-from gateway.middleware.base import EXPAND_ORDER, Piece
 from gateway.jsonvalue import NotJson, json_kind, parse_json
+from gateway.middleware.base import EXPAND_ORDER, Piece
 from gateway.model import ExpandMode, MountPlan
 from gateway.paths import MAX_COMPONENT_BYTES
 from gateway.text import preview

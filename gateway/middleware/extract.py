@@ -14,9 +14,9 @@ import jmespath
 import jmespath.exceptions
 
 from gateway.errors import InvalidArgument
+from gateway.jsonvalue import NotJson, json_kind, parse_json
 from gateway.middleware.base import EXTRACT_ORDER, Piece
 from gateway.middleware.decode import decode
-from gateway.jsonvalue import NotJson, json_kind, parse_json
 from gateway.model import JmesEntry, MountPlan
 from gateway.text import at, preview
 

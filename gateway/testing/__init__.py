@@ -63,7 +63,7 @@ def mount_request(
     return RawMountRequest(json.dumps(attributes), secrets, permission, "/var/lib/kubelet/pods/x/volumes/y", tuple(current_versions))
 
 
-class backends_plugin:  # noqa: N801 - used like a function: backends_plugin(FakeBackend(...))
+class backends_plugin:
     """A plugin object that registers the given backend instances."""
 
     def __init__(self, *backends: Backend) -> None:

@@ -15,7 +15,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.chart.served import ENTRYPOINT, get, serve
-from tests.chart.tools import CHART, NAMESPACE, REPO, RELEASE, by_kind, one, render, validate_objects
+from tests.chart.tools import CHART, NAMESPACE, RELEASE, REPO, by_kind, one, render, validate_objects
 
 pytestmark = pytest.mark.timeout(1200)  # the first test may build helm
 

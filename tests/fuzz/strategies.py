@@ -104,7 +104,7 @@ def _objects(attributes: dict[str, Any]) -> list[Any] | None:
     if not isinstance(text, str) or text.count("[") + text.count("{") > 100:
         return None
     try:
-        document = yaml.load(text, Loader=_Loader)  # noqa: S506 - a safe loader
+        document = yaml.load(text, Loader=_Loader)
     except (yaml.YAMLError, RecursionError, ValueError):  # ValueError: lone surrogates (UnicodeEncodeError)
         return None
     return document if isinstance(document, list) else None

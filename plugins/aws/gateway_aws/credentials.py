@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from gateway.concurrency import ExpiringCache, SingleFlight
@@ -127,7 +127,7 @@ def _from_sts(response: dict[str, Any]) -> Credentials:
     raw = response.get("Credentials") or {}
     expiration = raw.get("Expiration")
     if isinstance(expiration, datetime) and expiration.tzinfo is None:
-        expiration = expiration.replace(tzinfo=timezone.utc)
+        expiration = expiration.replace(tzinfo=UTC)
     return Credentials(
         raw.get("AccessKeyId", ""),
         raw.get("SecretAccessKey", ""),

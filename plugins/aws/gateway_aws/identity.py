@@ -9,13 +9,13 @@ part of every cache and singleflight key in this plugin.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from gateway.errors import ERROR_CLASSES, GatewayError, Internal, InvalidArgument, PermissionDenied
-from gateway_kube.kubeapi import KubeApi, KubeApiError, KubeForbidden, nested
 from gateway.model import PodIdentity
 from gateway_aws.options import AwsOptions
 from gateway_aws.params import ROLE_ARN, AssumeRole, AuthParameters
+from gateway_kube.kubeapi import KubeApi, KubeApiError, KubeForbidden, nested
 
 IRSA_AUDIENCE = "sts.amazonaws.com"
 POD_IDENTITY_AUDIENCE = "pods.eks.amazonaws.com"
@@ -85,7 +85,7 @@ class IdentityResolver:
                 f'{method} token extraction failed: token for audience "{audience}" not found - '
                 "ensure tokenRequests includes this audience in CSIDriver"
             )
-        if token.expired(now or datetime.now(timezone.utc)):
+        if token.expired(now or datetime.now(UTC)):
             raise PermissionDenied(
                 f'the service-account token for audience "{audience}" expired at {token.expiration:%Y-%m-%dT%H:%M:%SZ}; '
                 "kubelet sends a fresh one with the next mount",

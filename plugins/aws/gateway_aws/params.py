@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from gateway.errors import InvalidArgument
+from gateway.options import parse_bool
 
 USE_POD_IDENTITY = "usePodIdentity"
 PREFERRED_ADDRESS_TYPE = "preferredAddressType"
@@ -25,9 +26,6 @@ MIN_DURATION, MAX_DURATION = 900, 43200
 ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
 EXTERNAL_ID = re.compile(r"^[\w+=,.@:/-]{2,1224}$")
 
-# Go's strconv.ParseBool, which ASCP uses for usePodIdentity
-_GO_TRUE = frozenset({"1", "t", "T", "TRUE", "true", "True"})
-_GO_FALSE = frozenset({"0", "f", "F", "FALSE", "false", "False"})
 
 
 @dataclass(frozen=True)
@@ -62,11 +60,10 @@ def parse_auth_parameters(parameters: Mapping[str, str]) -> AuthParameters:
 def _use_pod_identity(value: str) -> bool:
     if value == "":
         return False
-    if value in _GO_TRUE:
-        return True
-    if value in _GO_FALSE:
-        return False
-    raise InvalidArgument(f'failed to parse usePodIdentity value, error: strconv.ParseBool: parsing "{value}": invalid syntax')
+    try:
+        return parse_bool(value)  # Go's strconv.ParseBool, which ASCP uses for usePodIdentity
+    except ValueError:
+        raise InvalidArgument(f'failed to parse usePodIdentity value, error: strconv.ParseBool: parsing "{value}": invalid syntax') from None
 
 
 def _address_type(value: str) -> str:

@@ -11,7 +11,8 @@ import logging
 from gateway.backend import BackendRegistry
 from gateway.hookspecs import hookimpl
 from gateway.metrics import Metrics
-from gateway.settings import OptionRegistry, Settings
+from gateway.options import OptionRegistry
+from gateway.settings import Settings
 from gateway_aws.ascp import gateway_register_dialects
 from gateway_aws.options import OPTIONS, AwsOptions
 from gateway_aws.runtime import AwsRuntime

@@ -17,7 +17,7 @@ import functools
 import json
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from gateway.concurrency import Backoff, retry
@@ -128,5 +128,5 @@ def _credentials(document: Any, endpoint: str) -> Credentials:
         except ValueError:
             raise Unavailable(f"Pod Identity agent {endpoint}: Expiration is not an ISO 8601 time", reason="AgentBadAnswer") from None
         if expiration.tzinfo is None:
-            expiration = expiration.replace(tzinfo=timezone.utc)
+            expiration = expiration.replace(tzinfo=UTC)
     return Credentials(document["AccessKeyId"], document["SecretAccessKey"], document["Token"], expiration)

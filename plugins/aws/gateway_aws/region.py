@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from gateway.errors import ERROR_CLASSES, GatewayError, Internal, InvalidArgument, NotFound
-from gateway_kube.kubeapi import KubeApi, KubeApiError, nested
 from gateway.model import PodIdentity
+from gateway_kube.kubeapi import KubeApi, KubeApiError, nested
 
 REGION_PARAMETER = "region"
 REGION_LABEL = "topology.kubernetes.io/region"

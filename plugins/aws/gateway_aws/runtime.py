@@ -14,7 +14,6 @@ from typing import Any
 from botocore.client import BaseClient
 
 from gateway.errors import GatewayError
-from gateway_kube.kubeapi import KubeApi, discover_config
 from gateway.metrics import Metrics
 from gateway.model import FetchBatch
 from gateway_aws.clients import AwsClients
@@ -25,6 +24,7 @@ from gateway_aws.options import AwsOptions
 from gateway_aws.params import parse_auth_parameters
 from gateway_aws.podidentity import PodIdentityAgent
 from gateway_aws.region import RegionResolver
+from gateway_kube.kubeapi import KubeApi, discover_config
 
 
 @dataclass(frozen=True)

@@ -14,10 +14,9 @@ from pathlib import Path
 import pytest
 
 from gateway.testing.kube import FakeKubernetes
-from gateway_kube.testing import kube, kube_server  # noqa: F401 - fixtures
 from gateway_aws.testing import AwsProxy, AwsWorld, FakePodIdentityAgent, MotoServer
 from gateway_aws.testing.world import SCRUBBED_ENV
-
+from gateway_kube.testing import kube, kube_server  # noqa: F401 - fixtures
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -14,13 +14,12 @@ from gateway_aws.options import AwsOptions
 from gateway_aws.runtime import AwsRuntime
 from gateway_aws.secretsmanager import SecretsManagerBackend
 from gateway_aws.ssm import SsmParameterBackend
-
 from gateway_aws.testing import PRIMARY, AwsWorld, role_arn
 
 
 def irsa_context(world: AwsWorld) -> BatchContext:
     world.kube.add_service_account("apps", "web", {"eks.amazonaws.com/role-arn": role_arn("web")})
-    expires = datetime.now(timezone.utc) + timedelta(hours=1)
+    expires = datetime.now(UTC) + timedelta(hours=1)
     token = ServiceAccountToken(IRSA_AUDIENCE, "contract-token", expires)
     identity = PodIdentity("apps", "web-0", "uid-1", "web", frozen_mapping({IRSA_AUDIENCE: token}), True)  # type: ignore[arg-type]
     return BatchContext(location=PRIMARY, identity=identity, request=MountRequest(identity=identity))

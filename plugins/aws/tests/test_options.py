@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from gateway.errors import StartupError
-from gateway.settings import OptionRegistry, Settings
+from gateway.options import OptionRegistry
+from gateway.settings import Settings
 from gateway_aws import plugin
 from gateway_aws.options import OPTIONS, AwsOptions
 

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
+from gateway.testing.kube import FakeKubernetes
 from gateway_kube.kubeapi import (
     KubeApi,
     KubeConfig,
@@ -329,7 +330,7 @@ def tls_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
 
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kube-test")])
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     import ipaddress
 
     cert = (
@@ -352,7 +353,7 @@ def tls_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
         def log_message(self, *args: Any) -> None:
             return
 
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             ok = self.headers.get("Authorization") == "Bearer tls-token"
             body = json.dumps({"kind": "Node", "metadata": {"name": "n"}} if ok else {"kind": "Status", "code": 401}).encode()
             self.send_response(200 if ok else 401)

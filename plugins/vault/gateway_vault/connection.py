@@ -11,11 +11,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from gateway.errors import InvalidArgument, PermissionDenied
+from gateway.options import parse_bool
 from gateway.request import POD_NAMESPACE
 from gateway.text import preview
 from gateway_vault.allowlist import allows
 from gateway_vault.dialect import NATIVE, VaultDialect, dialect_of
-from gateway_vault.options import AUTH_METHODS, TOKEN_AUTH, VaultConfig, parse_bool
+from gateway_vault.options import AUTH_METHODS, TOKEN_AUTH, VaultConfig
 from gateway_vault.tls import TlsSettings, check_files
 
 ADDRESS = "vaultAddress"
@@ -165,9 +166,10 @@ def _tls(config: VaultConfig, parameters: Mapping[str, str], dialect: VaultDiale
     text = {name: parameters.get(name, "").strip() for name in (CA_CERT, CA_DIRECTORY, TLS_SERVER_NAME, CLIENT_CERT, CLIENT_KEY, SKIP_TLS_VERIFY)}
     class_skip = None
     if text[SKIP_TLS_VERIFY]:
-        class_skip = parse_bool(text[SKIP_TLS_VERIFY])
-        if class_skip is None:
-            raise InvalidArgument(f'{SKIP_TLS_VERIFY} must be "true" or "false", got "{text[SKIP_TLS_VERIFY]}"')
+        try:
+            class_skip = parse_bool(text[SKIP_TLS_VERIFY])
+        except ValueError:
+            raise InvalidArgument(f'{SKIP_TLS_VERIFY} must be "true" or "false", got "{text[SKIP_TLS_VERIFY]}"') from None
     class_ca = text[CA_CERT] or text[CA_DIRECTORY]
     if dialect.sticky_skip_verify:  # vault-csi-provider only ever switches InsecureSkipVerify on
         skip = config.skip_tls_verify or bool(class_skip)

@@ -6,7 +6,8 @@ from __future__ import annotations
 from gateway.backend import BackendRegistry
 from gateway.hookspecs import hookimpl
 from gateway.metrics import Metrics
-from gateway.settings import OptionRegistry, Settings
+from gateway.options import OptionRegistry
+from gateway.settings import Settings
 from gateway_vault.backend import VaultBackend
 from gateway_vault.options import OPTIONS, VaultConfig
 from gateway_vault.spc_dialect import gateway_register_dialects
@@ -16,7 +17,7 @@ __all__ = ["gateway_add_options", "gateway_register_backends", "gateway_register
 
 @hookimpl
 def gateway_add_options(options: OptionRegistry) -> None:
-    for option in OPTIONS.values():
+    for option in OPTIONS:
         options.add(option)
 
 

@@ -15,11 +15,12 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-CREDENTIALS_PATH = "/v1/credentials"
 from gateway.testing.local import LocalHTTPServer, QuietHandler
+
+CREDENTIALS_PATH = "/v1/credentials"
 
 
 @dataclass
@@ -71,7 +72,7 @@ class FakePodIdentityAgent(LocalHTTPServer):
             return 400, {"message": "Service account token cannot be verified"}, latency
         access_key = "ASIA" + secrets.token_hex(8).upper()
         self.on_issue(access_key, role)
-        expiration = (datetime.now(timezone.utc) + self.lifetime).strftime("%Y-%m-%dT%H:%M:%SZ")
+        expiration = (datetime.now(UTC) + self.lifetime).strftime("%Y-%m-%dT%H:%M:%SZ")
         document = {
             "AccessKeyId": access_key,
             "SecretAccessKey": secrets.token_urlsafe(30),
@@ -85,7 +86,7 @@ class FakePodIdentityAgent(LocalHTTPServer):
 class _Handler(QuietHandler):
     owner: FakePodIdentityAgent
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         status, document, latency = self.owner.answer(self.path, self.headers.get("Authorization", ""))
         if latency:
             time.sleep(latency)

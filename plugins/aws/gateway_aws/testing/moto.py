@@ -9,8 +9,9 @@ import time
 import urllib.error
 import urllib.request
 
-_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 from gateway.testing.local import stop_process
+
+_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 def free_port(host: str = "127.0.0.1") -> int:

@@ -22,10 +22,11 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from gateway.testing.local import LocalHTTPServer, QuietHandler
+
 SCOPE = re.compile(r"Credential=([^/,\s]+)/\d{8}/([^/]+)/([^/]+)/aws4_request")
 STS_KEY = re.compile(r"<AccessKeyId>([^<]+)</AccessKeyId>")
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "server", "date"}
-from gateway.testing.local import LocalHTTPServer, QuietHandler
 
 
 @dataclass(frozen=True)
@@ -191,10 +192,10 @@ def _error_body(call: Call, fault: Fault) -> tuple[str, bytes]:
 class _Handler(QuietHandler):
     owner: AwsProxy
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         self._serve()
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         self._serve()
 
     def _serve(self) -> None:

@@ -31,6 +31,8 @@ from gateway_vault.testing.certs import ThrowawayPki
 
 ROOT_TOKEN = "root"
 
+ROOT_TOKEN = "root"
+
 
 class OpenBaoError(RuntimeError):
     """An admin API call failed, or the server did not start."""
@@ -97,7 +99,7 @@ class OpenBao:
             command.append(f"-config={self._mutual_tls_listener()}")
         env = {**os.environ, "HOME": str(self._dir)}
         with open(self.log_path, "wb") as log:
-            self._process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)  # noqa: S603
+            self._process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
         self._wait_ready()
         return self
 
@@ -156,7 +158,7 @@ class OpenBao:
         if namespace:
             request.add_header("X-Vault-Namespace", namespace)
         try:
-            with urllib.request.urlopen(request, timeout=10, context=self._context) as response:  # noqa: S310 - our own server
+            with urllib.request.urlopen(request, timeout=10, context=self._context) as response:
                 raw = response.read()
         except urllib.error.HTTPError as exc:
             detail = exc.read().decode(errors="replace")
@@ -220,7 +222,9 @@ class OpenBao:
         }
         self.api("POST", f"auth/{mount}/role/{name}", role, namespace=vault_namespace)
 
-    def jwt_role(self, name: str, namespace: str, service_account: str, policies: list[str], *, audience: str = "vault", ttl: str = "1h", mount: str = "jwt") -> None:
+    def jwt_role(
+        self, name: str, namespace: str, service_account: str, policies: list[str], *, audience: str = "vault", ttl: str = "1h", mount: str = "jwt"
+    ) -> None:
         role = {
             "role_type": "jwt",
             "bound_audiences": [audience],

@@ -18,8 +18,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-HOP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "host", "content-length"}
 from gateway.testing.local import LocalHTTPServer, QuietHandler
+
+HOP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "host", "content-length"}
 
 
 @dataclass(frozen=True)
@@ -154,10 +155,10 @@ class _Handler(QuietHandler):
     owner: CountingProxy
     wbufsize = -1
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         self._serve()
 
-    do_POST = do_PUT = do_DELETE = do_LIST = do_GET  # noqa: N815
+    do_POST = do_PUT = do_DELETE = do_LIST = do_GET
 
     def _serve(self) -> None:
         path, _, query = self.path.partition("?")
