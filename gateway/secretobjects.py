@@ -9,10 +9,11 @@ uses :func:`key_problems` for the keys a class already has.
 from __future__ import annotations
 
 import re
-import yaml
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+import yaml
 
 from gateway import paths
 from gateway.model import ExpandMode, ObjectSpec
@@ -103,7 +104,9 @@ def derive(parsed: ParsedObjects, secret_name: str, secret_type: str = "Opaque",
     base: dict[str, Any] = {"secretName": secret_name, "type": secret_type}
     if len(existing) == 1 and isinstance(existing[0], Mapping):
         base |= {name: existing[0][name] for name in KEPT_FIELDS if existing[0].get(name)}
-    data, used, notes = [], {}, []
+    data: list[dict[str, str]] = []
+    used: dict[str, str] = {}
+    notes: list[str] = []
     for path in mounted_files(parsed):
         wanted = secret_key(path)
         key = _unique(wanted, used)

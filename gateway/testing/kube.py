@@ -172,7 +172,8 @@ class FakeKubernetes(LocalHTTPServer):
             return self._create_secret(created.group(1), body)
         requested = TOKEN_REQUESTS.match(path)
         if requested:
-            return self._token_request(*requested.groups(), body)
+            namespace, service_account = requested.group(1), requested.group(2)
+            return self._token_request(namespace, service_account, body)
         return 404, _status(404, "NotFound", "the server could not find the requested resource", "", "")
 
     def _create_secret(self, namespace: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:

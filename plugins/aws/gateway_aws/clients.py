@@ -20,7 +20,7 @@ import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
@@ -53,7 +53,7 @@ class Credentials:
     def seconds_left(self, now: datetime | None = None) -> float | None:
         if self.expiration is None:
             return None
-        return (self.expiration - (now or datetime.now(timezone.utc))).total_seconds()
+        return (self.expiration - (now or datetime.now(UTC))).total_seconds()
 
 
 class AwsClients:
@@ -138,7 +138,7 @@ class AwsClients:
         except GatewayError as exc:  # the share stayed full
             failure = exc
             raise
-        except Exception as exc:  # noqa: BLE001 - classified right here, in one place
+        except Exception as exc:
             attempts = retry_attempts(exc)
             failure = classify(exc, operation, redact)
             raise failure from None

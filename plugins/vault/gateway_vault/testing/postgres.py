@@ -57,7 +57,7 @@ class Postgres:
         return self._dir / "data"
 
     def _run(self, *command: str) -> None:
-        subprocess.run([*self._as, *command], check=True, capture_output=True, timeout=120)  # noqa: S603
+        subprocess.run([*self._as, *command], check=True, capture_output=True, timeout=120)
 
     def start(self) -> Postgres:
         if os.geteuid() == 0:
@@ -76,7 +76,7 @@ class Postgres:
 
     def stop(self) -> None:
         if self.port:
-            subprocess.run([*self._as, self.binaries.pg_ctl, "-D", str(self.data), "-m", "immediate", "stop"], capture_output=True, timeout=60)  # noqa: S603
+            subprocess.run([*self._as, self.binaries.pg_ctl, "-D", str(self.data), "-m", "immediate", "stop"], capture_output=True, timeout=60)
             self.port = 0
         shutil.rmtree(self._dir, ignore_errors=True)
 
@@ -95,7 +95,7 @@ class Postgres:
 
     def can_log_in(self, user: str, password: str) -> bool:
         """Whether ``user`` logs in with ``password`` (through psql, over TCP)."""
-        result = subprocess.run(  # noqa: S603
+        result = subprocess.run(
             [self.binaries.psql, self.url(user, password), "-tAc", "select current_user"], capture_output=True, text=True, timeout=30,
             env={**os.environ, "PGCONNECT_TIMEOUT": "10"},
         )
