@@ -94,7 +94,7 @@ def go_int(text: str) -> int:
 
 def _text_loader(name: str, int_pattern: str, parse_int: Callable[[str], int]) -> type:
     """A SafeLoader whose plain scalars are :class:`Scalar` (text as written) with typed values."""
-    loader: type = type(name, (_BaseLoader,), {"yaml_implicit_resolvers": {}})
+    loader: Any = type(name, (_BaseLoader,), {"yaml_implicit_resolvers": {}})  # a yaml Loader class, built at run time
     digits_and_signs = list("-+0123456789")
     loader.add_implicit_resolver(BOOL_TAG, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
     loader.add_implicit_resolver(NULL_TAG, re.compile(r"^(?:~|null|Null|NULL|)$"), ["~", "n", "N", ""])
@@ -107,7 +107,8 @@ def _text_loader(name: str, int_pattern: str, parse_int: Callable[[str], int]) -
     loader.add_constructor(INT_TAG, _scalar_constructor(parse_int))
     loader.add_constructor(FLOAT_TAG, _scalar_constructor(_float))
     loader.add_constructor(BOOL_TAG, _scalar_constructor(lambda text: _BOOL[text] if text in _BOOL else _bool_error()))
-    return loader
+    built: type = loader
+    return built
 
 
 def _scalar_constructor(convert: Callable[[str], Any]) -> Callable[[Any, yaml.Node], Scalar]:

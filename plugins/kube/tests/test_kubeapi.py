@@ -16,12 +16,13 @@ from typing import Any
 import pytest
 import yaml
 
+from gateway.testing.hostile import HostileServer
 from gateway.testing.kube import FakeKubernetes
 from gateway_kube.kubeapi import (
     KubeApi,
     KubeConfig,
-    KubeConflict,
     KubeConfigError,
+    KubeConflict,
     KubeConnectionError,
     KubeForbidden,
     KubeNotFound,
@@ -32,8 +33,6 @@ from gateway_kube.kubeapi import (
     discover_config,
     load_kubeconfig,
 )
-from gateway.testing.hostile import HostileServer
-from gateway.testing.kube import FakeKubernetes
 
 
 @pytest.fixture(autouse=True)
