@@ -13,6 +13,8 @@ DEFAULT_DIR = "/var/run/secrets-store-csi-providers"
 #: the directories the driver searches without additionalProvidersDirs
 DRIVER_DIRS = (DEFAULT_DIR, "/etc/kubernetes/secrets-store-csi-providers")
 AWS_RULES = frozenset({("", "serviceaccounts", "get"), ("", "pods", "get"), ("", "nodes", "get")})
+#: with plugins.aws.region the region is never looked up on the node: no pod or node reads
+AWS_REGION_RULES = frozenset({("", "serviceaccounts", "get")})
 TOKENREVIEW_RULE = ("authentication.k8s.io", "tokenreviews", "create")
 AWS_AUDIENCES = ("sts.amazonaws.com", "pods.eks.amazonaws.com")
 
@@ -60,7 +62,7 @@ SCENARIOS = [
         args=("--log-level=debug", "--log-format=text"),
     ),
     Scenario(
-        "aws", (_ci("aws"),), "aws", AWS_RULES, True, AWS_AUDIENCES, provider_name="aws",
+        "aws", (_ci("aws"),), "aws", AWS_REGION_RULES, True, AWS_AUDIENCES, provider_name="aws",
         env={"AWS_REGION": "eu-west-1", "SECRETS_GATEWAY_AWS_KUBE_QPS": "20", "SECRETS_GATEWAY_AWS_KUBE_BURST": "40",
              "SECRETS_GATEWAY_AWS_POD_IDENTITY_ENDPOINT": "http://169.254.170.23/v1/credentials",
              "SECRETS_GATEWAY_AWS_MAX_ATTEMPTS": "5", "SECRETS_GATEWAY_AWS_USE_FIPS_ENDPOINT": "false"},
@@ -78,7 +80,7 @@ SCENARIOS = [
     ),
     Scenario(
         "all-plugins", (_ci("all-plugins"),), "aws,vault,fake,acme",
-        AWS_RULES | {TOKENREVIEW_RULE, ("", "configmaps", "get")}, True,
+        AWS_REGION_RULES | {TOKENREVIEW_RULE, ("", "configmaps", "get")}, True,
         AWS_AUDIENCES + ("vault", "acme.example.com"), run_as_user=10001, non_root=True,
         providers_dir="/var/run/secrets-gateway-providers",
         kinds=BASE_KINDS | RBAC_KINDS | {"ConfigMap", "Service", "ServiceMonitor", "PrometheusRule"},
@@ -95,7 +97,7 @@ SCENARIOS = [
         kinds=BASE_KINDS | RBAC_KINDS | {"Service"}, args=("--http-address=[::]:9095", "--grace-period=30"),
     ),
     Scenario(
-        "ascp-values", ("tests/chart/fixtures/ascp-values.yaml",), "aws", AWS_RULES, True, AWS_AUDIENCES,
+        "ascp-values", ("tests/chart/fixtures/ascp-values.yaml",), "aws", AWS_REGION_RULES, True, AWS_AUDIENCES,
         providers_dir="/etc/kubernetes/secrets-store-csi-providers",
         env={"AWS_REGION": "eu-central-1", "SECRETS_GATEWAY_AWS_USE_FIPS_ENDPOINT": "true",
              "SECRETS_GATEWAY_AWS_POD_IDENTITY_TIMEOUT": "0.25", "SECRETS_GATEWAY_AWS_KUBE_QPS": "20",

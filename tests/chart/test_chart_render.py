@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from tests.chart.cases import (
+    AWS_REGION_RULES,
     AWS_RULES,
     DRIVER_DIRS,
     INVALID_CASES,
@@ -378,6 +379,8 @@ def test_rbac_follows_the_enabled_plugins(scenario: Scenario) -> None:
     ("sets", "expected"),
     [
         pytest.param([], AWS_RULES, id="aws-reads-only"),
+        pytest.param(["plugins.aws.region=eu-west-1"], AWS_REGION_RULES, id="aws-with-a-region-reads-no-pods-or-nodes"),
+        pytest.param(["awsRegion=eu-west-1"], AWS_REGION_RULES, id="ascp-aws-region-too"),
         pytest.param(["rbac.tokenReview=true"], AWS_RULES | {TOKENREVIEW_RULE}, id="tokenreview-when-asked"),
         pytest.param(["plugins.aws.enabled=false", "plugins.vault.enabled=true"], frozenset(), id="vault-needs-nothing"),
         pytest.param(["plugins.aws.enabled=false", "plugins.vault.enabled=true", "rbac.tokenReview=true"],
