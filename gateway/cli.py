@@ -28,7 +28,7 @@ from gateway import __version__, log, secretobjects
 from gateway.app import Gateway, build_gateway
 from gateway.client import DriverClient, MountFailure
 from gateway.errors import GatewayError, StartupError
-from gateway.http import OpsServer, parse_address
+from gateway.http import OpsServer, parse_address, raise_descriptor_limit
 from gateway.manifests import ManifestError, PodContext, SpcDocument, driver_attributes, load_parameters, load_spcs
 from gateway.model import MountedFile, MountResult
 from gateway.options import PIPELINE_COMMANDS, Option, OptionRegistry, did_you_mean
@@ -264,6 +264,7 @@ def run_serve(args: argparse.Namespace, settings: Settings, plugins: PluginSet) 
     for failure in plugins.failures:
         print(f"warning: {failure.describe()}", file=sys.stderr)
     log.route_native_stderr()
+    raise_descriptor_limit()
     asyncio.run(serve(gateway, address))
     return 0
 

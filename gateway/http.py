@@ -189,6 +189,19 @@ def free_descriptors() -> int:
     return (1 << 30) if soft == resource.RLIM_INFINITY else soft - used
 
 
+def raise_descriptor_limit(ceiling: int = 1 << 20) -> int:
+    """Lift the soft RLIMIT_NOFILE to the hard one (as Go programs do; containerd 2 gives 1024 soft); the new soft limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = ceiling if hard == resource.RLIM_INFINITY else hard
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            return target
+        except (ValueError, OSError):
+            pass
+    return soft
+
+
 def _describe(sock: socket.socket) -> str:
     host, port = sock.getsockname()[:2]
     return f"http://[{host}]:{port}" if sock.family == socket.AF_INET6 else f"http://{host}:{port}"

@@ -1,4 +1,5 @@
-"""A flood of idle connections on the ops HTTP port cannot take the provider socket's file descriptors.
+"""A flood of idle connections on the ops HTTP port cannot take the provider socket's file descriptors;
+and `serve` starts with the soft descriptor limit lifted to the hard one.
 
 The real ``serve`` runs with a low RLIMIT_NOFILE; the flood holds far more connections than the
 process may open. The driver's Version and Mount calls must still be answered, the flood is
@@ -71,7 +72,7 @@ async def test_ops_port_flood_leaves_the_provider_socket_serving(tmp_path: Path)
         with flood(port):
             async with DriverClient(path) as client:
                 assert (await client.version()).runtime_name == "secrets-gateway"
-                result = await client.mount(mount_request([{"objectName": "a", "objectType": "fake"}]), timeout=20)
+                result = await client.mount(mount_request([{"objectName": "a", "objectType": "fake"}]), timeout=60)
                 assert result.files[0].contents == b"alpha"
         # the flood is gone: probes and scrapes work again, and the refusals were counted
         for _ in range(200):
@@ -83,4 +84,21 @@ async def test_ops_port_flood_leaves_the_provider_socket_serving(tmp_path: Path)
         assert server.poll() is None
     finally:
         server.terminate()
-        assert server.wait(timeout=20) == 0
+        assert server.wait(timeout=60) == 0
+
+
+async def test_serve_lifts_the_soft_descriptor_limit_to_the_hard_one(tmp_path: Path) -> None:
+    store = tmp_path / "store.yaml"
+    store.write_text("secrets: {a: alpha}\n")
+    directory = Path(tempfile.mkdtemp(prefix="sgw-", dir="/tmp"))
+    port = free_port()
+    server = serve_fake(directory, store, "--http-address", f"127.0.0.1:{port}",
+                        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (FD_LIMIT, 2 * FD_LIMIT)))
+    try:
+        while not (directory / "secrets-gateway.sock").exists():
+            assert server.poll() is None, "server exited"
+            await asyncio.sleep(0.02)
+        assert sample(await asyncio.to_thread(scrape, port), "process_max_fds") == 2 * FD_LIMIT
+    finally:
+        server.terminate()
+        assert server.wait(timeout=60) == 0
