@@ -49,6 +49,17 @@ def stack(binaries: dict[str, str], peers: Peers, tmp_path_factory: pytest.TempP
         yield running
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """A failed case shows the tails of the driver's and the gateways' logs (they run as processes)."""
+    report = yield
+    running = getattr(item, "funcargs", {}).get("stack")
+    if report.failed and isinstance(running, Stack):
+        for process in (running.driver, running.main.process, running.ascp.process):
+            report.sections.append((f"{process.name} log (tail)", process.tail(60)))
+    return report
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     skipped = [r for r in terminalreporter.stats.get("skipped", []) if "tests/e2e/" in r.nodeid.replace("\\", "/")]
     if skipped:
