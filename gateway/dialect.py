@@ -25,22 +25,23 @@ from gateway.yamlflavour import YAML_1_2, YamlFlavour
 #: the SecretProviderClass parameter that chooses a dialect for one class
 DIALECT_PARAMETER = "dialect"
 NATIVE_NAME = "secrets-gateway"
-_CHMOD_MODE = re.compile(r"(?:0o)?[0-7]{3,4}")  # always fullmatch: "$" would accept a trailing newline
+_OCTAL_MODE = re.compile(r"[0-7]{4}|0o[0-7]{3,4}")  # always fullmatch: "$" would accept a trailing newline
 
 
 class Dialect:
     """The native dialect, and the base class of every other.
 
     Native rules: YAML 1.2 core schema, a string field gets its scalar as written (unquoted
-    ``0600`` is ``"0600"``, ``yes`` is ``"yes"``); ``filePermission`` is always octal, as
-    ``chmod`` reads it (``0644``, ``644`` or ``0o644``, quoted or not); ``/`` in a file name
+    ``0600`` is ``"0600"``, ``yes`` is ``"yes"``); ``filePermission`` is always octal, written
+    as four digits or with ``0o`` (``0644`` or ``0o644``, quoted or not — never a number that
+    could be read two ways, such as ``644`` or ``420``); ``/`` in a file name
     becomes ``_`` unless ``pathTranslation`` says otherwise; no default object type.
 
     Subclasses override the attributes and methods whose rules differ.
     """
 
     name: str = NATIVE_NAME
-    description: str = "native: YAML 1.2, octal filePermission, '/' translated to '_'"
+    description: str = "native: YAML 1.2, filePermission 0644 or 0o644, '/' translated to '_'"
     #: ``--provider-name`` values this dialect is the default for
     provider_names: tuple[str, ...] = ()
     yaml: YamlFlavour = YAML_1_2
@@ -55,8 +56,8 @@ class Dialect:
     def file_permission(self, text: str) -> int | None:
         """The mode ``filePermission: <text>`` asks for (None: the request's default); raise
         ValueError with the message. The core then refuses modes outside 0000-0777."""
-        if not _CHMOD_MODE.fullmatch(text):
-            raise ValueError(f'filePermission must be an octal mode such as "0644", "644" or "0o644", got "{preview(text)}"')
+        if not _OCTAL_MODE.fullmatch(text):
+            raise ValueError(f'Invalid File Permission: {preview(text)} (write the octal mode as 4 digits, "0644", or as "0o644")')
         return int(text.removeprefix("0o"), 8)
 
     def unclaimed_problem(self, object_name: str) -> str | None:

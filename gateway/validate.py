@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from gateway.backend import BackendRegistry
+from gateway.dialect import DIALECT_PARAMETER
 from gateway.errors import GatewayError
 from gateway.manifests import SpcDocument
 from gateway.model import ObjectSpec
@@ -27,10 +28,14 @@ class Finding:
 def validate_spc(spc: SpcDocument, planner: Planner, backends: BackendRegistry, provider_name: str = "") -> list[Finding]:
     findings = [Finding("error", problem) for problem in spc.problems]
     if provider_name and spc.provider and spc.provider != provider_name:
-        findings.append(
-            Finding("warning", f'spec.provider is "{spc.provider}" but this gateway serves "{provider_name}"')
-        )
+        findings.append(Finding("warning", f'spec.provider is "{spc.provider}" but this gateway serves "{provider_name}"'))
     parsed = planner.parse(spc.parameters)
+    meant = planner.dialects.for_provider(spc.provider) if spc.provider else None
+    if meant is not None and meant.name != parsed.dialect and not spc.parameters.get(DIALECT_PARAMETER):
+        findings.append(
+            Finding("warning", f'the class is read in dialect "{parsed.dialect}"; provider "{spc.provider}" reads it in '
+                               f'"{meant.name}" (serve with --provider-name {spc.provider}, or set the parameter {DIALECT_PARAMETER})')
+        )
     findings += [Finding("error", problem) for problem in parsed.problems]
     findings += [Finding("warning", warning) for warning in parsed.warnings]
     if parsed.problems:

@@ -150,7 +150,7 @@ def test_validate_lists_every_problem_with_its_object(capsys: pytest.CaptureFixt
     )
     code, out, _ = run(capsys, "validate", str(spc))
     assert code == 1
-    assert 'objects[0] "a": filePermission must be an octal mode such as "0644", "644" or "0o644", got "rw"' in out
+    assert 'objects[0] "a": Invalid File Permission: rw (write the octal mode as 4 digits, "0644", or as "0o644")' in out
     assert 'objects[1] "b": Invalid objectType: nosuch' in out
     assert 'objects[2] "c" jmesPath[0]: Object alias must be specified for JMES object' in out
     assert "3 error(s)" in out
@@ -208,6 +208,7 @@ def test_validate_flags_provider_and_parameter_types(capsys: pytest.CaptureFixtu
     code, out, _ = run(capsys, "validate", str(spc))
     assert code == 1
     assert 'spec.provider is "vault" but this gateway serves "secrets-gateway"' in out
+    assert 'the class is read in dialect "secrets-gateway"; provider "vault" reads it in "vault-csi-provider"' in out
     assert "spec.parameters.retries must be a string (quote it); got int" in out
     assert "fake: us-east-1: failover region cannot be the same as the primary region" in out
 

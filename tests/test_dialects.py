@@ -21,7 +21,6 @@ from tests.support import routing_like
     [
         pytest.param("'0644'", 0o644, id="quoted"),
         pytest.param("0644", 0o644, id="unquoted-is-octal-too"),
-        pytest.param("644", 0o644, id="chmod-three-digits"),
         pytest.param("0o640", 0o640, id="0o-prefix"),
         pytest.param("'0400'", 0o400, id="read-only"),
     ],
@@ -29,6 +28,14 @@ from tests.support import routing_like
 def test_native_file_permission_is_always_octal(text: str, mode: int) -> None:
     parsed = parse_objects({"objects": f"- {{objectName: x, objectType: fake, filePermission: {text}}}\n"}, routing_like())
     assert parsed.problems == [] and parsed.objects[0].file_permission == mode
+
+
+@pytest.mark.parametrize("text", [pytest.param("644", id="three-digits"), pytest.param("420", id="decimal"), pytest.param("0o8", id="bad-0o")])
+def test_native_file_permission_refuses_what_reads_two_ways(text: str) -> None:
+    parsed = parse_objects({"objects": f"- {{objectName: x, objectType: fake, filePermission: {text}}}\n"}, routing_like())
+    assert parsed.problems == [
+        f'objects[0] "x": Invalid File Permission: {text} (write the octal mode as 4 digits, "0644", or as "0o644")'
+    ]
 
 
 @pytest.mark.parametrize(

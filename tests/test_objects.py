@@ -44,13 +44,13 @@ MESSAGES = [
         "checked objects pin a version or a label, not both: /p",
         id="backend-check",
     ),
-    pytest.param("- {objectName: x, objectType: fake, filePermission: rw}\n", 'filePermission must be an octal mode such as "0644"', id="not-octal"),
-    pytest.param("- {objectName: x, objectType: fake, filePermission: '0800'}\n", 'got "0800"', id="not-octal-digits"),
+    pytest.param("- {objectName: x, objectType: fake, filePermission: rw}\n", 'Invalid File Permission: rw (write the octal mode as 4 digits', id="not-octal"),
+    pytest.param("- {objectName: x, objectType: fake, filePermission: '0800'}\n", 'Invalid File Permission: 0800', id="not-octal-digits"),
     pytest.param("- {objectName: x, objectType: fake, filePermission: '4755'}\n", "Invalid File Permission: 4755 (only 0000-0777", id="setuid"),
-    pytest.param("- {objectName: x, objectType: fake, filePermission: \"0600\\n\"}\n", 'got "0600\\n"', id="trailing-newline"),
+    pytest.param("- {objectName: x, objectType: fake, filePermission: \"0600\\n\"}\n", 'Invalid File Permission: 0600\\n', id="trailing-newline"),
     pytest.param(
         "- {objectName: x, objectType: fake, jmesPath: [{path: a, objectAlias: b, filePermission: '999'}]}\n",
-        'jmesPath[0]: filePermission must be an octal mode',
+        'jmesPath[0]: Invalid File Permission: 999',
         id="jmes-permission",
     ),
     pytest.param(
@@ -253,7 +253,6 @@ def test_backend_options_are_collected_case_insensitively() -> None:
         pytest.param("- {objectName: x, objectType: fake, filePermission: '0600'}\n", lambda o: o.file_permission == 0o600, id="mode"),
         pytest.param("- {objectName: x, objectType: fake, filePermission: 0600}\n", lambda o: o.file_permission == 0o600, id="mode-unquoted"),
         pytest.param("- {objectName: x, objectType: fake, filePermission: 0o640}\n", lambda o: o.file_permission == 0o640, id="mode-0o"),
-        pytest.param("- {objectName: x, objectType: fake, filePermission: 644}\n", lambda o: o.file_permission == 0o644, id="mode-chmod"),
         pytest.param(
             "- {objectName: x, objectType: fake, expandKeys: 'true', expandKeysSeparator: '.'}\n",
             lambda o: o.expand.mode is ExpandMode.PREFIX and o.expand.separator == ".",
