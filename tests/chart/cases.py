@@ -67,7 +67,7 @@ SCENARIOS = [
              "SECRETS_GATEWAY_AWS_POD_IDENTITY_ENDPOINT": "http://169.254.170.23/v1/credentials",
              "SECRETS_GATEWAY_AWS_MAX_ATTEMPTS": "5", "SECRETS_GATEWAY_AWS_USE_FIPS_ENDPOINT": "false"},
         args=("--aws-retry-mode=adaptive", "--aws-use-fips-endpoint=true", "--aws-secretsmanager-batch=false",
-              "--max-value-bytes=4194304", "--max-concurrent-mounts=128"),
+              "--max-value-bytes=4194304", "--max-concurrent-mounts=128", "--strict-objects=false"),
     ),
     Scenario(
         "vault", (_ci("vault"),), "vault", frozenset(), False, ("vault.example.com",), kinds=BASE_KINDS,
@@ -76,7 +76,7 @@ SCENARIOS = [
              "SECRETS_GATEWAY_VAULT_NAMESPACE": "team-a", "SECRETS_GATEWAY_VAULT_AUDIENCE": "vault.example.com",
              "SECRETS_GATEWAY_VAULT_CA_CERT": "/etc/secrets-gateway/vault-ca/ca.pem",
              "SECRETS_GATEWAY_VAULT_REQUEST_TIMEOUT": "3"},
-        args=("--vault-kv-version=2", "--strict-objects", "--mount-timeout=20", "--backend-timeout=5"),
+        args=("--vault-kv-version=2", "--strict-objects=true", "--mount-timeout=20", "--backend-timeout=5"),
     ),
     Scenario(
         "all-plugins", (_ci("all-plugins"),), "aws,vault,fake,acme",
