@@ -192,7 +192,7 @@ class Option(Generic[T]):
         if self.name not in values:
             return self.default
         value = values[self.name]
-        if isinstance(value, str):  # raw text (tests, harnesses): parsed and checked like a flag
+        if isinstance(value, str):  # raw text (tests, test helpers): parsed and checked like a flag
             return self.parse(value) if value.strip() or self.type is str else self.default
         return value  # type: ignore[return-value]  # parsed by this option when the mapping was built
 
