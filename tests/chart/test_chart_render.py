@@ -46,6 +46,7 @@ from tests.chart.tools import (
     one,
     render,
     render_notes,
+    tools_dir,
     validate_objects,
 )
 
@@ -543,3 +544,12 @@ def test_refuses_a_cluster_older_than_the_floor() -> None:
 @pytest.mark.parametrize("scenario", SCENARIO_PARAMS)
 def test_rendered_objects_are_valid_on_the_oldest_schemas(scenario: Scenario) -> None:
     assert validate_objects(rendered(scenario), OLDEST_SCHEMAS) == []
+
+
+def test_tools_are_cached_outside_the_clone(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A fresh clone (CI) reuses the helm and actionlint built by an earlier one."""
+    assert not ensure_helm().resolve().is_relative_to(REPO)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert tools_dir() == tmp_path / "secrets-gateway" / "tools"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    assert tools_dir() == Path.home() / ".cache" / "secrets-gateway" / "tools"
