@@ -75,6 +75,7 @@ def configure(level: str = "info", fmt: str = "text", stream: object = None) -> 
         existing = logging.getLogger(name)
         existing.handlers[:] = [h for h in existing.handlers if isinstance(h, logging.NullHandler)]
         existing.propagate = True
+    logging.captureWarnings(False)  # re-capture: an earlier capture may hold a showwarning since replaced
     logging.captureWarnings(True)
     threading.excepthook = _log_thread_exception
 

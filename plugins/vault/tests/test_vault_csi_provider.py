@@ -4,6 +4,7 @@ next to the native dialect where the two differ (docs/vault.md, "vault-csi-provi
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -138,6 +139,7 @@ async def test_vault_addr_from_the_environment(world: World, monkeypatch: pytest
 async def test_unknown_vault_parameters_are_named(world: World, strict: bool, caplog: pytest.LogCaptureFixture) -> None:
     request = world.request([{"objectName": "pw", **DB}], vaultCAPem="x", rolename="app", vaultTLSServerNme="v")
     expected = '"rolename" (did you mean "roleName"?), "vaultCAPem", "vaultTLSServerNme"'
+    caplog.set_level(logging.WARNING)
     async with world.gateway(provider_name=VAULT, strict_objects=strict) as gw:
         if strict:
             with pytest.raises(MountFailure) as failure:
