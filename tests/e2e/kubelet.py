@@ -69,19 +69,17 @@ class Kubelet:
         self.pb, pb_grpc = stubs
         self.channel = grpc.insecure_channel(f"unix://{socket}")
         self.node = pb_grpc.NodeStub(self.channel)
-        self.identity = pb_grpc.IdentityStub(self.channel)
 
     def close(self) -> None:
         self.channel.close()
 
     # ------------------------------------------------------------------ API objects
 
-    def create_pod(self, namespace: str, name: str, service_account: str, spc: str, volume: str = "secrets",
-                   labels: dict[str, str] | None = None) -> JsonObject:  # fmt: skip
+    def create_pod(self, namespace: str, name: str, service_account: str, spc: str, volume: str = "secrets") -> JsonObject:
         """A pod on this node with one inline CSI volume of ``spc`` (it stays Pending: no real kubelet)."""
         pod = {
             "apiVersion": "v1", "kind": "Pod",
-            "metadata": {"name": name, "namespace": namespace, "labels": labels or {}},
+            "metadata": {"name": name, "namespace": namespace},
             "spec": {
                 "nodeName": self.node_name, "serviceAccountName": service_account,
                 "containers": [{"name": "app", "image": "registry.k8s.io/pause:3.10",
@@ -176,19 +174,3 @@ def _collect(base: Path, entry: Path, found: dict[str, tuple[bytes, int]]) -> No
             _collect(base, child, found)
         return
     found[str(entry.relative_to(base))] = (entry.read_bytes(), entry.stat().st_mode & 0o777)
-
-
-def metric_value(text: str, name: str, **labels: str) -> float:
-    """Sum of a Prometheus metric's samples whose labels include ``labels`` (0 when absent)."""
-    total = 0.0
-    for line in text.splitlines():
-        if not line.startswith(name) or line.startswith("#"):
-            continue
-        head, _, value = line.rpartition(" ")
-        metric, _, label_text = head.partition("{")
-        if metric != name:
-            continue
-        pairs = dict(part.split("=", 1) for part in label_text.rstrip("}").split(",") if "=" in part)
-        if all(pairs.get(k, "").strip('"') == v for k, v in labels.items()):
-            total += float(value)
-    return total

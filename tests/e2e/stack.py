@@ -119,7 +119,6 @@ class ReleaseGateway:
     """One chart release served by a `secrets-gateway serve` process."""
 
     release: str
-    rendered: list[JsonObject]
     process: Process
     service_account: tuple[str, str]
     args: list[str]
@@ -136,8 +135,6 @@ class Stack:
     main: ReleaseGateway
     ascp: ReleaseGateway
     driver: Process
-    driver_metrics: str
-    token_audiences: list[str]
 
     @property
     def admin(self) -> Kube:
@@ -235,7 +232,7 @@ def running_stack(binaries: Mapping[str, str], peers: Peers, work: Path) -> Iter
         stubs = generate_csi_stubs(Path(binaries["csi-spec"]), work / "csi-stubs")
         kubelet = Kubelet(admin, csi_socket, work / "kubelet", NODE_NAME, driver.pid, stubs)
         cleanup.callback(kubelet.close)
-        yield Stack(plane, peers, kubelet, store, main, ascp, driver, f"http://127.0.0.1:{metrics_port}", audiences)
+        yield Stack(plane, peers, kubelet, store, main, ascp, driver)
 
 
 def write_values(path: Path, values: Mapping[str, Any]) -> Path:
@@ -261,7 +258,7 @@ def serve_release(admin: Kube, release: str, values_file: Path, providers: Path,
     process.start()
     cleanup.callback(process.stop)
     socket = providers / f"{container.flag('provider-name')}.sock"
-    return ReleaseGateway(release, rendered, process, service_account, container.args, f"http://127.0.0.1:{http_port}", socket)
+    return ReleaseGateway(release, process, service_account, container.args, f"http://127.0.0.1:{http_port}", socket)
 
 
 def tempfile_dir(prefix: str) -> str:
