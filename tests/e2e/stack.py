@@ -94,13 +94,14 @@ def chart_values(peers: Peers, http_port: int) -> dict[str, Any]:
 
 
 def ascp_chart_values(peers: Peers, http_port: int) -> dict[str, Any]:
-    """The drop-in release for ASCP classes: provider name aws, the aws plugin only."""
+    """The drop-in release for ASCP classes: provider name aws, the aws plugin only, no default region
+    (a class without one takes its node's region label, through the pod and node reads the chart grants)."""
     return {
         "providerName": ASCP_PROVIDER,
         "logging": {"level": "debug", "format": "text"},
         "http": {"host": "127.0.0.1", "port": http_port},
         "plugins": {
-            "aws": {"enabled": True, "region": "us-east-1", "podIdentityEndpoint": peers.agent.url,
+            "aws": {"enabled": True, "podIdentityEndpoint": peers.agent.url,
                     "env": {"AWS_ENDPOINT_URL": peers.moto.url}},
             "vault": {"enabled": False},
             "fake": {"enabled": False},

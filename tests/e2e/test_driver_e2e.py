@@ -374,6 +374,23 @@ def test_ascp_class_unchanged_through_the_aws_release(stack: Stack) -> None:
     assert any(e["objectRef"].get("name") == "aws-ascp" for e in reads)
 
 
+def test_ascp_class_without_region_takes_the_node_label(stack: Stack) -> None:
+    """No region in the class or the release: pod → spec.nodeName → the Node's topology label, read from
+    the real API server with the ClusterRole the chart renders for that case (pods and nodes)."""
+    stack.admin.apply({"apiVersion": "v1", "kind": "Node",
+                       "metadata": {"name": NODE_NAME, "labels": {"topology.kubernetes.io/region": "us-east-1"}}})  # fmt: skip
+    aws_secret(stack, "e2e/ascp-regionless", "from-the-node-region")
+    service_account(stack, "aws-regionless", {"eks.amazonaws.com/role-arn": role_arn("e2e-regionless")})
+    manifest = spc("ascp-regionless", [{"objectName": "e2e/ascp-regionless", "objectType": "secretsmanager", "objectAlias": "value"}])
+    manifest["spec"]["provider"] = ASCP_PROVIDER
+    stack.admin.apply(manifest)
+    _, volume = mounted_pod(stack, "ascp-regionless", "ascp-regionless", account="aws-regionless")
+    assert stack.kubelet.files(volume) == {"value": (b"from-the-node-region", 0o644)}
+    user = "system:serviceaccount:{}:{}".format(*stack.ascp.service_account)
+    assert any(e["objectRef"].get("name") == "ascp-regionless" for e in audit(stack, "get", "pods", user))
+    assert any(e["objectRef"].get("name") == NODE_NAME for e in audit(stack, "get", "nodes", user))
+
+
 # --------------------------------------------------------------------------- validate
 
 
