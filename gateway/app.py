@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from gateway.backend import BackendRegistry
+from gateway.budget import DEFAULT_BUDGETS, Budgets
 from gateway.cache import CacheSettings, wrap_backends
 from gateway.dialect import DialectRegistry
 from gateway.dispatch import Dispatcher, DispatchLimits
@@ -23,8 +24,8 @@ from gateway.plugins import PluginSet
 from gateway.settings import Settings
 
 
-def builtin_stages() -> list[Stage]:
-    return [DecodeStage(), ExtractStage(), ExpandStage()]
+def builtin_stages(budgets: Budgets = DEFAULT_BUDGETS) -> list[Stage]:
+    return [DecodeStage(), ExtractStage(budgets), ExpandStage(budgets.max_value_bytes)]
 
 
 @dataclass
@@ -39,6 +40,7 @@ class Gateway:
     service: MountService
 
     async def aclose(self) -> None:
+        self.planner.close()
         await self.backends.aclose()
 
 
@@ -47,7 +49,7 @@ def build_gateway(settings: Settings, plugins: PluginSet, metrics: Metrics | Non
     metrics = metrics or Metrics(provider=settings.provider_name)
     backends = BackendRegistry()
     dialects = DialectRegistry()
-    middleware = MiddlewareRegistry(builtin_stages())
+    middleware = MiddlewareRegistry(builtin_stages(settings.budgets))
     plugins.register(backends, middleware, settings, metrics, dialects)
     cache = CacheSettings(settings.cache_ttl, settings.cache_backends, settings.cache_max_entries)
     wrap_backends(backends, cache, metrics, settings.backend_timeout)
@@ -61,6 +63,7 @@ def build_gateway(settings: Settings, plugins: PluginSet, metrics: Metrics | Non
         default_type=settings.default_object_type,
         dialects=dialects,
         provider_name=settings.provider_name,
+        budgets=settings.budgets,
     )
     dispatcher = Dispatcher(
         backends,

@@ -111,7 +111,7 @@ class Backend(abc.ABC):
 
 def parse_failover_locations(primary: str, value: str, noun: str = "location") -> tuple[str, ...]:
     """Comma-separated failover locations; each must differ from the primary and the others."""
-    found: list[str] = []
+    found: dict[str, None] = {}  # ordered, and a linear-time duplicate check however long the list
     for location in (part.strip() for part in value.split(",")):
         if not location:
             continue
@@ -119,7 +119,7 @@ def parse_failover_locations(primary: str, value: str, noun: str = "location") -
             raise InvalidArgument(f"{preview(location)}: failover {noun} cannot be the same as the primary {noun}")
         if location in found:
             raise InvalidArgument(f"{preview(location)}: failover {noun} listed twice")
-        found.append(location)
+        found[location] = None
     return tuple(found)
 
 

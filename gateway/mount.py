@@ -26,6 +26,17 @@ from gateway.wire import response_size
 
 log = logging.getLogger("gateway.mount")
 
+#: values larger than this in all, or more files than this (or expanded keys), go through the value stages
+#: in a thread, so the event loop keeps serving
+OFF_LOOP_VALUE_BYTES = 64 * 1024
+OFF_LOOP_FILES = 200
+
+
+def _files_expected(plan: MountPlan) -> float:
+    if any(obj.expand is not None for obj in plan.objects):
+        return float("inf")
+    return len(plan.objects) + sum(len(obj.jmes) for obj in plan.objects)
+
 
 @dataclass(frozen=True)
 class MountLimits:
@@ -116,6 +127,12 @@ class MountService:
             log.warning("mount %s: %s", record.mount_id, warning)
         resolved = await self.dispatcher.fetch_all(plan, max(0.0, deadline - time.monotonic()), budget=deadline - record.started)
         pieces = [Piece(r.obj, r.obj.file_name, r.fetched.value, r.fetched.version, r.location, r.obj.file_permission) for r in resolved]
+        if sum(len(piece.value) for piece in pieces) > OFF_LOOP_VALUE_BYTES or _files_expected(plan) > OFF_LOOP_FILES:
+            return await asyncio.to_thread(self._files, pieces, plan)
+        return self._files(pieces, plan)
+
+    def _files(self, pieces: list[Piece], plan: MountPlan) -> MountResult:
+        """The value stages and the file set (pure CPU, within the budgets of :mod:`gateway.budget`)."""
         result = MountResult(build_files(self.middleware.run(pieces, plan), plan))
         self._check_size(result)
         return result

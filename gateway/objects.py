@@ -15,7 +15,7 @@ This module does no I/O: checks that need a backend's locations live in :mod:`ga
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +25,10 @@ from gateway.dialect import NATIVE, Dialect
 from gateway.middleware.extract import compile_jmes
 from gateway.model import ExpandMode, FailoverMode, JmesEntry, KeyExpansion, ObjectRef, ObjectSpec, frozen_mapping
 from gateway.text import plural, preview
+from gateway.yamlflavour import YamlFlavour
+
+#: how the ``objects`` text becomes a document: in this process, or elsewhere (the planner's worker processes)
+Loader = Callable[[YamlFlavour, str, yaml11.YamlLimits], Any]
 
 LOAD_ERROR = "Failed to load SecretProviderClass"
 MAX_MODE = 0o777
@@ -73,6 +77,8 @@ def parse_objects(
     strict: bool = False,
     max_objects: int | None = None,
     default_type: str = "",
+    yaml_limits: yaml11.YamlLimits = yaml11.DEFAULT_LIMITS,
+    load: Loader | None = None,
 ) -> ParsedObjects:
     """Parse ``objects``, ``pathTranslation`` and ``failoverMode`` from SecretProviderClass parameters,
     read in ``dialect``.
@@ -88,7 +94,7 @@ def parse_objects(
         result.problems.append(str(exc))
     result.failover_mode = _failover_mode(parameters.get("failoverMode", ""), result.problems)
 
-    entries = _load_entries(parameters.get("objects", ""), dialect, result.problems)
+    entries = _load_entries(parameters.get("objects", ""), dialect, result, yaml_limits, load or load_in_process)
     if entries is None:
         return result
     if max_objects is not None and len(entries) > max_objects:
@@ -119,11 +125,20 @@ def file_names(obj: ObjectSpec) -> list[tuple[str, str]]:
 # --------------------------------------------------------------------------- list level
 
 
-def _load_entries(text: str, dialect: Dialect, problems: list[str]) -> list[Any] | None:
+def load_in_process(flavour: YamlFlavour, text: str, limits: yaml11.YamlLimits) -> Any:
+    return flavour.load(text, limits=limits)
+
+
+def _load_entries(text: str, dialect: Dialect, result: ParsedObjects, limits: yaml11.YamlLimits, load: Loader) -> list[Any] | None:
+    problems = result.problems
     if not text.strip():
         return []
     try:
-        document = dialect.yaml.load(text)
+        document = load(dialect.yaml, text, limits)
+    except yaml11.YamlTooLarge as exc:
+        problems.append(f'{LOAD_ERROR}: parameter "objects": {exc}')
+        result.over_limit = True
+        return None
     except yaml11.YamlError as exc:
         problems.append(f"{LOAD_ERROR}: {exc}")
         return None

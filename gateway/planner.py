@@ -9,21 +9,31 @@ Every problem found is reported at once.
 from __future__ import annotations
 
 import asyncio
-import math
+import logging
 from collections.abc import Mapping, Sequence
+from typing import Any
 
+from gateway import yaml11, yamlflavour
 from gateway.backend import BackendRegistry
-from gateway.concurrency import ExpiringCache
+from gateway.budget import DEFAULT_BUDGETS, Budgets, check_failover_locations, oversized_parameters
 from gateway.dialect import DIALECT_PARAMETER, DialectRegistry
 from gateway.errors import GatewayError, InvalidArgument, ResourceExhausted, Unavailable
 from gateway.model import MountPlan, MountRequest, ObjectSpec
-from gateway.objects import ParsedObjects, parse_objects
+from gateway.objects import Loader, ParsedObjects, load_in_process, parse_objects
+from gateway.parsecache import ParseCache
 from gateway.plugins import LoadFailure
+from gateway.workers import WorkerCrashed, WorkerPool, WorkerTimeout, WorkerUnavailable
+from gateway.yamlbudget import YamlLimits
+from gateway.yamlflavour import YamlFlavour
+
+log = logging.getLogger("gateway.planner")
 
 MAX_PROBLEMS_SHOWN = 5
 #: the parameters :func:`~gateway.objects.parse_objects` reads — with the dialect's, the key of the parse cache
 PARSE_PARAMETERS = ("objects", "pathTranslation", "failoverMode", "defaultObjectType", DIALECT_PARAMETER)
-MAX_CACHED_TEXT = 64 * 1024  # larger (or invalid) classes are parsed every time: the cache stays under ~16 MiB
+#: a larger ``objects`` text is parsed off the event loop: its YAML in a worker process, the rest in a thread
+OFF_LOOP_TEXT_BYTES = 8 * 1024
+PARSE_WORKERS = 2
 
 
 class Planner:
@@ -37,8 +47,10 @@ class Planner:
         default_type: str = "",
         dialects: DialectRegistry | None = None,
         provider_name: str = "",
+        budgets: Budgets = DEFAULT_BUDGETS,
     ) -> None:
         self.registry = registry
+        self.budgets = budgets
         self.dialects = dialects or DialectRegistry()
         self.provider_name = provider_name
         self.strict = strict
@@ -47,19 +59,32 @@ class Planner:
         self.default_type = default_type
         # Parsing is pure and the same SecretProviderClass is mounted by many pods and on every
         # rotation, so results are kept by the parameters they depend on (no secrets involved).
-        self._parsed: ExpiringCache[tuple[str, ...], ParsedObjects] = ExpiringCache(max_entries=256)
+        self._parsed: ParseCache[ParsedObjects] = ParseCache()
+        self._workers = WorkerPool(PARSE_WORKERS)
 
-    def parse(self, parameters: Mapping[str, str]) -> ParsedObjects:
+    def start_workers(self, *, wait: bool = False) -> None:
+        """Start the parse workers, in the background unless ``wait`` (a server does; one-shot commands start them when needed)."""
+        self._workers.prestart(wait=wait)
+
+    def close(self) -> None:
+        """Stop the parse workers."""
+        self._workers.close()
+
+    def parse(self, parameters: Mapping[str, str], *, load: Loader = load_in_process) -> ParsedObjects:
         """Static parsing and validation, no I/O (also what ``secrets-gateway validate`` runs).
 
         The result is shared between callers: treat it as read-only.
         """
+        oversized = oversized_parameters(parameters, self.budgets.max_parameter_bytes)
+        if oversized:
+            return ParsedObjects(problems=oversized, over_limit=True)
         try:
             dialect = self.dialects.choose(parameters, self.provider_name)
         except ValueError as exc:
             return ParsedObjects(problems=[str(exc)])
         names = (*PARSE_PARAMETERS, *sorted(dialect.parameters))
-        key = (dialect.name, *(parameters.get(name, "") for name in names))
+        texts = [dialect.name, *(parameters.get(name, "") for name in names)]
+        key = ParseCache.key(texts)
         parsed = self._parsed.get(key)
         if parsed is None:
             parsed = parse_objects(
@@ -69,14 +94,36 @@ class Planner:
                 strict=self.strict,
                 max_objects=self.max_objects,
                 default_type=self.default_type,
+                yaml_limits=self.budgets.yaml,
+                load=load,
             )
-            if not parsed.problems and sum(map(len, key)) <= MAX_CACHED_TEXT:  # bounded by size, not only count
-                self._parsed.put(key, parsed, math.inf)
+            if not parsed.problems:
+                self._parsed.put(key, parsed, sum(map(len, texts)))
         return parsed
+
+    async def parse_off_loop(self, parameters: Mapping[str, str]) -> ParsedObjects:
+        """:meth:`parse` for a mount: a large ``objects`` text never holds the event loop (design principle 9)."""
+        if len(parameters.get("objects", "")) <= OFF_LOOP_TEXT_BYTES:
+            return self.parse(parameters)
+        return await asyncio.to_thread(self.parse, parameters, load=self._load_in_worker)
+
+    def _load_in_worker(self, flavour: YamlFlavour, text: str, limits: YamlLimits) -> Any:
+        if yamlflavour.FLAVOURS.get(flavour.name) is not flavour:  # a plugin's flavour: the worker does not have it
+            return load_in_process(flavour, text, limits)
+        seconds = self.budgets.max_parse_seconds
+        try:
+            return self._workers.call(yamlflavour.load_named, flavour.name, text, limits, timeout=seconds)
+        except WorkerTimeout:
+            raise yaml11.YamlTooLarge(f"parsing the YAML took longer than {seconds:g}s (--max-parse-seconds)") from None
+        except (WorkerCrashed, MemoryError):
+            raise yaml11.YamlTooLarge("parsing the YAML ran out of memory") from None
+        except WorkerUnavailable as exc:
+            log.warning("parsing in this thread instead: %s", exc)
+            return load_in_process(flavour, text, limits)
 
     async def plan(self, request: MountRequest) -> tuple[MountPlan, list[str]]:
         """The plan for ``request`` and the warnings found; raise one error for all problems."""
-        parsed = self.parse(request.attributes)
+        parsed = await self.parse_off_loop(request.attributes)
         if parsed.problems:
             raise self.problems_error(parsed)
         if not parsed.objects:
@@ -87,6 +134,8 @@ class Planner:
         for backend in backends:
             backend.check_request(request)  # type: ignore[union-attr]
         locations = dict(zip(backend_names, found, strict=True))
+        for name, where in locations.items():
+            check_failover_locations(name, where, self.budgets.max_failover_locations)
         problems = check_locations(parsed.objects, locations, self.registry)
         if problems:
             raise InvalidArgument(summarize(problems))

@@ -16,6 +16,7 @@ import grpc
 from gateway import __version__, wire
 from gateway.app import Gateway
 from gateway.errors import GatewayError
+from gateway.mount import OFF_LOOP_FILES
 from gateway.providerpb import service_pb2 as pb
 from gateway.providerpb import service_pb2_grpc as pb_grpc
 from gateway.socketfile import SocketFile
@@ -49,6 +50,8 @@ class ProviderServicer(pb_grpc.CSIDriverProviderServicer):
         except Exception:  # MountService already maps these; this is the last line of defence
             log.exception("unexpected error serving Mount")
             await context.abort(grpc.StatusCode.INTERNAL, "internal error in secrets-gateway (see the provider log)")
+        if len(result.files) > OFF_LOOP_FILES:  # thousands of files: encode them without holding the loop
+            return await asyncio.to_thread(wire.to_mount_response, result)
         return wire.to_mount_response(result)
 
 

@@ -13,8 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from gateway.budget import Budgets
+from gateway.jmesbudget import JmesLimits
 from gateway.model import frozen_mapping
 from gateway.options import POSITIVE, Check, Option, at_least, parse_mode, parse_names
+from gateway.yamlbudget import YamlLimits
 
 T = TypeVar("T")
 
@@ -84,6 +87,26 @@ MAX_RESPONSE_BYTES = Option(
 MAX_REQUEST_BYTES = Option(
     "max-request-bytes", int, 16 * 1024 * 1024, "largest Mount request accepted on the socket", check=at_least(1), commands=SERVE
 )
+MAX_PARAMETER_BYTES = Option(
+    "max-parameter-bytes", int, Budgets.max_parameter_bytes, "largest SecretProviderClass parameter, objects included",
+    check=at_least(1), commands=PLANS_MOUNTS,
+)  # fmt: skip
+MAX_YAML_NODES = Option(
+    "max-yaml-nodes", int, YamlLimits.max_nodes, "nodes the objects YAML may have after alias and merge-key expansion",
+    check=at_least(1), commands=PLANS_MOUNTS,
+)  # fmt: skip
+MAX_JMESPATH_WORK = Option(
+    "max-jmespath-work", int, JmesLimits.max_work, "work (about bytes visited and made) one jmesPath evaluation may take",
+    check=at_least(1), commands=RUNS_MOUNTS,
+)  # fmt: skip
+MAX_FAILOVER_LOCATIONS = Option(
+    "max-failover-locations", int, Budgets.max_failover_locations, "failover locations (e.g. failoverRegion entries) per backend",
+    check=at_least(0), commands=RUNS_MOUNTS,
+)  # fmt: skip
+MAX_PARSE_SECONDS = Option(
+    "max-parse-seconds", float, Budgets.max_parse_seconds, "time a worker process may take to parse one large objects YAML",
+    check=POSITIVE, commands=RUNS_MOUNTS,
+)  # fmt: skip
 STRICT_OBJECTS = Option(
     "strict-objects", bool, False, "reject unknown keys in object descriptors instead of warning", commands=PLANS_MOUNTS
 )
@@ -134,6 +157,11 @@ CORE_OPTIONS: tuple[Option[Any], ...] = (
     MAX_VALUE_BYTES,
     MAX_RESPONSE_BYTES,
     MAX_REQUEST_BYTES,
+    MAX_PARAMETER_BYTES,
+    MAX_YAML_NODES,
+    MAX_JMESPATH_WORK,
+    MAX_FAILOVER_LOCATIONS,
+    MAX_PARSE_SECONDS,
     STRICT_OBJECTS,
     DEFAULT_OBJECT_TYPE,
     HTTP_ADDRESS,
@@ -166,6 +194,11 @@ class Settings:
     max_value_bytes: int = MAX_VALUE_BYTES.default
     max_response_bytes: int = MAX_RESPONSE_BYTES.default
     max_request_bytes: int = MAX_REQUEST_BYTES.default
+    max_parameter_bytes: int = MAX_PARAMETER_BYTES.default  # tenant budgets: see gateway.budget
+    max_yaml_nodes: int = MAX_YAML_NODES.default
+    max_jmespath_work: int = MAX_JMESPATH_WORK.default
+    max_failover_locations: int = MAX_FAILOVER_LOCATIONS.default
+    max_parse_seconds: float = MAX_PARSE_SECONDS.default
     strict_objects: bool = STRICT_OBJECTS.default
     default_object_type: str = DEFAULT_OBJECT_TYPE.default  # routes objects without objectType that no backend claims; SPC parameter defaultObjectType wins
     http_address: str = HTTP_ADDRESS.default
@@ -173,6 +206,18 @@ class Settings:
     cache_backends: frozenset[str] | None = CACHE_BACKENDS.default  # None = every backend, when cache_ttl > 0
     cache_max_entries: int = CACHE_MAX_ENTRIES.default
     plugin_options: Mapping[str, object] = field(default_factory=lambda: frozen_mapping({}))
+
+    @property
+    def budgets(self) -> Budgets:
+        """The tenant budgets these settings give (:mod:`gateway.budget`)."""
+        return Budgets(
+            max_parameter_bytes=self.max_parameter_bytes,
+            max_failover_locations=self.max_failover_locations,
+            max_value_bytes=self.max_value_bytes,
+            max_parse_seconds=self.max_parse_seconds,
+            yaml=YamlLimits(max_nodes=self.max_yaml_nodes),
+            jmes=JmesLimits(max_work=self.max_jmespath_work, max_result=self.max_value_bytes),
+        )
 
     @property
     def socket_path(self) -> Path:

@@ -15,6 +15,12 @@ from typing import Any
 
 import yaml
 
+from gateway.yamlbudget import DEFAULT_LIMITS as DEFAULT_LIMITS
+from gateway.yamlbudget import YamlError as YamlError
+from gateway.yamlbudget import YamlLimits as YamlLimits
+from gateway.yamlbudget import YamlTooLarge as YamlTooLarge
+from gateway.yamlbudget import check_expansion
+
 _BaseLoader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
@@ -31,29 +37,33 @@ class Yaml11Loader(_BaseLoader):  # type: ignore[misc]
 Yaml11Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:y|Y|n|N)$"), list("yYnN"))
 
 
-class YamlError(ValueError):
-    """The text is not YAML; the message says where, never what."""
+def load(text: str, loader: type = Yaml11Loader, limits: YamlLimits = DEFAULT_LIMITS) -> Any:
+    """Parse one YAML document (with ``loader``, a SafeLoader subclass) within ``limits``; raise
+    :class:`YamlError` with line/column on failure, :class:`YamlTooLarge` over a limit."""
+    documents = _parse(text, loader, limits, single=True)
+    return documents[0] if documents else None
 
 
-def load(text: str, loader: type = Yaml11Loader) -> Any:
-    """Parse one YAML document (with ``loader``, a SafeLoader subclass); raise :class:`YamlError`
-    with line/column on failure."""
-    return _parse(text, lambda: yaml.load(text, Loader=loader))
+def load_all(text: str, limits: YamlLimits = DEFAULT_LIMITS) -> list[Any]:
+    """Parse a multi-document stream (a manifest file), each document within ``limits``."""
+    return _parse(text, Yaml11Loader, limits, single=False)
 
 
-def load_all(text: str) -> list[Any]:
-    """Parse a multi-document stream (a manifest file)."""
-    documents: list[Any] = _parse(text, lambda: list(yaml.load_all(text, Loader=Yaml11Loader)))
-    return documents
-
-
-def _parse(text: str, parse: Any) -> Any:
+def _parse(text: str, loader_class: type, limits: YamlLimits, *, single: bool) -> list[Any]:
     # libyaml recurses without a limit: a deep enough document would crash the whole process
     # instead of raising, so depth is checked before the parser sees the text.
     if nesting_exceeds(text, MAX_DEPTH):
         raise YamlError(f"document nested deeper than {MAX_DEPTH} levels")
+    loader = loader_class(text)
     try:
-        return parse()
+        nodes = [loader.get_single_node()] if single else _all_nodes(loader)
+        documents = []
+        for node in nodes:
+            if node is None:
+                continue
+            check_expansion(node, limits)  # measured on the node graph, before constructing
+            documents.append(loader.construct_document(node))
+        return documents
     except yaml.MarkedYAMLError as exc:
         raise YamlError(_describe(exc)) from None
     except yaml.reader.ReaderError as exc:
@@ -62,6 +72,15 @@ def _parse(text: str, parse: Any) -> Any:
         raise YamlError(type(exc).__name__) from None
     except RecursionError:
         raise YamlError("document nested too deeply") from None
+    finally:
+        loader.dispose()
+
+
+def _all_nodes(loader: Any) -> list[Any]:
+    nodes = []
+    while loader.check_node():
+        nodes.append(loader.get_node())
+    return nodes
 
 
 MAX_DEPTH = 100

@@ -54,7 +54,7 @@ class Scalar(str):
 @dataclass(frozen=True)
 class YamlFlavour:
     name: str
-    load: Callable[[str], Any]
+    load: Callable[..., Any]  # (text, limits=YamlLimits()) -> document
     text: Callable[[Any], str | None]
     data: Callable[[Any], Any]
 
@@ -148,6 +148,20 @@ _GoV3Loader = _text_loader(
     "GoYamlV3Loader", r"[-+]?(?:0[bB][01_]+|0[oO][0-7_]+|0[xX][0-9a-fA-F_]+|0[0-7_]*|[1-9][0-9_]*)", go_int
 )
 
-GO_YAML_V2 = YamlFlavour("go-yaml-v2", yaml11.load, yaml11.scalar_text, lambda value: value)
-YAML_1_2 = YamlFlavour("yaml-1.2", lambda text: yaml11.load(text, _CoreLoader), _as_written, _typed_data)
-GO_YAML_V3 = YamlFlavour("go-yaml-v3", lambda text: yaml11.load(text, _GoV3Loader), _as_written, _typed_data)
+def _loader(loader: type) -> Callable[..., Any]:
+    def load(text: str, limits: yaml11.YamlLimits = yaml11.DEFAULT_LIMITS) -> Any:
+        return yaml11.load(text, loader, limits)
+
+    return load
+
+
+GO_YAML_V2 = YamlFlavour("go-yaml-v2", _loader(yaml11.Yaml11Loader), yaml11.scalar_text, lambda value: value)
+YAML_1_2 = YamlFlavour("yaml-1.2", _loader(_CoreLoader), _as_written, _typed_data)
+GO_YAML_V3 = YamlFlavour("go-yaml-v3", _loader(_GoV3Loader), _as_written, _typed_data)
+#: the built-in flavours by name (what a worker process can load without the plugins)
+FLAVOURS = {flavour.name: flavour for flavour in (GO_YAML_V2, YAML_1_2, GO_YAML_V3)}
+
+
+def load_named(name: str, text: str, limits: yaml11.YamlLimits) -> Any:
+    """``FLAVOURS[name].load`` within ``limits`` (picklable: what the planner's worker processes run)."""
+    return FLAVOURS[name].load(text, limits=limits)

@@ -138,9 +138,9 @@ async def test_response_over_the_limit_is_resource_exhausted_with_sizes() -> Non
 
 
 async def test_large_requests_are_accepted() -> None:
-    filler = "x" * (6 * 1024 * 1024)
+    fillers = {f"filler-{n}": "x" * (1536 * 1024) for n in range(4)}  # 6 MiB in all, each under the parameter budget
     async with running_gateway(backends=[backend()]) as gw:
-        result = await gw.mount(mount_request([{"objectName": "c", "objectType": "fake"}], {"filler": filler}))
+        result = await gw.mount(mount_request([{"objectName": "c", "objectType": "fake"}], fillers))
     assert result.files[0].contents == b"gamma"
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 
+from gateway.budget import Budgets, check_derived_value
 from gateway.errors import InvalidArgument
 from gateway.jsonvalue import NotJson, json_kind, parse_json
 from gateway.middleware.base import EXPAND_ORDER, Piece
@@ -22,17 +23,20 @@ class ExpandStage:
     name = "expand-keys"
     order = EXPAND_ORDER
 
+    def __init__(self, max_value_bytes: int = Budgets.max_value_bytes) -> None:
+        self.max_value_bytes = max_value_bytes
+
     def __call__(self, pieces: list[Piece], plan: MountPlan) -> list[Piece]:
         result: list[Piece] = []
         for piece in pieces:
             if piece.is_object_value and piece.obj.expand is not None:
-                result.extend(expand_keys(piece))
+                result.extend(expand_keys(piece, self.max_value_bytes))
             else:
                 result.append(piece)
         return result
 
 
-def expand_keys(piece: Piece) -> list[Piece]:
+def expand_keys(piece: Piece, max_value_bytes: int = Budgets.max_value_bytes) -> list[Piece]:
     expansion = piece.obj.expand
     assert expansion is not None
     context = f"{piece.obj.label} ({piece.obj.backend} @ {piece.location})"
@@ -55,7 +59,7 @@ def expand_keys(piece: Piece) -> list[Piece]:
                 obj=piece.obj,
                 name=name,
                 child=child,
-                value=_file_value(value),
+                value=check_derived_value(_file_value(value), f"{context} {origin}", max_value_bytes),
                 version=piece.version,
                 location=piece.location,
                 mode=piece.mode,

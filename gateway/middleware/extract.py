@@ -13,7 +13,9 @@ from typing import Any
 import jmespath
 import jmespath.exceptions
 
-from gateway.errors import InvalidArgument
+from gateway.budget import DEFAULT_BUDGETS, Budgets, check_derived_value
+from gateway.errors import InvalidArgument, ResourceExhausted
+from gateway.jmesbudget import JmesBudgetExceeded, search
 from gateway.jsonvalue import NotJson, json_kind, parse_json
 from gateway.middleware.base import EXTRACT_ORDER, Piece
 from gateway.middleware.decode import decode
@@ -40,27 +42,32 @@ class ExtractStage:
     name = "jmespath"
     order = EXTRACT_ORDER
 
+    def __init__(self, budgets: Budgets = DEFAULT_BUDGETS) -> None:
+        self.budgets = budgets
+
     def __call__(self, pieces: list[Piece], plan: MountPlan) -> list[Piece]:
         result: list[Piece] = []
         for piece in pieces:
             result.append(piece)
             if piece.is_object_value and piece.obj.jmes:
-                result.extend(extract_entries(piece))
+                result.extend(extract_entries(piece, self.budgets))
         return result
 
 
-def extract_entries(piece: Piece) -> list[Piece]:
+def extract_entries(piece: Piece, budgets: Budgets = DEFAULT_BUDGETS) -> list[Piece]:
     context = f"{piece.obj.label} ({at(piece.obj.backend, piece.location)})"
     try:
         document = parse_json(piece.value)
     except NotJson:
         raise InvalidArgument(f"Invalid JSON used with jmesPath in secret: {preview(piece.obj.ref.name)}. [{context}]") from None
-    return [_extract(piece, entry, document, context) for entry in piece.obj.jmes]
+    return [_extract(piece, entry, document, context, budgets) for entry in piece.obj.jmes]
 
 
-def _extract(piece: Piece, entry: JmesEntry, document: object, context: str) -> Piece:
+def _extract(piece: Piece, entry: JmesEntry, document: object, context: str, budgets: Budgets) -> Piece:
     try:
-        found = compile_jmes(entry.path).search(document)
+        found = search(compile_jmes(entry.path), document, budgets.jmes)
+    except JmesBudgetExceeded as exc:
+        raise ResourceExhausted(f'{piece.obj.label} jmesPath "{preview(entry.path)}": {exc} [{context}]') from None
     except Exception:  # evaluation errors quote the data they failed on: never pass their text on
         raise InvalidArgument(f"Invalid JMES Path: {preview(entry.path)}. [{context}: evaluation failed]") from None
     if found is None:
@@ -75,6 +82,7 @@ def _extract(piece: Piece, entry: JmesEntry, document: object, context: str) -> 
     origin = f'jmesPath "{preview(entry.path)}"'
     value = found.encode("utf-8", "surrogatepass")
     value = decode(value, entry.encoding, f"{piece.obj.label} {origin}")
+    check_derived_value(value, f"{piece.obj.label} {origin}", budgets.max_value_bytes)
     return Piece(
         obj=piece.obj,
         name=entry.alias,

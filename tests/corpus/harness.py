@@ -66,6 +66,7 @@ SETTINGS = Settings(
     max_objects=10_000,
     max_value_bytes=256 * 1024,
     max_response_bytes=512 * 1024,
+    max_parameter_bytes=8 * 1024 * 1024,  # the huge-string cases test their messages, not the parameter budget
     backend_timeout=5.0,
     mount_timeout=20.0,
     http_address="",
@@ -309,6 +310,7 @@ class SessionGateway:
     def start(self) -> None:
         self._thread.start()
         self.running = self._call(self._stack.enter_async_context(running_gateway(PLUGINS, settings=self.settings)), 30)
+        self.running.gateway.planner.start_workers(wait=True)  # as `serve` does: cases with a short deadline do not wait for them
 
     def stop(self) -> None:
         try:

@@ -1,0 +1,105 @@
+"""JMESPath evaluation within a budget of work and result size.
+
+A short expression can make exponential data: ``[@,@]`` doubles its input while sharing it, so
+``to_string([@,@]|[@,@]|…)`` at depth 30 asks ``json.dumps`` for gigabytes. The interpreter here
+measures every intermediate value by its *expanded* size (about the bytes of its JSON form,
+memoised by identity, so a shared value is measured once but counted as often as it is repeated),
+refuses any value larger than ``max_result`` and charges each evaluation step for what it visits
+and makes; over ``max_work`` it stops. Either way before a function such as ``to_string`` or
+``sort`` receives an oversized input.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from jmespath.visitor import TreeInterpreter
+
+SCALAR_UNITS = 8  # a number, boolean or null, as the bytes of JSON it stands for (about)
+
+
+@dataclass(frozen=True)
+class JmesLimits:
+    max_work: int = 16 * 1024 * 1024  # units (≈ bytes of JSON) visited and made by one evaluation (--max-jmespath-work)
+    max_result: int = 4 * 1024 * 1024  # expanded size of any intermediate value (the per-value limit)
+
+
+class JmesBudgetExceeded(Exception):
+    """The evaluation went over a limit; ``str()`` says which, never anything of the data."""
+
+
+class BudgetedInterpreter(TreeInterpreter):
+    """A :class:`~jmespath.visitor.TreeInterpreter` that accounts for every step (one evaluation per instance)."""
+
+    def __init__(self, limits: JmesLimits) -> None:
+        super().__init__()
+        self.limits = limits
+        self.work = 0
+        self._sizes: dict[int, tuple[Any, int]] = {}  # id → (value kept alive so the id stays unique, size)
+
+    def visit(self, node: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        self.charge(1)
+        result = super().visit(node, *args, **kwargs)
+        if id(result) not in self._sizes:
+            self.charge(self.size(result))
+        return result
+
+    def visit_function_expression(self, node: dict[str, Any], value: Any) -> Any:
+        arguments = [self.visit(child, value) for child in node["children"]]
+        self.charge(sum(self.size(argument) for argument in arguments))  # functions walk their inputs
+        return self._functions.call_function(node["value"], arguments)
+
+    def visit_comparator(self, node: dict[str, Any], value: Any) -> Any:
+        left, right = (self.visit(child, value) for child in node["children"])
+        self.charge(min(self.size(left), self.size(right)))
+        # the library's semantics, on operands already evaluated (literals are visited for free)
+        settled = {**node, "children": [{"type": "literal", "value": left}, {"type": "literal", "value": right}]}
+        return super().visit_comparator(settled, value)
+
+    def charge(self, units: int) -> None:
+        self.work += units
+        if self.work > self.limits.max_work:
+            raise JmesBudgetExceeded(f"evaluation needs more than {self.limits.max_work} units of work (--max-jmespath-work)")
+
+    def size(self, value: Any) -> int:
+        """Expanded size of ``value`` (≈ bytes of its JSON form), memoised by identity; raises over ``max_result``."""
+        known = self._sizes.get(id(value))
+        if known is not None:
+            return known[1]
+        stack: list[tuple[Any, bool]] = [(value, False)]
+        while stack:
+            item, children_done = stack.pop()
+            if id(item) in self._sizes:
+                continue
+            children = _children(item)
+            if children and not children_done:
+                stack.append((item, True))
+                stack.extend((child, False) for child in children if id(child) not in self._sizes)
+                continue
+            total = _own_size(item) + sum(self._sizes[id(child)][1] + 1 for child in children)
+            if total > self.limits.max_result:
+                raise JmesBudgetExceeded(f"an intermediate result is larger than {self.limits.max_result} bytes (the per-value limit)")
+            self._sizes[id(item)] = (item, total)
+        return self._sizes[id(value)][1]
+
+
+def search(parsed: Any, document: Any, limits: JmesLimits) -> Any:
+    """Evaluate a compiled expression (``jmespath.compile``) on ``document`` within ``limits``."""
+    return BudgetedInterpreter(limits).visit(parsed.parsed, document)
+
+
+def _children(value: Any) -> list[Any]:
+    if isinstance(value, dict):
+        return [part for pair in value.items() for part in pair]
+    if isinstance(value, list):
+        return value
+    return []
+
+
+def _own_size(value: Any) -> int:
+    if isinstance(value, str):
+        return len(value) + 2
+    if isinstance(value, (dict, list)):
+        return 2
+    return SCALAR_UNITS

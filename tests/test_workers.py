@@ -1,0 +1,44 @@
+"""The worker pool: answers and errors come back, an overrunning or dying worker is replaced."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+
+from gateway import yaml11
+from gateway.workers import WorkerCrashed, WorkerPool, WorkerTimeout
+
+
+@pytest.fixture
+def pool() -> WorkerPool:
+    workers = WorkerPool(size=1)
+    yield workers
+    workers.close()
+
+
+def test_answers_and_errors_come_back(pool: WorkerPool) -> None:
+    assert pool.call(yaml11.load, "[a, 1]", yaml11.DEFAULT_LIMITS, timeout=60) == ["a", 1]
+    with pytest.raises(yaml11.YamlError, match="line 2"):
+        pool.call(yaml11.load, "[a", yaml11.DEFAULT_LIMITS, timeout=60)
+
+
+def test_an_overrunning_worker_is_killed_and_replaced(pool: WorkerPool) -> None:
+    pool.call(os.getpid, timeout=60)
+    (first,) = pool._idle
+    with pytest.raises(WorkerTimeout, match="longer than 0.5s"):
+        pool.call(time.sleep, 30, timeout=0.5)
+    assert not first.process.is_alive()
+    assert pool.call(os.getpid, timeout=60) != first.process.pid
+
+
+def test_a_dying_worker_is_a_typed_failure(pool: WorkerPool) -> None:
+    with pytest.raises(WorkerCrashed):
+        pool.call(_die, timeout=60)
+    assert pool.call(yaml11.load, "ok", yaml11.DEFAULT_LIMITS, timeout=60) == "ok"
+
+
+def _die() -> None:
+    os.kill(os.getpid(), signal.SIGKILL)
