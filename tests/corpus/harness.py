@@ -67,6 +67,7 @@ SETTINGS = Settings(
     max_value_bytes=256 * 1024,
     max_response_bytes=512 * 1024,
     max_parameter_bytes=8 * 1024 * 1024,  # the huge-string cases test their messages, not the parameter budget
+    max_parse_seconds=20.0,  # the 200,000-node cases parse in seconds; on a loaded test machine in more than 10
     backend_timeout=5.0,
     mount_timeout=20.0,
     http_address="",
