@@ -20,9 +20,9 @@ def pool() -> WorkerPool:
 
 
 def test_answers_and_errors_come_back(pool: WorkerPool) -> None:
-    assert pool.call(yaml11.load, "[a, 1]", yaml11.DEFAULT_LIMITS, timeout=60) == ["a", 1]
+    assert pool.call(yaml11.load, "[a, 1]", yaml11.Yaml11Loader, yaml11.DEFAULT_LIMITS, timeout=60) == ["a", 1]
     with pytest.raises(yaml11.YamlError, match="line 2"):
-        pool.call(yaml11.load, "[a", yaml11.DEFAULT_LIMITS, timeout=60)
+        pool.call(yaml11.load, "[a", yaml11.Yaml11Loader, yaml11.DEFAULT_LIMITS, timeout=60)
 
 
 def test_an_overrunning_worker_is_killed_and_replaced(pool: WorkerPool) -> None:
@@ -37,7 +37,7 @@ def test_an_overrunning_worker_is_killed_and_replaced(pool: WorkerPool) -> None:
 def test_a_dying_worker_is_a_typed_failure(pool: WorkerPool) -> None:
     with pytest.raises(WorkerCrashed):
         pool.call(_die, timeout=60)
-    assert pool.call(yaml11.load, "ok", yaml11.DEFAULT_LIMITS, timeout=60) == "ok"
+    assert pool.call(yaml11.load, "ok", yaml11.Yaml11Loader, yaml11.DEFAULT_LIMITS, timeout=60) == "ok"
 
 
 def _die() -> None:

@@ -23,7 +23,7 @@ SMALL = YamlLimits(max_nodes=100, max_depth=10, max_chars=1000, max_number_chars
     ],
 )
 def test_within_budget_constructs_as_before(text: str, expected: object) -> None:
-    assert yaml11.load(text, SMALL) == expected
+    assert yaml11.load(text, limits=SMALL) == expected
 
 
 @pytest.mark.parametrize(
@@ -39,7 +39,7 @@ def test_within_budget_constructs_as_before(text: str, expected: object) -> None
 )
 def test_over_budget_is_refused_naming_the_limit(text: str, fragment: str) -> None:
     with pytest.raises(yaml11.YamlTooLarge, match=fragment):
-        yaml11.load(text, SMALL)
+        yaml11.load(text, limits=SMALL)
 
 
 @pytest.mark.parametrize(
@@ -58,6 +58,6 @@ def test_a_cycle_is_malformed_not_large() -> None:
 
 
 def test_every_document_of_a_stream_is_budgeted() -> None:
-    assert yaml11.load_all("a: 1\n---\nb: 2\n", SMALL) == [{"a": 1}, {"b": 2}]
+    assert yaml11.load_all("a: 1\n---\nb: 2\n", limits=SMALL) == [{"a": 1}, {"b": 2}]
     with pytest.raises(yaml11.YamlTooLarge):
-        yaml11.load_all("a: 1\n---\n" + billion_laughs(), SMALL)
+        yaml11.load_all("a: 1\n---\n" + billion_laughs(), limits=SMALL)

@@ -15,6 +15,10 @@ from typing import Any
 from gateway.request import RawMountRequest
 from gateway.settings import Settings
 from gateway.testing import PodContext, mount_request
+from gateway_aws import ascp
+
+#: plugins besides the fake backend: the ASCP dialect (YAML 1.1), for the attacks only its YAML allows
+DIALECT_PLUGINS = [("ascp", ascp)]
 
 PLANTED = "PLANTED"
 #: the secrets every attack and the victim read (the fake backend's store format)
@@ -123,6 +127,7 @@ ATTACKS: tuple[Attack, ...] = (
         "yaml-sexagesimal-integer", "a YAML 1.1 base-60 integer of 200 digits",
         "- objectName: good\n  objectType: fake\n  objectVersion: 1" + ":59" * 66 + "\n",
         "ResourceExhausted", ('parameter "objects"', "a number of 199 characters"),
+        parameters={"dialect": "ascp"},  # YAML 1.1 (go-yaml-v2) has base-60 integers; the native YAML 1.2 has none
     ),
     Attack(
         "objects-shared-jmes-list", "1,000 objects reusing one anchored list of 300 jmesPath entries",

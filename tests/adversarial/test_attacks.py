@@ -21,7 +21,7 @@ from gateway.request import RawMountRequest
 from gateway.testing import mount_request, running_gateway
 from gateway_fake.backend import FakeBackend
 from gateway_fake.store import parse_store
-from tests.adversarial.attacks import ATTACKER_POD, ATTACKS, PLANTED, SETTINGS, STORE, Attack, victim_request
+from tests.adversarial.attacks import ATTACKER_POD, ATTACKS, DIALECT_PLUGINS, PLANTED, SETTINGS, STORE, Attack, victim_request
 
 #: a generous bound (two shared cores, other suites running): before the budgets, attacks held the loop for 10 s or forever
 MAX_LOOP_LAG = 1.0
@@ -33,7 +33,7 @@ def store_backend() -> FakeBackend:
 
 @pytest.mark.parametrize("attack", [pytest.param(attack, id=attack.id) for attack in ATTACKS])
 async def test_attack_is_refused_within_budget(attack: Attack) -> None:
-    async with running_gateway(backends=[store_backend()], settings=SETTINGS) as gw:
+    async with running_gateway(DIALECT_PLUGINS, backends=[store_backend()], settings=SETTINGS) as gw:
         async with LoopLagMonitor() as lag:
             with pytest.raises(MountFailure) as failure:
                 await gw.mount(attack.request(), timeout=60)
@@ -70,7 +70,7 @@ async def test_a_large_legal_class_is_parsed_off_the_loop_and_once() -> None:
     objects = large_legal_objects()
     assert len(objects) > 1_000_000
     settings = replace(SETTINGS, max_response_bytes=4 * 1024 * 1024)  # 21,000 files
-    async with running_gateway(backends=[store_backend()], settings=settings) as gw:
+    async with running_gateway(DIALECT_PLUGINS, backends=[store_backend()], settings=settings) as gw:
         async with LoopLagMonitor() as lag:
             for _ in range(2):
                 # the client's own work on 21,000 files happens in another thread: the lag measured is the server's
