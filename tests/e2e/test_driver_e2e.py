@@ -282,9 +282,27 @@ def test_vault_kubernetes_auth_reviews_the_pod_token_with_this_api_server(stack:
     pod = vault_pod(stack, "vault-web", "vault-web")
     volume = stack.kubelet.publish(pod)
     assert stack.kubelet.files(volume) == {"db-password": (b"from-openbao", 0o644)}
-    assert str(vault_version) in versions(pod_status(stack, pod))["db-password"]
+    assert versions(pod_status(stack, pod)) == {"db-password": str(vault_version)}
     reviews = audit(stack, "create", "tokenreviews", "system:serviceaccount:{}:{}".format(*VAULT_REVIEWER))
     assert reviews and all(e["responseStatus"]["code"] == 201 for e in reviews)
+
+
+def test_vault_rotation_on_republish(stack: Stack, vault_version: int) -> None:
+    """A new KV v2 version reaches the file and the pod status once a republish is due."""
+    bao = stack.peers.bao
+    first = bao.kv2_put("secret", "web/rotating", {"token": "one"})
+    service_account(stack, "vault-web")
+    objects = [{"objectName": "token", "objectType": "vault", "secretPath": "secret/data/web/rotating", "secretKey": "token"}]
+    stack.admin.apply(spc("vault-rotating", objects, roleName="e2e-web"))
+    pod, volume = mounted_pod(stack, "vault-rotating", "vault-rotating", account="vault-web")
+    assert stack.kubelet.files(volume) == {"token": (b"one", 0o644)}
+    assert versions(pod_status(stack, pod)) == {"token": str(first)}  # KV v2: the version is the KV version
+
+    second = bao.kv2_put("secret", "web/rotating", {"token": "two"})
+    stack.kubelet.age(volume, 3600)
+    stack.kubelet.republish(volume)
+    assert stack.kubelet.files(volume) == {"token": (b"two", 0o644)}
+    assert versions(pod_status(stack, pod)) == {"token": str(second)}
 
 
 @pytest.mark.parametrize(
