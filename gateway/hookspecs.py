@@ -21,6 +21,9 @@ from gateway.options import OptionRegistry
 from gateway.settings import Settings
 
 PROJECT = "gateway"
+#: the plugin API this core provides; a plugin module may declare ``GATEWAY_PLUGIN_API`` (see :mod:`gateway.plugin`)
+PLUGIN_API_VERSION = 1
+SUPPORTED_PLUGIN_APIS = frozenset({PLUGIN_API_VERSION})
 hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
 

@@ -17,10 +17,11 @@ from typing import Any
 
 import pluggy
 
+from gateway import __version__
 from gateway.backend import BackendRegistry, PluginInfo
 from gateway.dialect import DialectRegistry
 from gateway.errors import StartupError
-from gateway.hookspecs import PROJECT, GatewaySpec
+from gateway.hookspecs import PROJECT, SUPPORTED_PLUGIN_APIS, GatewaySpec
 from gateway.middleware.base import MiddlewareRegistry
 from gateway.options import OptionRegistry
 from gateway.settings import Settings
@@ -113,6 +114,7 @@ def load_plugins(allow: frozenset[str] | None, extra: Iterable[tuple[str, object
         plugins.loaded.append(info)
         try:
             plugin = source.load() if isinstance(source, metadata.EntryPoint) else source
+            check_plugin_api(plugin)
             manager.register(plugin, name=info.name)
             manager.check_pending()  # a misspelt gateway_* hook is an error, not silence
         except Exception as exc:
@@ -122,6 +124,23 @@ def load_plugins(allow: frozenset[str] | None, extra: Iterable[tuple[str, object
         for name in sorted(allow - known):
             plugins.failures.append(LoadFailure(PluginInfo(name), "import", "not installed (named in --plugins)"))
     return plugins
+
+
+class PluginApiMismatch(Exception):
+    """The plugin was written for a plugin API version this core does not provide."""
+
+
+def check_plugin_api(plugin: object) -> None:
+    """Refuse a plugin whose ``GATEWAY_PLUGIN_API`` (a version or a tuple of versions) this core lacks."""
+    declared = getattr(plugin, "GATEWAY_PLUGIN_API", None)
+    if declared is None:
+        return
+    wanted = set(declared) if isinstance(declared, (tuple, list, set, frozenset)) else {declared}
+    if not wanted & SUPPORTED_PLUGIN_APIS:
+        raise PluginApiMismatch(
+            f"it needs plugin API {' or '.join(map(str, sorted(wanted, key=str)))}; secrets-gateway {__version__} provides "
+            f"plugin API {', '.join(map(str, sorted(SUPPORTED_PLUGIN_APIS)))} (install a matching version of the plugin or the gateway)"
+        )
 
 
 def _owner(manager: pluggy.PluginManager, name: str) -> str:

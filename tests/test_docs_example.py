@@ -20,7 +20,7 @@ def test_plugin_guide_example_passes_its_own_tests(tmp_path: Path) -> None:
     (package / "plugin.py").write_text(plugin_code)
     (tmp_path / "test_example.py").write_text(test_code)
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "asyncio_mode=auto", str(tmp_path / "test_example.py")],
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path / "test_example.py")],  # plain pytest
         cwd=tmp_path, capture_output=True, text=True, timeout=120,
         env={**os.environ, "PYTHONPATH": str(tmp_path)},
     )

@@ -37,6 +37,7 @@ __all__ = [
     "DriverClient",
     "MountFailure",
     "PodContext",
+    "RawMountRequest",
     "RunningGateway",
     "backends_plugin",
     "mount_request",

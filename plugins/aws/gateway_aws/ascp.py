@@ -11,10 +11,7 @@ from __future__ import annotations
 
 import re
 
-from gateway.dialect import Dialect, DialectRegistry
-from gateway.hookspecs import hookimpl
-from gateway.text import preview
-from gateway.yamlflavour import GO_YAML_V2
+from gateway.plugin import GO_YAML_V2, Dialect, DialectRegistry, hookimpl, preview
 from gateway_aws.arn import looks_like_arn, parse_arn
 
 FILE_PERMISSION = re.compile(r"[0-7]{4}")  # always fullmatch: "$" would accept a trailing newline

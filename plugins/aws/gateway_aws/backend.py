@@ -7,11 +7,20 @@ from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from gateway.backend import Backend, parse_failover_locations
-from gateway.concurrency import SingleFlight
-from gateway.errors import GatewayError
-from gateway.model import FetchBatch, Fetched, FetchFailure, FetchItem, FetchOutcome, MountRequest, ObjectSpec
-from gateway.text import preview
+from gateway.plugin import (
+    Backend,
+    FetchBatch,
+    Fetched,
+    FetchFailure,
+    FetchItem,
+    FetchOutcome,
+    GatewayError,
+    MountRequest,
+    ObjectSpec,
+    SingleFlight,
+    parse_failover_locations,
+    preview,
+)
 from gateway_aws.arn import looks_like_arn, parse_arn
 from gateway_aws.params import parse_auth_parameters
 from gateway_aws.runtime import AwsRuntime, AwsSession

@@ -28,10 +28,7 @@ from botocore import UNSIGNED, xform_name
 from botocore.client import BaseClient
 from botocore.config import Config
 
-from gateway.concurrency import ExpiringCache, SingleFlight
-from gateway.errors import GatewayError
-from gateway.fairshare import FairLimiter
-from gateway.metrics import Metrics
+from gateway.plugin import ExpiringCache, FairLimiter, GatewayError, Metrics, SingleFlight
 from gateway_aws import __version__
 from gateway_aws.errors import classify, retry_attempts
 from gateway_aws.identity import AMBIENT, Principal

@@ -16,9 +16,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from gateway.concurrency import ExpiringCache, SingleFlight
-from gateway.errors import GatewayError, Internal
-from gateway.metrics import Metrics
+from gateway.plugin import ExpiringCache, GatewayError, Internal, Metrics, SingleFlight
 from gateway_aws.clients import AwsClients, Credentials
 from gateway_aws.identity import AMBIENT, IRSA, POD_IDENTITY, Caller, Principal
 from gateway_aws.params import AssumeRole

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 
 from botocore import exceptions as boto
 
-from gateway.errors import DeadlineExceeded, GatewayError, Internal, InvalidArgument, NotFound, PermissionDenied, Unavailable
+from gateway.plugin import DeadlineExceeded, GatewayError, Internal, InvalidArgument, NotFound, PermissionDenied, Unavailable
 
 MAX_AWS_MESSAGE = 300
 

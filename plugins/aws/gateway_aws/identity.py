@@ -11,8 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
-from gateway.errors import ERROR_CLASSES, GatewayError, Internal, InvalidArgument, PermissionDenied
-from gateway.model import PodIdentity
+from gateway.plugin import ERROR_CLASSES, GatewayError, Internal, InvalidArgument, PermissionDenied, PodIdentity
 from gateway_aws.options import AwsOptions
 from gateway_aws.params import ROLE_ARN, AssumeRole, AuthParameters
 from gateway_kube.kubeapi import KubeApi, KubeApiError, KubeForbidden, nested

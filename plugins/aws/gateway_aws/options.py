@@ -11,8 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.options import POSITIVE, Check, Option, at_least, between
-from gateway.settings import Settings
+from gateway.plugin import POSITIVE, Check, Option, Settings, at_least, between
 
 DEFAULT_POD_IDENTITY_ENDPOINT = "http://169.254.170.23/v1/credentials"
 DEFAULT_POD_IDENTITY_ENDPOINT_IPV6 = "http://[fd00:ec2::23]/v1/credentials"

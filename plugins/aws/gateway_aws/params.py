@@ -12,8 +12,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from gateway.errors import InvalidArgument
-from gateway.options import parse_bool
+from gateway.plugin import InvalidArgument, parse_bool
 
 USE_POD_IDENTITY = "usePodIdentity"
 PREFERRED_ADDRESS_TYPE = "preferredAddressType"

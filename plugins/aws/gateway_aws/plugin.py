@@ -8,16 +8,14 @@ from __future__ import annotations
 
 import logging
 
-from gateway.backend import BackendRegistry
-from gateway.hookspecs import hookimpl
-from gateway.metrics import Metrics
-from gateway.options import OptionRegistry
-from gateway.settings import Settings
+from gateway.plugin import BackendRegistry, Metrics, OptionRegistry, Settings, hookimpl
 from gateway_aws.ascp import gateway_register_dialects
 from gateway_aws.options import OPTIONS, AwsOptions
 from gateway_aws.runtime import AwsRuntime
 from gateway_aws.secretsmanager import SecretsManagerBackend
 from gateway_aws.ssm import SsmParameterBackend
+
+GATEWAY_PLUGIN_API = 1  # the plugin API this plugin is written for (gateway.plugin)
 
 log = logging.getLogger("gateway_aws")
 __all__ = ["gateway_add_options", "gateway_register_backends", "gateway_register_dialects"]  # the dialect's hook is ascp's

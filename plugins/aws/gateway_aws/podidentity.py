@@ -20,10 +20,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from gateway.concurrency import Backoff, retry
-from gateway.errors import DeadlineExceeded, GatewayError, PermissionDenied, Unavailable
-from gateway.metrics import Metrics
-from gateway.outbound import CONNECT, TIMEOUT, HttpProblem, OutboundHttp
+from gateway.plugin import CONNECT, TIMEOUT, Backoff, DeadlineExceeded, GatewayError, HttpProblem, Metrics, OutboundHttp, PermissionDenied, Unavailable, retry
 from gateway_aws.clients import Credentials
 
 MAX_BODY = 64 * 1024

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from gateway.errors import ERROR_CLASSES, GatewayError, Internal, InvalidArgument, NotFound
-from gateway.model import PodIdentity
+from gateway.plugin import ERROR_CLASSES, GatewayError, Internal, InvalidArgument, NotFound, PodIdentity
 from gateway_kube.kubeapi import KubeApi, KubeApiError, nested
 
 REGION_PARAMETER = "region"

@@ -13,9 +13,7 @@ from typing import Any
 
 from botocore.client import BaseClient
 
-from gateway.errors import GatewayError
-from gateway.metrics import Metrics
-from gateway.model import FetchBatch
+from gateway.plugin import FetchBatch, GatewayError, Metrics
 from gateway_aws.clients import AwsClients
 from gateway_aws.credentials import CredentialBroker
 from gateway_aws.errors import STALE_CREDENTIALS

@@ -18,9 +18,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from gateway.concurrency import ExpiringCache
-from gateway.errors import GatewayError, InvalidArgument, NotFound
-from gateway.model import FetchItem, FetchOutcome, ObjectRef
+from gateway.plugin import ExpiringCache, FetchItem, FetchOutcome, GatewayError, InvalidArgument, NotFound, ObjectRef
 from gateway_aws.backend import Answer, AwsBackend, Value, outcome
 from gateway_aws.errors import from_code
 from gateway_aws.runtime import AwsRuntime, AwsSession

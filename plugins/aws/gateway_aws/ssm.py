@@ -13,8 +13,7 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
-from gateway.errors import GatewayError, Internal, NotFound
-from gateway.model import FetchItem, FetchOutcome, ObjectRef, ObjectSpec
+from gateway.plugin import FetchItem, FetchOutcome, GatewayError, Internal, NotFound, ObjectRef, ObjectSpec
 from gateway_aws.arn import parse_arn
 from gateway_aws.backend import Answer, AwsBackend, Value, outcome
 from gateway_aws.runtime import AwsSession

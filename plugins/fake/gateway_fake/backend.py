@@ -11,10 +11,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from gateway.backend import Backend
-from gateway.errors import GatewayError, InvalidArgument, NotFound, Unavailable
-from gateway.metrics import Metrics
-from gateway.model import FetchBatch, Fetched, FetchFailure, FetchItem, FetchOutcome, MountRequest
+from gateway.plugin import (
+    Backend,
+    FetchBatch,
+    Fetched,
+    FetchFailure,
+    FetchItem,
+    FetchOutcome,
+    GatewayError,
+    InvalidArgument,
+    Metrics,
+    MountRequest,
+    NotFound,
+    Unavailable,
+)
 from gateway_fake.faults import fault_for
 from gateway_fake.store import Secret, Store, Version, parse_store
 

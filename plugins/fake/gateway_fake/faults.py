@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from gateway.errors import GatewayError, InvalidArgument, NotFound, PermissionDenied, ResourceExhausted, Unavailable
+from gateway.plugin import GatewayError, InvalidArgument, NotFound, PermissionDenied, ResourceExhausted, Unavailable
 
 #: error kinds a fault may inject, and whether failover may try the next location
 ERRORS: dict[str, tuple[type[GatewayError], bool, str]] = {

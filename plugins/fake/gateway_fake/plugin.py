@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gateway.backend import BackendRegistry
-from gateway.hookspecs import hookimpl
-from gateway.metrics import Metrics
-from gateway.options import Option, OptionRegistry
-from gateway.settings import Settings
+from gateway.plugin import BackendRegistry, Metrics, Option, OptionRegistry, Settings, hookimpl
 from gateway_fake.backend import FakeBackend
+
+GATEWAY_PLUGIN_API = 1  # the plugin API this plugin is written for (gateway.plugin)
 
 STORE = Option[Path | None](
     "fake-store", Path, None, "YAML/JSON file with the fake backend's secrets (re-read on change); none: an empty store"

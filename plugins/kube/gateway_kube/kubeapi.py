@@ -51,9 +51,19 @@ from urllib.parse import quote, urlsplit
 
 import yaml
 
-from gateway.concurrency import ExpiringCache, SingleFlight
-from gateway.errors import GatewayError, NotFound, PermissionDenied, Unavailable
-from gateway.outbound import MALFORMED, TIMEOUT, TOO_LARGE, HttpProblem, OutboundHttp
+from gateway.plugin import (
+    MALFORMED,
+    TIMEOUT,
+    TOO_LARGE,
+    ExpiringCache,
+    GatewayError,
+    HttpProblem,
+    NotFound,
+    OutboundHttp,
+    PermissionDenied,
+    SingleFlight,
+    Unavailable,
+)
 
 log = logging.getLogger("gateway_kube")
 SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")

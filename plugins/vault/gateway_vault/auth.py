@@ -21,10 +21,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from types import MappingProxyType
 
-from gateway.concurrency import ExpiringCache, SingleFlight
-from gateway.errors import GatewayError, InvalidArgument, PermissionDenied
-from gateway.metrics import Metrics
-from gateway.model import PodIdentity, ServiceAccountToken
+from gateway.plugin import ExpiringCache, GatewayError, InvalidArgument, Metrics, PermissionDenied, PodIdentity, ServiceAccountToken, SingleFlight
 from gateway_vault.client import BACKEND, VaultCall, VaultClient, member
 from gateway_vault.connection import AUDIENCE, Connection
 from gateway_vault.errors import VaultReply, login_error, read_error

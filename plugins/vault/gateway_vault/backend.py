@@ -13,10 +13,20 @@ import logging
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 
-from gateway.backend import Backend
-from gateway.errors import GatewayError, InvalidArgument, PermissionDenied
-from gateway.metrics import Metrics
-from gateway.model import FetchBatch, Fetched, FetchFailure, FetchOutcome, MountRequest, ObjectSpec, PodIdentity
+from gateway.plugin import (
+    Backend,
+    FetchBatch,
+    Fetched,
+    FetchFailure,
+    FetchOutcome,
+    GatewayError,
+    InvalidArgument,
+    Metrics,
+    MountRequest,
+    ObjectSpec,
+    PermissionDenied,
+    PodIdentity,
+)
 from gateway_kube.kubeapi import KubeApi, discover_config
 from gateway_vault.auth import TokenSource, VaultToken
 from gateway_vault.client import VaultCall, VaultClient

@@ -21,11 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from gateway.concurrency import Backoff, retry
-from gateway.errors import GatewayError, InvalidArgument
-from gateway.fairshare import FairLimiter
-from gateway.metrics import Metrics
-from gateway.outbound import HttpAnswer, HttpProblem, OutboundHttp
+from gateway.plugin import Backoff, FairLimiter, GatewayError, HttpAnswer, HttpProblem, InvalidArgument, Metrics, OutboundHttp, retry
 from gateway_vault.connection import CA_DIRECTORY, Connection
 from gateway_vault.errors import NOT_RETRIED_HERE, VaultReply, error_detail, not_vault, transport_error
 from gateway_vault.gojson import loads

@@ -10,10 +10,7 @@ import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from gateway.errors import InvalidArgument, PermissionDenied
-from gateway.options import parse_bool
-from gateway.request import POD_NAMESPACE
-from gateway.text import preview
+from gateway.plugin import POD_NAMESPACE, InvalidArgument, PermissionDenied, parse_bool, preview
 from gateway_vault.allowlist import allows
 from gateway_vault.dialect import NATIVE, VaultDialect, dialect_of
 from gateway_vault.options import AUTH_METHODS, TOKEN_AUTH, VaultConfig

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from gateway.dialect import DIALECT_PARAMETER, NATIVE_NAME
+from gateway.plugin import DIALECT_PARAMETER, NATIVE_NAME
 
 VAULT_PROVIDER_NAME = "vault"
 VAULT_CSI_PROVIDER_NAME = "vault-csi-provider"  # also the name of the core's dialect (gateway_vault.spc_dialect)

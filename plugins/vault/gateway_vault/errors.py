@@ -14,8 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from gateway.errors import GatewayError, InvalidArgument, NotFound, PermissionDenied, Unavailable
-from gateway.outbound import CONNECT, TIMEOUT, TLS, TOO_LARGE, HttpProblem
+from gateway.plugin import CONNECT, TIMEOUT, TLS, TOO_LARGE, GatewayError, HttpProblem, InvalidArgument, NotFound, PermissionDenied, Unavailable
 
 MAX_DETAIL = 160
 #: reasons of retryable errors that retrying at the same address cannot fix (failover still may)

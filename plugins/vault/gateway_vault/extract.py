@@ -18,7 +18,7 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
-from gateway.errors import NotFound
+from gateway.plugin import NotFound
 from gateway_vault.dialect import NATIVE, VaultDialect
 from gateway_vault.gojson import go_json, secret_json
 from gateway_vault.hmackey import HmacKeySecret

@@ -18,7 +18,7 @@ import secrets
 import time
 from collections.abc import Callable
 
-from gateway.errors import GatewayError, InvalidArgument
+from gateway.plugin import GatewayError, InvalidArgument
 from gateway_kube.kubeapi import KubeApi, KubeConflict, KubeNotFound
 
 KEY_NAME = "key"

@@ -16,8 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from gateway.concurrency import ExpiringCache, SingleFlight
-from gateway.errors import GatewayError
+from gateway.plugin import ExpiringCache, GatewayError, SingleFlight
 from gateway_vault.client import VaultCall, VaultClient, member
 from gateway_vault.connection import Connection
 from gateway_vault.errors import read_error

@@ -16,9 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from gateway.errors import StartupError
-from gateway.options import Check, Option, OptionValueError, at_least
-from gateway.settings import DEFAULT_PROVIDER_NAME, Settings
+from gateway.plugin import DEFAULT_PROVIDER_NAME, Check, Option, OptionValueError, Settings, StartupError, at_least
 from gateway_vault.allowlist import pattern_problem
 
 T = TypeVar("T")

@@ -3,14 +3,12 @@ the vault-csi-provider dialect."""
 
 from __future__ import annotations
 
-from gateway.backend import BackendRegistry
-from gateway.hookspecs import hookimpl
-from gateway.metrics import Metrics
-from gateway.options import OptionRegistry
-from gateway.settings import Settings
+from gateway.plugin import BackendRegistry, Metrics, OptionRegistry, Settings, hookimpl
 from gateway_vault.backend import VaultBackend
 from gateway_vault.options import OPTIONS, VaultConfig
 from gateway_vault.spc_dialect import gateway_register_dialects
+
+GATEWAY_PLUGIN_API = 1  # the plugin API this plugin is written for (gateway.plugin)
 
 __all__ = ["gateway_add_options", "gateway_register_backends", "gateway_register_dialects"]  # the dialect's hook is spc_dialect's
 

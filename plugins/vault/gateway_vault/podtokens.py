@@ -15,9 +15,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from gateway.concurrency import ExpiringCache, SingleFlight
-from gateway.errors import InvalidArgument, PermissionDenied, Unavailable
-from gateway.model import PodIdentity, ServiceAccountToken
+from gateway.plugin import ExpiringCache, InvalidArgument, PermissionDenied, PodIdentity, ServiceAccountToken, SingleFlight, Unavailable
 from gateway_kube.kubeapi import KubeApi, KubeApiError, KubeForbidden
 
 LIFETIME = 900  # seconds, as vault-csi-provider asks

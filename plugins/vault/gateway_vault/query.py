@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gateway import yaml11
-from gateway.model import ObjectRef, ObjectSpec
+from gateway.plugin import ObjectRef, ObjectSpec
 from gateway_vault.dialect import NATIVE, VaultDialect
 from gateway_vault.options import KV_VERSIONS
 

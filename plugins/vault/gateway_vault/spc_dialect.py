@@ -20,10 +20,7 @@ How the ``vault`` backend then reads its own keys is the backend's business (:mo
 
 from __future__ import annotations
 
-from gateway.dialect import Dialect, DialectRegistry
-from gateway.hookspecs import hookimpl
-from gateway.text import preview
-from gateway.yamlflavour import GO_YAML_V3, go_int
+from gateway.plugin import GO_YAML_V3, Dialect, DialectRegistry, go_int, hookimpl, preview
 from gateway_vault.dialect import VAULT_CSI_PROVIDER_NAME, VAULT_PROVIDER_NAME
 
 

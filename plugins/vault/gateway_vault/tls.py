@@ -13,7 +13,7 @@ import ssl
 from dataclasses import dataclass
 from pathlib import Path
 
-from gateway.errors import InvalidArgument
+from gateway.plugin import InvalidArgument
 
 PEM_CERTIFICATE = "-----BEGIN CERTIFICATE-----"
 

@@ -20,7 +20,7 @@ from typing import Any
 import boto3
 
 import gateway_aws.plugin as aws_plugin
-from gateway.settings import Settings
+from gateway.plugin import Settings
 from gateway.testing import PodContext, RunningGateway, running_gateway
 from gateway.testing.kube import FakeKubernetes
 from gateway_aws.identity import IRSA_AUDIENCE, POD_IDENTITY_AUDIENCE, ROLE_ANNOTATION

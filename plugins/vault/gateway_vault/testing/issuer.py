@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
-from gateway.manifests import PodContext
+from gateway.testing import PodContext
 
 ISSUER = "https://kubernetes.default.svc.cluster.local"
 

@@ -13,10 +13,8 @@ from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from gateway.manifests import PodContext
-from gateway.request import RawMountRequest
-from gateway.settings import DEFAULT_PROVIDER_NAME, Settings
-from gateway.testing import RunningGateway, mount_request, running_gateway
+from gateway.plugin import DEFAULT_PROVIDER_NAME, Settings
+from gateway.testing import PodContext, RawMountRequest, RunningGateway, mount_request, running_gateway
 from gateway.testing.kube import FakeKubernetes
 from gateway_vault.testing.issuer import ServiceAccountIssuer
 from gateway_vault.testing.openbao import OpenBao
