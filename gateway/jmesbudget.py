@@ -38,23 +38,23 @@ class BudgetedInterpreter(TreeInterpreter):
         self.work = 0
         self._sizes: dict[int, tuple[Any, int]] = {}  # id → (value kept alive so the id stays unique, size)
 
-    def visit(self, node: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+    def visit(self, node: Any, *args: Any, **kwargs: Any) -> Any:  # node: jmespath's parsed tree node
         self.charge(1)
         result = super().visit(node, *args, **kwargs)
         if id(result) not in self._sizes:
             self.charge(self.size(result))
         return result
 
-    def visit_function_expression(self, node: dict[str, Any], value: Any) -> Any:
+    def visit_function_expression(self, node: Any, value: Any) -> Any:
         arguments = [self.visit(child, value) for child in node["children"]]
         self.charge(sum(self.size(argument) for argument in arguments))  # functions walk their inputs
-        return self._functions.call_function(node["value"], arguments)
+        return self._functions.call_function(node["value"], arguments)  # type: ignore[attr-defined]  # set by TreeInterpreter, not in its stubs
 
-    def visit_comparator(self, node: dict[str, Any], value: Any) -> Any:
+    def visit_comparator(self, node: Any, value: Any) -> Any:
         left, right = (self.visit(child, value) for child in node["children"])
         self.charge(min(self.size(left), self.size(right)))
         # the library's semantics, on operands already evaluated (literals are visited for free)
-        settled = {**node, "children": [{"type": "literal", "value": left}, {"type": "literal", "value": right}]}
+        settled: Any = {**node, "children": [{"type": "literal", "value": left}, {"type": "literal", "value": right}]}
         return super().visit_comparator(settled, value)
 
     def charge(self, units: int) -> None:

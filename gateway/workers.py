@@ -157,11 +157,11 @@ def _serve(connection: Connection) -> None:
             return
         try:
             reply = (True, function(*args))
-        except Exception as exc:  # noqa: BLE001 - every failure goes back to the caller, typed
+        except Exception as exc:
             reply = (False, exc)
         try:
             connection.send(reply)
-        except Exception:  # noqa: BLE001 - an unpicklable answer is a failure of the call, not of the worker
+        except Exception:
             connection.send((False, WorkerCrashed("the worker's answer could not be sent back")))
 
 

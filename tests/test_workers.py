@@ -28,7 +28,7 @@ def test_answers_and_errors_come_back(pool: WorkerPool) -> None:
 def test_an_overrunning_worker_is_killed_and_replaced(pool: WorkerPool) -> None:
     pool.call(os.getpid, timeout=60)
     (first,) = pool._idle
-    with pytest.raises(WorkerTimeout, match="longer than 0.5s"):
+    with pytest.raises(WorkerTimeout, match=r"longer than 0\.5s"):
         pool.call(time.sleep, 30, timeout=0.5)
     assert not first.process.is_alive()
     assert pool.call(os.getpid, timeout=60) != first.process.pid
