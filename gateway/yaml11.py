@@ -84,6 +84,7 @@ def _all_nodes(loader: Any) -> list[Any]:
 
 
 MAX_DEPTH = 100
+_NESTING_TOKENS = re.compile(r"[\[\]{}\"'\\]")
 
 
 def nesting_exceeds(text: str, limit: int) -> bool:
@@ -95,17 +96,18 @@ def nesting_exceeds(text: str, limit: int) -> bool:
     """
     depth = 0
     quote = ""
-    previous = "\n"
-    escaped = False
-    for char in text:
+    skip_before = -1  # the character after a backslash in a double-quoted scalar
+    for match in _NESTING_TOKENS.finditer(text):  # only these characters matter: megabytes of plain text stay cheap
+        position = match.start()
+        if position < skip_before:
+            continue
+        char = text[position]
         if quote:
-            if escaped:
-                escaped = False
-            elif quote == '"' and char == "\\":
-                escaped = True
+            if quote == '"' and char == "\\":
+                skip_before = position + 2
             elif char == quote:
                 quote = ""
-        elif char in "\"'" and previous in " \t\n[{,:":
+        elif char in "\"'" and (position == 0 or text[position - 1] in " \t\n[{,:"):
             quote = char
         elif char in "[{":
             depth += 1
@@ -113,7 +115,6 @@ def nesting_exceeds(text: str, limit: int) -> bool:
                 return True
         elif char in "]}":
             depth = max(0, depth - 1)
-        previous = char
     for line in text.splitlines():
         stripped = line.lstrip(" -?:")
         if len(line) - len(stripped) > 2 * limit:
