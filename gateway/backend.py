@@ -79,6 +79,13 @@ class Backend(abc.ABC):
         """Request-level checks without I/O (e.g. that the needed token is there), run once per
         mount after :meth:`locations`; raise a :class:`~gateway.errors.GatewayError`."""
 
+    def unknown_parameters(self, parameters: Mapping[str, str]) -> list[str]:
+        """Class parameters meant for this backend that it does not read (a typo, an unsupported
+        name), each described (e.g. ``"rolename" (did you mean "roleName"?)``); no I/O. The core
+        never ignores them silently: a warning on every mount and in ``validate``, an error under
+        ``--strict-objects``. The default finds none."""
+        return []
+
     def cache_evidence(self, batch: FetchBatch) -> str:
         """What of the request proves the caller to this backend, beyond namespace and service account.
 

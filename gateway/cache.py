@@ -101,6 +101,9 @@ class CachingBackend(Backend):
     def check_request(self, request: MountRequest) -> None:
         self.inner.check_request(request)
 
+    def unknown_parameters(self, parameters: Mapping[str, str]) -> list[str]:
+        return self.inner.unknown_parameters(parameters)
+
     async def aclose(self) -> None:
         self._entries.clear()
         await self.inner.aclose()

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from gateway import yaml11, yamlflavour
-from gateway.backend import BackendRegistry
+from gateway.backend import Backend, BackendRegistry
 from gateway.budget import DEFAULT_BUDGETS, Budgets, check_failover_locations, oversized_parameters
 from gateway.dialect import DIALECT_PARAMETER, DialectRegistry
 from gateway.errors import GatewayError, InvalidArgument, ResourceExhausted, Unavailable
@@ -133,6 +133,9 @@ class Planner:
         found = await asyncio.gather(*(backend.locations(request) for backend in backends))  # type: ignore[union-attr]
         for backend in backends:
             backend.check_request(request)  # type: ignore[union-attr]
+        unknown = unknown_parameter_messages(backends, request.attributes)  # type: ignore[arg-type]
+        if unknown and self.strict:
+            raise InvalidArgument(summarize([f"{message} (strict mode)" for message in unknown]))
         locations = dict(zip(backend_names, found, strict=True))
         for name, where in locations.items():
             check_failover_locations(name, where, self.budgets.max_failover_locations)
@@ -147,7 +150,7 @@ class Planner:
             failover_mode=parsed.failover_mode,
             dialect=parsed.dialect,
         )
-        return plan, parsed.warnings
+        return plan, [*parsed.warnings, *(f"{message} ignored" for message in unknown)]
 
     def problems_error(self, parsed: ParsedObjects) -> GatewayError:
         message = summarize(parsed.problems)
@@ -175,6 +178,16 @@ def check_locations(
             problems.append(f"{obj.label}: failover object allowed only when failover {noun} is defined: {obj.ref.name}")
         problems += [f"{obj.label}: {problem}" for problem in backend.check_object_locations(obj, where)]
     return problems
+
+
+def unknown_parameter_messages(backends: Sequence[Backend], parameters: Mapping[str, str]) -> list[str]:
+    """One message per backend naming the class parameters meant for it that it does not read."""
+    messages = []
+    for backend in backends:
+        found = backend.unknown_parameters(parameters)
+        if found:
+            messages.append(f"{backend.name}: unknown SecretProviderClass parameter{'s' if len(found) > 1 else ''} {', '.join(found)}")
+    return messages
 
 
 def summarize(problems: Sequence[str]) -> str:

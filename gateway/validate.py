@@ -15,7 +15,7 @@ from gateway.errors import GatewayError
 from gateway.manifests import SpcDocument
 from gateway.model import ObjectSpec
 from gateway.objects import ParsedObjects
-from gateway.planner import Planner, check_locations
+from gateway.planner import Planner, check_locations, unknown_parameter_messages
 from gateway.secretobjects import data_key_problems, expansion_prefixes, mounted_files
 
 
@@ -43,6 +43,9 @@ def validate_spc(spc: SpcDocument, planner: Planner, backends: BackendRegistry, 
     if not parsed.objects:
         findings.append(Finding("error", 'no objects: the parameter "objects" is missing or empty'))
     findings += [Finding("error", p) for p in _location_problems(parsed, spc, backends)]
+    used = [backend for name in sorted({obj.backend for obj in parsed.objects}) if (backend := backends.get(name)) is not None]
+    level = "error" if planner.strict else "warning"
+    findings += [Finding(level, message) for message in unknown_parameter_messages(used, spc.parameters)]
     findings += _secret_object_findings(spc, parsed)
     return findings
 

@@ -9,7 +9,6 @@ the token was revoked, and then one re-login and retry of the denied queries.
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 
@@ -41,7 +40,6 @@ from gateway_vault.podtokens import PodTokenRequester
 from gateway_vault.query import OBJECT_OPTIONS, SECRET_ARGS, ObjectQuery, QueryError, SecretQuery, object_problems, parse_object
 
 Answer = SecretData | GatewayError
-log = logging.getLogger("gateway_vault")
 
 
 class VaultBackend(Backend):
@@ -107,16 +105,9 @@ class VaultBackend(Backend):
         """The digest of the pod's own valid JWT, which a login with a missed cache would present."""
         return self.tokens.evidence(resolve(self.config, batch.request.attributes, batch.location), batch.identity)
 
-    def check_request(self, request: MountRequest) -> None:
-        """Parameters meant for Vault but not read are never silently ignored: a warning, or an error
-        under ``--strict-objects``."""
-        unknown = unknown_parameters(request.attributes)
-        if not unknown:
-            return
-        message = f"{self.name}: unknown SecretProviderClass parameter{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}"
-        if self.config.strict:
-            raise InvalidArgument(f"{message} (strict mode)")
-        log.warning("%s ignored (class %s)", message, request.spc_name or "?")
+    def unknown_parameters(self, parameters: Mapping[str, str]) -> list[str]:
+        """Names starting with ``vault`` it does not know, and its own names in the wrong case."""
+        return unknown_parameters(parameters)
 
     async def fetch_many(self, batch: FetchBatch) -> Sequence[FetchOutcome]:
         connection = resolve(self.config, batch.request.attributes, batch.location)

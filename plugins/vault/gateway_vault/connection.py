@@ -41,7 +41,8 @@ _BY_LOWER = {name.lower(): name for name in PARAMETERS}
 def unknown_parameters(parameters: Mapping[str, str]) -> list[str]:
     """Class parameters meant for Vault that this backend does not read: names starting with
     ``vault`` it does not know, and known names spelled in another case (parameters are case-sensitive).
-    Other parameters may belong to the core or to another backend of a mixed class."""
+    Other parameters may belong to the core or to another backend of a mixed class. The core warns
+    about them (``Backend.unknown_parameters``), or refuses the mount under ``--strict-objects``."""
     found = []
     for name in parameters:
         lowered = name.lower()

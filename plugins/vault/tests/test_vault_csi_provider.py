@@ -7,10 +7,12 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from gateway.cli import main
 from gateway.client import MountFailure
 from gateway.testing import mount_request
 from gateway_vault.gojson import go_json, loads
@@ -173,3 +175,17 @@ async def test_dialect_rows(world: World, objects: str, path: str, contents: str
     (mounted,) = result.files
     expected = world.values[contents].encode() if contents in world.values else contents.encode()
     assert (mounted.path, mounted.contents, mounted.mode) == (path, expected, mode)
+
+
+@pytest.mark.parametrize(("strict", "level"), [([], "warning"), (["--strict-objects"], "error")], ids=["warning", "strict-error"])
+def test_validate_names_unknown_vault_parameters(capsys: pytest.CaptureFixture[str], tmp_path: Path, strict: list[str], level: str) -> None:
+    spc = tmp_path / "spc.yaml"
+    spc.write_text(
+        "kind: SecretProviderClass\nmetadata: {name: x}\nspec:\n  provider: vault\n  parameters:\n"
+        "    roleName: app\n    vaultAddress: https://vault:8200\n    vaultCAPem: x\n"
+        "    objects: '- {objectName: a, secretPath: secret/data/a, secretKey: k}'\n"
+    )
+    main(["--log-level", "error", "validate", str(spc), "--provider-name", "vault", *strict])
+    out = capsys.readouterr().out
+    assert 'vault: unknown SecretProviderClass parameter "vaultCAPem"' in out
+    assert ("1 error(s), 0 warning(s)" if level == "error" else "0 error(s), 1 warning(s)") in out
