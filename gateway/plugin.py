@@ -58,6 +58,7 @@ from gateway.options import (
     parse_names,
 )
 from gateway.outbound import CONNECT, MALFORMED, TIMEOUT, TLS, TOO_LARGE, HttpAnswer, HttpProblem, OutboundHttp
+from gateway.redact import redact
 from gateway.request import POD_NAMESPACE
 from gateway.settings import DEFAULT_PROVIDER_NAME, Settings
 from gateway.text import preview
@@ -129,5 +130,6 @@ __all__ = [
     "parse_failover_locations",
     "parse_names",
     "preview",
+    "redact",
     "retry",
 ]

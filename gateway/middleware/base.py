@@ -31,6 +31,7 @@ class Piece:
     mode: int | None = None
     origin: str = ""
     child: str = ""
+    name_from_secret: bool = False  # the name holds a secret's key (expandKeys): messages never show it
 
     @property
     def is_object_value(self) -> bool:

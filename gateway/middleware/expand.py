@@ -16,7 +16,6 @@ from gateway.jsonvalue import NotJson, json_kind, parse_json
 from gateway.middleware.base import EXPAND_ORDER, Piece
 from gateway.model import ExpandMode, MountPlan
 from gateway.paths import MAX_COMPONENT_BYTES
-from gateway.text import preview
 
 
 class ExpandStage:
@@ -47,8 +46,8 @@ def expand_keys(piece: Piece, max_value_bytes: int = Budgets.max_value_bytes) ->
     if not isinstance(document, dict):
         raise InvalidArgument(f"{context}: expandKeys needs a JSON object value, got a JSON {json_kind(document)}")
     pieces = []
-    for key, value in document.items():
-        origin = f'key "{preview(key, 64)}"'
+    for number, (key, value) in enumerate(document.items(), start=1):
+        origin = f"key #{number}"  # by position: a secret's keys are its content, never shown in messages
         if expansion.mode is ExpandMode.DIRECTORY:
             _check_component(key, f"{context} {origin}")
             name, child = piece.name, key
@@ -64,6 +63,7 @@ def expand_keys(piece: Piece, max_value_bytes: int = Budgets.max_value_bytes) ->
                 location=piece.location,
                 mode=piece.mode,
                 origin=origin,
+                name_from_secret=True,
             )
         )
     return pieces

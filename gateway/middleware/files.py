@@ -16,12 +16,17 @@ from gateway.model import MountedFile, MountPlan
 def build_files(pieces: list[Piece], plan: MountPlan) -> tuple[MountedFile, ...]:
     claims = paths.PathClaims()
     files = []
+    secret_paths: set[str] = set()
     for piece in pieces:
         path = paths.translate(piece.name, plan.translation)
         if piece.child:
             path = f"{path}/{piece.child}"
+        if piece.name_from_secret:
+            secret_paths.add(path)
         problem = paths.path_message(path, piece.name, piece.owner) or claims.claim(path, piece.owner)
         if problem:
+            if piece.name_from_secret or path in secret_paths:
+                problem = _without_the_path(path, piece, claims)
             raise InvalidArgument(problem)
         files.append(
             MountedFile(
@@ -33,3 +38,15 @@ def build_files(pieces: list[Piece], plan: MountPlan) -> tuple[MountedFile, ...]
             )
         )
     return tuple(files)
+
+
+def _without_the_path(path: str, piece: Piece, claims: paths.PathClaims) -> str:
+    """The problem with a path made from a secret's key, told without the path (it would show the key)."""
+    hidden = "(the path is not shown: it holds a key of the secret)"
+    if not piece.name_from_secret:
+        return f"{piece.owner}: its file path is also produced by {claims.files.get(path, 'another file')} {hidden}"
+    reason = paths.path_problem(path)
+    if reason is None:
+        other = claims.files.get(path) or claims.directories.get(path)
+        reason = f"is also a path of {other}" if other else "needs the path of another file as a directory"
+    return f"{piece.owner}: the file path made from this key {reason} {hidden}"

@@ -163,6 +163,11 @@ ATTACKS: tuple[Attack, ...] = (
         "ResourceExhausted", ('objects[0] "big" jmesPath', "more than 16777216 units of work (--max-jmespath-work)"),
     ),
     Attack(
+        "expandkeys-error-hides-keys", "expandKeys on a secret whose keys are secret and one of them unsafe",
+        "- {objectName: keys, objectType: fake, expandKeys: directory}\n",
+        "InvalidArgument", ('objects[0] "keys" (fake @ local) key #4: the key cannot be a file name in a directory',),
+    ),
+    Attack(
         "json-deeply-nested", "a secret nested 100,000 levels deep, read through jmesPath", jmes_object("a", name="deep"),
         "InvalidArgument", ("Invalid JSON used with jmesPath in secret: deep",),
     ),

@@ -41,16 +41,20 @@ def test_collision_from_expanded_keys_is_refused() -> None:
     objects = "- {objectName: db, objectType: fake, expandKeys: 'true'}\n- {objectName: db_user, objectType: fake}\n"
     plan = plan_for(objects, REGISTRY)
     pieces = [
-        Piece(plan.objects[0], "db_user", b"a", "1", "here", None, 'key "user"'),
+        Piece(plan.objects[0], "db_user", b"a", "1", "here", None, "key #1", name_from_secret=True),
         Piece(plan.objects[1], "db_user", b"b", "1", "here"),
     ]
     with pytest.raises(InvalidArgument) as caught:
         build_files(pieces, plan)
-    assert caught.value.message == 'objects[1] "db_user": file path "db_user" is also produced by objects[0] "db" key "user"'
+    assert caught.value.message == (
+        'objects[1] "db_user": its file path is also produced by objects[0] "db" key #1 '
+        "(the path is not shown: it holds a key of the secret)"
+    )
 
 
 def test_expanded_key_with_slash_cannot_escape_with_translation_off() -> None:
     plan = plan_for("- {objectName: db, objectType: fake, expandKeys: 'true'}\n", REGISTRY, pathTranslation="False")
-    pieces = [Piece(plan.objects[0], "db_../../x", b"a", "1", "here", None, 'key "../../x"')]
-    with pytest.raises(InvalidArgument, match=r"path can not contain \.\./"):
+    pieces = [Piece(plan.objects[0], "db_../../x", b"a", "1", "here", None, "key #1", name_from_secret=True)]
+    with pytest.raises(InvalidArgument, match=r'objects\[0\] "db" key #1: the file path made from this key .*not shown') as caught:
         build_files(pieces, plan)
+    assert "../" not in caught.value.message

@@ -130,7 +130,7 @@ EXTRACTION_ERRORS = [
     ),
     pytest.param(
         "- {objectName: db, objectType: fake, expandKeys: directory}\n", b'{"../escape": "x"}',
-        'objects[0] "db" (fake @ here) key "../escape": the key cannot be a file name', id="expand-traversal-key",
+        'objects[0] "db" (fake @ here) key #1: the key cannot be a file name', id="expand-traversal-key",
     ),
 ]
 

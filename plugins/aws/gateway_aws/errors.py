@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from botocore import exceptions as boto
 
 from gateway.plugin import DeadlineExceeded, GatewayError, Internal, InvalidArgument, NotFound, PermissionDenied, Unavailable
+from gateway.plugin import redact as redact_secrets
 
 MAX_AWS_MESSAGE = 300
 
@@ -173,8 +174,5 @@ def retry_attempts(value: BaseException | dict[str, object]) -> int:
 
 
 def _clean(text: str, redact: Iterable[str]) -> str:
-    for secret in redact:
-        if secret:
-            text = text.replace(secret, "[redacted]")
-    text = " ".join(text.split())
+    text = " ".join(redact_secrets(text, redact).split())  # the token whole, and any long fragment of it
     return text if len(text) <= MAX_AWS_MESSAGE else text[: MAX_AWS_MESSAGE - 1] + "…"

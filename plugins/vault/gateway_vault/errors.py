@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from gateway.plugin import CONNECT, TIMEOUT, TLS, TOO_LARGE, GatewayError, HttpProblem, InvalidArgument, NotFound, PermissionDenied, Unavailable
+from gateway.plugin import CONNECT, TIMEOUT, TLS, TOO_LARGE, GatewayError, HttpProblem, InvalidArgument, NotFound, PermissionDenied, Unavailable, redact
 
 MAX_DETAIL = 160
 #: reasons of retryable errors that retrying at the same address cannot fix (failover still may)
@@ -40,10 +40,7 @@ def error_detail(body: Any, sensitive: Iterable[str]) -> str:
     if not isinstance(errors, list) or not errors or not isinstance(errors[0], str):
         return ""
     text = errors[0].replace("1 error occurred:", "").replace("\t* ", "").strip()
-    text = " ".join(text.split())
-    for secret in sensitive:
-        if secret and len(secret) >= 4:
-            text = text.replace(secret, "[redacted]")
+    text = redact(" ".join(text.split()), [secret for secret in sensitive if len(secret) >= 4])  # whole, or a long fragment
     return text[:MAX_DETAIL] + ("…" if len(text) > MAX_DETAIL else "")
 
 
