@@ -31,9 +31,9 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from gateway.client import DriverClient, MountFailure  # noqa: E402
-from gateway.testing import mount_request  # noqa: E402
-from tests.adversarial.attacks import ATTACKER_POD, ATTACKS, SETTINGS, STORE, Attack, victim_request  # noqa: E402
+from gateway.client import DriverClient, MountFailure
+from gateway.testing import mount_request
+from tests.adversarial.attacks import ATTACKER_POD, ATTACKS, SETTINGS, STORE, Attack, victim_request
 
 PROBE_INTERVAL = 0.01
 
