@@ -19,6 +19,7 @@ from gateway.errors import GatewayError
 from gateway.mount import OFF_LOOP_FILES
 from gateway.providerpb import service_pb2 as pb
 from gateway.providerpb import service_pb2_grpc as pb_grpc
+from gateway.rpcdecode import add_provider_service
 from gateway.socketfile import SocketFile
 from gateway.text import bounded
 
@@ -77,7 +78,7 @@ class GatewayServer:
                 ("grpc.server.max_pending_requests_hard_limit", PENDING_CALLS_LIMIT),
             ]
         )
-        pb_grpc.add_CSIDriverProviderServicer_to_server(ProviderServicer(gateway), self.server)
+        add_provider_service(ProviderServicer(gateway), self.server)  # malformed bytes: InvalidArgument, not Unknown
         self.serving = False
 
     async def start(self) -> None:

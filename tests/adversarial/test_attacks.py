@@ -12,6 +12,7 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
+import grpc
 import pytest
 
 from gateway.client import DriverClient, MountFailure
@@ -78,3 +79,22 @@ async def test_a_large_legal_class_is_parsed_off_the_loop_and_once() -> None:
                 assert len(result.files) == 21_000
         assert len(gw.gateway.planner._parsed) == 1  # the second mount was served from the parse cache
         assert lag.max_lag < MAX_LOOP_LAG, f"the event loop was held {lag.max_lag:.3f}s"
+
+
+@pytest.mark.parametrize(
+    ("method", "data"),
+    [
+        pytest.param("Mount", b"\xff\xff\xff\xff garbage", id="mount-corrupt-wire-format"),
+        pytest.param("Mount", b"\x0a\xff\xff\xff\x0f", id="mount-truncated-field"),
+        pytest.param("Version", b"\x0a\x05ab", id="version-truncated-field"),
+    ],
+)
+async def test_malformed_protobuf_bytes_are_invalid_argument(method: str, data: bytes) -> None:
+    async with running_gateway(backends=[store_backend()], settings=SETTINGS) as gw:
+        async with grpc.aio.insecure_channel(f"unix://{gw.socket_path}") as channel:
+            call = channel.unary_unary(f"/v1alpha1.CSIDriverProvider/{method}", request_serializer=bytes, response_deserializer=bytes)
+            with pytest.raises(grpc.aio.AioRpcError) as failure:
+                await call(data, timeout=10)
+        assert failure.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+        assert "is not a valid v1alpha1." in (failure.value.details() or "")
+        assert (await gw.client.version(timeout=5)).runtime_name
