@@ -49,6 +49,13 @@ class Backend(abc.ABC):
     failover_parameter: str = ""
     default_location: str = NO_LOCATION
     location_noun: str = "location"
+    #: class parameters this backend reads besides its location ones (``validate`` suggests them for near-miss names)
+    parameters: frozenset[str] = frozenset()
+
+    def check_parameters(self, parameters: Mapping[str, str]) -> list[str]:
+        """Problems in the class parameters this backend reads, without I/O or the pod's identity
+        (``validate`` shows them; a mount meets the same ones in :meth:`check_request`)."""
+        return []
 
     def claims(self, object_name: str) -> bool:
         """Routing by name: True when an object named ``object_name`` without an ``objectType``

@@ -7,16 +7,18 @@ file the class really produces — a mismatch makes Kubernetes Secret sync fail 
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 
-from gateway.backend import BackendRegistry
+from gateway.backend import Backend, BackendRegistry
 from gateway.dialect import DIALECT_PARAMETER
 from gateway.errors import GatewayError
 from gateway.manifests import SpcDocument
 from gateway.model import ObjectSpec
 from gateway.objects import ParsedObjects
-from gateway.planner import Planner, check_locations, unknown_parameter_messages
+from gateway.planner import PARSE_PARAMETERS, Planner, check_locations, unknown_parameter_messages
 from gateway.secretobjects import data_key_problems, expansion_prefixes, mounted_files
+from gateway.text import preview
 
 
 @dataclass(frozen=True)
@@ -38,16 +40,46 @@ def validate_spc(spc: SpcDocument, planner: Planner, backends: BackendRegistry, 
         )
     findings += [Finding("error", problem) for problem in parsed.problems]
     findings += [Finding("warning", warning) for warning in parsed.warnings]
+    findings += [Finding("warning", warning) for warning in _misspelt_parameters(spc, planner, backends)]
+    findings += [Finding("error", p) for p in _parameter_problems(parsed, spc, backends)]
     if parsed.problems:
         return findings
     if not parsed.objects:
         findings.append(Finding("error", 'no objects: the parameter "objects" is missing or empty'))
     findings += [Finding("error", p) for p in _location_problems(parsed, spc, backends)]
-    used = [backend for name in sorted({obj.backend for obj in parsed.objects}) if (backend := backends.get(name)) is not None]
+    used = _backends_in_use(parsed, backends)
     level = "error" if planner.strict else "warning"
     findings += [Finding(level, message) for message in unknown_parameter_messages(used, spc.parameters)]
     findings += _secret_object_findings(spc, parsed)
     return findings
+
+
+def _backends_in_use(parsed: ParsedObjects, backends: BackendRegistry) -> list[Backend]:
+    return [backend for name in sorted({obj.backend for obj in parsed.objects}) if (backend := backends.get(name)) is not None]
+
+
+def _parameter_problems(parsed: ParsedObjects, spc: SpcDocument, backends: BackendRegistry) -> list[str]:
+    """What each backend in use refuses in the class parameters (a mount meets the same at its start)."""
+    return [f"{b.name}: {problem}" for b in _backends_in_use(parsed, backends) for problem in b.check_parameters(spc.parameters)]
+
+
+def _misspelt_parameters(spc: SpcDocument, planner: Planner, backends: BackendRegistry) -> list[str]:
+    """Parameters nothing reads whose name is close to one that something does (``regoin`` → ``region``).
+
+    Only near misses are reported: a class may carry parameters meant for other tools."""
+    known = {*PARSE_PARAMETERS, *(p for dialect in planner.dialects.all() for p in dialect.parameters)}
+    for entry in backends.entries():
+        backend = entry.backend
+        known |= {backend.location_parameter, backend.failover_parameter, *backend.parameters} - {""}
+    by_lower = {name.lower(): name for name in known}
+    warnings = []
+    for name in sorted(spc.parameters):
+        if name in known or "/" in name:
+            continue
+        close = difflib.get_close_matches(name.lower(), list(by_lower), n=1, cutoff=0.8)
+        if close:
+            warnings.append(f'unknown parameter "{preview(name)}" (did you mean "{by_lower[close[0]]}"?)')
+    return warnings
 
 
 def _location_problems(parsed: ParsedObjects, spc: SpcDocument, backends: BackendRegistry) -> list[str]:

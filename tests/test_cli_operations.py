@@ -176,3 +176,23 @@ def test_machine_readable_validate(output: str, tmp_path: Path) -> None:
 def test_machine_readable_plugins_yaml() -> None:
     result = gateway("plugins", "--plugins", "fake", "-o", "yaml")
     assert result.returncode == 0 and yaml.safe_load(result.stdout)["plugins"][0]["backends"][0]["name"] == "fake"
+
+
+# --------------------------------------------------------------------------- validate finds what mount would refuse
+
+
+def test_validate_reports_misspelt_parameters_plugin_parameter_errors_and_every_warning(tmp_path: Path) -> None:
+    spc = tmp_path / "spc.yaml"
+    spc.write_text(
+        "kind: SecretProviderClass\nmetadata: {name: app}\nspec:\n  provider: aws\n  parameters:\n"
+        "    region: us-east-1\n    regoin: eu-west-1\n    usePodIdentity: \"ture\"\n    team: payments\n"
+        "    objects: |\n      - {objectName: db, objectType: secretsmanager, filePermission: \"9999\", objectAliass: x}\n"
+    )
+    result = gateway("validate", str(spc), "--provider-name", "aws", "--plugins", "aws", "-o", "json")
+    assert result.returncode == 1, result.stderr
+    findings = {(f["level"], f["message"]) for f in json.loads(result.stdout)["documents"][0]["findings"]}
+    assert ("warning", 'unknown parameter "regoin" (did you mean "region"?)') in findings
+    assert ("error", 'secretsmanager: failed to parse usePodIdentity value, error: strconv.ParseBool: parsing "ture": invalid syntax') in findings
+    assert ("warning", 'objects[0] "db": unknown key "objectAliass" ignored') in findings  # beside that object's own error
+    assert any(level == "error" and "Invalid File Permission: 9999" in message for level, message in findings)
+    assert not any('"team"' in message for _, message in findings)  # a parameter for another tool, not a near miss

@@ -22,7 +22,7 @@ from gateway.plugin import (
     preview,
 )
 from gateway_aws.arn import looks_like_arn, parse_arn
-from gateway_aws.params import parse_auth_parameters
+from gateway_aws.params import AUTH_PARAMETERS, parse_auth_parameters
 from gateway_aws.runtime import AwsRuntime, AwsSession
 
 
@@ -49,12 +49,20 @@ class AwsBackend(Backend):
     location_parameter = "region"
     failover_parameter = "failoverRegion"
     location_noun = "region"
+    parameters = AUTH_PARAMETERS
     service: ClassVar[str] = ""  # boto3 service name
     arn_service: ClassVar[str] = ""  # the service in this backend's ARNs: they route here without an objectType
 
     def __init__(self, runtime: AwsRuntime) -> None:
         self.runtime = runtime
         self._flights: SingleFlight[Hashable, dict[str, Any]] = SingleFlight()
+
+    def check_parameters(self, parameters: Mapping[str, str]) -> list[str]:
+        try:
+            parse_auth_parameters(parameters)
+        except GatewayError as exc:
+            return [exc.message]
+        return []
 
     def claims(self, object_name: str) -> bool:
         arn = parse_arn(object_name)
