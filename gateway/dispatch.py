@@ -75,7 +75,7 @@ class Dispatcher:
                     launch([(tracker, attempt) for tracker in trackers for attempt in tracker.start()])
         except TimeoutError:
             raise DeadlineExceeded(_pending_message(trackers, budget if budget is not None else timeout)) from None
-        failures = [tracker.failure for tracker in trackers if tracker.failure is not None]
+        failures = [(tracker.obj.label, tracker.failure) for tracker in trackers if tracker.failure is not None]
         if failures:
             raise combine_failures(failures, len(trackers))
         return [Resolved(t.obj, t.answer[0], t.answer[1]) for t in trackers if t.answer is not None]
@@ -152,13 +152,15 @@ class Dispatcher:
         return fetched
 
 
-def combine_failures(failures: list[GatewayError], total: int, shown: int = 3) -> GatewayError:
-    """One mount error from per-object errors: the most decisive code, every object named."""
+def combine_failures(failures: list[tuple[str, GatewayError]], total: int, shown: int = 3) -> GatewayError:
+    """One mount error from ``(label, error)`` per failed object: the most decisive code, the first
+    ``shown`` in full detail, every other one named compactly — it ends up in a pod event, so it stays readable."""
     if len(failures) == 1:
-        return failures[0]
-    code = min((f.code for f in failures), key=lambda c: CODE_PRECEDENCE.index(c) if c in CODE_PRECEDENCE else 99)
-    details = "; ".join(f"[{f.status_name}] {f.message}" for f in failures[:shown])
-    more = f"; and {len(failures) - shown} more" if len(failures) > shown else ""
+        return failures[0][1]
+    code = min((f.code for _, f in failures), key=lambda c: CODE_PRECEDENCE.index(c) if c in CODE_PRECEDENCE else 99)
+    details = "; ".join(f"[{f.status_name}] {f.message}" for _, f in failures[:shown])
+    rest = ", ".join(label for label, _ in failures[shown:])
+    more = f"; and {len(failures) - shown} more: {rest}" if rest else ""
     message = f"{len(failures)} of {total} objects failed: {details}{more}"
     return ERROR_CLASSES.get(code, Internal)(message)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -29,6 +30,7 @@ from gateway.yamlflavour import YamlFlavour
 log = logging.getLogger("gateway.planner")
 
 MAX_PROBLEMS_SHOWN = 5
+OBJECT_LABEL = re.compile(r'objects\[\d+\](?: "(?:[^"\\\\]|\\\\.)*")?')
 #: the parameters :func:`~gateway.objects.parse_objects` reads — with the dialect's, the key of the parse cache
 PARSE_PARAMETERS = ("objects", "pathTranslation", "failoverMode", "defaultObjectType", DIALECT_PARAMETER)
 #: a larger ``objects`` text is parsed off the event loop: its YAML in a worker process, the rest in a thread
@@ -191,9 +193,16 @@ def unknown_parameter_messages(backends: Sequence[Backend], parameters: Mapping[
 
 
 def summarize(problems: Sequence[str]) -> str:
-    """All problems in one message (the first few, and how many more)."""
+    """All problems in one message: the first few in full, then where every other one is (compactly)."""
     shown = "; ".join(problems[:MAX_PROBLEMS_SHOWN])
-    hidden = len(problems) - MAX_PROBLEMS_SHOWN
-    if hidden > 0:
-        shown += f"; and {hidden} more problem{'s' if hidden > 1 else ''} (run `secrets-gateway validate` to list all)"
+    hidden = problems[MAX_PROBLEMS_SHOWN:]
+    if hidden:
+        where = ", ".join(dict.fromkeys(_subject(problem) for problem in hidden))
+        shown += f"; and {len(hidden)} more problem{'s' if len(hidden) > 1 else ''} in {where} (run `secrets-gateway validate` to list all)"
     return shown
+
+
+def _subject(problem: str) -> str:
+    """What a problem is about: its object's label (``objects[2] "prod/db"``), else the problem itself."""
+    match = OBJECT_LABEL.match(problem)
+    return match.group(0) if match else problem

@@ -47,6 +47,25 @@ async def test_all_or_nothing_with_every_failure_named() -> None:
 
 
 @pytest.mark.parametrize(
+    ("failing", "detailed", "tail"),
+    [
+        pytest.param(2, 2, "", id="two-all-detailed"),
+        pytest.param(3, 3, "", id="three-all-detailed"),
+        pytest.param(10, 3, '; and 7 more: objects[4] "o4", objects[5] "o5", objects[6] "o6", objects[7] "o7", '
+                     'objects[8] "o8", objects[9] "o9", objects[10] "o10"', id="ten-every-name-listed"),
+    ],
+)
+async def test_combined_error_names_every_failing_object(failing: int, detailed: int, tail: str) -> None:
+    a = ScriptedBackend(name="a", values={"o0": (b"x", "1")})
+    with pytest.raises(NotFound) as caught:
+        await fetch(registry_of(a), objects(failing + 1))
+    message = caught.value.message
+    assert message.startswith(f"{failing} of {failing + 1} objects failed: ")
+    assert message.count("[NotFound]") == detailed
+    assert message.endswith(tail)
+
+
+@pytest.mark.parametrize(
     ("errors", "expected"),
     [
         pytest.param([Unavailable("u"), NotFound("n")], NotFound, id="not-found-beats-unavailable"),

@@ -321,3 +321,21 @@ def test_two_backends_claiming_one_name_is_a_problem() -> None:
     registry.get("fake").claimed_prefix = "store:"  # type: ignore[union-attr]
     parsed = parse_objects({"objects": "- objectName: 'store:x'\n"}, registry)
     assert parsed.problems == ['objects[0] "store:x": "fake" and "store" both claim this name: set objectType']
+
+
+@pytest.mark.parametrize(
+    ("count", "expected_tail"),
+    [
+        pytest.param(5, "", id="five-all-in-full"),
+        pytest.param(6, '; and 1 more problem in objects[5] "o5" (run', id="six-one-named"),
+        pytest.param(12, '; and 7 more problems in objects[5] "o5", objects[6] "o6", objects[7] "o7", objects[8] "o8", '
+                     'objects[9] "o9", objects[10] "o10", objects[11] "o11" (run', id="twelve-every-one-named"),
+    ],
+)
+def test_summary_names_every_object_with_a_problem(count: int, expected_tail: str) -> None:
+    from gateway.planner import summarize
+
+    problems = problems_of("".join(f"- {{objectName: o{i}, objectType: nope}}\n" for i in range(count)))
+    message = summarize(problems)
+    assert message.count("Invalid objectType") == min(count, 5)
+    assert expected_tail in message
