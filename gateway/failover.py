@@ -5,9 +5,9 @@ fetch there (``failoverObject`` replaces the primary's name at failover location
 Decisions rest on the error's ``retryable`` property, never on message text:
 
 - ``on-error`` (default): the next location is tried only after a retryable failure.
-- ``all`` (what single-vendor providers with two locations do): every location is queried at
-  once; the first location in order with an answer wins, a non-retryable failure before it
-  fails the object.
+- ``all`` (what single-vendor providers with two locations do, ASCP exactly): every location is
+  queried at once and every answer awaited; a non-retryable failure at any location fails the
+  object, even when the primary answered; otherwise the first location in order with an answer wins.
 
 It sits beside :mod:`gateway.dispatch`, its only user.
 """
@@ -55,6 +55,9 @@ class ObjectAttempts:
         self.outcomes[attempt] = outcome
         if self.decided:
             return []
+        if self.mode is FailoverMode.ALL:
+            self._decide_all()
+            return []
         for index in range(len(self.locations)):
             result = self.outcomes.get(index)
             if result is None:
@@ -71,10 +74,28 @@ class ObjectAttempts:
         self.failure = self._compose(len(self.locations) - 1, exhausted=True)
         return []
 
-    def _compose(self, last: int, *, exhausted: bool) -> GatewayError:
+    def _decide_all(self) -> None:
+        """``all`` mode, once every location answered: any client fault fails the object."""
+        if len(self.outcomes) < len(self.locations):
+            return
+        ordered = [self.outcomes[i] for i in range(len(self.locations))]
+        refused = [i for i, result in enumerate(ordered) if isinstance(result, GatewayError) and not result.retryable]
+        answered = [i for i, result in enumerate(ordered) if isinstance(result, Fetched)]
+        if refused and answered:
+            self.failure = self._compose(refused[-1], exhausted=False)
+        elif refused:  # every location failed: all of them named, the client fault decides the code
+            self.failure = self._compose(len(self.locations) - 1, exhausted=True, decisive=ordered[refused[0]])
+        elif answered:
+            fetched = ordered[answered[0]]
+            assert isinstance(fetched, Fetched)
+            self.answer = (fetched, self.locations[answered[0]])
+        else:
+            self.failure = self._compose(len(self.locations) - 1, exhausted=True)
+
+    def _compose(self, last: int, *, exhausted: bool, decisive: Fetched | GatewayError | None = None) -> GatewayError:
         """One error for the object naming every location tried and its real cause."""
         tried = [(self.locations[i], self.outcomes[i]) for i in range(last + 1) if isinstance(self.outcomes.get(i), GatewayError)]
-        final = tried[-1][1]
+        final = decisive or tried[-1][1]
         assert isinstance(final, GatewayError)
         if len(tried) == 1:
             message = f"{self.obj.label} ({at(self.obj.backend, tried[0][0])}): {final.message}"
@@ -82,7 +103,7 @@ class ObjectAttempts:
             where = f"{self.obj.label} ({self.obj.backend}"
             causes = "; ".join(f"{location}: {error.status_name}: {error.message}" for location, error in tried)  # type: ignore[union-attr]
             message = f"{where}): {causes}"
-            if exhausted:
+            if exhausted or len(tried) == len(self.locations):
                 headline = ALL_LOCATIONS_FAILED.format(nouns=plural(self.location_noun), name=self.obj.ref.name)
                 message = f"{headline} — {message}"
         return ERROR_CLASSES.get(final.code, Internal)(message, retryable=final.retryable, reason=final.reason)

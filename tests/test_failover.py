@@ -38,11 +38,24 @@ def unavailable() -> Unavailable:
             'objects[0] "prod/db" (secretsmanager): us-east-1: Unavailable',
             id="all-regions-failed",
         ),
-        pytest.param(FailoverMode.ALL, [(1, OK), (0, OK)], [[0, 1, 2], [], []], "us-east-1", None, id="all-primary-wins"),
+        pytest.param(FailoverMode.ALL, [(1, OK), (0, OK), (2, OK)], [[0, 1, 2], [], [], []], "us-east-1", None, id="all-primary-wins"),
         pytest.param(FailoverMode.ALL, [(2, OK), (0, unavailable()), (1, OK)], [[0, 1, 2], [], [], []], "us-west-2", None, id="all-first-usable"),
         pytest.param(
-            FailoverMode.ALL, [(1, OK), (0, NotFound("gone"))], [[0, 1, 2], [], []], None, "(secretsmanager @ us-east-1): gone",
-            id="all-client-error-fails",
+            FailoverMode.ALL, [(1, OK), (0, NotFound("gone")), (2, OK)], [[0, 1, 2], [], [], []], None,
+            "(secretsmanager @ us-east-1): gone", id="all-client-error-fails",
+        ),
+        pytest.param(
+            FailoverMode.ALL, [(0, OK), (1, PermissionDenied("AccessDeniedException")), (2, OK)], [[0, 1, 2], [], [], []], None,
+            'objects[0] "prod/db" (secretsmanager @ us-west-2): AccessDeniedException', id="all-4xx-after-primary-answered-fails",
+        ),
+        pytest.param(
+            FailoverMode.ALL, [(0, OK), (1, unavailable()), (2, unavailable())], [[0, 1, 2], [], [], []], "us-east-1", None,
+            id="all-5xx-elsewhere-is-ignored",
+        ),
+        pytest.param(
+            FailoverMode.ALL, [(0, NotFound("gone")), (1, NotFound("gone")), (2, unavailable())], [[0, 1, 2], [], [], []], None,
+            "Failed to fetch secret from all regions. Verify secret exists and required permissions are granted for: prod/db — ",
+            id="all-every-region-failed-headline",
         ),
     ],
 )
@@ -77,3 +90,11 @@ def test_all_addresses_failed_headline_uses_the_backends_noun() -> None:
     attempts.record(0, unavailable())
     attempts.record(1, unavailable())
     assert attempts.failure is not None and attempts.failure.message.startswith("Failed to fetch secret from all addresses.")
+
+
+def test_all_mode_client_fault_decides_the_code_when_every_region_failed() -> None:
+    attempts = ObjectAttempts(OBJ, LOCATIONS[:2], FailoverMode.ALL, "region")
+    attempts.start()
+    attempts.record(0, NotFound("gone"))
+    attempts.record(1, unavailable())
+    assert isinstance(attempts.failure, NotFound) and not attempts.failure.retryable

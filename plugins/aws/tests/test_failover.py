@@ -86,6 +86,32 @@ CASES = [
         ),
         id="mode-all-primary-5xx",
     ),
+    pytest.param(
+        Case(
+            parameters={"failoverMode": "all"},
+            faults=[{"region": FAILOVER, "status": 400, "code": "AccessDeniedException"}],
+            value=None,
+            code="PermissionDenied",
+            calls=(1, 1),
+            message=(f"(BACKEND @ {FAILOVER})", "AccessDeniedException"),
+        ),
+        id="mode-all-failover-4xx-after-primary-answered-fails",
+    ),
+    pytest.param(
+        Case(parameters={"failoverMode": "all"}, faults=[{"region": FAILOVER, "status": 503, "code": "ServiceUnavailable"}], calls=(1, 1)),
+        id="mode-all-failover-5xx-uses-primary",
+    ),
+    pytest.param(
+        Case(
+            parameters={"failoverMode": "all"},
+            faults=[{"status": 400, "code": "AccessDeniedException"}],
+            value=None,
+            code="PermissionDenied",
+            calls=(1, 1),
+            message=("Failed to fetch secret from all regions. Verify secret exists and required permissions are granted for: db",),
+        ),
+        id="mode-all-every-region-4xx-headline",
+    ),
 ]
 
 
