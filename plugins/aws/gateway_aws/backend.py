@@ -23,6 +23,7 @@ from gateway.plugin import (
 )
 from gateway_aws.arn import looks_like_arn, parse_arn
 from gateway_aws.params import AUTH_PARAMETERS, parse_auth_parameters
+from gateway_aws.region import check_region_names
 from gateway_aws.runtime import AwsRuntime, AwsSession
 
 
@@ -101,7 +102,7 @@ class AwsBackend(Backend):
     async def locations(self, request: MountRequest) -> tuple[str, ...]:
         """Region first; the core then calls :meth:`check_request` — ASCP's order of checks."""
         primary = await self.runtime.regions.primary(request.attributes, request.identity)
-        return (primary, *parse_failover_locations(primary, request.param(self.failover_parameter), self.location_noun))
+        return check_region_names((primary, *parse_failover_locations(primary, request.param(self.failover_parameter), self.location_noun)))
 
     def check_request(self, request: MountRequest) -> None:
         """The auth parameters, then the pod's token for them."""

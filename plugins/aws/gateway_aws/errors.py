@@ -116,7 +116,7 @@ def classify(exc: BaseException, operation: str, redact: Iterable[str] = ()) -> 
         return Unavailable(f"{operation}: cannot reach AWS ({_clean(str(exc), redact)})", reason="ConnectionError")
     if isinstance(exc, (boto.NoCredentialsError, boto.PartialCredentialsError, boto.CredentialRetrievalError)):
         return PermissionDenied(f"{operation}: no usable AWS credentials ({type(exc).__name__})", reason="NoCredentials")
-    if isinstance(exc, (boto.ParamValidationError, boto.NoRegionError)):
+    if isinstance(exc, (boto.ParamValidationError, boto.NoRegionError, boto.InvalidRegionError)):
         return InvalidArgument(f"{operation}: request refused before sending: {_clean(str(exc), redact)}", reason="ParamValidation")
     if isinstance(exc, (ConnectionError, TimeoutError)):
         return Unavailable(f"{operation}: cannot reach AWS ({type(exc).__name__})", reason="ConnectionError")
