@@ -21,18 +21,20 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import boto3
-from botocore import UNSIGNED, xform_name
-from botocore.client import BaseClient
-from botocore.config import Config
+from botocore import UNSIGNED, xform_name  # botocore's package root is light; boto3 and its clients are not
 
 from gateway.plugin import ExpiringCache, FairLimiter, GatewayError, Metrics, SingleFlight
 from gateway_aws import __version__
 from gateway_aws.errors import classify, retry_attempts
 from gateway_aws.identity import AMBIENT, Principal
 from gateway_aws.options import AwsOptions
+
+if TYPE_CHECKING:
+    import boto3
+    from botocore.client import BaseClient
+    from botocore.config import Config
 
 USER_AGENT = f"secrets-gateway/{__version__}"
 AMBIENT_CLIENT_SECONDS = 3600.0  # ambient credentials refresh themselves; rebuild the client hourly anyway
@@ -60,15 +62,7 @@ class AwsClients:
         self.options = options
         self.metrics = metrics
         self.executor = executor
-        self.config = Config(
-            retries={"mode": options.retry_mode, "total_max_attempts": options.max_attempts},
-            connect_timeout=options.connect_timeout,
-            read_timeout=options.read_timeout,
-            user_agent_extra=USER_AGENT,
-            max_pool_connections=options.max_workers,
-            use_fips_endpoint=True if options.use_fips_endpoint else None,
-        )
-        self._session = boto3.session.Session()
+        self._session: boto3.session.Session | None = None  # boto3 is imported by the first client built, not at start
         self._session_lock = threading.Lock()  # a boto3 Session is not thread-safe; clients are
         self.limiter = FairLimiter(
             "AWS calls", total=options.max_workers, per_tenant=options.max_workers_per_namespace,
@@ -96,11 +90,25 @@ class AwsClients:
         cached = self._cache.get(key)
         if cached is not None:
             return cached
-        config = self.config.merge(Config(signature_version=UNSIGNED))
-        return await self._building.do(key, lambda: self._build(key, region, "sts", None, config))
+        return await self._building.do(key, lambda: self._build(key, region, "sts", None, unsigned=True))
+
+    @functools.cached_property
+    def config(self) -> Config:
+        """The botocore configuration of every client (built on first use: importing botocore's client is slow)."""
+        from botocore.config import Config
+
+        options = self.options
+        return Config(
+            retries={"mode": options.retry_mode, "total_max_attempts": options.max_attempts},
+            connect_timeout=options.connect_timeout,
+            read_timeout=options.read_timeout,
+            user_agent_extra=USER_AGENT,
+            max_pool_connections=options.max_workers,
+            use_fips_endpoint=True if options.use_fips_endpoint else None,
+        )
 
     async def _build(
-        self, key: tuple[Any, ...], region: str, service: str, credentials: Credentials | None, config: Config | None = None
+        self, key: tuple[Any, ...], region: str, service: str, credentials: Credentials | None, unsigned: bool = False
     ) -> BaseClient:
         def build() -> BaseClient:
             kwargs: dict[str, Any] = {}
@@ -111,7 +119,16 @@ class AwsClients:
                     "aws_session_token": credentials.session_token or None,
                 }
             with self._session_lock:
-                return self._session.client(service, region_name=region, config=config or self.config, **kwargs)
+                if self._session is None:
+                    import boto3.session
+
+                    self._session = boto3.session.Session()
+                config = self.config
+                if unsigned:
+                    from botocore.config import Config
+
+                    config = config.merge(Config(signature_version=UNSIGNED))
+                return self._session.client(service, region_name=region, config=config, **kwargs)
 
         client = await asyncio.get_running_loop().run_in_executor(self.executor, build)
         left = credentials.seconds_left() if credentials else None

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
-
-from botocore.client import BaseClient
+from typing import TYPE_CHECKING, Any
 
 from gateway.plugin import FetchBatch, GatewayError, Metrics
 from gateway_aws.clients import AwsClients
@@ -23,6 +21,9 @@ from gateway_aws.params import parse_auth_parameters
 from gateway_aws.podidentity import PodIdentityAgent
 from gateway_aws.region import RegionResolver
 from gateway_kube.kubeapi import KubeApi, discover_config
+
+if TYPE_CHECKING:
+    from botocore.client import BaseClient
 
 
 @dataclass(frozen=True)
