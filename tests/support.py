@@ -124,3 +124,16 @@ def serve_fake(directory: Path, store: Path, *flags: str, log: str = "warning", 
          "--plugins", "fake", "--fake-store", str(store), *flags],
         text=True, **popen,
     )
+
+
+def load_benchmark(name: str) -> Any:
+    """The module ``benchmarks/<name>.py`` (benchmarks are scripts, not a package)."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"benchmark_{name}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses resolve their module by name
+    spec.loader.exec_module(module)
+    return module

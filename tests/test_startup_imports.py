@@ -6,7 +6,6 @@ process at the moment its socket appears) — behaviour only, no timing.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import tempfile
 import time
@@ -14,22 +13,14 @@ from pathlib import Path
 
 import pytest
 
-BENCHMARK = Path(__file__).resolve().parent.parent / "benchmarks" / "startup.py"
-
-
-def load_startup_benchmark():  # type: ignore[no-untyped-def]
-    spec = importlib.util.spec_from_file_location("startup_benchmark", BENCHMARK)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tests.support import load_benchmark
 
 
 @pytest.mark.parametrize(
     "plugins", [pytest.param("aws,vault,fake", id="all-plugins"), pytest.param("fake", id="fake-only")]
 )
 def test_no_backend_library_is_imported_before_first_use(plugins: str) -> None:
-    startup = load_startup_benchmark()
+    startup = load_benchmark("startup")
     directory = Path(tempfile.mkdtemp(prefix="sgw-start-", dir="/tmp"))
     server, report = startup.probe(directory, plugins)
     try:

@@ -1,0 +1,48 @@
+"""benchmarks/fleet_cost.py with tiny numbers: the model's arithmetic, checked by hand."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support import load_benchmark
+
+fleet = load_benchmark("fleet_cost")
+MONTH = 30 * 24 * 3600
+
+
+def tiny(**changes: object) -> object:
+    values = dict(
+        nodes=2, pods=3, secrets=21, parameters=1, identities=1, rotation=MONTH / 10, failover=True, cache_ttl=0.0,
+        credential_seconds=MONTH / 5, kube_cache_ttl=30.0, burst_window=1.0, ssm_high_throughput=True,
+    )
+    values.update(changes)
+    return fleet.Cluster(**values)
+
+
+@pytest.mark.parametrize(
+    ("pattern", "sm", "ssm", "sts", "peak_sm", "peak_sts"),
+    [
+        # 6 pods x 10 polls x (2 batches of 20; 1 GetParameters); STS per node identity every MONTH/5
+        pytest.param(lambda c: fleet.gateway(c, cache=False), 120, 60, 10, 12, 2, id="gateway-cache-off"),
+        # 2 node identities x 10 polls (R > TTL): one fetch per poll and node
+        pytest.param(lambda c: fleet.gateway(tiny(cache_ttl=60.0), cache=True), 40, 20, 10, 4, 2, id="gateway-cache-on"),
+        # 6 pods x 10 polls x 21 secrets x 2 regions x (DescribeSecret + GetSecretValue); STS every mount
+        pytest.param(fleet.ascp, 5040, 120, 60, 252, 6, id="ascp"),
+    ],
+)
+def test_estimates(pattern, sm, ssm, sts, peak_sm, peak_sts) -> None:  # type: ignore[no-untyped-def]
+    estimate = pattern(tiny())
+    assert (round(estimate.sm_calls), round(estimate.ssm_calls), round(estimate.sts_calls)) == (sm, ssm, sts)
+    assert (round(estimate.peak_sm_rps), round(estimate.peak_sts_rps)) == (peak_sm, peak_sts)
+
+
+def test_cost_uses_both_prices() -> None:
+    estimate = fleet.gateway(tiny(), cache=False)
+    assert estimate.cost(tiny()) == pytest.approx((120 + 60) / 10_000 * 0.05)
+    assert estimate.cost(tiny(ssm_high_throughput=False)) == pytest.approx(120 / 10_000 * 0.05)
+
+
+def test_prints_every_cluster_size(capsys: pytest.CaptureFixture[str]) -> None:
+    assert fleet.main(["--nodes", "1", "--nodes", "2", "--pods", "2", "--secrets", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "1 nodes x 2 pods" in out and "2 nodes x 2 pods" in out and out.count("ASCP pattern") == 2
