@@ -290,6 +290,7 @@ def run_mount(args: argparse.Namespace, settings: Settings, plugins: PluginSet) 
             attributes=json.dumps(driver_attributes(spc, _pod_context(args))),
             secrets="{}",
             permission=args.permission,
+            target_path=str(args.out) if args.out else "(secrets-gateway mount: no --out)",  # the driver always sends one
             current_versions=tuple(_pairs(args.current_version, "--current-version")),
         )
     except (ManifestError, ValueError, OSError) as exc:

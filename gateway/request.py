@@ -23,7 +23,6 @@ SERVICE_ACCOUNT = "csi.storage.k8s.io/serviceAccount.name"
 TOKENS = "csi.storage.k8s.io/serviceAccount.tokens"
 SPC_NAME = "secretProviderClass"  # from the pod's volumeAttributes
 
-DEFAULT_PERMISSION = 0o644
 MAX_PERMISSION = 0o777
 
 
@@ -42,6 +41,9 @@ def parse_request(raw: RawMountRequest) -> MountRequest:
     """Validate the envelope and return a :class:`MountRequest`; raise :class:`InvalidArgument`."""
     attributes = _string_map(raw.attributes, "attributes", allow_null=False)
     secrets = _string_map(raw.secrets, "secrets", allow_null=True)
+    if not raw.target_path.strip():  # the driver always sends both; ASCP refuses either missing
+        raise InvalidArgument("target_path is empty: the driver must send the pod's mount directory (ASCP: Missing mount path)")
+    permission = parse_permission(raw.permission)
     tokens_json = attributes.get(TOKENS) or secrets.get(TOKENS)
     tokens = parse_tokens(tokens_json) if tokens_json else {}
     identity = PodIdentity(
@@ -55,7 +57,7 @@ def parse_request(raw: RawMountRequest) -> MountRequest:
     return MountRequest(
         attributes=frozen_mapping(attributes),
         secrets=frozen_mapping(secrets),
-        permission=parse_permission(raw.permission),
+        permission=permission,
         current_versions=frozen_mapping(_current_versions(raw.current_versions)),
         identity=identity,
         target_path=raw.target_path,
@@ -65,11 +67,16 @@ def parse_request(raw: RawMountRequest) -> MountRequest:
 def parse_permission(text: str) -> int:
     """The request's default file mode: a JSON number 0..511 (the driver sends ``420``)."""
     if not text.strip():
-        return DEFAULT_PERMISSION
+        raise InvalidArgument(
+            "permission is empty: the driver must send the default file mode, e.g. 420 for 0644 "
+            "(ASCP: failed to unmarshal file permission)"
+        )
     try:
         value = json.loads(text)
     except ValueError:
-        raise InvalidArgument(f"permission {_preview(text)} is not a JSON number (expected e.g. 420 for 0644)") from None
+        raise InvalidArgument(
+            f"permission {_preview(text)} is not a JSON number (expected e.g. 420 for 0644; ASCP: failed to unmarshal file permission)"
+        ) from None
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidArgument(f"permission {_preview(text)} must be an integer (expected e.g. 420 for 0644)")
     if not 0 <= value <= MAX_PERMISSION:

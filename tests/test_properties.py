@@ -106,7 +106,7 @@ def mount(raw: RawMountRequest):  # type: ignore[no-untyped-def]
 @given(attributes, st.sampled_from(["420", "384", "", "x", "1000", "null"]), st.sampled_from(["null", "{}", "[]", '{"a": 1}', ""]))
 def test_mount_answers_files_the_driver_accepts_or_one_typed_error(attributes_text: str, permission: str, secrets: str) -> None:
     try:
-        result = mount(RawMountRequest(attributes_text, secrets, permission))
+        result = mount(RawMountRequest(attributes_text, secrets, permission, "/var/lib/kubelet/pods/p/volumes/v"))
     except GatewayError as exc:
         assert exc.message and len(exc.message) < 20_000
         event(f"error {exc.status_name}")

@@ -19,9 +19,12 @@ POD = {
 TOKEN_DOC = {"sts.amazonaws.com": {"token": "header.payload.sig", "expirationTimestamp": "2030-01-01T00:00:00Z"}}
 
 
-def raw(attributes: object = None, secrets: str = "null", permission: str = "420") -> RawMountRequest:
+TARGET = "/var/lib/kubelet/pods/uid-1/volumes/kubernetes.io~csi/secrets/mount"
+
+
+def raw(attributes: object = None, secrets: str = "null", permission: str = "420", target_path: str = TARGET) -> RawMountRequest:
     text = attributes if isinstance(attributes, str) else json.dumps(attributes if attributes is not None else POD)
-    return RawMountRequest(text, secrets, permission)
+    return RawMountRequest(text, secrets, permission, target_path)
 
 
 def test_identity_and_defaults() -> None:
@@ -66,6 +69,12 @@ BAD_ENVELOPES = [
     pytest.param(raw(secrets='{"k": {"x": 1}}'), 'secrets: value of "k" must be a string, got an object', id="secrets-nested"),
     pytest.param(raw(secrets="{oops"), "secrets is not valid JSON", id="secrets-not-json"),
     pytest.param(raw(permission="abc"), 'permission "abc" is not a JSON number', id="permission-text"),
+    pytest.param(raw(permission="abc"), "ASCP: failed to unmarshal file permission", id="permission-text-ascp-words"),
+    pytest.param(raw(permission=""), "permission is empty", id="permission-empty"),
+    pytest.param(raw(permission=" "), "(ASCP: failed to unmarshal file permission)", id="permission-blank-ascp-words"),
+    pytest.param(raw(target_path=""), "target_path is empty", id="target-path-empty"),
+    pytest.param(raw(target_path=" "), "(ASCP: Missing mount path)", id="target-path-blank-ascp-words"),
+    pytest.param(raw(target_path="", permission=""), "target_path is empty", id="target-path-checked-first-like-ascp"),
     pytest.param(raw(permission="4.5"), "must be an integer", id="permission-float"),
     pytest.param(raw(permission="512"), "permission 512 is out of range", id="permission-range"),
     pytest.param(raw(permission="-1"), "permission -1 is out of range", id="permission-negative"),
@@ -96,7 +105,7 @@ def test_token_values_never_appear_in_errors() -> None:
         assert secret_token not in str(caught.value)
 
 
-@pytest.mark.parametrize(("text", "mode"), [("420", 0o644), ("384", 0o600), ("0", 0), ("", 0o644), ("511", 0o777)])
+@pytest.mark.parametrize(("text", "mode"), [("420", 0o644), ("384", 0o600), ("0", 0), ("511", 0o777)])
 def test_permission(text: str, mode: int) -> None:
     assert parse_permission(text) == mode
 
