@@ -16,7 +16,7 @@ import time
 
 BEHAVIOURS = (
     "dribble-head", "dribble-body", "huge-announced", "huge-chunked", "huge-unframed", "html", "html-404",
-    "garbage", "truncated", "json-list", "redirect", "silent",
+    "garbage", "truncated", "json-list", "json-deep", "redirect", "silent",
 )
 TICK = 0.2  # seconds between dribbled bytes: a slow, never-ending answer
 
@@ -113,6 +113,9 @@ class HostileServer:
             conn.sendall(b"HTTP/1.1 " + status + b"\r\nContent-Type: text/html\r\nContent-Length: %d\r\n\r\n" % len(page) + page)
         elif b == "garbage":
             conn.sendall(bytes(range(256)) * 4)
+        elif b == "json-deep":  # valid JSON nested deeper than any parser recurses
+            body = b"[" * 100_000 + b"]" * 100_000
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
         elif b == "truncated":
             conn.sendall(b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 500\r\n\r\n{"data": {"pass')
         elif b == "json-list":

@@ -512,7 +512,7 @@ def _parse(status: int, body: bytes, where: str, path: str) -> JsonObject:
     if len(body) <= MAX_BODY_BYTES:
         try:
             document = json.loads(body or b"null")
-        except ValueError:
+        except (ValueError, RecursionError):  # garbage, or nested deeper than the parser goes: not an answer
             document = None
     if 200 <= status < 300:
         if not isinstance(document, dict):

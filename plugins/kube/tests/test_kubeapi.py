@@ -438,6 +438,7 @@ async def test_a_read_queued_past_max_wait_names_the_rate_limit() -> None:
         pytest.param("huge-chunked", KubeServerError, "larger than the limit", id="huge"),
         pytest.param("garbage", KubeServerError, "the answer is not HTTP", id="garbage"),
         pytest.param("html", KubeServerError, r"answer is not a JSON object \(HTTP 200\)", id="html"),
+        pytest.param("json-deep", KubeServerError, r"answer is not a JSON object \(HTTP 200\)", id="json-nested-too-deep"),
     ],
 )
 async def test_a_broken_api_server_is_bounded(behaviour: str, error: type[Exception], message: str) -> None:

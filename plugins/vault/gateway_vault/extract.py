@@ -18,7 +18,7 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
-from gateway.plugin import NotFound
+from gateway.plugin import InvalidArgument, NotFound
 from gateway_vault.dialect import NATIVE, VaultDialect
 from gateway_vault.gojson import go_json, secret_json
 from gateway_vault.hmackey import HmacKeySecret
@@ -49,6 +49,14 @@ def secret_data(body: dict[str, Any], what: str) -> SecretData:
 
 
 def select(secret: SecretData, key: str, dialect: VaultDialect = NATIVE) -> bytes:
+    """The bytes of ``key`` (the whole data when empty); InvalidArgument for a value nested too deeply to encode."""
+    try:
+        return _select(secret, key, dialect)
+    except RecursionError:
+        raise InvalidArgument(f"the value at {secret.source} is nested too deeply to write as JSON") from None
+
+
+def _select(secret: SecretData, key: str, dialect: VaultDialect) -> bytes:
     if not key:
         return secret_json(secret.answer) if dialect.whole_response else to_json(secret.data)
     data = _key_source(secret) if dialect.whole_response else secret.data
