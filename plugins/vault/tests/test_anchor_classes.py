@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives import serialization
 from gateway.testing import mount_request
 from gateway_vault.testing import OpenBao
 from gateway_vault.testing import VaultWorld as World
-from gateway_vault.testing.postgres import INSTALL_HINT, Postgres, find_binaries
+from gateway_vault.testing.postgres import INSTALL_HINT, Postgres, installed_binaries
 
 POD_NAMESPACE, SERVICE_ACCOUNT = "test", "nginx"
 KV_POLICY = 'path "secret/data/kv1" { capabilities = ["read"] }\npath "secret/data/kv2" { capabilities = ["read"] }\n' + "".join(
@@ -92,7 +92,7 @@ def _configure(world: World, bao: OpenBao, postgres: Postgres | None) -> None:
 
 @pytest.fixture(scope="module")
 def anchor(vault_world: World) -> Iterator[AnchorVault]:
-    binaries = find_binaries()
+    binaries = installed_binaries()
     with OpenBao(mutual_tls=True, mtls_loopback=True) as bao:
         if binaries is None:
             _configure(vault_world, bao, None)

@@ -1,7 +1,8 @@
 """A throwaway PostgreSQL server from the distribution's packages, for the database secrets engine.
 
 Debian's ``postgresql`` package puts ``initdb``/``pg_ctl`` under ``/usr/lib/postgresql/<version>/bin``.
-:func:`find_binaries` finds them (None when not installed: tests then skip, naming the package);
+:func:`find_binaries` finds them; :func:`installed_binaries` first installs the package where it is missing
+and the machine can (root with apt-get: a fresh CI machine), else tests skip, naming the package;
 :class:`Postgres` creates a cluster in a temporary directory, serves it on a free 127.0.0.1 port with
 password authentication and a superuser for OpenBao, and removes it afterwards. PostgreSQL refuses to
 run as root, so as root it runs as the ``postgres`` user the package creates.
@@ -20,7 +21,7 @@ from pathlib import Path
 
 from gateway_vault.testing.openbao import free_port
 
-INSTALL_HINT = "PostgreSQL is not installed (Debian: apt-get install postgresql)"
+INSTALL_HINT = "PostgreSQL is not installed (Debian: apt-get install postgresql; the tests install it themselves when run as root)"
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,22 @@ def find_binaries() -> Binaries | None:
         if all(found):
             return Binaries(*found)  # type: ignore[arg-type]
     return None
+
+
+def installed_binaries() -> Binaries | None:
+    """:func:`find_binaries`, after installing Debian's ``postgresql`` when it is missing and this
+    process may (root, apt-get present). Its package scripts may start a system cluster on 5432;
+    the tests' own server uses a free port, so the two never meet."""
+    found = find_binaries()
+    if found is not None or os.geteuid() != 0 or shutil.which("apt-get") is None:
+        return found
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    install = ["apt-get", "install", "-y", "-q", "--no-install-recommends", "postgresql"]
+    for command in (install, ["apt-get", "update", "-q"], install):  # the package lists may be missing or old
+        done = subprocess.run(command, env=env, capture_output=True, timeout=600, check=False)
+        if done.returncode == 0 and command is install:
+            break
+    return find_binaries()
 
 
 class Postgres:
