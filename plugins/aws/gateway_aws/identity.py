@@ -8,12 +8,13 @@ part of every cache and singleflight key in this plugin.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
-from gateway.plugin import ERROR_CLASSES, GatewayError, Internal, InvalidArgument, PermissionDenied, PodIdentity
+from gateway.plugin import ERROR_CLASSES, GatewayError, Internal, InvalidArgument, PermissionDenied, PodIdentity, preview
 from gateway_aws.options import AwsOptions
-from gateway_aws.params import ROLE_ARN, AssumeRole, AuthParameters
+from gateway_aws.params import ADDRESS_TYPES, PREFERRED_ADDRESS_TYPE, ROLE_ARN, AssumeRole, AuthParameters
 from gateway_kube.kubeapi import KubeApi, KubeApiError, KubeForbidden, nested
 
 IRSA_AUDIENCE = "sts.amazonaws.com"
@@ -23,6 +24,8 @@ ROLE_ANNOTATION = "eks.amazonaws.com/role-arn"
 IRSA, POD_IDENTITY, AMBIENT = "irsa", "pod-identity", "ambient"
 
 TOKENS_MISSING = "CSI token error: serviceAccount.tokens not provided - ensure tokenRequests is configured in CSIDriver spec"
+
+log = logging.getLogger("gateway_aws.identity")
 
 
 @dataclass(frozen=True)
@@ -114,6 +117,8 @@ class IdentityResolver:
 
     def _endpoints(self, auth: AuthParameters) -> tuple[str, ...]:
         ipv4, ipv6 = self.options.pod_identity_endpoint, self.options.pod_identity_endpoint_ipv6
+        if auth.address_type not in ADDRESS_TYPES:
+            log.warning('%s "%s" is not "ipv4", "ipv6" or "auto": using auto, as ASCP does', PREFERRED_ADDRESS_TYPE, preview(auth.address_type))
         return {"ipv4": (ipv4,), "ipv6": (ipv6,)}.get(auth.address_type, (ipv4, ipv6))
 
     async def role_arn(self, identity: PodIdentity) -> str:

@@ -67,12 +67,8 @@ def _use_pod_identity(value: str) -> bool:
 
 
 def _address_type(value: str) -> str:
-    lowered = value.strip().lower()
-    if lowered == "":
-        return "auto"
-    if lowered not in ADDRESS_TYPES:
-        raise InvalidArgument(f'{PREFERRED_ADDRESS_TYPE} must be "ipv4", "ipv6" or "auto", got "{value}"')
-    return lowered
+    """Lower-cased; an unknown value is kept (ASCP treats it as ``auto``: see :meth:`IdentityResolver._endpoints`)."""
+    return value.strip().lower() or "auto"
 
 
 def _assume_role(parameters: Mapping[str, str]) -> AssumeRole | None:

@@ -191,9 +191,10 @@ async def test_pod_identity_agent_is_retried(world: AwsWorld, fault: str) -> Non
         pytest.param("auto", True, id="auto-falls-back-to-ipv6"),
         pytest.param("ipv6", True, id="ipv6-only"),
         pytest.param("ipv4", False, id="ipv4-only-fails"),
+        pytest.param("invalid", True, id="unknown-is-auto-like-ascp"),
     ],
 )
-async def test_preferred_address_type(world: AwsWorld, address_type: str, works: bool) -> None:
+async def test_preferred_address_type(world: AwsWorld, address_type: str, works: bool, caplog: pytest.LogCaptureFixture) -> None:
     options = {"aws_pod_identity_endpoint": "http://127.0.0.1:9/v1/credentials", "aws_pod_identity_endpoint_ipv6": world.agent.url}
     parameters = {"usePodIdentity": "true", "preferredAddressType": address_type}
     pod = world.pod_identity_pod()
@@ -201,6 +202,13 @@ async def test_preferred_address_type(world: AwsWorld, address_type: str, works:
         assert await mount(world, pod, parameters, **options) == b"s3cr3t"
     else:
         assert (await failure(world, pod, parameters, **options)).code_name == "Unavailable"
+    warned = [r.getMessage() for r in caplog.records if "preferredAddressType" in r.getMessage()]
+    assert warned == ([] if address_type in ("auto", "ipv6", "ipv4") else ['preferredAddressType "invalid" is not "ipv4", "ipv6" or "auto": using auto, as ASCP does'])
+
+
+async def test_preferred_address_type_is_ignored_for_irsa(world: AwsWorld, caplog: pytest.LogCaptureFixture) -> None:
+    assert await mount(world, world.irsa_pod(), {"preferredAddressType": "invalid"}) == b"s3cr3t"
+    assert not [r for r in caplog.records if "preferredAddressType" in r.getMessage()]
 
 
 @pytest.mark.parametrize(
@@ -210,11 +218,6 @@ async def test_preferred_address_type(world: AwsWorld, address_type: str, works:
             {"usePodIdentity": "yes"},
             'failed to parse usePodIdentity value, error: strconv.ParseBool: parsing "yes": invalid syntax',
             id="use-pod-identity",
-        ),
-        pytest.param(
-            {"usePodIdentity": "true", "preferredAddressType": "both"},
-            'preferredAddressType must be "ipv4", "ipv6" or "auto"',
-            id="address-type",
         ),
         pytest.param({"assumeRoleArn": "arn:aws:iam::1:role/x"}, "assumeRoleArn must be an IAM role ARN", id="assume-role-arn"),
         pytest.param(

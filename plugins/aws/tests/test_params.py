@@ -21,6 +21,7 @@ ROLE = "arn:aws:iam::210987654321:role/cross-account-reader"
         *[pytest.param({"usePodIdentity": v}, AuthParameters(), id=f"false-{v}") for v in ("0", "f", "F", "FALSE", "false", "False")],
         pytest.param({"preferredAddressType": "IPv6"}, AuthParameters(address_type="ipv6"), id="ipv6-any-case"),
         pytest.param({"preferredAddressType": "ipv4"}, AuthParameters(address_type="ipv4"), id="ipv4"),
+        pytest.param({"preferredAddressType": "dual"}, AuthParameters(address_type="dual"), id="unknown-kept-used-as-auto"),
         pytest.param({"assumeRoleArn": ROLE}, AuthParameters(assume_role=AssumeRole(ROLE)), id="assume-role"),
         pytest.param(
             {"assumeRoleArn": ROLE, "assumeRoleExternalId": "ext-123", "assumeRoleDurationSeconds": "900"},
@@ -40,9 +41,6 @@ def test_valid(parameters: dict[str, str], expected: AuthParameters) -> None:
             {"usePodIdentity": "yes"},
             'failed to parse usePodIdentity value, error: strconv.ParseBool: parsing "yes": invalid syntax',
             id="ascp-bool",
-        ),
-        pytest.param(
-            {"preferredAddressType": "dual"}, 'preferredAddressType must be "ipv4", "ipv6" or "auto", got "dual"', id="address-type"
         ),
         pytest.param({"assumeRoleArn": "arn:aws:iam::1:user/x"}, "assumeRoleArn must be an IAM role ARN", id="not-a-role"),
         pytest.param({"assumeRoleExternalId": "x1"}, "assumeRoleExternalId is set but assumeRoleArn is not", id="external-id-alone"),
