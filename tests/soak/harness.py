@@ -37,13 +37,16 @@ class SoakReport:
         marks = sorted(self.rss_mib)
         return self.rss_mib[marks[-1]] / self.rss_mib[marks[0]] - 1
 
-    def leaks(self, thread_slack: int = 0) -> list[str]:
-        """Resources that grew during the counted mounts. ``thread_slack`` allows lazily filled,
-        bounded worker pools (e.g. the Kubernetes reader's 4 threads) to reach their bound."""
-        grown = [f"{key}: {self.before[key]} -> {self.after[key]}" for key in ("fds", "tasks") if self.after[key] > self.before[key]]
-        if self.after["threads"] > self.before["threads"] + thread_slack:
-            grown.append(f"threads: {self.before['threads']} -> {self.after['threads']}")
-        return grown
+    def leaks(self, thread_slack: int = 0, fd_slack: int = 0) -> list[str]:
+        """Resources that grew during the counted mounts. ``thread_slack`` and ``fd_slack`` allow
+        lazily filled, bounded pools to reach their bound (e.g. a worker pool's threads, the idle
+        keep-alive connections :class:`gateway.outbound.OutboundHttp` keeps per origin)."""
+        slack = {"fds": fd_slack, "tasks": 0, "threads": thread_slack}
+        return [
+            f"{key}: {self.before[key]} -> {self.after[key]}"
+            for key in ("fds", "tasks", "threads")
+            if self.after[key] > self.before[key] + slack[key]
+        ]
 
     def lines(self) -> list[str]:
         marks = ", ".join(f"after {n}: {mib:.1f} MiB" for n, mib in sorted(self.rss_mib.items()))

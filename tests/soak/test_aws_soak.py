@@ -11,4 +11,5 @@ async def test_aws_fault_soak_gives_right_contents_or_clean_errors_without_leaks
     assert report.wrong_contents == 0
     assert report.unexpected == [], report.lines()
     assert report.outcomes["OK"] > 400 and report.outcomes["PermissionDenied"] > 0, report.lines()
-    assert report.leaks(thread_slack=4) == [], report.lines()
+    # the Kubernetes reader's idle keep-alive connections (at most 4 per origin) may still be filling
+    assert report.leaks(thread_slack=4, fd_slack=4) == [], report.lines()
