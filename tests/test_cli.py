@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import json
-import logging
 import os
 import stat
 import subprocess
 import sys
 import tempfile
 import textwrap
-import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -45,18 +42,6 @@ def write_spc(tmp_path: Path, objects: str, extra: str = "", name: str = "app") 
         + textwrap.indent(textwrap.dedent(extra), "  ")
     )
     return path
-
-
-@pytest.fixture(autouse=True)
-def logging_restored() -> Iterator[None]:
-    """``main`` configures process-wide logging (root level, handlers, warnings, thread hook); later tests get theirs back."""
-    root = logging.getLogger()
-    handlers, level, hook = root.handlers[:], root.level, threading.excepthook
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
-    threading.excepthook = hook
-    logging.captureWarnings(False)
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:

@@ -78,18 +78,7 @@ async def test_every_line_of_the_server_is_json_including_grpc_core(tmp_path: Pa
 
 
 
-@pytest.fixture
-def restored_logging() -> Iterator[None]:
-    root = logging.getLogger()
-    handlers, level, hook = root.handlers[:], root.level, threading.excepthook
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
-    threading.excepthook = hook
-    logging.captureWarnings(False)
-
-
-def test_warnings_third_party_handlers_and_thread_crashes_go_through_the_formatter(restored_logging: None) -> None:
+def test_warnings_third_party_handlers_and_thread_crashes_go_through_the_formatter() -> None:
     stream = io.StringIO()
     own = logging.getLogger("some.library")
     own.addHandler(logging.StreamHandler(io.StringIO()))  # a library that prints on its own
