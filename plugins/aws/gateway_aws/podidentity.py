@@ -44,8 +44,10 @@ class PodIdentityAgent:
         self.sleep = sleep
 
     async def credentials(self, endpoints: Sequence[str], token: str) -> Credentials:
-        """Credentials from the first endpoint that answers; the last error otherwise."""
-        last: GatewayError | None = None
+        """Credentials from the first endpoint that answers. When none does, the first endpoint's
+        error (IPv4 by default: the agent's usual address, so its cause is the real one) carries
+        every endpoint's cause — a fallback's "cannot connect" never hides an agent's HTTP 500."""
+        failures: list[GatewayError] = []
         for endpoint in endpoints:
             try:
                 return await retry(
@@ -56,11 +58,16 @@ class PodIdentityAgent:
                     sleep=self.sleep,
                 )
             except GatewayError as exc:
-                last = exc
+                failures.append(exc)
                 if not exc.retryable:
                     break
-        assert last is not None, "no Pod Identity agent endpoint configured"
-        raise last
+        assert failures, "no Pod Identity agent endpoint configured"
+        first = failures[0]
+        if len(failures) == 1:
+            raise first
+        first.message = "; then ".join(failure.message for failure in failures)
+        first.args = (first.message,)
+        raise first
 
     async def _once(self, endpoint: str, token: str) -> Credentials:
         failure: GatewayError | None = None

@@ -150,6 +150,7 @@ async def test_pod_identity_uses_the_agent(world: AwsWorld) -> None:
         pytest.param("no-association", "PermissionDenied", "HTTP 400: Service account token cannot be verified", id="agent-refuses"),
         pytest.param("agent-down", "Unavailable", "cannot connect", id="agent-unreachable"),
         pytest.param("agent-5xx", "Unavailable", "HTTP 500", id="agent-keeps-failing"),
+        pytest.param("agent-5xx-ipv6-down", "Unavailable", "HTTP 500", id="agent-5xx-not-hidden-by-ipv6-fallback"),
     ],
 )
 async def test_pod_identity_failures(world: AwsWorld, setup: str, code: str, message: str) -> None:
@@ -162,12 +163,16 @@ async def test_pod_identity_failures(world: AwsWorld, setup: str, code: str, mes
             "aws_pod_identity_endpoint": "http://127.0.0.1:9/v1/credentials",
             "aws_pod_identity_endpoint_ipv6": "http://127.0.0.1:9/v1/credentials",
         }
-    if setup == "agent-5xx":
+    if setup in ("agent-5xx", "agent-5xx-ipv6-down"):
         world.agent.fail(500, times=10)
+    if setup == "agent-5xx-ipv6-down":
+        options = {"aws_pod_identity_endpoint": world.agent.url, "aws_pod_identity_endpoint_ipv6": "http://127.0.0.1:9/v1/credentials"}
     failed = await failure(world, pod, {"usePodIdentity": "True"}, **options)
     assert failed.code_name == code
     assert message in failed.message
-    if setup in ("agent-down", "agent-5xx"):
+    if setup == "agent-5xx-ipv6-down":  # the IPv4 agent's cause first, then the fallback's
+        assert failed.message.index("HTTP 500") < failed.message.index("cannot connect")
+    if setup in ("agent-down", "agent-5xx", "agent-5xx-ipv6-down"):
         assert "EKS Pod Identity Agent" in failed.message or "HTTP 500" in failed.message
     assert all(token not in failed.message for token in pod.tokens.values())
 
