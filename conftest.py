@@ -1,7 +1,8 @@
 """Test tiers (everything under a slow folder is marked ``slow``) and logging hygiene between tests.
 
 The fast tier — ``pytest -m "not slow"`` — is what a developer runs while working (under a minute on a
-laptop); CI runs both. Slow folders build or drive real tools (helm, Go, kind), run soaks, corpora
+laptop; 36 s on this 2-core machine); CI runs both. Slow folders build or drive real tools (helm, Go, kind), run the
+plugins against real moto and OpenBao servers, soaks, corpora
 and property-based fuzzing.
 """
 
@@ -18,13 +19,18 @@ import pytest
 ROOT = Path(__file__).resolve().parent
 SLOW_FOLDERS = tuple(
     ROOT / folder
-    for folder in ("tests/chart", "tests/interop", "tests/soak", "tests/corpus", "tests/fuzz", "tests/e2e", "tests/adversarial")
+    for folder in (
+        "tests/chart", "tests/interop", "tests/soak", "tests/corpus", "tests/fuzz", "tests/e2e", "tests/adversarial",
+        "plugins/aws/tests", "plugins/vault/tests",  # against real moto and OpenBao servers
+    )
 )
+#: files that drive the real command in many subprocesses, or build and install a package
+SLOW_FILES = tuple(ROOT / "tests" / name for name in ("test_cli_operations.py", "test_secret_objects.py", "test_smallest_plugin.py"))
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if any(item.path.is_relative_to(folder) for folder in SLOW_FOLDERS):
+        if item.path in SLOW_FILES or any(item.path.is_relative_to(folder) for folder in SLOW_FOLDERS):
             item.add_marker(pytest.mark.slow)
 
 
