@@ -104,9 +104,11 @@ def parse_objects(
     default_type = parameters.get("defaultObjectType", "") or default_type or dialect.default_object_type
     for index, entry in enumerate(entries):
         _DescriptorParser(index, registry, result, dialect, strict=strict, default_type=default_type).parse(entry)
-    if not result.problems:
-        _check_duplicates(result)
-    if not result.problems:
+    # later rules run even when earlier ones failed, over what did parse: every problem is reported at once
+    # (the path check only when no duplicate was found: it would report each duplicate again as a collision)
+    before = len(result.problems)
+    _check_duplicates(result)
+    if len(result.problems) == before:
         _check_file_paths(result)
     return result
 
@@ -336,8 +338,7 @@ class _DescriptorParser:
             try:
                 compile_jmes(path)
             except ValueError as exc:
-                self.problem(str(exc), part)
-                continue
+                self.problem(str(exc), part)  # the entry still claims its alias: a duplicate is reported too
             permission = self.permission(self.text(fields, "filePermission", part), part)
             encoding = self.encoding(self.text(fields, "encoding", part), part)
             entries.append(JmesEntry(path, alias, permission, encoding))

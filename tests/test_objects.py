@@ -114,6 +114,17 @@ MESSAGES = [
         "Name already in use for objectAlias: found duplicate object alias a in JMES path entry p",
         id="duplicate-jmes-alias",
     ),
+    pytest.param(  # a later rule is not skipped because an earlier one failed
+        "- {objectName: x, objectType: fake, objectAlias: a}\n"
+        "- {objectName: y, objectType: fake, jmesPath: [{path: '[[', objectAlias: a}]}\n",
+        "found duplicate object alias a in JMES path entry [[",
+        id="duplicate-jmes-alias-with-invalid-path",
+    ),
+    pytest.param(
+        "- {objectName: x, objectType: fake, objectAlias: a, filePermission: rw}\n- {objectName: y, objectType: fake, objectAlias: a}\n",
+        "found duplicate object alias a",
+        id="duplicate-alias-beside-another-problem",
+    ),
     pytest.param("- {objectName: [unclosed\n", "Failed to load SecretProviderClass: ", id="yaml-syntax"),
     pytest.param("objectName: x\n", "Failed to load SecretProviderClass: objects must be a YAML list", id="not-a-list"),
 ]
