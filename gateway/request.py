@@ -1,7 +1,10 @@
 """Parse the envelope of a Mount request (attributes, secrets, permission, tokens) — once, at the edge.
 
 The objects list inside the attributes is parsed separately by :mod:`gateway.objects`,
-because its validation needs the registered backends.
+because its validation needs the registered backends. Every refusal starts with the phrase the
+Go providers print for it (``Missing mount path``, ``failed to unmarshal attributes``,
+``failed to unmarshal file permission``, ``failed to parse serviceAccount.tokens``), so
+runbooks written for them keep matching, and goes on to name the field and the problem.
 """
 
 from __future__ import annotations
@@ -24,6 +27,11 @@ TOKENS = "csi.storage.k8s.io/serviceAccount.tokens"
 SPC_NAME = "secretProviderClass"  # from the pod's volumeAttributes
 
 MAX_PERMISSION = 0o777
+MISSING_TARGET = "Missing mount path"
+BAD_PERMISSION = "failed to unmarshal file permission"
+BAD_TOKENS = "failed to parse serviceAccount.tokens"
+#: the headline of each JSON field's refusals
+BAD_MAP = {"attributes": "failed to unmarshal attributes", "secrets": "failed to unmarshal secrets"}
 
 
 @dataclass(frozen=True)
@@ -39,13 +47,13 @@ class RawMountRequest:
 
 def parse_request(raw: RawMountRequest) -> MountRequest:
     """Validate the envelope and return a :class:`MountRequest`; raise :class:`InvalidArgument`."""
+    if not raw.target_path.strip():  # checked first, as the Go providers do; the driver always sends it
+        raise InvalidArgument(f"{MISSING_TARGET}: target_path is empty (the driver must send the pod's mount directory)")
     attributes = _string_map(raw.attributes, "attributes", allow_null=False)
     secrets = _string_map(raw.secrets, "secrets", allow_null=True)
-    if not raw.target_path.strip():  # the driver always sends both; ASCP refuses either missing
-        raise InvalidArgument("target_path is empty: the driver must send the pod's mount directory (ASCP: Missing mount path)")
-    permission = parse_permission(raw.permission)
     tokens_json = attributes.get(TOKENS) or secrets.get(TOKENS)
     tokens = parse_tokens(tokens_json) if tokens_json else {}
+    permission = parse_permission(raw.permission)
     identity = PodIdentity(
         namespace=attributes.get(POD_NAMESPACE, ""),
         pod_name=attributes.get(POD_NAME, ""),
@@ -67,20 +75,15 @@ def parse_request(raw: RawMountRequest) -> MountRequest:
 def parse_permission(text: str) -> int:
     """The request's default file mode: a JSON number 0..511 (the driver sends ``420``)."""
     if not text.strip():
-        raise InvalidArgument(
-            "permission is empty: the driver must send the default file mode, e.g. 420 for 0644 "
-            "(ASCP: failed to unmarshal file permission)"
-        )
+        raise InvalidArgument(f"{BAD_PERMISSION}: permission is empty (the driver must send the default file mode, e.g. 420 for 0644)")
     try:
         value = json.loads(text)
     except ValueError:
-        raise InvalidArgument(
-            f"permission {_preview(text)} is not a JSON number (expected e.g. 420 for 0644; ASCP: failed to unmarshal file permission)"
-        ) from None
+        raise InvalidArgument(f"{BAD_PERMISSION}: permission {_preview(text)} is not a JSON number (expected e.g. 420 for 0644)") from None
     if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidArgument(f"permission {_preview(text)} must be an integer (expected e.g. 420 for 0644)")
+        raise InvalidArgument(f"{BAD_PERMISSION}: permission {_preview(text)} must be an integer (expected e.g. 420 for 0644)")
     if not 0 <= value <= MAX_PERMISSION:
-        raise InvalidArgument(f"permission {value} is out of range: file modes are 0..511 (0000..0777)")
+        raise InvalidArgument(f"{BAD_PERMISSION}: permission {value} is out of range: file modes are 0..511 (0000..0777)")
     return value
 
 
@@ -89,6 +92,13 @@ def parse_tokens(text: str) -> dict[str, ServiceAccountToken]:
 
     Messages name the audience and field but never echo a token.
     """
+    try:
+        return _tokens(text)
+    except InvalidArgument as exc:
+        raise InvalidArgument(f"{BAD_TOKENS}: {exc.message}") from None
+
+
+def _tokens(text: str) -> dict[str, ServiceAccountToken]:
     try:
         document = json.loads(text)
     except (ValueError, RecursionError):
@@ -116,13 +126,18 @@ def _expiration(audience: str, value: Any) -> datetime | None:
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
-        raise InvalidArgument(
-            f'{TOKENS}: expirationTimestamp for audience "{audience}" is not an RFC 3339 time: {_preview(value)}'
-        ) from None
+        raise InvalidArgument(f'{TOKENS}: expirationTimestamp for audience "{audience}" is not an RFC 3339 time: {_preview(value)}') from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _string_map(text: str, field_name: str, *, allow_null: bool) -> dict[str, str]:
+    try:
+        return _strings(text, field_name, allow_null=allow_null)
+    except InvalidArgument as exc:
+        raise InvalidArgument(f"{BAD_MAP[field_name]}: {exc.message}") from None
+
+
+def _strings(text: str, field_name: str, *, allow_null: bool) -> dict[str, str]:
     if not text.strip():
         if allow_null:
             return {}

@@ -58,42 +58,49 @@ def test_tokens_from_attributes_or_secrets() -> None:
         assert "header.payload.sig" not in repr(request)
 
 
+#: the Go providers' phrase for each refused field (what users' runbooks grep for)
+ATTRIBUTES = "failed to unmarshal attributes"
+SECRETS = "failed to unmarshal secrets"
+PERMISSION = "failed to unmarshal file permission"
+TARGET_PATH = "Missing mount path"
+TOKENS_ = "failed to parse serviceAccount.tokens"
 BAD_ENVELOPES = [
-    pytest.param(raw("not json"), "attributes is not valid JSON (Expecting value at line 1 column 1)", id="attributes-not-json"),
-    pytest.param(raw("[1, 2]"), "attributes must be a JSON object of string values, got an array", id="attributes-array"),
-    pytest.param(raw(""), "attributes is empty", id="attributes-empty"),
-    pytest.param(raw({"objects": 5}), 'attributes: value of "objects" must be a string, got a number', id="attribute-number"),
-    pytest.param(raw({"a": None}), 'attributes: value of "a" must be a string, got null', id="attribute-null"),
-    pytest.param(raw('{"a": "\\ud800"}'), 'the value of "a" contains invalid Unicode', id="lone-surrogate"),
-    pytest.param(raw(secrets="[]"), "secrets must be a JSON object of string values, got an array", id="secrets-array"),
-    pytest.param(raw(secrets='{"k": {"x": 1}}'), 'secrets: value of "k" must be a string, got an object', id="secrets-nested"),
-    pytest.param(raw(secrets="{oops"), "secrets is not valid JSON", id="secrets-not-json"),
-    pytest.param(raw(permission="abc"), 'permission "abc" is not a JSON number', id="permission-text"),
-    pytest.param(raw(permission="abc"), "ASCP: failed to unmarshal file permission", id="permission-text-ascp-words"),
-    pytest.param(raw(permission=""), "permission is empty", id="permission-empty"),
-    pytest.param(raw(permission=" "), "(ASCP: failed to unmarshal file permission)", id="permission-blank-ascp-words"),
-    pytest.param(raw(target_path=""), "target_path is empty", id="target-path-empty"),
-    pytest.param(raw(target_path=" "), "(ASCP: Missing mount path)", id="target-path-blank-ascp-words"),
-    pytest.param(raw(target_path="", permission=""), "target_path is empty", id="target-path-checked-first-like-ascp"),
-    pytest.param(raw(permission="4.5"), "must be an integer", id="permission-float"),
-    pytest.param(raw(permission="512"), "permission 512 is out of range", id="permission-range"),
-    pytest.param(raw(permission="-1"), "permission -1 is out of range", id="permission-negative"),
-    pytest.param(raw({**POD, TOKENS: "{not json"}), f"{TOKENS} is not valid JSON", id="tokens-garbled"),
-    pytest.param(raw({**POD, TOKENS: "[]"}), "must be a JSON object of audience -> token", id="tokens-array"),
-    pytest.param(raw({**POD, TOKENS: '{"aud": "jwt"}'}), 'entry for audience "aud" must be an object', id="token-entry-string"),
-    pytest.param(raw({**POD, TOKENS: '{"aud": {"token": 5}}'}), 'entry for audience "aud" has no string "token"', id="token-number"),
+    pytest.param(raw("not json"), "attributes is not valid JSON (Expecting value at line 1 column 1)", ATTRIBUTES, id="attributes-not-json"),
+    pytest.param(raw("[1, 2]"), "attributes must be a JSON object of string values, got an array", ATTRIBUTES, id="attributes-array"),
+    pytest.param(raw(""), "attributes is empty", ATTRIBUTES, id="attributes-empty"),
+    pytest.param(raw({"objects": 5}), 'attributes: value of "objects" must be a string, got a number', ATTRIBUTES, id="attribute-number"),
+    pytest.param(raw({"a": None}), 'attributes: value of "a" must be a string, got null', ATTRIBUTES, id="attribute-null"),
+    pytest.param(raw('{"a": "\\ud800"}'), 'the value of "a" contains invalid Unicode', ATTRIBUTES, id="lone-surrogate"),
+    pytest.param(raw(secrets="[]"), "secrets must be a JSON object of string values, got an array", SECRETS, id="secrets-array"),
+    pytest.param(raw(secrets='{"k": {"x": 1}}'), 'secrets: value of "k" must be a string, got an object', SECRETS, id="secrets-nested"),
+    pytest.param(raw(secrets="{oops"), "secrets is not valid JSON", SECRETS, id="secrets-not-json"),
+    pytest.param(raw(permission="abc"), 'permission "abc" is not a JSON number', PERMISSION, id="permission-text"),
+    pytest.param(raw(permission=""), "permission is empty", PERMISSION, id="permission-empty"),
+    pytest.param(raw(target_path=""), "target_path is empty", TARGET_PATH, id="target-path-empty"),
+    pytest.param(raw(target_path=" "), "target_path is empty", TARGET_PATH, id="target-path-blank"),
+    pytest.param(raw("not json", target_path=""), "target_path is empty", TARGET_PATH, id="target-path-checked-first-like-ascp"),
+    pytest.param(raw(permission="4.5"), "must be an integer", PERMISSION, id="permission-float"),
+    pytest.param(raw(permission="512"), "permission 512 is out of range", PERMISSION, id="permission-range"),
+    pytest.param(raw(permission="-1"), "permission -1 is out of range", PERMISSION, id="permission-negative"),
+    pytest.param(raw({**POD, TOKENS: "{not json"}), f"{TOKENS} is not valid JSON", TOKENS_, id="tokens-garbled"),
+    pytest.param(raw({**POD, TOKENS: "[]"}), "must be a JSON object of audience -> token", TOKENS_, id="tokens-array"),
+    pytest.param(raw({**POD, TOKENS: '{"aud": "jwt"}'}), 'entry for audience "aud" must be an object', TOKENS_, id="token-entry-string"),
+    pytest.param(raw({**POD, TOKENS: '{"aud": {"token": 5}}'}), 'entry for audience "aud" has no string "token"', TOKENS_, id="token-number"),
     pytest.param(
         raw({**POD, TOKENS: '{"aud": {"token": "t", "expirationTimestamp": "soon"}}'}),
         'expirationTimestamp for audience "aud" is not an RFC 3339 time',
+        TOKENS_,
         id="token-expiry",
     ),
 ]
 
 
-@pytest.mark.parametrize(("request_", "message"), BAD_ENVELOPES)
-def test_bad_envelopes(request_: RawMountRequest, message: str) -> None:
+@pytest.mark.parametrize(("request_", "message", "headline"), BAD_ENVELOPES)
+def test_bad_envelopes(request_: RawMountRequest, message: str, headline: str) -> None:
+    """Each message starts with the Go providers' phrase for the field, then names the problem."""
     with pytest.raises(InvalidArgument) as caught:
         parse_request(request_)
+    assert caught.value.message.startswith(headline + ": ")
     assert message in caught.value.message
 
 

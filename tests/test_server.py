@@ -108,9 +108,9 @@ async def test_malformed_attributes_over_the_wire() -> None:
 
     async with running_gateway(backends=[backend()]) as gw:
         with pytest.raises(MountFailure) as caught:
-            await gw.mount(RawMountRequest("{not json", "null", "420"))
+            await gw.mount(RawMountRequest("{not json", "null", "420", "/var/lib/kubelet/pods/x/volumes/y"))
     assert caught.value.code == grpc.StatusCode.INVALID_ARGUMENT
-    assert caught.value.message.startswith("attributes is not valid JSON")
+    assert caught.value.message.startswith("failed to unmarshal attributes: attributes is not valid JSON")
 
 
 async def test_client_deadline_becomes_deadline_exceeded_naming_pending_objects() -> None:
