@@ -272,7 +272,6 @@ def run_serve(args: argparse.Namespace, settings: Settings, plugins: PluginSet) 
 async def serve(gateway: Gateway, http_address: tuple[str | None, int] | None) -> None:
     """The provider socket plus the operations endpoint, until SIGTERM/SIGINT."""
     server = GatewayServer(gateway)
-    gateway.planner.start_workers()
     ops = OpsServer(*http_address, gateway.metrics.registry, server.readiness) if http_address else None
     if ops is not None:
         await ops.start()

@@ -65,7 +65,10 @@ class Planner:
         self._workers = WorkerPool(PARSE_WORKERS)
 
     def start_workers(self, *, wait: bool = False) -> None:
-        """Start the parse workers, in the background unless ``wait`` (a server does; one-shot commands start them when needed)."""
+        """Start the parse workers now, in the background unless ``wait``; otherwise each starts when a large text first needs it.
+
+``serve`` does not: idle, a server has no worker processes (they cost memory and, at start, CPU).
+"""
         self._workers.prestart(wait=wait)
 
     def close(self) -> None:

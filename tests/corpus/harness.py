@@ -311,7 +311,7 @@ class SessionGateway:
     def start(self) -> None:
         self._thread.start()
         self.running = self._call(self._stack.enter_async_context(running_gateway(PLUGINS, settings=self.settings)), 30)
-        self.running.gateway.planner.start_workers(wait=True)  # as `serve` does: cases with a short deadline do not wait for them
+        self.running.gateway.planner.start_workers(wait=True)  # cases with a short deadline do not wait for a worker to start
 
     def stop(self) -> None:
         try:
