@@ -2,11 +2,18 @@
 
 A short expression can make exponential data: ``[@,@]`` doubles its input while sharing it, so
 ``to_string([@,@]|[@,@]|…)`` at depth 30 asks ``json.dumps`` for gigabytes. The interpreter here
-measures every intermediate value by its *expanded* size (about the bytes of its JSON form,
-memoised by identity, so a shared value is measured once but counted as often as it is repeated),
-refuses any value larger than ``max_result`` and charges each evaluation step for what it visits
-and makes; over ``max_work`` it stops. Either way before a function such as ``to_string`` or
-``sort`` receives an oversized input.
+measures every intermediate value by its *expanded* size (about the bytes of its JSON form; a
+list's or object's size is memoised by identity, so a shared one is measured once but counted as
+often as it is repeated), refuses any value larger than ``max_result`` and charges each evaluation
+step for what it visits and makes; over ``max_work`` it stops. Either way before a function such
+as ``to_string`` or ``sort`` receives an oversized input.
+
+Memory is bounded by the same budget: the memo keeps the containers it measured alive (so an id
+stays unique during the evaluation), and each was charged at least its expanded size when first
+measured, so what one evaluation holds is at most ``max_work`` units of values. Strings and
+scalars are measured in constant time and never memoised. The memo is dropped when the evaluation
+ends, and a refusal is raised afresh, so no traceback keeps the interpreter (or the secret's data)
+alive after it.
 """
 
 from __future__ import annotations
@@ -36,7 +43,7 @@ class BudgetedInterpreter(TreeInterpreter):
         super().__init__()
         self.limits = limits
         self.work = 0
-        self._sizes: dict[int, tuple[Any, int]] = {}  # id → (value kept alive so the id stays unique, size)
+        self._sizes: dict[int, tuple[Any, int]] = {}  # id of a list/dict → (it, kept alive so the id stays unique; size)
 
     def visit(self, node: Any, *args: Any, **kwargs: Any) -> Any:  # node: jmespath's parsed tree node
         self.charge(1)
@@ -44,6 +51,10 @@ class BudgetedInterpreter(TreeInterpreter):
         if id(result) not in self._sizes:
             self.charge(self.size(result))
         return result
+
+    def release(self) -> None:
+        """Drop the memo (and the values it keeps alive)."""
+        self._sizes.clear()
 
     def visit_function_expression(self, node: Any, value: Any) -> Any:
         arguments = [self.visit(child, value) for child in node["children"]]
@@ -63,7 +74,9 @@ class BudgetedInterpreter(TreeInterpreter):
             raise JmesBudgetExceeded(f"evaluation needs more than {self.limits.max_work} units of work (--max-jmespath-work)")
 
     def size(self, value: Any) -> int:
-        """Expanded size of ``value`` (≈ bytes of its JSON form), memoised by identity; raises over ``max_result``."""
+        """Expanded size of ``value`` (≈ bytes of its JSON form), memoised for containers; raises over ``max_result``."""
+        if not isinstance(value, (dict, list)):
+            return self._checked(_scalar_size(value))
         known = self._sizes.get(id(value))
         if known is not None:
             return known[1]
@@ -73,33 +86,44 @@ class BudgetedInterpreter(TreeInterpreter):
             if id(item) in self._sizes:
                 continue
             children = _children(item)
-            if children and not children_done:
+            if not children_done:
                 stack.append((item, True))
-                stack.extend((child, False) for child in children if id(child) not in self._sizes)
+                stack.extend((child, False) for child in children if _is_container(child) and id(child) not in self._sizes)
                 continue
-            total = _own_size(item) + sum(self._sizes[id(child)][1] + 1 for child in children)
-            if total > self.limits.max_result:
-                raise JmesBudgetExceeded(f"an intermediate result is larger than {self.limits.max_result} bytes (the per-value limit)")
-            self._sizes[id(item)] = (item, total)
+            total = 2 + sum(self._known_size(child) + 1 for child in children)
+            self._sizes[id(item)] = (item, self._checked(total))
         return self._sizes[id(value)][1]
+
+    def _known_size(self, value: Any) -> int:
+        return self._sizes[id(value)][1] if _is_container(value) else _scalar_size(value)
+
+    def _checked(self, size: int) -> int:
+        if size > self.limits.max_result:
+            raise JmesBudgetExceeded(f"an intermediate result is larger than {self.limits.max_result} bytes (the per-value limit)")
+        return size
 
 
 def search(parsed: Any, document: Any, limits: JmesLimits) -> Any:
     """Evaluate a compiled expression (``jmespath.compile``) on ``document`` within ``limits``."""
-    return BudgetedInterpreter(limits).visit(parsed.parsed, document)
+    interpreter = BudgetedInterpreter(limits)
+    try:
+        return interpreter.visit(parsed.parsed, document)
+    except JmesBudgetExceeded as exc:
+        refusal = str(exc)
+    finally:
+        interpreter.release()
+    raise JmesBudgetExceeded(refusal)  # raised here, not in the handler: no traceback into the evaluation's frames
+
+
+def _is_container(value: Any) -> bool:
+    return isinstance(value, (dict, list))
 
 
 def _children(value: Any) -> list[Any]:
     if isinstance(value, dict):
         return [part for pair in value.items() for part in pair]
-    if isinstance(value, list):
-        return value
-    return []
+    return value  # type: ignore[no-any-return]  # a list
 
 
-def _own_size(value: Any) -> int:
-    if isinstance(value, str):
-        return len(value) + 2
-    if isinstance(value, (dict, list)):
-        return 2
-    return SCALAR_UNITS
+def _scalar_size(value: Any) -> int:
+    return len(value) + 2 if isinstance(value, str) else SCALAR_UNITS

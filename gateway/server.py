@@ -42,15 +42,20 @@ class ProviderServicer(pb_grpc.CSIDriverProviderServicer):
         )
 
     async def Mount(self, request: pb.MountRequest, context: grpc.aio.ServicerContext) -> pb.MountResponse:
+        # the status is sent outside the handlers: gRPC keeps its abort exception for a while, and one raised in a
+        # handler would keep the mount's exception chain, its frames and the secret values in them alive with it
+        failure: tuple[grpc.StatusCode, str] | None = None
         try:
             result = await self.gateway.service.mount(
                 wire.from_mount_request(request), time_remaining=context.time_remaining()
             )
         except GatewayError as exc:
-            await context.abort(exc.code, status_message(exc.message))
+            failure = exc.code, status_message(exc.message)
         except Exception:  # MountService already maps these; this is the last line of defence
             log.exception("unexpected error serving Mount")
-            await context.abort(grpc.StatusCode.INTERNAL, "internal error in secrets-gateway (see the provider log)")
+            failure = grpc.StatusCode.INTERNAL, "internal error in secrets-gateway (see the provider log)"
+        if failure is not None:
+            await context.abort(*failure)
         if len(result.files) > OFF_LOOP_FILES:  # thousands of files: encode them without holding the loop
             return await asyncio.to_thread(wire.to_mount_response, result)
         return wire.to_mount_response(result)

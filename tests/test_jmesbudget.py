@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import traceback
+
 import jmespath
 import pytest
 
@@ -36,14 +38,25 @@ def test_within_budget_answers_like_the_library(expression: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("expression", "fragment"),
+    ("expression", "limits", "fragment"),
     [
-        pytest.param("to_string(" + "|".join(["[@,@]"] * 30) + ")", "larger than 400 bytes", id="doubling"),
-        pytest.param(" | ".join(["join('', [@, @])"] * 12), "larger than 400 bytes", id="string-doubling"),
-        pytest.param("[" + ",".join(["length(to_string(@))"] * 40) + "]", "more than 2000 units of work", id="work"),
-        pytest.param("[" + ",".join(["@ == @"] * 400) + "]", "more than 2000 units of work", id="comparisons"),
+        pytest.param("to_string(" + "|".join(["[@,@]"] * 30) + ")", SMALL, "larger than 400 bytes", id="doubling"),
+        pytest.param(
+            " | ".join(["join('', [@, @])"] * 12), JmesLimits(max_work=20_000, max_result=400), "larger than 400 bytes",
+            id="string-doubling",
+        ),
+        pytest.param("[" + ",".join(["length(to_string(@))"] * 40) + "]", SMALL, "more than 2000 units of work", id="work"),
+        pytest.param("[" + ",".join(["@ == @"] * 400) + "]", SMALL, "more than 2000 units of work", id="comparisons"),
     ],
 )
-def test_over_budget_is_refused(expression: str, fragment: str) -> None:
+def test_over_budget_is_refused(expression: str, limits: JmesLimits, fragment: str) -> None:
     with pytest.raises(JmesBudgetExceeded, match=fragment):
-        search(jmespath.compile(expression), DOCUMENT if "join" not in expression else "seed", SMALL)
+        search(jmespath.compile(expression), DOCUMENT if "join" not in expression else "seed", limits)
+
+
+def test_a_refusal_keeps_nothing_of_the_evaluation_alive() -> None:
+    """No exception chain or traceback leads back into the evaluation (its frames hold the secret's data)."""
+    with pytest.raises(JmesBudgetExceeded) as refused:
+        search(jmespath.compile("[" + ",".join(["length(to_string(@))"] * 40) + "]"), DOCUMENT, SMALL)
+    assert refused.value.__context__ is None
+    assert "visit" not in [frame.f_code.co_name for frame, _ in traceback.walk_tb(refused.value.__traceback__)]

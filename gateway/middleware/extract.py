@@ -14,7 +14,7 @@ import jmespath
 import jmespath.exceptions
 
 from gateway.budget import DEFAULT_BUDGETS, Budgets, check_derived_value
-from gateway.errors import InvalidArgument, ResourceExhausted
+from gateway.errors import GatewayError, InvalidArgument, ResourceExhausted
 from gateway.jmesbudget import JmesBudgetExceeded, search
 from gateway.jsonvalue import NotJson, json_kind, parse_json
 from gateway.middleware.base import EXTRACT_ORDER, Piece
@@ -64,12 +64,15 @@ def extract_entries(piece: Piece, budgets: Budgets = DEFAULT_BUDGETS) -> list[Pi
 
 
 def _extract(piece: Piece, entry: JmesEntry, document: object, context: str, budgets: Budgets) -> Piece:
+    failure: GatewayError | None = None
     try:
         found = search(compile_jmes(entry.path), document, budgets.jmes)
     except JmesBudgetExceeded as exc:
-        raise ResourceExhausted(f'{piece.obj.label} jmesPath "{preview(entry.path)}": {exc} [{context}]') from None
+        failure = ResourceExhausted(f'{piece.obj.label} jmesPath "{preview(entry.path)}": {exc} [{context}]')
     except Exception:  # evaluation errors quote the data they failed on: never pass their text on
-        raise InvalidArgument(f"Invalid JMES Path: {preview(entry.path)}. [{context}: evaluation failed]") from None
+        failure = InvalidArgument(f"Invalid JMES Path: {preview(entry.path)}. [{context}: evaluation failed]")
+    if failure is not None:
+        raise failure  # outside the handler: no exception chain keeps the evaluation's frames and values alive
     if found is None:
         raise InvalidArgument(
             f"JMES Path - {preview(entry.path)} for object alias - {preview(entry.alias)} does not point to a valid object. [{context}]"
