@@ -9,6 +9,8 @@ backend's own cause, when there is one, in ``reason`` (``AccessDeniedException``
 from __future__ import annotations
 
 import platform
+from collections import Counter as Tally
+from collections.abc import Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 from prometheus_client.gc_collector import GCCollector
@@ -89,6 +91,17 @@ class Metrics:
         self.backend_calls.labels(backend=backend, operation=operation, outcome=outcome_of(error), reason=reason).inc()
         if seconds is not None:
             self.backend_call_seconds.labels(backend=backend, operation=operation).observe(seconds)
+
+    def record_backend_calls(self, backend: str, operation: str, calls: Sequence[tuple[GatewayError | None, float]]) -> None:
+        """Count many calls of one operation, each ``(error or None, seconds)``: one label lookup per outcome."""
+        if not calls:
+            return
+        outcomes = Tally((outcome_of(error), "" if error is None else error.reason) for error, _ in calls)
+        for (outcome, reason), count in outcomes.items():
+            self.backend_calls.labels(backend=backend, operation=operation, outcome=outcome, reason=reason).inc(count)
+        seconds = self.backend_call_seconds.labels(backend=backend, operation=operation)
+        for _, duration in calls:
+            seconds.observe(duration)
 
     def record_credential_refresh(self, backend: str, error: GatewayError | None) -> None:
         self.credential_refreshes.labels(backend=backend, outcome=outcome_of(error)).inc()

@@ -197,6 +197,8 @@ class MountPlan:
     translation: str | None = "_"  # None: translation off (slashes make sub-directories)
     failover_mode: FailoverMode = FailoverMode.ON_ERROR
     dialect: str = NATIVE_NAME  # how the class was read (gateway.dialect)
+    #: file names the parser already found safe and unique after translation, in pipeline order
+    checked_names: tuple[str, ...] = ()
 
     def locations_for(self, obj: ObjectSpec) -> tuple[str, ...]:
         return self.locations[obj.backend]
@@ -272,6 +274,8 @@ class MountedFile:
 @dataclass(frozen=True)
 class MountResult:
     files: tuple[MountedFile, ...]
+    #: the driver's response message for these files, when already built (by the size check)
+    response: object = field(default=None, repr=False, compare=False)
 
     @property
     def object_versions(self) -> tuple[tuple[str, str], ...]:

@@ -11,6 +11,7 @@ import logging
 import time
 from dataclasses import dataclass
 
+from gateway import wire
 from gateway.admission import AdmissionLimits, FairAdmission
 from gateway.dispatch import Dispatcher
 from gateway.errors import DeadlineExceeded, GatewayError, Internal, ResourceExhausted
@@ -18,11 +19,10 @@ from gateway.log import MountLog
 from gateway.metrics import Metrics
 from gateway.middleware.base import MiddlewareRegistry, Piece
 from gateway.middleware.files import build_files
-from gateway.model import MountPlan, MountRequest, MountResult
+from gateway.model import MountedFile, MountPlan, MountRequest, MountResult
 from gateway.planner import Planner
 from gateway.request import RawMountRequest, parse_request
 from gateway.settings import MAX_CONCURRENT_MOUNTS, MAX_MOUNTS_PER_NAMESPACE, MAX_QUEUED_MOUNTS, MAX_RESPONSE_BYTES, MOUNT_TIMEOUT
-from gateway.wire import response_size
 
 log = logging.getLogger("gateway.mount")
 
@@ -133,9 +133,10 @@ class MountService:
 
     def _files(self, pieces: list[Piece], plan: MountPlan) -> MountResult:
         """The value stages and the file set (pure CPU, within the budgets of :mod:`gateway.budget`)."""
-        result = MountResult(build_files(self.middleware.run(pieces, plan), plan))
-        self._check_size(result)
-        return result
+        files = build_files(self.middleware.run(pieces, plan), plan)
+        response = wire.to_mount_response(MountResult(files))
+        self._check_size(files, response.ByteSize())
+        return MountResult(files, response)
 
     async def _plan(self, request: MountRequest, deadline: float) -> tuple[MountPlan, list[str]]:
         try:
@@ -144,10 +145,9 @@ class MountService:
         except TimeoutError:
             raise DeadlineExceeded("mount deadline exceeded while resolving backend locations") from None
 
-    def _check_size(self, result: MountResult) -> None:
-        size = response_size(result)
+    def _check_size(self, files: tuple[MountedFile, ...], size: int) -> None:
         if size > self.limits.max_response_bytes:
-            largest = sorted(result.files, key=lambda f: len(f.contents), reverse=True)[:3]
+            largest = sorted(files, key=lambda f: len(f.contents), reverse=True)[:3]
             detail = ", ".join(f'"{f.path}" ({len(f.contents)} bytes)' for f in largest)
             raise ResourceExhausted(
                 f"the mount response would be {size} bytes, above the limit of {self.limits.max_response_bytes} bytes "

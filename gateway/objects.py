@@ -67,6 +67,11 @@ class ParsedObjects:
     warnings: list[str] = field(default_factory=list)
     unloaded_types: set[str] = field(default_factory=set)
     over_limit: bool = False  # more objects than allowed: a ResourceExhausted, not a malformed class
+    #: every file name known before fetching, in the order the value stages produce them, once found safe
+    #: and unique after translation (empty when a problem was found)
+    checked_names: tuple[str, ...] = ()
+    #: problems of :func:`gateway.planner.check_locations` per set of locations, kept with the parse
+    location_problems: dict[tuple[tuple[str, tuple[str, ...]], ...], list[str]] = field(default_factory=dict)
 
 
 def parse_objects(
@@ -446,6 +451,8 @@ def _check_duplicates(result: ParsedObjects) -> None:
 def _check_file_paths(result: ParsedObjects) -> None:
     """Our stricter checks: every statically known file path is safe and unique after translation."""
     claims = paths.PathClaims()
+    names = []
+    before = len(result.problems)
     for obj in result.objects:
         for name, owner in file_names(obj):
             path = paths.translate(name, result.translation)
@@ -454,11 +461,14 @@ def _check_file_paths(result: ParsedObjects) -> None:
                 problem = claims.claim(path, owner)
             if problem:
                 result.problems.append(problem)
+            names.append(name)
         if obj.expand and obj.expand.mode is ExpandMode.DIRECTORY:
             directory = paths.translate(obj.file_name, result.translation)
             problem = paths.path_message(directory, obj.file_name, obj.label) or claims.claim_directory(directory, obj.label)
             if problem:
                 result.problems.append(problem)
+    if len(result.problems) == before:
+        result.checked_names = tuple(names)
 
 
 def _kind(value: Any) -> str:

@@ -36,6 +36,8 @@ PARSE_PARAMETERS = ("objects", "pathTranslation", "failoverMode", "defaultObject
 #: a larger ``objects`` text is parsed off the event loop: its YAML in a worker process, the rest in a thread
 OFF_LOOP_TEXT_BYTES = 8 * 1024
 PARSE_WORKERS = 2
+#: location checks kept per parsed class: one per region pair it is mounted with
+MAX_LOCATION_SETS_KEPT = 8
 
 
 class Planner:
@@ -144,7 +146,7 @@ class Planner:
         locations = dict(zip(backend_names, found, strict=True))
         for name, where in locations.items():
             check_failover_locations(name, where, self.budgets.max_failover_locations)
-        problems = check_locations(parsed.objects, locations, self.registry)
+        problems = self._location_problems(parsed, locations)
         if problems:
             raise InvalidArgument(summarize(problems))
         plan = MountPlan(
@@ -154,8 +156,19 @@ class Planner:
             translation=parsed.translation,
             failover_mode=parsed.failover_mode,
             dialect=parsed.dialect,
+            checked_names=parsed.checked_names,
         )
         return plan, [*parsed.warnings, *(f"{message} ignored" for message in unknown)]
+
+    def _location_problems(self, parsed: ParsedObjects, locations: Mapping[str, tuple[str, ...]]) -> list[str]:
+        """:func:`check_locations`, computed once per parsed class and set of locations (it is pure)."""
+        key = tuple(sorted(locations.items()))
+        problems = parsed.location_problems.get(key)
+        if problems is None:
+            problems = check_locations(parsed.objects, locations, self.registry)
+            if len(parsed.location_problems) < MAX_LOCATION_SETS_KEPT:
+                parsed.location_problems[key] = problems
+        return problems
 
     def problems_error(self, parsed: ParsedObjects) -> GatewayError:
         message = summarize(parsed.problems)

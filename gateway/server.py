@@ -16,7 +16,6 @@ import grpc
 from gateway import __version__, wire
 from gateway.app import Gateway
 from gateway.errors import GatewayError
-from gateway.mount import OFF_LOOP_FILES
 from gateway.providerpb import service_pb2 as pb
 from gateway.providerpb import service_pb2_grpc as pb_grpc
 from gateway.rpcdecode import add_provider_service
@@ -56,8 +55,8 @@ class ProviderServicer(pb_grpc.CSIDriverProviderServicer):
             failure = grpc.StatusCode.INTERNAL, "internal error in secrets-gateway (see the provider log)"
         if failure is not None:
             await context.abort(*failure)
-        if len(result.files) > OFF_LOOP_FILES:  # thousands of files: encode them without holding the loop
-            return await asyncio.to_thread(wire.to_mount_response, result)
+        if isinstance(result.response, pb.MountResponse):  # built by the size check
+            return result.response
         return wire.to_mount_response(result)
 
 

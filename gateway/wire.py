@@ -1,4 +1,4 @@
-"""Conversions between the gateway's types and the driver's proto messages, and their sizes."""
+"""Conversions between the gateway's types and the driver's proto messages."""
 
 from __future__ import annotations
 
@@ -32,36 +32,3 @@ def to_mount_response(result: MountResult) -> pb.MountResponse:
         object_version=[pb.ObjectVersion(id=i, version=v) for i, v in result.object_versions],
         files=[pb.File(path=f.path, mode=f.mode, contents=f.contents) for f in result.files],
     )
-
-
-def response_size(result: MountResult) -> int:
-    """The encoded size of ``to_mount_response(result)`` without building it (proto3 rules)."""
-    total = 0
-    for object_id, version in result.object_versions:
-        total += _embedded(_text(object_id) + _text(version))
-    for file in result.files:
-        mode = 1 + _varint_size(file.mode) if file.mode else 0
-        total += _embedded(_text(file.path) + mode + _blob(len(file.contents)))
-    return total
-
-
-def _text(value: str) -> int:
-    return _blob(len(value.encode("utf-8")))
-
-
-def _blob(length: int) -> int:
-    return 1 + _varint_size(length) + length if length else 0
-
-
-def _embedded(length: int) -> int:
-    return 1 + _varint_size(length) + length
-
-
-def _varint_size(value: int) -> int:
-    if value < 0:
-        return 10
-    size = 1
-    while value >= 0x80:
-        value >>= 7
-        size += 1
-    return size

@@ -14,6 +14,13 @@ from gateway.model import MountedFile, MountPlan
 
 
 def build_files(pieces: list[Piece], plan: MountPlan) -> tuple[MountedFile, ...]:
+    if _checked_by_the_parser(pieces, plan):
+        permission = plan.request.permission
+        return tuple(
+            MountedFile(paths.translate(piece.name, plan.translation), permission if piece.mode is None else piece.mode,
+                        piece.value, piece.version, piece.obj.index)
+            for piece in pieces
+        )
     claims = paths.PathClaims()
     files = []
     secret_paths: set[str] = set()
@@ -50,3 +57,11 @@ def _without_the_path(path: str, piece: Piece, claims: paths.PathClaims) -> str:
         other = claims.files.get(path) or claims.directories.get(path)
         reason = f"is also a path of {other}" if other else "needs the path of another file as a directory"
     return f"{piece.owner}: the file path made from this key {reason} {hidden}"
+
+
+def _checked_by_the_parser(pieces: list[Piece], plan: MountPlan) -> bool:
+    """True when the pieces name exactly the files whose paths the parser found safe and unique."""
+    return len(pieces) == len(plan.checked_names) and all(
+        piece.name == name and not piece.child and not piece.name_from_secret
+        for piece, name in zip(pieces, plan.checked_names)
+    )

@@ -25,7 +25,7 @@ from gateway.plugin import (
     NotFound,
     Unavailable,
 )
-from gateway_fake.faults import fault_for
+from gateway_fake.faults import Fault, fault_for
 from gateway_fake.store import Secret, Store, Version, parse_store
 
 INLINE_PARAMETER = "fakeSecrets"
@@ -35,7 +35,7 @@ log = logging.getLogger("gateway_fake")
 @dataclass
 class _FileState:
     mtime_ns: int = -1
-    store: Store | None = None
+    store: Store | None = None  # the file's latest valid content over the static store
     error: str = ""
 
 
@@ -53,35 +53,44 @@ class FakeBackend(Backend):
         self.metrics = metrics
         self._static = store or Store()
         self._file = _FileState()
+        self._reloading = asyncio.Lock()
         #: simulated service calls per (location, secret name) — tests assert on these
         self.calls: Counter[tuple[str, str]] = Counter()
 
-    def base_store(self) -> Store:
-        """The store file's latest valid content (re-read when its mtime changes) over the static store."""
+    async def base_store(self) -> Store:
+        """The store file's latest valid content over the static store: re-read, off the event loop,
+        when the file's mtime changes (one stat per batch otherwise)."""
         if self.store_path is None:
             return self._static
-        try:
-            mtime = os.stat(self.store_path).st_mtime_ns
-        except OSError as exc:
-            raise Unavailable(f"fake store file {self.store_path} cannot be read: {exc.strerror}") from None
+        mtime = self._mtime()
         if mtime != self._file.mtime_ns:
-            self._reload(mtime)
+            async with self._reloading:
+                if mtime != self._file.mtime_ns:
+                    await asyncio.to_thread(self._reload, mtime)
         if self._file.store is None:
             raise Unavailable(f"fake store file is invalid: {self._file.error}")
-        return self._static.overlay(self._file.store)
+        return self._file.store
+
+    def _mtime(self) -> int:
+        assert self.store_path is not None
+        try:
+            return os.stat(self.store_path).st_mtime_ns
+        except OSError as exc:
+            raise Unavailable(f"fake store file {self.store_path} cannot be read: {exc.strerror}") from None
 
     def _reload(self, mtime: int) -> None:
         assert self.store_path is not None
-        self._file.mtime_ns = mtime
         try:
-            self._file.store = parse_store(self.store_path.read_text(encoding="utf-8"), str(self.store_path))
-            self._file.error = ""
+            parsed = parse_store(self.store_path.read_text(encoding="utf-8"), str(self.store_path))
         except (OSError, UnicodeDecodeError, ValueError) as exc:
             self._file.error = str(exc)
             log.error("fake store %s is invalid, keeping the previous content: %s", self.store_path, exc)
+        else:
+            self._file.store, self._file.error = self._static.overlay(parsed), ""
+        self._file.mtime_ns = mtime
 
-    def store_for(self, request: MountRequest) -> Store:
-        store = self.base_store()
+    async def store_for(self, request: MountRequest) -> Store:
+        store = await self.base_store()
         inline = request.param(INLINE_PARAMETER)
         if not inline:
             return store
@@ -91,26 +100,58 @@ class FakeBackend(Backend):
             raise InvalidArgument(str(exc)) from None
 
     async def fetch_many(self, batch: FetchBatch) -> Sequence[FetchOutcome]:
-        store = self.store_for(batch.request)
-        return await asyncio.gather(*(self._fetch_one(store, batch.location, item) for item in batch.items))
-
-    async def _fetch_one(self, store: Store, location: str, item: FetchItem) -> FetchOutcome:
-        self.calls[(location, item.ref.name)] += 1
-        failure: GatewayError | None = None
-        started = time.perf_counter()
+        """One simulated call per object: at once, or after the faults that apply to it."""
+        store = await self.store_for(batch.request)
+        location = batch.location
+        calls: list[tuple[GatewayError | None, float]] = []
+        outcomes: list[FetchOutcome | None] = []
+        delayed = []
         try:
-            secret = store.secrets.get(item.ref.name)
-            for fault in (fault_for(store.faults, location), fault_for(secret.faults, location) if secret else None):
-                if fault is not None:
-                    await fault.apply()
-            version = _select(store, secret, location, item)
-            return Fetched(item.key, version.value, version.id)
-        except GatewayError as exc:
-            failure = exc
-            return FetchFailure(item.key, exc)
+            for item in batch.items:
+                self.calls[(location, item.ref.name)] += 1
+                secret = store.secrets.get(item.ref.name)
+                faults = [f for f in (fault_for(store.faults, location), fault_for(secret.faults, location) if secret else None) if f]
+                if faults:
+                    delayed.append((len(outcomes), self._fetch_after(faults, store, secret, location, item, calls)))
+                    outcomes.append(None)
+                else:
+                    outcomes.append(_answer(store, secret, location, item, calls, time.perf_counter()))
+            if delayed:
+                for (position, _), outcome in zip(delayed, await asyncio.gather(*(call for _, call in delayed)), strict=True):
+                    outcomes[position] = outcome
         finally:
             if self.metrics is not None:
-                self.metrics.record_backend_call(self.name, "Get", failure, time.perf_counter() - started)
+                self.metrics.record_backend_calls(self.name, "Get", calls)
+        return outcomes  # type: ignore[return-value]  # every position is filled by now
+
+    async def _fetch_after(
+        self, faults: list[Fault], store: Store, secret: Secret | None, location: str, item: FetchItem,
+        calls: list[tuple[GatewayError | None, float]],
+    ) -> FetchOutcome:
+        started = time.perf_counter()
+        try:
+            for fault in faults:
+                await fault.apply()
+        except GatewayError as exc:
+            calls.append((exc, time.perf_counter() - started))
+            return FetchFailure(item.key, exc)
+        except BaseException:
+            calls.append((None, time.perf_counter() - started))  # cancelled while waiting: the call still happened
+            raise
+        return _answer(store, secret, location, item, calls, started)
+
+
+def _answer(
+    store: Store, secret: Secret | None, location: str, item: FetchItem, calls: list[tuple[GatewayError | None, float]], started: float
+) -> FetchOutcome:
+    """The simulated call's answer, recorded in ``calls`` with its duration."""
+    try:
+        version = _select(store, secret, location, item)
+    except GatewayError as exc:
+        calls.append((exc, time.perf_counter() - started))
+        return FetchFailure(item.key, exc)
+    calls.append((None, time.perf_counter() - started))
+    return Fetched(item.key, version.value, version.id)
 
 
 def _select(store: Store, secret: Secret | None, location: str, item: FetchItem) -> Version:
