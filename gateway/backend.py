@@ -39,6 +39,9 @@ class Backend(abc.ABC):
     - ``default_location``: used when the parameter is absent (empty with a
       ``location_parameter``: the parameter is required).
     - ``location_noun``: what a location is called in messages ("address", "zone").
+    - ``all_locations_failed``: the headline of an object's error when every location failed,
+      also the only one, with ``{nouns}`` (the plural location noun) and ``{name}`` (the object
+      name). Unset, the core's generic headline, shown only when there were several locations.
     """
 
     name: str = ""
@@ -49,6 +52,7 @@ class Backend(abc.ABC):
     failover_parameter: str = ""
     default_location: str = NO_LOCATION
     location_noun: str = "location"
+    all_locations_failed: str | None = None
     #: class parameters this backend reads besides its location ones (``validate`` suggests them for near-miss names)
     parameters: frozenset[str] = frozenset()
 

@@ -80,7 +80,7 @@ class CachingBackend(Backend):
         self._in_flight: dict[Hashable, asyncio.Future[FetchOutcome]] = {}
         self._resolving: set[asyncio.Task[None]] = set()  # the loop keeps only weak references to tasks
         for attribute in ("name", "description", "object_options", "structured_options", "location_parameter",
-                          "failover_parameter", "default_location", "location_noun"):
+                          "failover_parameter", "default_location", "location_noun", "all_locations_failed"):
             setattr(self, attribute, getattr(inner, attribute))
 
     def claims(self, object_name: str) -> bool:

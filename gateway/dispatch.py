@@ -55,8 +55,8 @@ class Dispatcher:
         ``timeout`` is what is left of the mount's deadline; ``budget`` the whole deadline, for the message.
         """
         trackers = [
-            ObjectAttempts(obj, plan.locations_for(obj), plan.failover_mode, self._backend(obj).location_noun)
-            for obj in plan.objects
+            ObjectAttempts(obj, plan.locations_for(obj), plan.failover_mode, backend.location_noun, backend.all_locations_failed)
+            for obj, backend in ((obj, self._backend(obj)) for obj in plan.objects)
         ]
         semaphore = asyncio.Semaphore(self.limits.max_parallel_calls)
         try:

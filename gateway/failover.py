@@ -9,6 +9,11 @@ Decisions rest on the error's ``retryable`` property, never on message text:
   queried at once and every answer awaited; a non-retryable failure at any location fails the
   object, even when the primary answered; otherwise the first location in order with an answer wins.
 
+An object whose every location failed has a headline in front of its causes, ASCP's
+"Failed to fetch secret from all regions…" unless its backend chose one
+(``all_locations_failed``, then also when its only location failed), so runbooks that grep
+for it keep matching.
+
 It sits beside :mod:`gateway.dispatch`, its only user.
 """
 
@@ -31,6 +36,7 @@ class ObjectAttempts:
     locations: tuple[str, ...]
     mode: FailoverMode
     location_noun: str = "location"
+    headline: str | None = None
     outcomes: dict[int, Fetched | GatewayError] = field(default_factory=dict)
     launched: set[int] = field(default_factory=set)
     answer: tuple[Fetched, str] | None = None
@@ -92,6 +98,11 @@ class ObjectAttempts:
         else:
             self.failure = self._compose(len(self.locations) - 1, exhausted=True)
 
+    def _headlined(self, exhausted: bool, tried: int) -> bool:
+        """Every location failed: several of them, or the only one when the backend chose a headline."""
+        every = exhausted or tried == len(self.locations)
+        return every and any(self.locations) and (len(self.locations) > 1 or self.headline is not None)
+
     def _compose(self, last: int, *, exhausted: bool, decisive: Fetched | GatewayError | None = None) -> GatewayError:
         """One error for the object naming every location tried and its real cause."""
         tried = [(self.locations[i], self.outcomes[i]) for i in range(last + 1) if isinstance(self.outcomes.get(i), GatewayError)]
@@ -100,10 +111,9 @@ class ObjectAttempts:
         if len(tried) == 1:
             message = f"{self.obj.label} ({at(self.obj.backend, tried[0][0])}): {final.message}"
         else:
-            where = f"{self.obj.label} ({self.obj.backend}"
             causes = "; ".join(f"{location}: {error.status_name}: {error.message}" for location, error in tried)  # type: ignore[union-attr]
-            message = f"{where}): {causes}"
-            if exhausted or len(tried) == len(self.locations):
-                headline = ALL_LOCATIONS_FAILED.format(nouns=plural(self.location_noun), name=self.obj.ref.name)
-                message = f"{headline} — {message}"
+            message = f"{self.obj.label} ({self.obj.backend}): {causes}"
+        if self._headlined(exhausted, len(tried)):
+            headline = (self.headline or ALL_LOCATIONS_FAILED).format(nouns=plural(self.location_noun), name=self.obj.ref.name)
+            message = f"{headline} — {message}"
         return ERROR_CLASSES.get(final.code, Internal)(message, retryable=final.retryable, reason=final.reason)

@@ -98,3 +98,21 @@ def test_all_mode_client_fault_decides_the_code_when_every_region_failed() -> No
     attempts.record(0, NotFound("gone"))
     attempts.record(1, unavailable())
     assert isinstance(attempts.failure, NotFound) and not attempts.failure.retryable
+
+
+@pytest.mark.parametrize(
+    ("locations", "headline", "outcomes", "starts"),
+    [
+        pytest.param(("us-east-1",), None, [unavailable()], 'objects[0] "prod/db" (secretsmanager @ us-east-1)', id="one-location-no-headline"),
+        pytest.param(("us-east-1",), "All {nouns} failed for {name}", [unavailable()], "All regions failed for prod/db — ", id="backend-headline-one-location"),
+        pytest.param(("",), "All {nouns} failed for {name}", [unavailable()], 'objects[0] "prod/db" (secretsmanager)', id="no-locations-no-headline"),
+        pytest.param(LOCATIONS[:2], "All {nouns} failed for {name}", [unavailable(), unavailable()], "All regions failed for prod/db — ", id="backend-headline"),
+        pytest.param(LOCATIONS[:2], "All {nouns} failed for {name}", [NotFound("gone")], 'objects[0] "prod/db" (secretsmanager @ us-east-1)', id="not-every-location-tried"),
+    ],
+)
+def test_headline_when_every_location_failed(locations, headline, outcomes, starts) -> None:  # type: ignore[no-untyped-def]
+    attempts = ObjectAttempts(OBJ, locations, FailoverMode.ON_ERROR, "region", headline)
+    attempts.start()
+    for attempt, outcome in enumerate(outcomes):
+        attempts.record(attempt, outcome)
+    assert attempts.failure is not None and attempts.failure.message.startswith(starts)

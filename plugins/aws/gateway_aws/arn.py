@@ -9,6 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from gateway.plugin import preview
+
+#: the services whose ARNs the AWS provider knows (ASCP's type map): another one is ``Invalid service in ARN``
+SERVICES = frozenset({"secretsmanager", "ssm"})
+
 
 @dataclass(frozen=True)
 class Arn:
@@ -36,3 +41,8 @@ def parse_arn(name: str) -> Arn | None:
         return None
     _, partition, service, region, account, resource = sections
     return Arn(partition, service, region, account, resource)
+
+
+def invalid_service(service: str) -> str:
+    """ASCP's message for an ARN of a service it does not serve."""
+    return f"Invalid service in ARN: {preview(service)}"

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 
 from gateway.plugin import GO_YAML_V2, Dialect, DialectRegistry, hookimpl, preview
-from gateway_aws.arn import looks_like_arn, parse_arn
+from gateway_aws.arn import invalid_service, looks_like_arn, parse_arn
 
 FILE_PERMISSION = re.compile(r"[0-7]{4}")  # always fullmatch: "$" would accept a trailing newline
 
@@ -37,7 +37,7 @@ class AscpDialect(Dialect):
         arn = parse_arn(object_name)
         if arn is None:
             return f"Invalid ARN format in object name: {preview(object_name)}"
-        return f"Invalid service in ARN: {preview(arn.service)}"
+        return invalid_service(arn.service)
 
     def missing_type(self, object_name: str) -> str:
         return f"Must use objectType when a full ARN is not specified: {preview(object_name)}"

@@ -16,12 +16,14 @@ from gateway.plugin import (
     FetchOutcome,
     GatewayError,
     MountRequest,
+    ObjectRef,
     ObjectSpec,
     SingleFlight,
     parse_failover_locations,
     preview,
 )
-from gateway_aws.arn import looks_like_arn, parse_arn
+from gateway_aws.arn import SERVICES, invalid_service, looks_like_arn, parse_arn
+from gateway_aws.errors import headed
 from gateway_aws.params import AUTH_PARAMETERS, parse_auth_parameters
 from gateway_aws.region import check_region_names
 from gateway_aws.runtime import AwsRuntime, AwsSession
@@ -70,7 +72,8 @@ class AwsBackend(Backend):
         return arn is not None and arn.service == self.arn_service
 
     def check_object(self, obj: ObjectSpec) -> list[str]:
-        """ASCP: an ARN, primary or failover, must be well-formed and of this backend's service."""
+        """ASCP: an ARN, primary or failover, must be well-formed and of this backend's service
+        (a failover ARN of a service AWS backends do not serve, with no objectType: ``Invalid service in ARN``)."""
         problems = []
         for ref, part in ((obj.ref, ""), (obj.failover_ref, "failoverObject: ")):
             if ref is None or not looks_like_arn(ref.name):
@@ -78,6 +81,8 @@ class AwsBackend(Backend):
             arn = parse_arn(ref.name)
             if arn is None:
                 problems.append(f"{part}Invalid ARN format in object name: {preview(ref.name)}")
+            elif arn.service not in SERVICES and not obj.object_type:
+                problems.append(part + invalid_service(arn.service))
             elif arn.service != self.arn_service:
                 problems.append(f"{part}objectType does not match ARN: {preview(ref.name)}")
         return problems
@@ -116,7 +121,15 @@ class AwsBackend(Backend):
         if not batch.items:
             return []
         session = await self.runtime.session(batch, self.service, self.name)
-        return await self.fetch_with(session, batch.items)
+        outcomes = await self.fetch_with(session, batch.items)
+        refs = {item.key: item.ref for item in batch.items}
+        return [
+            FetchFailure(o.key, headed(self.fetch_failed(refs[o.key]), o.error)) if isinstance(o, FetchFailure) else o for o in outcomes
+        ]
+
+    @abc.abstractmethod
+    def fetch_failed(self, ref: ObjectRef) -> str:
+        """ASCP's words for a failed fetch of ``ref``: every fetch failure's message starts with them."""
 
     @abc.abstractmethod
     async def fetch_with(self, session: AwsSession, items: Sequence[FetchItem]) -> list[FetchOutcome]:

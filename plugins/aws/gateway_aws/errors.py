@@ -18,6 +18,9 @@ from gateway.plugin import DeadlineExceeded, GatewayError, Internal, InvalidArgu
 from gateway.plugin import redact as redact_secrets
 
 MAX_AWS_MESSAGE = 300
+#: ASCP's headlines when every region failed for an object (``all_locations_failed`` of the backends)
+SECRET_ALL_REGIONS_FAILED = "Failed to fetch secret from all {nouns}. Verify secret exists and required permissions are granted for: {name}"
+PARAMETER_ALL_REGIONS_FAILED = "Failed to fetch parameters from all {nouns}. Verify the parameter exists and required permissions are granted for: {name}"
 
 NOT_FOUND = frozenset({"ResourceNotFoundException", "ParameterNotFound", "ParameterVersionNotFound", "NoSuchEntity"})
 DENIED = frozenset(
@@ -162,6 +165,11 @@ def _family(code: str, status: int) -> str:
     if code in SERVER or status >= 500:
         return "server"
     return "other"
+
+
+def headed(headline: str, error: GatewayError) -> GatewayError:
+    """``error`` with ``headline`` in front of its message; class, retryability and reason kept."""
+    return type(error)(f"{headline}: {error.message}", retryable=error.retryable, reason=error.reason)
 
 
 def retry_attempts(value: BaseException | dict[str, object]) -> int:

@@ -18,9 +18,9 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from gateway.plugin import ExpiringCache, FetchItem, FetchOutcome, GatewayError, InvalidArgument, NotFound, ObjectRef
+from gateway.plugin import ExpiringCache, FetchItem, FetchOutcome, GatewayError, InvalidArgument, NotFound, ObjectRef, preview
 from gateway_aws.backend import Answer, AwsBackend, Value, outcome
-from gateway_aws.errors import from_code
+from gateway_aws.errors import SECRET_ALL_REGIONS_FAILED, from_code
 from gateway_aws.runtime import AwsRuntime, AwsSession
 
 log = logging.getLogger("gateway_aws.secretsmanager")
@@ -35,12 +35,16 @@ class SecretsManagerBackend(AwsBackend):
     description = "AWS Secrets Manager (IRSA / Pod Identity, BatchGetSecretValue)"
     arn_service = "secretsmanager"
     service = "secretsmanager"
+    all_locations_failed = SECRET_ALL_REGIONS_FAILED
 
     def __init__(self, runtime: AwsRuntime, batch: bool = True) -> None:
         super().__init__(runtime)
         self.batch = batch
         #: (principal, region, service) keys whose role may not call BatchGetSecretValue
         self._batch_denied: ExpiringCache[tuple[Any, ...], bool] = ExpiringCache(4096)
+
+    def fetch_failed(self, ref: ObjectRef) -> str:
+        return f"Failed fetching secret {preview(ref.name)}"
 
     async def fetch_with(self, session: AwsSession, items: Sequence[FetchItem]) -> list[FetchOutcome]:
         refs = list(dict.fromkeys(item.ref for item in items))

@@ -3,7 +3,7 @@
 ``GetParameters`` with ``WithDecryption`` in calls of at most 10 names, each ``name``,
 ``name:<version>`` or ``name:<label>``. Answers are matched back by ``Name``, then ``ARN``;
 to keep that unambiguous, one call never holds two selectors of the same parameter.
-Names listed in ``InvalidParameters`` fail their objects, naming the selector. Value: the
+Names listed in ``InvalidParameters`` fail their objects with ASCP's ``invalid parameters: <names>``. Value: the
 parameter's ``Value`` (a StringList verbatim); version: ``Version`` as a decimal string.
 """
 
@@ -13,9 +13,10 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
-from gateway.plugin import FetchItem, FetchOutcome, GatewayError, Internal, NotFound, ObjectRef, ObjectSpec
+from gateway.plugin import FetchItem, FetchOutcome, GatewayError, Internal, NotFound, ObjectRef, ObjectSpec, preview
 from gateway_aws.arn import parse_arn
 from gateway_aws.backend import Answer, AwsBackend, Value, outcome
+from gateway_aws.errors import PARAMETER_ALL_REGIONS_FAILED
 from gateway_aws.runtime import AwsSession
 
 BATCH_LIMIT = 10
@@ -27,11 +28,15 @@ class SsmParameterBackend(AwsBackend):
     description = "AWS Systems Manager Parameter Store (IRSA / Pod Identity, GetParameters)"
     arn_service = "ssm"
     service = "ssm"
+    all_locations_failed = PARAMETER_ALL_REGIONS_FAILED
 
     def check_object(self, obj: ObjectSpec) -> list[str]:
         """ASCP: the ARN rules, and an SSM object pins a version or a label, never both (primary and failover)."""
         both = [BOTH_VERSIONS.format(name=ref.name) for ref in (obj.ref, obj.failover_ref) if ref and ref.version and ref.version_label]
         return super().check_object(obj) + both
+
+    def fetch_failed(self, ref: ObjectRef) -> str:
+        return "Failed fetching parameters"
 
     async def fetch_with(self, session: AwsSession, items: Sequence[FetchItem]) -> list[FetchOutcome]:
         selectors = {item.ref: selector(item.ref) for item in items}
@@ -83,10 +88,11 @@ def match_parameters(refs: list[ObjectRef], response: dict[str, Any]) -> dict[st
     """Each reference's parameter (by Name, then ARN) or its InvalidParameters failure."""
     by_key = {parameter_key(ref.name): selector(ref) for ref in refs}
     answers: dict[str, Answer] = {}
-    for name in response.get("InvalidParameters") or []:
-        answers[str(name)] = NotFound(
-            f'GetParameters listed "{name}" in InvalidParameters: no such parameter, version or label in this region '
-            "(hint: check the name, the objectVersion/objectVersionLabel and the region)",
+    invalid = list(dict.fromkeys(str(name) for name in response.get("InvalidParameters") or []))
+    for name in invalid:  # every object among them names them all, as ASCP's message does
+        answers[name] = NotFound(
+            f"invalid parameters: {', '.join(preview(each) for each in invalid)} (GetParameters listed them in InvalidParameters: "
+            "no such parameter, version or label in this region; hint: check the name, the objectVersion/objectVersionLabel and the region)",
             reason="InvalidParameters",
         )
     for parameter in response.get("Parameters") or []:

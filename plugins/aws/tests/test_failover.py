@@ -11,6 +11,11 @@ from gateway.testing import MountFailure, mount_request
 from gateway_aws.testing import FAILOVER, PRIMARY, AwsWorld
 
 BACKENDS = {"secretsmanager": "BatchGetSecretValue", "ssmparameter": "GetParameters"}
+#: ASCP's headline when every region failed, per backend
+HEADLINES = {
+    "secretsmanager": "Failed to fetch secret from all regions. Verify secret exists and required permissions are granted for: db",
+    "ssmparameter": "Failed to fetch parameters from all regions. Verify the parameter exists and required permissions are granted for: db",
+}
 
 
 @dataclass(frozen=True)
@@ -68,7 +73,7 @@ CASES = [
             code="Unavailable",
             calls=(1, 1),
             message=(
-                "Failed to fetch secret from all regions. Verify secret exists and required permissions are granted for: db",
+                "HEADLINE",
                 f"{PRIMARY}: Unavailable:",
                 f"{FAILOVER}: Unavailable:",
                 "InternalServiceError",
@@ -108,7 +113,7 @@ CASES = [
             value=None,
             code="PermissionDenied",
             calls=(1, 1),
-            message=("Failed to fetch secret from all regions. Verify secret exists and required permissions are granted for: db",),
+            message=("HEADLINE",),
         ),
         id="mode-all-every-region-4xx-headline",
     ),
@@ -143,7 +148,7 @@ async def test_failover(world: AwsWorld, backend: str, case: Case) -> None:
                 await gw.mount(request)
             assert caught.value.code_name == case.code
             for fragment in case.message:
-                assert fragment.replace("BACKEND", backend) in caught.value.message
+                assert fragment.replace("BACKEND", backend).replace("HEADLINE", HEADLINES[backend]) in caught.value.message
         else:
             result = await gw.mount(request)
             assert [(f.path, f.contents) for f in result.files] == [("value", case.value)]

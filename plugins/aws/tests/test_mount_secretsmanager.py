@@ -192,7 +192,7 @@ FAILURES = [
         Failure(
             [{"objectName": "missing", "objectType": "secretsmanager"}],
             "NotFound",
-            f'objects[0] "missing" (secretsmanager @ {PRIMARY}): BatchGetSecretValue failed: ResourceNotFoundException',
+            f'objects[0] "missing" (secretsmanager @ {PRIMARY}): Failed fetching secret missing: BatchGetSecretValue failed: ResourceNotFoundException',
         ),
         id="not-found",
     ),
@@ -326,8 +326,7 @@ async def test_denied_secret_fails_alone_with_the_missing_iam_action(world: AwsW
         with pytest.raises(MountFailure) as caught:
             await gw.mount(mount_request(objects, {"region": PRIMARY}, pod=world.irsa_pod()))
     assert caught.value.code_name == "PermissionDenied"
-    assert caught.value.message.startswith(
-        f'objects[1] "prod/db" (secretsmanager @ {PRIMARY}): GetSecretValue failed: AccessDeniedException'
-    )
+    assert caught.value.message.startswith("Failed to fetch secret from all regions. Verify secret exists and required permissions are granted for: prod/db")
+    assert f'objects[1] "prod/db" (secretsmanager @ {PRIMARY}): Failed fetching secret prod/db: GetSecretValue failed: AccessDeniedException' in caught.value.message
     assert "secretsmanager:GetSecretValue" in caught.value.message
     assert world.proxy.count("GetSecretValue", PRIMARY) == 2

@@ -104,19 +104,19 @@ async def test_mount(world: AwsWorld, case: Case) -> None:
         pytest.param(
             [{"objectName": "/app/missing", "objectType": "ssmparameter"}],
             "NotFound",
-            f'objects[0] "/app/missing" (ssmparameter @ {PRIMARY}): GetParameters listed "/app/missing" in InvalidParameters',
+            f'objects[0] "/app/missing" (ssmparameter @ {PRIMARY}): Failed fetching parameters: invalid parameters: /app/missing (GetParameters',
             id="missing",
         ),
         pytest.param(
             [{"objectName": "/app/flags", "objectType": "ssmparameter", "objectVersion": "9"}],
             "NotFound",
-            'GetParameters listed "/app/flags:9" in InvalidParameters',
+            'invalid parameters: /app/flags:9 (GetParameters listed them in InvalidParameters',
             id="missing-version",
         ),
         pytest.param(
             [{"objectName": "/app/flags", "objectType": "ssmparameter", "objectVersionLabel": "gone"}],
             "NotFound",
-            'GetParameters listed "/app/flags:gone" in InvalidParameters',
+            'invalid parameters: /app/flags:gone (GetParameters listed them in InvalidParameters',
             id="missing-label",
         ),
         pytest.param(
@@ -163,7 +163,8 @@ async def test_several_invalid_parameters_are_each_named(world: AwsWorld) -> Non
         with pytest.raises(MountFailure) as caught:
             await gw.mount(mount_request(objects, {"region": PRIMARY}, pod=world.irsa_pod()))
     assert caught.value.message.startswith("2 of 3 objects failed")
-    assert '"/nope/a" in InvalidParameters' in caught.value.message and '"/nope/b" in InvalidParameters' in caught.value.message
+    assert 'objects[1] "/nope/a"' in caught.value.message and 'objects[2] "/nope/b"' in caught.value.message
+    assert "invalid parameters: /nope/a, /nope/b (" in caught.value.message
     assert world.proxy.count("GetParameters") == 1
 
 
