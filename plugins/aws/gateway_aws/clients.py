@@ -1,43 +1,58 @@
-"""boto3 clients: built once per (principal, region, service, credentials), called in a bounded thread pool.
+"""botocore clients shared by every identity, each call signed with its own caller's credentials.
+
+A new pod identity costs credentials, not a client: one client per (service, region) serves
+every identity (endpoint, service model and connection pool built once; at most
+``--aws-max-clients`` kept, least recently used dropped). The credentials object those clients
+sign with answers, at each signing, with the credentials of the call running in the current
+thread — set by :meth:`AwsClients.call` in a context of its own around that one call (retries
+included), so two identities' calls in flight on one client never see each other's. Outside a
+call it has none, and botocore refuses to sign (fail closed). Operations AWS defines as
+unsigned (``AssumeRoleWithWebIdentity``) are sent without a signature by botocore itself.
 
 boto3 is synchronous, so every call runs on the runtime's :class:`ThreadPoolExecutor`, whose
 size bounds concurrent AWS calls; at most ``--aws-max-workers-per-namespace`` of them serve the
 pods of one namespace (a fair share, :class:`~gateway.fairshare.FairLimiter`), so one tenant's
-slow or throttled calls cannot hold every thread. At most ``--aws-max-clients`` clients are kept
-(each holds a few hundred KiB), least recently used dropped first. Clients use the standard boto3 configuration chain, so
-``AWS_ENDPOINT_URL`` / ``AWS_ENDPOINT_URL_SECRETS_MANAGER`` / ``_SSM`` / ``_STS``,
+slow or throttled calls cannot hold every thread. Clients use the standard configuration chain,
+so ``AWS_ENDPOINT_URL`` / ``AWS_ENDPOINT_URL_SECRETS_MANAGER`` / ``_SSM`` / ``_STS``,
 ``AWS_USE_FIPS_ENDPOINT`` and the config file apply; on top come the plugin's retry mode and
-attempts, timeouts, FIPS flag and a user agent naming secrets-gateway. A client is built with
-explicit credentials unless the principal is the (dev-only) ambient one.
+attempts, timeouts, FIPS flag and a user agent naming secrets-gateway. Only the (dev-only)
+ambient principal signs with the process's own credential chain.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
+import math
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from botocore import UNSIGNED, xform_name  # botocore's package root is light; boto3 and its clients are not
+from botocore import xform_name  # botocore's package root is light; its session and clients are not
 
 from gateway.plugin import ExpiringCache, FairLimiter, GatewayError, Metrics, SingleFlight
 from gateway_aws import __version__
 from gateway_aws.errors import classify, retry_attempts
-from gateway_aws.identity import AMBIENT, Principal
 from gateway_aws.options import AwsOptions
 
 if TYPE_CHECKING:
-    import boto3
+    import botocore.session
     from botocore.client import BaseClient
     from botocore.config import Config
+    from botocore.credentials import ReadOnlyCredentials
 
 USER_AGENT = f"secrets-gateway/{__version__}"
-AMBIENT_CLIENT_SECONDS = 3600.0  # ambient credentials refresh themselves; rebuild the client hourly anyway
+
+
+class Signing(Protocol):
+    """What one call signs with."""
+
+    def frozen(self) -> ReadOnlyCredentials | None: ...
 
 
 @dataclass(frozen=True)
@@ -54,43 +69,89 @@ class Credentials:
             return None
         return (self.expiration - (now or datetime.now(UTC))).total_seconds()
 
+    def frozen(self) -> ReadOnlyCredentials:
+        from botocore.credentials import ReadOnlyCredentials
+
+        return ReadOnlyCredentials(self.access_key_id, self.secret_access_key, self.session_token or None, None)
+
+
+class AmbientSigning:
+    """DEV ONLY: the process's own credential chain (env, profile, instance role), resolved on first use."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._resolved: Any = None
+
+    def frozen(self) -> ReadOnlyCredentials | None:
+        with self._lock:
+            if self._resolved is None:
+                import botocore.session
+
+                self._resolved = botocore.session.Session().get_credentials()  # None when the chain has nothing
+            resolved = self._resolved
+        return None if resolved is None else resolved.get_frozen_credentials()  # refreshable ones refresh here
+
+
+_CALL_SIGNING: contextvars.ContextVar[Signing | None] = contextvars.ContextVar("aws_call_signing", default=None)
+
+
+class _PerCallCredentials:
+    """The credentials of every shared client: those of the call running in this context, or none."""
+
+    method = "secrets-gateway-per-call"
+
+    def get_frozen_credentials(self) -> ReadOnlyCredentials | None:
+        signing = _CALL_SIGNING.get()
+        return None if signing is None else signing.frozen()
+
+    def get_deferred_property(self, name: str) -> Callable[[], None]:
+        return lambda: None  # account-id endpoint routing: not used by Secrets Manager, SSM or STS
+
+
+class _PerCallResolver:
+    """A botocore credential-provider component that always yields the per-call credentials."""
+
+    def load_credentials(self) -> _PerCallCredentials:
+        return _PerCallCredentials()
+
+
+def _signed_by(signing: Signing | None, method: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """Run ``method`` (in a worker thread) in a fresh context whose calls sign with ``signing``."""
+
+    def run() -> dict[str, Any]:
+        _CALL_SIGNING.set(signing)
+        return method()
+
+    return contextvars.copy_context().run(run)
+
 
 class AwsClients:
-    """Builds, caches and calls boto3 clients. ``label`` in calls is the metrics' backend label."""
+    """Builds, caches and calls the shared clients. ``label`` in calls is the metrics' backend label."""
 
     def __init__(self, options: AwsOptions, metrics: Metrics, executor: ThreadPoolExecutor) -> None:
         self.options = options
         self.metrics = metrics
         self.executor = executor
-        self._session: boto3.session.Session | None = None  # boto3 is imported by the first client built, not at start
-        self._session_lock = threading.Lock()  # a boto3 Session is not thread-safe; clients are
+        self.ambient = AmbientSigning()
+        self._session: botocore.session.Session | None = None  # botocore's session is imported by the first client built
+        self._session_lock = threading.Lock()  # a botocore Session is not thread-safe; its clients are
         self.limiter = FairLimiter(
             "AWS calls", total=options.max_workers, per_tenant=options.max_workers_per_namespace,
             total_flag="--aws-max-workers", per_tenant_flag="--aws-max-workers-per-namespace",
         )
         self.slot_wait = options.connect_timeout + options.read_timeout
-        self._cache: ExpiringCache[tuple[Any, ...], BaseClient] = ExpiringCache(
+        self._cache: ExpiringCache[tuple[str, str], BaseClient] = ExpiringCache(
             options.max_clients, on_event=lambda event: metrics.cache_events.labels(cache="aws-clients", event=event).inc()
         )
-        self._building: SingleFlight[tuple[Any, ...], BaseClient] = SingleFlight()
+        self._building: SingleFlight[tuple[str, str], BaseClient] = SingleFlight()
 
-    async def client(self, principal: Principal, region: str, service: str, credentials: Credentials | None) -> BaseClient:
-        """The cached client of ``principal`` for ``service`` in ``region`` with ``credentials``."""
-        if credentials is None and principal.source != AMBIENT:
-            raise AssertionError("only the ambient principal may use the process's own credentials")
-        key = (principal, region, service, credentials.access_key_id if credentials else "")
+    async def client(self, region: str, service: str) -> BaseClient:
+        """The shared client for ``service`` in ``region`` (it carries no identity: :meth:`call` signs)."""
+        key = (service, region)
         cached = self._cache.get(key)
         if cached is not None:
             return cached
-        return await self._building.do(key, lambda: self._build(key, region, service, credentials))
-
-    async def unsigned_sts(self, region: str) -> BaseClient:
-        """An STS client that signs nothing (AssumeRoleWithWebIdentity); it carries no identity."""
-        key = ("unsigned", region, "sts")
-        cached = self._cache.get(key)
-        if cached is not None:
-            return cached
-        return await self._building.do(key, lambda: self._build(key, region, "sts", None, unsigned=True))
+        return await self._building.do(key, lambda: self._build(key))
 
     @functools.cached_property
     def config(self) -> Config:
@@ -107,40 +168,36 @@ class AwsClients:
             use_fips_endpoint=True if options.use_fips_endpoint else None,
         )
 
-    async def _build(
-        self, key: tuple[Any, ...], region: str, service: str, credentials: Credentials | None, unsigned: bool = False
-    ) -> BaseClient:
+    async def _build(self, key: tuple[str, str]) -> BaseClient:
+        service, region = key
+
         def build() -> BaseClient:
-            kwargs: dict[str, Any] = {}
-            if credentials is not None:
-                kwargs = {
-                    "aws_access_key_id": credentials.access_key_id,
-                    "aws_secret_access_key": credentials.secret_access_key,
-                    "aws_session_token": credentials.session_token or None,
-                }
             with self._session_lock:
                 if self._session is None:
-                    import boto3.session
+                    import botocore.session
 
-                    self._session = boto3.session.Session()
-                config = self.config
-                if unsigned:
-                    from botocore.config import Config
-
-                    config = config.merge(Config(signature_version=UNSIGNED))
-                return self._session.client(service, region_name=region, config=config, **kwargs)
+                    session = botocore.session.Session()
+                    session.register_component("credential_provider", _PerCallResolver())
+                    self._session = session
+                return self._session.create_client(service, region_name=region, config=self.config)
 
         client = await asyncio.get_running_loop().run_in_executor(self.executor, build)
-        left = credentials.seconds_left() if credentials else None
-        lifetime = AMBIENT_CLIENT_SECONDS if left is None else max(0.0, left - self.options.credential_refresh_margin)
-        self._cache.put(key, client, time.monotonic() + lifetime)
+        self._cache.put(key, client, math.inf)
         return client
 
     async def call(
-        self, client: BaseClient, operation: str, label: str, tenant: str, redact: Iterable[str] = (), **kwargs: Any
+        self,
+        client: BaseClient,
+        operation: str,
+        label: str,
+        tenant: str,
+        signing: Signing | None,
+        redact: Iterable[str] = (),
+        **kwargs: Any,
     ) -> dict[str, Any]:
-        """Run one AWS API call in the pool, within ``tenant``'s share; count it; raise a classified :class:`GatewayError`."""
-        method = functools.partial(getattr(client, xform_name(operation)), **kwargs)
+        """Run one AWS API call in the pool, signed with ``signing`` (None: unsigned), within ``tenant``'s
+        share; count it; raise a classified :class:`GatewayError`."""
+        method = functools.partial(_signed_by, signing, functools.partial(getattr(client, xform_name(operation)), **kwargs))
         failure: GatewayError | None = None
         attempts = 0
         started = time.perf_counter()

@@ -4,8 +4,11 @@ IRSA: STS ``AssumeRoleWithWebIdentity`` with the pod's token. Pod Identity: the 
 Ambient (dev only): the process's own credential chain, left to botocore. An
 ``assumeRoleArn`` chain adds an ``sts:AssumeRole`` signed with the credentials below it.
 Each step is cached under its own :class:`~gateway_aws.identity.Principal` (never under a
-token or a region) until ``expiration - refresh margin``, and concurrent requests for the
-same principal share one call — so 100 mounts by one identity make one STS call.
+region) until ``expiration - refresh margin``, and concurrent requests for the same principal
+share one call — so 100 mounts by one pod make one STS call. The principal carries the digest
+of the pod's token, so a hit proves identity as a miss would: a request presenting another
+token (another pod's, a forged or a re-issued one) obtains credentials with it, and STS or
+the agent judges it.
 """
 
 from __future__ import annotations
@@ -97,12 +100,13 @@ class CredentialBroker:
         )
 
     async def _web_identity(self, principal: Principal, token: str, region: str) -> Credentials:
-        client = await self.clients.unsigned_sts(region)
+        client = await self.clients.client(region, "sts")
         response = await self.clients.call(
             client,
             "AssumeRoleWithWebIdentity",
             METRICS_LABEL,
             principal.namespace,
+            None,  # unsigned: the token is the proof
             redact=(token,),
             RoleArn=principal.role_arn,
             RoleSessionName=session_name(principal),
@@ -111,13 +115,16 @@ class CredentialBroker:
         return _from_sts(response)
 
     async def _assume_role(self, principal: Principal, base: Credentials | None, step: AssumeRole, region: str) -> Credentials:
-        client = await self.clients.client(principal.without_chain(), region, "sts", base)
+        client = await self.clients.client(region, "sts")
+        signing = self.clients.ambient if base is None else base
         kwargs: dict[str, Any] = {"RoleArn": step.role_arn, "RoleSessionName": session_name(principal)}
         if step.external_id:
             kwargs["ExternalId"] = step.external_id
         if step.duration_seconds:
             kwargs["DurationSeconds"] = step.duration_seconds
-        response = await self.clients.call(client, "AssumeRole", METRICS_LABEL, principal.namespace, redact=(step.external_id,), **kwargs)
+        response = await self.clients.call(
+            client, "AssumeRole", METRICS_LABEL, principal.namespace, signing, redact=(step.external_id,), **kwargs
+        )
         return _from_sts(response)
 
 

@@ -8,6 +8,7 @@ part of every cache and singleflight key in this plugin.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -34,7 +35,9 @@ class Principal:
 
     IRSA credentials depend on (namespace, service account, role); Pod Identity sessions are
     tagged with the pod's name and uid (usable in IAM conditions), so they are also keyed by
-    ``pod_uid``. ``chain`` holds the ``assumeRoleArn`` steps taken on top.
+    ``pod_uid``. ``token_digest`` (SHA-256 of the pod's token) makes a cached answer prove
+    identity as a miss would: only the token that obtained it finds it again. ``chain`` holds
+    the ``assumeRoleArn`` steps taken on top.
     """
 
     source: str
@@ -43,10 +46,16 @@ class Principal:
     role_arn: str = ""
     pod_uid: str = ""
     endpoints: tuple[str, ...] = ()
+    token_digest: str = field(default="", repr=False)
     chain: tuple[AssumeRole, ...] = ()
 
     def without_chain(self) -> Principal:
         return replace(self, chain=())
+
+    def without_proof(self) -> Principal:
+        """Whose permissions a call has, once its credentials are proven: pods presenting different
+        tokens of one ServiceAccount and role hold the same permissions."""
+        return replace(self, token_digest="")
 
     def describe(self) -> str:
         """For logs: ``irsa apps/web role=arn:... -> arn:...``."""
@@ -62,6 +71,10 @@ class Caller:
 
     principal: Principal
     token: str = field(default="", repr=False)
+
+
+def token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest() if token else ""
 
 
 def audience_for(auth: AuthParameters) -> str:
@@ -98,17 +111,18 @@ class IdentityResolver:
     def evidence(self, identity: PodIdentity, auth: AuthParameters) -> str:
         """What :meth:`resolve` needs from the request beyond namespace and service account, without I/O.
 
-        The same token checks (and errors) as a miss; Pod Identity credentials are issued per pod,
-        so its evidence is the pod uid. IRSA credentials depend on the service account's role alone.
+        The same token checks (and errors) as a miss, then the digest of that token (STS or the
+        Pod Identity agent would be shown it); Pod Identity credentials are issued per pod, so the
+        pod uid too.
         """
-        self.token(identity, auth)
+        digest = token_digest(self.token(identity, auth))
         if auth.use_pod_identity and not self.options.allow_ambient_credentials:
-            return f"pod-uid:{identity.pod_uid}"
-        return ""
+            return f"pod-uid:{identity.pod_uid} token-sha256:{digest}"
+        return f"token-sha256:{digest}" if digest else ""
 
     async def resolve(self, identity: PodIdentity, auth: AuthParameters) -> Caller:
         token = self.token(identity, auth)
-        base = Principal(AMBIENT, identity.namespace, identity.service_account, chain=auth.chain)
+        base = Principal(AMBIENT, identity.namespace, identity.service_account, token_digest=token_digest(token), chain=auth.chain)
         if self.options.allow_ambient_credentials:
             return Caller(base)
         if auth.use_pod_identity:

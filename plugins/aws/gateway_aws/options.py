@@ -59,7 +59,7 @@ MAX_WORKERS_PER_NAMESPACE = Option(
     "aws-max-workers-per-namespace", int, 8, "of those threads, at most this many for the pods of one namespace", check=between(1, 256)
 )
 MAX_CLIENTS = Option(
-    "aws-max-clients", int, 128, "boto3 clients kept (one per identity, region and service; least recently used dropped)",
+    "aws-max-clients", int, 128, "botocore clients kept (one per service and region, shared by every identity; least recently used dropped)",
     check=between(1, 100_000),
 )
 SECRETSMANAGER_BATCH = Option(

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from gateway.plugin import FetchBatch, GatewayError, Metrics
-from gateway_aws.clients import AwsClients
+from gateway_aws.clients import AwsClients, Signing
 from gateway_aws.credentials import CredentialBroker
 from gateway_aws.errors import STALE_CREDENTIALS
 from gateway_aws.identity import IdentityResolver, Principal
@@ -28,23 +28,25 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class AwsSession:
-    """A client bound to one principal and region, for one backend's calls."""
+    """A shared client and one principal's credentials in one region, for one backend's calls."""
 
     principal: Principal
     region: str
     service: str
     client: BaseClient = field(repr=False)
+    signing: Signing = field(repr=False)
     runtime: AwsRuntime = field(repr=False)
     label: str = ""
 
     @property
     def key(self) -> tuple[Principal, str, str]:
-        """The identity-and-place part of every singleflight key."""
-        return (self.principal, self.region, self.service)
+        """The identity-and-place part of every singleflight key: the principal whose credentials
+        this session already holds (so proven by its own token), not the token itself."""
+        return (self.principal.without_proof(), self.region, self.service)
 
     async def call(self, operation: str, **kwargs: Any) -> dict[str, Any]:
         try:
-            return await self.runtime.clients.call(self.client, operation, self.label, self.principal.namespace, **kwargs)
+            return await self.runtime.clients.call(self.client, operation, self.label, self.principal.namespace, self.signing, **kwargs)
         except GatewayError as exc:
             if exc.reason in STALE_CREDENTIALS:
                 self.runtime.credentials.invalidate(self.principal)
@@ -74,12 +76,13 @@ class AwsRuntime:
         self._closed = False
 
     async def session(self, batch: FetchBatch, service: str, label: str) -> AwsSession:
-        """A client for the batch's pod identity in the batch's region (credentials cached)."""
+        """The shared client and the batch's pod credentials (cached) in the batch's region."""
         auth = parse_auth_parameters(batch.request.attributes)
         caller = await self.identities.resolve(batch.identity, auth)
         credentials = await self.credentials.credentials(caller, batch.location)
-        client = await self.clients.client(caller.principal, batch.location, service, credentials)
-        return AwsSession(caller.principal, batch.location, service, client, self, label)
+        client = await self.clients.client(batch.location, service)
+        signing = self.clients.ambient if credentials is None else credentials
+        return AwsSession(caller.principal, batch.location, service, client, signing, self, label)
 
     async def aclose(self) -> None:
         """Stop threads and the Kubernetes client (idempotent; both backends call it)."""

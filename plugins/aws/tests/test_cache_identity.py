@@ -82,3 +82,36 @@ async def test_irsa_lookups_and_credentials_are_per_service_account(world: AwsWo
     assert refused.value.code_name == "PermissionDenied"
     assert world.proxy.count("AssumeRoleWithWebIdentity") == 2
     assert world.kube.count("serviceaccounts") == 2
+
+
+IRSA_TOKEN_CASES = [
+    # id, pod B (from the world and pod A), STS refuses B's token, status (None: served), STS calls in all
+    pytest.param(lambda w, a: a, False, None, 1, id="same-token-served-from-cache"),
+    pytest.param(lambda w, a: irsa_twin(w), True, "PermissionDenied", 2, id="other-pods-token-refused-by-sts"),
+    pytest.param(lambda w, a: irsa_twin(w), False, None, 2, id="other-pods-token-accepted-by-sts"),
+    pytest.param(lambda w, a: replace(a, tokens={IRSA_AUDIENCE: "forged-token-of-web"}), True, "PermissionDenied", 2, id="forged-token-same-pod"),
+]
+
+
+@pytest.mark.parametrize("cache_ttl", [0, 60], ids=["fetch-cache-off", "fetch-cache-on"])
+@pytest.mark.parametrize(("pod_b", "sts_refuses", "code", "sts_calls"), IRSA_TOKEN_CASES)
+async def test_irsa_credentials_are_served_only_to_the_token_that_obtained_them(  # type: ignore[no-untyped-def]
+    world: AwsWorld, cache_ttl, pod_b, sts_refuses, code, sts_calls
+) -> None:
+    """STS's answer is keyed on the digest of the token (and the role): another token of the same
+    ServiceAccount is shown to STS itself, so a token STS refuses is refused, whatever is cached."""
+    pod_a = world.irsa_pod()
+    async with world.gateway(cache_ttl=cache_ttl) as gw:
+        assert (await gw.mount(mount_request(OBJECTS, IRSA, pod=pod_a))).files[0].contents == b"s3cr3t"
+        if sts_refuses:
+            world.proxy.inject(operation="AssumeRoleWithWebIdentity", status=400, code="InvalidIdentityToken", message="signature invalid")
+        pod = pod_b(world, pod_a)
+        if code is None:
+            assert (await gw.mount(mount_request(OBJECTS, IRSA, pod=pod))).files[0].contents == b"s3cr3t"
+        else:
+            with pytest.raises(MountFailure) as refused:
+                await gw.mount(mount_request(OBJECTS, IRSA, pod=pod))
+            assert refused.value.code_name == code and "InvalidIdentityToken" in refused.value.message
+            assert "s3cr3t" not in refused.value.message
+        assert (await gw.mount(mount_request(OBJECTS, IRSA, pod=pod_a))).files[0].contents == b"s3cr3t"  # A's own token still served
+    assert world.proxy.count("AssumeRoleWithWebIdentity") == sts_calls

@@ -120,16 +120,29 @@ async def test_pod_identity_credentials_are_cached_per_pod(world: AwsWorld) -> N
     assert world.agent.requests == 2  # session tags name the pod, so pods do not share credentials
 
 
-async def test_identical_concurrent_mounts_are_coalesced(world: AwsWorld) -> None:
-    """10 pods of one Deployment (same service account) mounting at once: one STS call, one batch call."""
+async def test_identical_concurrent_mounts_of_one_pod_are_coalesced(world: AwsWorld) -> None:
+    """10 mounts of one pod (one token) at once: one STS call, one batch call."""
     seed_sm(world, 3)
-    pods = [world.irsa_pod(name=f"web-{i}") for i in range(10)]
+    pod = world.irsa_pod()
     world.proxy.latency = 0.2  # every call stays in flight long enough for the others to join it
     async with world.gateway() as gw:
-        results = await asyncio.gather(*(gw.mount(mount_request(sm_objects(3), {"region": PRIMARY}, pod=pod)) for pod in pods))
+        results = await asyncio.gather(*(gw.mount(mount_request(sm_objects(3), {"region": PRIMARY}, pod=pod)) for _ in range(10)))
     assert all(len(r.files) == 3 for r in results)
     assert world.proxy.count("AssumeRoleWithWebIdentity") == 1
     assert world.proxy.count("BatchGetSecretValue") == 1
+
+
+async def test_pods_of_one_service_account_prove_their_own_tokens_then_share_calls(world: AwsWorld) -> None:
+    """10 pods of one Deployment at once: each token goes to STS itself (a cached answer proves identity
+    as a miss would); holding the same role's credentials, their identical calls in flight are shared."""
+    seed_sm(world, 3)
+    pods = [world.irsa_pod(name=f"web-{i}") for i in range(10)]
+    world.proxy.latency = 0.2
+    async with world.gateway(aws_max_workers_per_namespace="16") as gw:
+        results = await asyncio.gather(*(gw.mount(mount_request(sm_objects(3), {"region": PRIMARY}, pod=pod)) for pod in pods))
+    assert all(len(r.files) == 3 for r in results)
+    assert world.proxy.count("AssumeRoleWithWebIdentity") == 10
+    assert world.proxy.count("BatchGetSecretValue") <= 2
 
 
 async def test_role_without_batch_permission_falls_back_and_remembers(world: AwsWorld) -> None:

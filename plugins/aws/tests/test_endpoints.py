@@ -7,7 +7,6 @@ import pytest
 from gateway.metrics import Metrics
 from gateway.settings import Settings
 from gateway.testing import mount_request
-from gateway_aws.identity import AMBIENT, Principal
 from gateway_aws.options import AwsOptions
 from gateway_aws.runtime import AwsRuntime
 from gateway_aws.testing import PRIMARY, AwsWorld
@@ -65,7 +64,7 @@ async def test_client_configuration(monkeypatch: pytest.MonkeyPatch, options: di
         Metrics(),
     )
     try:
-        client = await runtime.clients.client(Principal(AMBIENT, "ns", "sa"), "eu-west-1", "secretsmanager", None)
+        client = await runtime.clients.client("eu-west-1", "secretsmanager")
     finally:
         await runtime.aclose()
     assert client.meta.endpoint_url == endpoint

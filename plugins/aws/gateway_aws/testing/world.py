@@ -7,9 +7,12 @@ reach the proxy through ``AWS_ENDPOINT_URL`` set by the caller.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 import shutil
+import subprocess
+import sys
 import tempfile
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -150,6 +153,28 @@ class AwsWorld:
         core = {key: settings.pop(key) for key in list(settings) if key in Settings.__dataclass_fields__}
         async with running_gateway(plugins=[("aws", aws_plugin)], settings=replace(self.settings(**settings), **core)) as running:
             yield running
+
+    @asynccontextmanager
+    async def serve_process(self, *flags: str) -> AsyncIterator[tuple[subprocess.Popen[bytes], Path]]:
+        """For benchmarks: a cold ``serve --plugins aws`` process of its own (so its CPU and memory are
+        its own) against this world, with ``flags`` added; yields it and its socket once the socket is up."""
+        directory = Path(tempfile.mkdtemp(prefix="sgw-aws-serve-", dir="/tmp"))
+        command = [
+            sys.executable, "-m", "gateway", "--log-level", "error", "serve", "--providers-dir", str(directory),
+            "--plugins", "aws", "--http-address", "", "--aws-kubeconfig", str(self.kubeconfig), *flags,
+        ]
+        server = subprocess.Popen(command)  # noqa: ASYNC220 - starting it does not wait for it
+        socket_path = directory / "secrets-gateway.sock"
+        try:
+            while not socket_path.exists():
+                if server.poll() is not None:
+                    raise RuntimeError("the gateway exited during startup")
+                await asyncio.sleep(0.01)
+            yield server, socket_path
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+            shutil.rmtree(directory, ignore_errors=True)
 
     @classmethod
     @contextmanager
