@@ -2,9 +2,8 @@
 #
 # secrets-gateway container image: the core and the aws, vault and fake plugins, built from this
 # repository, with every third-party dependency pinned and hash-checked by uv.lock (uv sync --frozen)
-# and the build backend by build-constraints.txt. Reproducible: pin the base images by digest with
-#   --build-arg PYTHON_IMAGE=python:3.11-slim-trixie@sha256:<index digest>
-# (the release workflow resolves and records the digests it builds from).
+# and the build backend by build-constraints.txt. Reproducible once the base images below are pinned by
+# digest (see the PIN note at the ARG lines); until then a local build uses the tags.
 #
 #   docker build -t secrets-gateway:dev .
 #   docker run --rm secrets-gateway:dev version
@@ -13,6 +12,13 @@
 # host socket directory is usually root-owned (see docs/operations.md "Running as non-root").
 # tests/chart/test_dockerfile.py keeps this file consistent with the repository and the chart.
 
+# PIN: the base images, by index digest. The release workflow refuses a tag without @sha256:<64 hex>
+# (scripts/check-base-pins.sh) and checks the digest holds linux/amd64 and linux/arm64. Not pinned yet:
+# the digests could not be read where this file was last edited (no registry access). To pin, with
+# access to the registries:
+#   docker buildx imagetools inspect python:3.11-slim-trixie --format '{{json .Manifest}}' | jq -r .digest
+# and append @sha256:... to each line below (the same for ghcr.io/astral-sh/uv:0.13.9). A build for
+# other inputs: --build-arg PYTHON_IMAGE=python:3.11-slim-trixie@sha256:<index digest>.
 ARG PYTHON_IMAGE=python:3.11-slim-trixie
 ARG UV_IMAGE=ghcr.io/astral-sh/uv:0.13.9
 

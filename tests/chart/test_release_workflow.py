@@ -42,8 +42,10 @@ def _runs(job: str) -> str:
     return "\n".join(step.get("run", "") for step in _steps(job))
 
 
-def test_actionlint_accepts_the_workflow() -> None:
-    result = subprocess.run([str(actionlint()), "-no-color", str(WORKFLOW.relative_to(REPO))], cwd=REPO,
+@pytest.mark.parametrize("workflow", sorted(WORKFLOW.parent.glob("*.yml")), ids=lambda path: path.name)
+def test_actionlint_accepts_the_workflow(workflow: Path) -> None:
+    """This one and every other workflow (test.yml: the Python matrix)."""
+    result = subprocess.run([str(actionlint()), "-no-color", str(workflow.relative_to(REPO))], cwd=REPO,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -106,3 +108,35 @@ def test_actions_are_pinned_to_a_release() -> None:
         for step in job["steps"]:
             if "uses" in step:
                 assert re.fullmatch(r"[\w.-]+/[\w.-]+@(v\d+(\.\d+)*|[0-9a-f]{40})", step["uses"]), step["uses"]
+
+
+PINNED = "@sha256:" + "0" * 64
+
+
+@pytest.mark.parametrize(
+    ("python_image", "uv_image", "refused"),
+    [
+        pytest.param("python:3.11-slim-trixie", "ghcr.io/astral-sh/uv:0.13.9", {"PYTHON_IMAGE", "UV_IMAGE"}, id="both-unpinned"),
+        pytest.param("python:3.11-slim-trixie" + PINNED, "ghcr.io/astral-sh/uv:0.13.9", {"UV_IMAGE"}, id="one-unpinned"),
+        pytest.param("python:3.11-slim-trixie@sha256:abc", "ghcr.io/astral-sh/uv:0.13.9" + PINNED, {"PYTHON_IMAGE"}, id="short-digest"),
+        pytest.param("python:3.11-slim-trixie" + PINNED, "ghcr.io/astral-sh/uv:0.13.9" + PINNED, set(), id="pinned"),
+    ],
+)
+def test_the_release_refuses_an_unpinned_base_image(tmp_path: Path, python_image: str, uv_image: str, refused: set[str]) -> None:
+    dockerfile = tmp_path / "Dockerfile"
+    dockerfile.write_text(f"ARG PYTHON_IMAGE={python_image}\nARG UV_IMAGE={uv_image}\nFROM ${{UV_IMAGE}} AS uv\n")
+    result = subprocess.run(["bash", str(REPO / "scripts" / "check-base-pins.sh")], capture_output=True, text=True, timeout=30,
+                            env={"PATH": "/usr/bin:/bin", "DOCKERFILE": str(dockerfile)})
+    assert result.returncode == (1 if refused else 0), result.stdout
+    errors = set(re.findall(r"::error file=Dockerfile::ARG (\w+)=", result.stdout))
+    assert errors == refused
+    pinned = dict(line.split("=", 1) for line in result.stdout.splitlines() if not line.startswith("::"))
+    assert pinned == {name: ref for name, ref in (("PYTHON_IMAGE", python_image), ("UV_IMAGE", uv_image)) if name not in refused}
+
+
+def test_the_image_job_checks_the_pins_before_it_builds() -> None:
+    steps = _steps("image")
+    check = next(i for i, step in enumerate(steps) if "scripts/check-base-pins.sh" in step.get("run", ""))
+    build = next(i for i, step in enumerate(steps) if step.get("uses", "").startswith("docker/build-push-action@"))
+    assert check < build
+    assert "linux/arm64" in steps[check]["run"], "each pinned digest must hold both architectures"
