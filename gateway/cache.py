@@ -29,6 +29,7 @@ from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from gateway.backend import Backend, BackendRegistry
+from gateway.callclock import call_timeout
 from gateway.concurrency import ExpiringCache
 from gateway.errors import DeadlineExceeded, Internal
 from gateway.metrics import Metrics
@@ -147,7 +148,7 @@ class CachingBackend(Backend):
         """One inner call for the misses; cache the successes; hand every outcome to its waiters."""
         futures = {key: self._in_flight[key] for key in misses}
         try:
-            async with asyncio.timeout(self.call_timeout):
+            async with call_timeout(self.call_timeout):
                 raw = await self.inner.fetch_many(replace(batch, items=tuple(misses.values())))
         except BaseException as exc:
             failure = DeadlineExceeded(f"no answer from {self.name} within {self.call_timeout:g}s") if isinstance(exc, TimeoutError) else exc

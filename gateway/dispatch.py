@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from gateway.backend import Backend, BackendRegistry
+from gateway.callclock import call_timeout
 from gateway.errors import CODE_PRECEDENCE, ERROR_CLASSES, DeadlineExceeded, GatewayError, Internal, ResourceExhausted
 from gateway.failover import ObjectAttempts
 from gateway.metrics import OK, Metrics, outcome_of
@@ -108,7 +109,7 @@ class Dispatcher:
         timer = self.metrics.backend_batch_seconds.labels(backend=backend.name)
         try:
             with timer.time():
-                async with asyncio.timeout(self.limits.call_timeout):
+                async with call_timeout(self.limits.call_timeout):
                     raw = await backend.fetch_many(batch)
         except TimeoutError:
             error: GatewayError = DeadlineExceeded(

@@ -10,6 +10,10 @@ Idle keep-alive connections are reused per origin (a few per origin and a few do
 oldest closed first, dropped when the server closed them), so tenants naming many servers cannot
 pile up open sockets. The standard ``HTTP(S)_PROXY``/``NO_PROXY`` variables apply when ``use_proxy``.
 Redirects are not followed: the caller decides what a 3xx means.
+
+:meth:`OutboundHttp.stream` reads a long-lived answer (a Kubernetes watch) as it arrives: the
+connect and head share one deadline, then every read has an idle deadline instead of a total one,
+and every line is held to the body cap.
 """
 
 from __future__ import annotations
@@ -18,8 +22,10 @@ import asyncio
 import socket
 import ssl
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Awaitable, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 MAX_HEAD_BYTES = 64 * 1024
@@ -65,6 +71,47 @@ class _Connection:
         self.writer.close()
 
 
+T = TypeVar("T")
+
+
+@dataclass
+class HttpStream:
+    """An answer read as it arrives (see :meth:`OutboundHttp.stream`)."""
+
+    status: int
+    content_type: str
+    pieces: AsyncIterator[bytes] = field(repr=False)
+    max_line: int
+
+    async def lines(self) -> AsyncIterator[bytes]:
+        """The body's non-empty lines (newline-delimited documents), each at most ``max_line`` bytes."""
+        buffer = bytearray()
+        async for piece in self.pieces:
+            buffer += piece
+            start = 0
+            while (end := buffer.find(b"\n", start)) >= 0:
+                line = bytes(buffer[start:end]).strip()
+                start = end + 1
+                if len(line) > self.max_line:
+                    raise HttpProblem(TOO_LARGE, f"a line of the answer is longer than the limit of {self.max_line} bytes")
+                if line:
+                    yield line
+            del buffer[:start]
+            if len(buffer) > self.max_line:
+                raise HttpProblem(TOO_LARGE, f"a line of the answer is longer than the limit of {self.max_line} bytes")
+        if buffer.strip():
+            yield bytes(buffer).strip()
+
+    async def read(self) -> bytes:
+        """The whole (short) body, e.g. of an error answer; at most ``max_line`` bytes."""
+        data = bytearray()
+        async for piece in self.pieces:
+            data += piece
+            if len(data) > self.max_line:
+                raise HttpProblem(TOO_LARGE, f"the answer is larger than the limit of {self.max_line} bytes")
+        return bytes(data)
+
+
 Origin = tuple[str, str, int, tuple["ssl.SSLContext | None", str], str]  # scheme, host, port, (TLS context, server name), proxy
 
 
@@ -98,6 +145,92 @@ class OutboundHttp:
         except TimeoutError:
             raise HttpProblem(TIMEOUT, f"no complete answer within {timeout:g}s") from None
 
+    @asynccontextmanager
+    async def stream(
+        self,
+        method: str,
+        url: str,
+        *,
+        timeout: float,
+        idle_timeout: float,
+        headers: Mapping[str, str] | None = None,
+        tls: ssl.SSLContext | None = None,
+        server_name: str = "",
+    ) -> AsyncIterator[HttpStream]:
+        """A long-lived answer: connect, send and read the head within ``timeout`` seconds, then the body
+        as it arrives, every read within ``idle_timeout`` (no total deadline), every line within the body cap.
+
+        The connection is closed when the block ends, never reused. Raises :class:`HttpProblem`."""
+        origin, request = self._prepare(method, url, headers or {}, None, (tls, server_name))
+        connection: _Connection | None = None
+        try:
+            async with asyncio.timeout(timeout):
+                connection = await self._connect(origin)
+                connection.writer.write(request)
+                await connection.writer.drain()
+                status, head = await _read_head(connection.reader)
+        except BaseException as exc:
+            if connection is not None:
+                connection.close()
+            if isinstance(exc, TimeoutError):
+                raise HttpProblem(TIMEOUT, f"no answer within {timeout:g}s") from None
+            if isinstance(exc, ssl.SSLError):
+                raise HttpProblem(TLS, str(exc)) from None
+            if isinstance(exc, OSError):
+                raise HttpProblem(CONNECT, f"connection lost: {_cause(exc)}") from None
+            raise
+        try:
+            empty = method == "HEAD" or status in (204, 304) or 100 <= status < 200
+            pieces = _no_pieces() if empty else self._pieces(connection.reader, head, idle_timeout)
+            yield HttpStream(status, head.get("content-type", ""), pieces, self.max_body)
+        finally:
+            connection.close()
+
+    async def _pieces(self, reader: asyncio.StreamReader, head: Mapping[str, str], idle: float) -> AsyncIterator[bytes]:
+        """The body's bytes as they come (chunked, by length or to the end), every read within ``idle`` seconds."""
+
+        async def within(step: Awaitable[T]) -> T:
+            try:
+                async with asyncio.timeout(idle):
+                    return await step
+            except TimeoutError:
+                raise HttpProblem(TIMEOUT, f"no data for {idle:g}s") from None
+            except ssl.SSLError as exc:
+                raise HttpProblem(TLS, str(exc)) from None
+            except asyncio.IncompleteReadError:
+                raise HttpProblem(MALFORMED, "the answer is truncated") from None
+            except asyncio.LimitOverrunError:
+                raise HttpProblem(MALFORMED, "a chunk header is too long") from None
+            except OSError as exc:
+                raise HttpProblem(CONNECT, f"connection lost: {_cause(exc)}") from None
+
+        length = head.get("content-length")
+        if "chunked" in head.get("transfer-encoding", "").lower():
+            while True:
+                line = await within(reader.readuntil(b"\r\n"))
+                try:
+                    size = int(line.split(b";", 1)[0].strip(), 16)
+                except ValueError:
+                    raise HttpProblem(MALFORMED, "a chunk size is not a hex number") from None
+                if size > self.max_body:
+                    raise HttpProblem(TOO_LARGE, f"a chunk of the answer is larger than the limit of {self.max_body} bytes")
+                if size == 0:
+                    return
+                yield (await within(reader.readexactly(size + 2)))[:size]
+        elif length is not None:
+            if not length.strip().isdigit():
+                raise HttpProblem(MALFORMED, "the Content-Length header is not a number")
+            left = int(length)
+            while left > 0:
+                piece = await within(reader.read(min(left, CHUNK)))
+                if not piece:
+                    raise HttpProblem(MALFORMED, "the answer is truncated")
+                left -= len(piece)
+                yield piece
+        else:
+            while piece := await within(reader.read(CHUNK)):
+                yield piece
+
     async def aclose(self) -> None:
         """Close the idle connections (and wait until they are closed)."""
         idle, self._idle = self._idle, {}
@@ -108,9 +241,10 @@ class OutboundHttp:
 
     # ------------------------------------------------------------------ one exchange
 
-    async def _exchange(
+    def _prepare(
         self, method: str, url: str, headers: Mapping[str, str], body: bytes | None, tls: tuple[ssl.SSLContext | None, str]
-    ) -> HttpAnswer:
+    ) -> tuple[Origin, bytes]:
+        """The origin to connect to and the request's bytes (refused when a header could smuggle another)."""
         parts = urlsplit(url)
         scheme, host = parts.scheme, parts.hostname or ""
         port = parts.port or (443 if scheme == "https" else 80)
@@ -125,7 +259,12 @@ class OutboundHttp:
             raise HttpProblem(MALFORMED, "the request would carry a line break or control character (or a space in its target) in its head")
         head_lines += [f"{name}: {value}" for name, value in headers.items()]
         head_lines.append(f"Content-Length: {len(body or b'')}")
-        request = ("\r\n".join(head_lines) + "\r\n\r\n").encode("latin-1") + (body or b"")
+        return origin, ("\r\n".join(head_lines) + "\r\n\r\n").encode("latin-1") + (body or b"")
+
+    async def _exchange(
+        self, method: str, url: str, headers: Mapping[str, str], body: bytes | None, tls: tuple[ssl.SSLContext | None, str]
+    ) -> HttpAnswer:
+        origin, request = self._prepare(method, url, headers, body, tls)
         while True:
             connection = self._take_idle(origin) or await self._connect(origin)
             try:
@@ -270,6 +409,11 @@ class OutboundHttp:
         if not proxy or urllib.request.proxy_bypass_environment(host):  # type: ignore[attr-defined]  # public, untyped in typeshed
             return ""
         return proxy
+
+
+async def _no_pieces() -> AsyncIterator[bytes]:
+    return
+    yield  # an async generator that yields nothing
 
 
 async def _read_head(reader: asyncio.StreamReader) -> tuple[int, dict[str, str]]:

@@ -13,6 +13,7 @@ it does not provide that version.
 from __future__ import annotations
 
 from gateway.backend import Backend, BackendRegistry, parse_failover_locations
+from gateway.callclock import outside_call_timeout
 from gateway.concurrency import Backoff, ExpiringCache, SingleFlight, retry
 from gateway.dialect import DIALECT_PARAMETER, NATIVE_NAME, Dialect, DialectRegistry
 from gateway.errors import (
@@ -126,6 +127,7 @@ __all__ = [
     "frozen_mapping",
     "go_int",
     "hookimpl",
+    "outside_call_timeout",
     "parse_bool",
     "parse_failover_locations",
     "parse_names",

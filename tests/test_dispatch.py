@@ -5,14 +5,17 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import pytest
 
 from gateway.backend import Backend
+from gateway.cache import CacheSettings, CachingBackend
 from gateway.dispatch import Dispatcher, DispatchLimits
 from gateway.errors import DeadlineExceeded, Internal, InvalidArgument, NotFound, PermissionDenied, ResourceExhausted, Unavailable
 from gateway.metrics import Metrics
 from gateway.model import FetchBatch, Fetched, FetchOutcome
+from gateway.plugin import outside_call_timeout
 from tests.support import ScriptedBackend, plan_for, registry_of
 
 TWO_REGIONS = ("us-east-1", "us-west-2")
@@ -164,6 +167,47 @@ async def test_per_call_timeout_is_retryable_and_fails_over() -> None:
     slow = SlowPrimary(name="a", values=a.values)
     resolved, _ = await fetch(registry_of(slow), objects(1), locations={"a": TWO_REGIONS}, limits=DispatchLimits(call_timeout=0.1))
     assert resolved[0].location == "us-west-2"
+
+
+@dataclass
+class WaitsElsewhere(ScriptedBackend):
+    """Waits ``elsewhere`` seconds for another service (a Kubernetes read) before its own work."""
+
+    elsewhere: float = 0.0
+    outside: bool = True
+
+    async def fetch_many(self, batch: FetchBatch) -> Sequence[FetchOutcome]:
+        if self.outside:
+            async with outside_call_timeout():
+                await asyncio.sleep(self.elsewhere)
+        else:
+            await asyncio.sleep(self.elsewhere)
+        return await super().fetch_many(batch)
+
+
+@pytest.mark.parametrize("cached", [pytest.param(False, id="direct"), pytest.param(True, id="through-the-fetch-cache")])
+@pytest.mark.parametrize(
+    ("outside", "expected"),
+    [
+        pytest.param(True, "ok", id="a-wait-outside-the-call-timeout-is-not-charged"),
+        pytest.param(False, 'objects[0] "o0" (a @ here): no answer from a within 0.05s', id="the-same-wait-inside-it-is"),
+    ],
+)
+async def test_outside_call_timeout_stops_the_backend_timeout(cached: bool, outside: bool, expected: str) -> None:
+    backend: Backend = WaitsElsewhere(name="a", values={"o0": (b"x", "1")}, elsewhere=0.3, outside=outside)
+    if cached:
+        backend = CachingBackend(backend, CacheSettings(ttl=30), Metrics(), call_timeout=0.05)
+    try:
+        resolved, _ = await fetch(registry_of(backend), objects(1), limits=DispatchLimits(call_timeout=0.05))
+        outcome = "ok" if resolved[0].fetched.value == b"x" else "wrong value"
+    except DeadlineExceeded as exc:
+        outcome = exc.message
+    assert outcome == expected
+
+
+async def test_outside_call_timeout_without_a_call_is_a_no_op() -> None:
+    async with outside_call_timeout():
+        await asyncio.sleep(0)
 
 
 @pytest.mark.parametrize(

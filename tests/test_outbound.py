@@ -120,3 +120,47 @@ async def test_a_line_break_never_reaches_the_wire(path: str, headers: dict[str,
         with pytest.raises(HttpProblem, match="line break or control character"):
             await http.request("GET", server.url + path, timeout=5, headers=headers)
     assert server.lines == []
+
+
+# --------------------------------------------------------------------------- streamed answers (a watch)
+
+LINES = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\none\n\r\n6\r\ntwo\nth\r\n5\r\nree\n\n\r\n0\r\n\r\n"
+
+
+@pytest.mark.parametrize(
+    ("answer", "max_body", "expected"),
+    [
+        pytest.param(LINES, 100, [b"one", b"two", b"three"], id="lines-across-chunks"),
+        pytest.param(b"HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\na\nb\n\nc\n", 100, [b"a", b"b", b"c"], id="by-length"),
+        pytest.param(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nx\ny", 100, [b"x", b"y"], id="to-the-end-last-line-unterminated"),
+        pytest.param(LINES, 4, "too-large", id="a-line-over-the-cap"),
+        pytest.param(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 100, "malformed", id="bad-chunk-size"),
+        pytest.param(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nabc", 100, "timeout", id="silent-server-idles-out"),
+    ],
+)
+async def test_stream_reads_lines_within_the_cap_and_the_idle_bound(answer: bytes, max_body: int, expected: object) -> None:
+    client = OutboundHttp(max_body=max_body, use_proxy=False)
+    with serving(answer, close_after=0 if expected == "timeout" else 1) as server:  # a silent server keeps the line open
+        try:
+            async with client.stream("GET", server.url + "/watch", timeout=5, idle_timeout=0.2) as stream:
+                assert stream.status == 200
+                lines = [line async for line in stream.lines()]
+            outcome: object = lines
+        except HttpProblem as exc:
+            outcome = exc.kind
+    assert outcome == expected
+
+
+async def test_stream_error_answer_is_read_whole() -> None:
+    client = OutboundHttp(max_body=100, use_proxy=False)
+    with serving(b'HTTP/1.1 403 Forbidden\r\nContent-Length: 13\r\n\r\n{"code": 403}') as server:
+        async with client.stream("GET", server.url + "/watch", timeout=5, idle_timeout=1) as stream:
+            assert (stream.status, await stream.read()) == (403, b'{"code": 403}')
+
+
+async def test_stream_refused_connection_is_a_connect_problem() -> None:
+    client = OutboundHttp(max_body=100, use_proxy=False)
+    with pytest.raises(HttpProblem) as caught:
+        async with client.stream("GET", "http://127.0.0.1:1/watch", timeout=5, idle_timeout=1):
+            pass
+    assert caught.value.kind == "connect"

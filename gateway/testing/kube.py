@@ -1,7 +1,8 @@
 """A small, real HTTP server answering the Kubernetes API calls plugins make.
 
-Serves ``GET`` of ServiceAccounts, Pods, Nodes and Secrets, ``POST`` of Secrets (409 when one
-exists), of TokenRequests (``serviceaccounts/<name>/token``, answered by ``token_requester``) and
+Serves ``GET`` of ServiceAccounts, Pods, Nodes and Secrets, a metadata LIST (paginated) and
+WATCH (chunked, with bookmarks, 410 for a version older than its history) of all ServiceAccounts,
+``POST`` of Secrets (409 when one exists), of TokenRequests (``serviceaccounts/<name>/token``, answered by ``token_requester``) and
 of TokenReviews, with
 responses shaped like the real API's JSON (``Status`` objects with code 404 for missing
 ones). It records every request so tests can count API load, and can inject latency and
@@ -23,7 +24,8 @@ import json
 import re
 import threading
 import time
-from collections import Counter
+import urllib.parse
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +46,7 @@ _ROUTES = [
     (re.compile(r"^/api/v1/namespaces/([^/]+)/secrets/([^/]+)$"), "secrets"),
     (re.compile(r"^/api/v1/nodes/([^/]+)$"), "nodes"),
 ]
+SERVICE_ACCOUNTS = "/api/v1/serviceaccounts"
 TOKEN_REVIEWS = "/apis/authentication.k8s.io/v1/tokenreviews"
 SECRETS = re.compile(r"^/api/v1/namespaces/([^/]+)/secrets$")
 TOKEN_REQUESTS = re.compile(r"^/api/v1/namespaces/([^/]+)/serviceaccounts/([^/]+)/token$")
@@ -68,19 +71,100 @@ class FakeKubernetes(LocalHTTPServer):
     token_requests: list[dict[str, Any]] = field(default_factory=list)  # every TokenRequest body received
     requests: list[tuple[str, str]] = field(default_factory=list)
     faults: dict[str, Fault] = field(default_factory=dict)
+    bookmark_interval: float = 1.0  # seconds between a watch's BOOKMARK events
+    history: int = 1000  # watch events kept; a watch from an older version gets 410 Gone
     thread_name = "fake-kubernetes"
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+        self._version = 1
+        self._events: deque[tuple[int, bytes]] = deque()  # (resourceVersion, event line) of ServiceAccount changes
+        self._raw_lines: list[bytes] = []  # lines the next watch sends first (malformed events for tests)
+        self._stopping = False
+
+    # ------------------------------------------------------------------ the ServiceAccount watch
+
+    def _account_changed(self, kind: str, account: dict[str, Any]) -> None:
+        """Bump the version, stamp it on ``account`` and record the watch event (the lock is held)."""
+        self._version += 1
+        account["metadata"]["resourceVersion"] = str(self._version)
+        line = json.dumps({"type": kind, "object": _partial(account)}).encode() + b"\n"
+        self._events.append((self._version, line))
+        while len(self._events) > self.history:
+            self._events.popleft()
+        self._changed.notify_all()
+
+    def delete_service_account(self, namespace: str, name: str) -> None:
+        with self._lock:
+            account = self.service_accounts.pop((namespace, name), None)
+            if account is not None:
+                self._account_changed("DELETED", account)
+
+    def forget_watch_history(self) -> None:
+        """Drop the event history: a watch resuming from an older version gets 410 Gone."""
+        with self._lock:
+            self._events.clear()
+
+    def send_watch_lines(self, *lines: bytes) -> None:
+        """Lines the next watch sends before its events (e.g. a malformed event)."""
+        with self._lock:
+            self._raw_lines.extend(lines)
+            self._changed.notify_all()
+
+    def _list(self, query: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        limit, offset = int(query.get("limit") or 0), int(query.get("continue") or 0)
+        with self._lock:
+            accounts = [_partial(self.service_accounts[key]) for key in sorted(self.service_accounts)]
+            version = self._version
+        page = accounts[offset : offset + limit] if limit else accounts[offset:]
+        more = bool(limit) and offset + limit < len(accounts)
+        metadata = {"resourceVersion": str(version), **({"continue": str(offset + limit)} if more else {})}
+        return 200, {"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1", "metadata": metadata, "items": page}
+
+    def _watch_lines(self, since: int, seconds: float) -> Any:
+        """The lines of one watch from version ``since``: history, then changes as they come, bookmarks between."""
+        ends = time.monotonic() + seconds
+        next_bookmark = time.monotonic() + self.bookmark_interval
+        with self._lock:
+            if (self._events and since < self._events[0][0] - 1) or (not self._events and since < self._version):
+                gone = _status(410, "Expired", f"too old resource version: {since} ({self._version})", "", "")
+                yield json.dumps({"type": "ERROR", "object": gone}).encode() + b"\n"
+                return
+        while not self._stopping and time.monotonic() < ends:
+            with self._lock:
+                raw, self._raw_lines = self._raw_lines, []
+                pending = [line for version, line in self._events if version > since]
+                since = self._version
+                if not raw and not pending:
+                    self._changed.wait(min(0.05, max(0.0, ends - time.monotonic())))
+            yield from raw
+            yield from pending
+            if time.monotonic() >= next_bookmark:
+                next_bookmark = time.monotonic() + self.bookmark_interval
+                bookmark = {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": {"resourceVersion": str(since)}}
+                yield json.dumps({"type": "BOOKMARK", "object": bookmark}).encode() + b"\n"
+
+    def stop(self) -> None:
+        self._stopping = True
+        super().stop()
+
+    def start(self) -> Any:
+        self._stopping = False
+        return super().start()
 
     # ------------------------------------------------------------------ objects
 
     def add_service_account(self, namespace: str, name: str, annotations: dict[str, str] | None = None) -> None:
-        self.service_accounts[(namespace, name)] = {
+        account = {
             "apiVersion": "v1",
             "kind": "ServiceAccount",
             "metadata": {"name": name, "namespace": namespace, "uid": f"sa-{namespace}-{name}", "annotations": annotations or {}},
         }
+        with self._lock:
+            kind = "MODIFIED" if (namespace, name) in self.service_accounts else "ADDED"
+            self.service_accounts[(namespace, name)] = account
+            self._account_changed(kind, account)
 
     def add_pod(self, namespace: str, name: str, node_name: str, service_account: str = "default", uid: str = "") -> None:
         self.pods[(namespace, name)] = {
@@ -96,7 +180,10 @@ class FakeKubernetes(LocalHTTPServer):
     def reset(self) -> None:
         """Forget every object, fault and recorded request (one server can serve a whole session)."""
         with self._lock:
+            for account in self.service_accounts.values():
+                self._account_changed("DELETED", account)
             self.service_accounts.clear()
+            self._raw_lines.clear()
             self.pods.clear()
             self.nodes.clear()
             self.secrets.clear()
@@ -218,6 +305,11 @@ class FakeKubernetes(LocalHTTPServer):
         return 201, {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview", "spec": spec, "status": status}
 
 
+def _partial(account: dict[str, Any]) -> dict[str, Any]:
+    """A ServiceAccount as ``PartialObjectMetadata`` (what a metadata-only list or watch returns)."""
+    return {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": dict(account["metadata"])}
+
+
 def _status(code: int, reason: str, message: str, name: str, kind: str) -> dict[str, Any]:
     return {
         "kind": "Status",
@@ -244,9 +336,12 @@ class _Handler(QuietHandler):
         self._serve("POST")
 
     def _serve(self, method: str) -> None:
-        path = self.path.split("?", 1)[0]
+        path, _, query_text = self.path.partition("?")
+        query = dict(urllib.parse.parse_qsl(query_text))
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
+        if method == "GET" and path == SERVICE_ACCOUNTS:
+            method = "WATCH" if query.get("watch") in ("1", "true") else "LIST"
         fault = self.owner._record(method, path)
         if fault and fault.latency:
             time.sleep(fault.latency)
@@ -264,8 +359,27 @@ class _Handler(QuietHandler):
             self._reply(*self.owner._post(path, body))
         elif method == "GET":
             self._reply(*self.owner._get(path))
+        elif method == "LIST":
+            self._reply(*self.owner._list(query))
+        elif method == "WATCH":
+            self._stream(self.owner._watch_lines(int(query.get("resourceVersion") or 0), float(query.get("timeoutSeconds") or 300)))
         else:
             self._reply(405, _status(405, "MethodNotAllowed", "method not allowed", "", ""))
+
+    def _stream(self, lines: Any) -> None:
+        """A chunked 200 answer, one chunk per line, until ``lines`` ends or the client goes away."""
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        try:
+            for line in lines:
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(line), line))
+                self.wfile.flush()
+            self.wfile.write(b"0\r\n\r\n")
+        except OSError:
+            pass
+        self.close_connection = True
 
     def _reply(self, code: int, body: dict[str, Any]) -> None:
         data = json.dumps(body).encode()

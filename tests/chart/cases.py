@@ -12,9 +12,11 @@ from tests.chart.tools import CI_DIR, KIND_DIR, REPO
 DEFAULT_DIR = "/var/run/secrets-store-csi-providers"
 #: the directories the driver searches without additionalProvidersDirs
 DRIVER_DIRS = (DEFAULT_DIR, "/etc/kubernetes/secrets-store-csi-providers")
-AWS_RULES = frozenset({("", "serviceaccounts", "get"), ("", "pods", "get"), ("", "nodes", "get")})
+#: the ServiceAccount watch (plugins.aws.watchServiceAccounts, on by default) lists and watches serviceaccounts
+SA_WATCH_RULES = frozenset({("", "serviceaccounts", "list"), ("", "serviceaccounts", "watch")})
+AWS_RULES = frozenset({("", "serviceaccounts", "get"), ("", "pods", "get"), ("", "nodes", "get")}) | SA_WATCH_RULES
 #: with plugins.aws.region the region is never looked up on the node: no pod or node reads
-AWS_REGION_RULES = frozenset({("", "serviceaccounts", "get")})
+AWS_REGION_RULES = frozenset({("", "serviceaccounts", "get")}) | SA_WATCH_RULES
 TOKENREVIEW_RULE = ("authentication.k8s.io", "tokenreviews", "create")
 AWS_AUDIENCES = ("sts.amazonaws.com", "pods.eks.amazonaws.com")
 

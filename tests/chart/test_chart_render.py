@@ -21,6 +21,7 @@ from tests.chart.cases import (
     AWS_RULES,
     DRIVER_DIRS,
     INVALID_CASES,
+    SA_WATCH_RULES,
     SCENARIO_PARAMS,
     SCENARIOS,
     TEMPLATE_FAILURES,
@@ -308,6 +309,18 @@ def test_numbers_render_without_exponent() -> None:
     assert "--grace-period=2.5" in container.args
 
 
+@pytest.mark.parametrize(
+    ("sets", "env"),
+    [
+        pytest.param([], {}, id="watch-on-by-default"),
+        pytest.param(["plugins.aws.watchServiceAccounts=false"], {"SECRETS_GATEWAY_AWS_KUBE_WATCH_MAX_ACCOUNTS": "0"}, id="watch-off"),
+    ],
+)
+def test_service_account_watch_setting(sets: list[str], env: dict[str, str]) -> None:
+    container = gateway_container(render(sets=sets))
+    assert {k: v for k, v in container.env.items() if "WATCH" in k} == env
+
+
 def test_plugin_settings_are_only_set_for_enabled_plugins() -> None:
     container = gateway_container(render(sets=["plugins.vault.address=https://v:8200", "plugins.fake.extraArgs.x=1",
                                                "plugins.aws.region=eu-west-1"]))
@@ -381,6 +394,7 @@ def test_rbac_follows_the_enabled_plugins(scenario: Scenario) -> None:
     [
         pytest.param([], AWS_RULES, id="aws-reads-only"),
         pytest.param(["plugins.aws.region=eu-west-1"], AWS_REGION_RULES, id="aws-with-a-region-reads-no-pods-or-nodes"),
+        pytest.param(["plugins.aws.watchServiceAccounts=false"], AWS_RULES - SA_WATCH_RULES, id="aws-without-the-watch-gets-only"),
         pytest.param(["awsRegion=eu-west-1"], AWS_REGION_RULES, id="ascp-aws-region-too"),
         pytest.param(["rbac.tokenReview=true"], AWS_RULES | {TOKENREVIEW_RULE}, id="tokenreview-when-asked"),
         pytest.param(["plugins.aws.enabled=false", "plugins.vault.enabled=true"], frozenset(), id="vault-needs-nothing"),
@@ -429,7 +443,8 @@ def test_vault_rbac_only_when_enabled(
 def test_no_wildcards_and_no_writes(scenario: Scenario) -> None:
     for group, resource, verb in _rules(rendered(scenario)):
         assert "*" not in (group, resource, verb)
-        assert verb in ("get", "create") and (verb == "get" or resource == "tokenreviews")
+        assert verb in ("get", "list", "watch", "create")
+        assert verb == "get" or (verb == "create" and resource == "tokenreviews") or (verb in ("list", "watch") and resource == "serviceaccounts")
         assert resource != "secrets"
 
 

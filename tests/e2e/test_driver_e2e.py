@@ -517,7 +517,7 @@ def test_driver_and_validate_refuse_to_sync_a_secret_from_a_file_not_mounted(sta
 def test_audit_log_every_request_of_the_driver_and_the_gateway_was_allowed(stack: Stack) -> None:
     """Over the whole session (this case runs last; it mounts once itself): the driver's RBAC from its
     module and our chart's ClusterRole cover every request the two made, and our gateway only ever
-    reads (GET)."""
+    reads (GET, and LIST + WATCH of ServiceAccount metadata)."""
     irsa_mount(stack, "aws-audited")
     gateway_users = {"system:serviceaccount:{}:{}".format(*g.service_account) for g in (stack.main, stack.ascp)}
     driver_user = "system:serviceaccount:kube-system:secrets-store-csi-driver"
@@ -529,4 +529,5 @@ def test_audit_log_every_request_of_the_driver_and_the_gateway_was_allowed(stack
     assert by_driver and by_gateway
     refused = [(e["user"]["username"], e["verb"], e["requestURI"]) for e in by_driver + by_gateway if e["responseStatus"]["code"] in (401, 403)]
     assert refused == []
-    assert {(e["verb"], e["objectRef"]["resource"]) for e in by_gateway} <= {("get", "serviceaccounts"), ("get", "pods"), ("get", "nodes")}
+    reads = {("get", "serviceaccounts"), ("list", "serviceaccounts"), ("watch", "serviceaccounts"), ("get", "pods"), ("get", "nodes")}
+    assert {(e["verb"], e["objectRef"]["resource"]) for e in by_gateway} <= reads

@@ -16,7 +16,8 @@ from datetime import UTC, datetime
 from gateway.plugin import ERROR_CLASSES, GatewayError, Internal, InvalidArgument, PermissionDenied, PodIdentity, preview
 from gateway_aws.options import AwsOptions
 from gateway_aws.params import ADDRESS_TYPES, PREFERRED_ADDRESS_TYPE, ROLE_ARN, AssumeRole, AuthParameters
-from gateway_kube.kubeapi import KubeApi, KubeApiError, KubeForbidden, nested
+from gateway_kube.kubeapi import KubeApiError, KubeForbidden, nested
+from gateway_kube.watch import ServiceAccounts
 
 IRSA_AUDIENCE = "sts.amazonaws.com"
 POD_IDENTITY_AUDIENCE = "pods.eks.amazonaws.com"
@@ -82,9 +83,9 @@ def audience_for(auth: AuthParameters) -> str:
 
 
 class IdentityResolver:
-    def __init__(self, options: AwsOptions, kube: KubeApi) -> None:
+    def __init__(self, options: AwsOptions, accounts: ServiceAccounts) -> None:
         self.options = options
-        self.kube = kube
+        self.accounts = accounts
 
     def token(self, identity: PodIdentity, auth: AuthParameters, now: datetime | None = None) -> str:
         """The pod's token for the chosen method, with ASCP's messages when it is missing."""
@@ -144,12 +145,12 @@ class IdentityResolver:
                 "(csi.storage.k8s.io/pod.namespace, csi.storage.k8s.io/serviceAccount.name)"
             )
         try:
-            account = await self.kube.service_account(namespace, name)
+            account = await self.accounts.get(namespace, name)
         except KubeApiError as exc:
             hint = " (hint: the gateway's ClusterRole needs get on serviceaccounts)" if isinstance(exc, KubeForbidden) else ""
             cls: type[GatewayError] = ERROR_CLASSES.get(exc.code, Internal)
             raise cls(
-                f"cannot read service account {name} (namespace: {namespace}) to find its IAM role: {exc.api_message}{hint}",
+                f"cannot read service account {name} (namespace: {namespace}) to find its IAM role: {exc.cause}{hint}",
                 retryable=exc.retryable,
                 reason=exc.reason,
             ) from None

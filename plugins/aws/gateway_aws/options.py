@@ -46,6 +46,12 @@ KUBECONFIG = Option(
 KUBE_QPS = Option("aws-kube-qps", float, 5.0, "Kubernetes API requests per second (token bucket; 0 = unlimited)", check=at_least(0))
 KUBE_BURST = Option("aws-kube-burst", int, 10, "Kubernetes API request burst", check=at_least(1))
 KUBE_CACHE_TTL = Option("aws-kube-cache-ttl", float, 30.0, "seconds to cache ServiceAccount/Pod/Node lookups (0 = off)", check=at_least(0))
+KUBE_WATCH_MAX_ACCOUNTS = Option(
+    "aws-kube-watch-max-accounts", int, 20_000,
+    "ServiceAccounts kept by the list+watch of their metadata (IRSA role lookups without a GET each; more are read by GET; "
+    "0 = no watch, one GET per account)",
+    check=between(0, 1_000_000),
+)
 RETRY_MODE = Option("aws-retry-mode", str.lower, "standard", "botocore retry mode", choices=RETRY_MODES)
 MAX_ATTEMPTS = Option("aws-max-attempts", int, 3, "attempts per AWS API call, first included (botocore retries)", check=between(1, 20))
 CREDENTIAL_REFRESH_MARGIN = Option(
@@ -79,6 +85,7 @@ OPTIONS: tuple[Option[Any], ...] = (
     KUBE_QPS,
     KUBE_BURST,
     KUBE_CACHE_TTL,
+    KUBE_WATCH_MAX_ACCOUNTS,
     RETRY_MODE,
     MAX_ATTEMPTS,
     CREDENTIAL_REFRESH_MARGIN,
@@ -105,6 +112,7 @@ class AwsOptions:
     kube_qps: float = KUBE_QPS.default
     kube_burst: int = KUBE_BURST.default
     kube_cache_ttl: float = KUBE_CACHE_TTL.default
+    kube_watch_max_accounts: int = KUBE_WATCH_MAX_ACCOUNTS.default
     retry_mode: str = RETRY_MODE.default
     max_attempts: int = MAX_ATTEMPTS.default
     credential_refresh_margin: float = CREDENTIAL_REFRESH_MARGIN.default

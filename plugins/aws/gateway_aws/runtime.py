@@ -15,12 +15,13 @@ from gateway.plugin import FetchBatch, GatewayError, Metrics
 from gateway_aws.clients import AwsClients, Signing
 from gateway_aws.credentials import CredentialBroker
 from gateway_aws.errors import STALE_CREDENTIALS
-from gateway_aws.identity import IdentityResolver, Principal
+from gateway_aws.identity import ROLE_ANNOTATION, IdentityResolver, Principal
 from gateway_aws.options import AwsOptions
 from gateway_aws.params import parse_auth_parameters
 from gateway_aws.podidentity import PodIdentityAgent
 from gateway_aws.region import RegionResolver
 from gateway_kube.kubeapi import KubeApi, discover_config
+from gateway_kube.watch import ServiceAccounts
 
 if TYPE_CHECKING:
     from botocore.client import BaseClient
@@ -70,7 +71,13 @@ class AwsRuntime:
         self.agent = PodIdentityAgent(
             self.metrics, timeout=options.pod_identity_timeout, attempts=options.pod_identity_attempts
         )
-        self.identities = IdentityResolver(options, self.kube)
+        self.accounts = ServiceAccounts(
+            self.kube,
+            keep_annotations=frozenset({ROLE_ANNOTATION}),
+            max_entries=options.kube_watch_max_accounts,
+            on_lookup=lambda source: self.metrics.cache_events.labels(cache="serviceaccounts", event=source).inc(),
+        )
+        self.identities = IdentityResolver(options, self.accounts)
         self.credentials = CredentialBroker(self.clients, self.agent, self.metrics, options.credential_refresh_margin)
         self.regions = RegionResolver(options.env_region, self.kube)
         self._closed = False
@@ -89,6 +96,7 @@ class AwsRuntime:
         if self._closed:
             return
         self._closed = True
+        await self.accounts.aclose()
         await self.kube.aclose()
         await self.agent.aclose()
         self.executor.shutdown(wait=False, cancel_futures=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -105,10 +106,47 @@ async def test_service_account_missing(world: AwsWorld) -> None:
 
 async def test_service_account_read_forbidden_names_the_rbac_fix(world: AwsWorld) -> None:
     pod = world.irsa_pod()
+    world.kube.inject("/api/v1/serviceaccounts", status=403)  # no list/watch: the watch gives up, GETs decide
     world.kube.inject("/api/v1/namespaces/apps/serviceaccounts", status=403)
     failed = await failure(world, pod)
     assert failed.code_name == "PermissionDenied"
     assert "ClusterRole needs get on serviceaccounts" in failed.message
+
+
+async def test_without_list_and_watch_the_role_comes_from_a_get(world: AwsWorld) -> None:
+    world.kube.inject("/api/v1/serviceaccounts", status=403)
+    await mount(world, world.irsa_pod())
+    assert world.kube.count("/api/v1/namespaces/apps/serviceaccounts/web", method="GET") == 1
+
+
+@pytest.mark.parametrize(
+    ("fault", "outcome"),
+    [
+        pytest.param({"latency": 1.5}, None, id="slow-api-server-is-not-the-backends-timeout"),
+        pytest.param({"status": 429}, "the Kubernetes API server answered HTTP 429: injected TooManyRequests", id="throttled-names-the-api-server"),
+        pytest.param({"status": 503}, "the Kubernetes API server answered HTTP 503: injected ServiceUnavailable", id="unavailable-names-the-api-server"),
+    ],
+)
+async def test_a_kubernetes_wait_is_never_charged_to_the_backend_timeout(world: AwsWorld, fault: dict[str, Any], outcome: str | None) -> None:
+    """The ServiceAccount read takes longer than --backend-timeout (1 s) or fails: the mount succeeds, or fails naming
+    the Kubernetes API — never "no answer from secretsmanager within 1s"."""
+    world.kube.inject("/api/v1/namespaces/apps/serviceaccounts/web", **fault)
+    options = {"backend_timeout": 1.0, "aws_kube_watch_max_accounts": "0"}
+    if outcome is None:
+        assert await mount(world, world.irsa_pod(), **options) == b"s3cr3t"
+        return
+    failed = await failure(world, world.irsa_pod(), **options)
+    assert failed.code_name == "Unavailable"
+    assert "cannot read service account web (namespace: apps) to find its IAM role: " in failed.message
+    assert outcome in failed.message and "no answer from secretsmanager" not in failed.message
+
+
+async def test_with_the_watch_the_role_needs_no_get(world: AwsWorld) -> None:
+    async with world.gateway() as gw:
+        for number in range(3):
+            await gw.mount(mount_request(OBJECTS, {"region": PRIMARY}, pod=world.irsa_pod(name=f"web-{number}")))
+    assert world.kube.count("/api/v1/namespaces/apps/serviceaccounts/web", method="GET") == 0
+    assert (world.kube.count(method="LIST"), world.kube.count(method="WATCH")) == (1, 1)
 
 
 @pytest.mark.parametrize(

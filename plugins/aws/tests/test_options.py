@@ -21,6 +21,7 @@ STABLE = {
     "aws-kube-qps",
     "aws-kube-burst",
     "aws-kube-cache-ttl",
+    "aws-kube-watch-max-accounts",
     "aws-retry-mode",
     "aws-max-attempts",
     "aws-credential-refresh-margin",

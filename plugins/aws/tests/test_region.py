@@ -85,14 +85,15 @@ async def test_node_region_failures(world: AwsWorld, setup: str, code: str, mess
 
 
 async def test_rollout_of_100_pods_reads_each_node_once(seeded: AwsWorld) -> None:
-    """100 pods on 2 nodes, mounting concurrently: 100 pod reads, 2 node reads, 1 ServiceAccount read."""
+    """100 pods on 2 nodes, mounting concurrently: 100 pod reads, 2 node reads, one ServiceAccount list + watch."""
     pods = [seeded.irsa_pod(name=f"web-{i}", node=f"node-{i % 2}") for i in range(100)]
     async with seeded.gateway(aws_kube_qps="0") as gw:
         results = await asyncio.gather(*(gw.mount(mount_request(OBJECTS, {}, pod=pod)) for pod in pods))
     assert {r.files[0].contents for r in results} == {b"east"}
     assert seeded.kube.count("/pods/web-") == 100
     assert seeded.kube.count("/api/v1/nodes/") == 2
-    assert seeded.kube.count("/serviceaccounts/web") == 1
+    assert seeded.kube.count("/serviceaccounts/web") == 0
+    assert (seeded.kube.count(method="LIST"), seeded.kube.count(method="WATCH")) == (1, 1)
 
 
 async def test_kubernetes_reads_are_rate_limited(seeded: AwsWorld) -> None:

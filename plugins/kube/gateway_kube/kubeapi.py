@@ -12,6 +12,10 @@ through three guards, all keyed by the request path:
 
 Requests go through :mod:`gateway.outbound`: one total deadline (``timeout``) per request, an
 8 MiB answer cap and no worker thread, so a hanging or dribbling API server holds nothing past it.
+The time a read or create waits (rate limit and request) runs outside the calling backend's timeout
+(:func:`~gateway.plugin.outside_call_timeout`): the mount's deadline bounds it, and its failure names
+the Kubernetes API, never the backend. :mod:`gateway_kube.watch` keeps ServiceAccount metadata from
+one LIST + WATCH (:meth:`KubeApi.list_metadata`, :meth:`KubeApi.watch_metadata`).
 
 Configuration comes from :func:`discover_config`: an explicit kubeconfig, else in-cluster
 (``KUBERNETES_SERVICE_HOST``/``_PORT`` plus the pod's service-account token and CA),
@@ -43,11 +47,12 @@ import ssl
 import tempfile
 import time
 from collections import OrderedDict, deque
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 import yaml
 
@@ -63,11 +68,16 @@ from gateway.plugin import (
     PermissionDenied,
     SingleFlight,
     Unavailable,
+    outside_call_timeout,
 )
 
 log = logging.getLogger("gateway_kube")
 SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 MAX_BODY_BYTES = 8 * 1024 * 1024
+#: metadata only (no spec, no secrets list): what list and watch ask for
+METADATA_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
+METADATA = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"
+WATCH_EVENT_TYPES = frozenset({"ADDED", "MODIFIED", "DELETED", "BOOKMARK", "ERROR"})
 
 JsonObject = dict[str, Any]
 
@@ -85,6 +95,18 @@ class KubeApiError(GatewayError):
         #: the API server's own ``Status.message`` (e.g. ``pods "web-0" not found``), or the cause
         self.api_message = api_message or message
 
+    @property
+    def cause(self) -> str:
+        """:attr:`api_message`, saying it is the Kubernetes API server's when the text alone would not
+        (for a caller's message about its own object: "cannot read service account web …: <cause>")."""
+        if isinstance(self, KubeConnectionError):
+            return f"no answer from the Kubernetes API server: {self.api_message}"
+        if self.status == 429 or self.status >= 500:
+            return f"the Kubernetes API server answered HTTP {self.status}: {self.api_message}"
+        if isinstance(self, KubeServerError):
+            return f"unusable answer from the Kubernetes API server: {self.api_message}"
+        return self.api_message
+
 
 class KubeNotFound(KubeApiError, NotFound):
     """404: the object does not exist."""
@@ -98,6 +120,10 @@ class KubeConflict(KubeApiError):
     """409: e.g. the object to create already exists (``reason`` "AlreadyExists")."""
 
 
+class KubeGone(KubeApiError, Unavailable):
+    """410: a watch's or a paginated list's resourceVersion is too old (list again)."""
+
+
 class KubeThrottled(KubeApiError, Unavailable):
     """429: the API server asks clients to slow down."""
 
@@ -108,6 +134,10 @@ class KubeServerError(KubeApiError, Unavailable):
 
 class KubeConnectionError(KubeApiError, Unavailable):
     """No answer: connection refused, TLS failure, timeout."""
+
+
+class KubeMalformedEvent(KubeServerError):
+    """A watch event that is not a JSON object with a known ``type`` and an ``object`` with metadata."""
 
 
 class KubeConfigError(KubeApiError, Unavailable):
@@ -394,7 +424,8 @@ class KubeApi:
         cached = self._cache.get(path)
         if cached is not None:
             return cached
-        return await self._flights.do(path, lambda: self._fetch(path, tenant))
+        async with outside_call_timeout():  # a Kubernetes wait is never charged to a backend's timeout
+            return await self._flights.do(path, lambda: self._fetch(path, tenant))
 
     async def _fetch(self, path: str, tenant: str) -> JsonObject:
         try:
@@ -415,10 +446,10 @@ class KubeApi:
 
     async def post_json(self, path: str, body: JsonObject) -> JsonObject:
         """POST ``body`` to ``path`` (e.g. a TokenRequest or a new Secret); the created object."""
-        await self.bucket.acquire()
         try:
-            config = self.config()
-            document = await self._request(config, "POST", path, body)
+            async with outside_call_timeout():
+                await self.bucket.acquire()
+                document = await self._request(self.config(), "POST", path, body)
         except KubeApiError as exc:
             self._on_request(path, exc)
             raise
@@ -444,29 +475,76 @@ class KubeApi:
             self._ssl = context
         return self._ssl
 
-    async def _request(self, config: KubeConfig, method: str, path: str, body: JsonObject | None = None) -> JsonObject:
-        """One bounded exchange (:mod:`gateway.outbound`: a total deadline of ``timeout``, an 8 MiB cap, no thread)."""
-        where = f"Kubernetes API {method} {path}"
+    # -- list and watch (metadata only), for :mod:`gateway_kube.watch`
+
+    async def list_metadata(self, path: str, *, limit: int, continue_token: str = "") -> JsonObject:
+        """One page of a metadata-only LIST of the collection ``path`` (``PartialObjectMetadataList``)."""
+        query = {"limit": str(limit), **({"continue": continue_token} if continue_token else {})}
+        where = f"{path}?{urlencode(query)}"
+        await self.bucket.acquire()
+        try:
+            document = await self._request(self.config(), "GET", where, accept=METADATA_LIST)
+        except KubeApiError as exc:
+            self._on_request(path, exc)
+            raise
+        self._on_request(path, None)
+        return document
+
+    @asynccontextmanager
+    async def watch_metadata(
+        self, path: str, *, resource_version: str, timeout_seconds: int, idle_timeout: float
+    ) -> AsyncIterator[AsyncIterator[JsonObject]]:
+        """A metadata-only WATCH of ``path`` from ``resource_version`` (bookmarks on): its events as they come.
+
+        Connecting has the request ``timeout``; then each read has ``idle_timeout`` and each event line the
+        8 MiB cap. An answer other than 200 raises its typed error (410: :class:`KubeGone`); an event that is
+        not ``{"type": ..., "object": {...}}`` raises :class:`KubeMalformedEvent`.
+        """
+        query = {"watch": "1", "allowWatchBookmarks": "true", "resourceVersion": resource_version, "timeoutSeconds": str(timeout_seconds)}
+        await self.bucket.acquire()
+        config = self.config()
+        where = f"Kubernetes API WATCH {path}"
+        try:
+            url, headers, context = self._target(config, path + "?" + urlencode(query), METADATA)
+            async with self._http.stream("GET", url, timeout=self.timeout, idle_timeout=idle_timeout, headers=headers, tls=context) as answer:
+                if answer.status != 200:
+                    _parse(answer.status, await answer.read(), where, path)
+                self._on_request(path, None)
+                yield _events(answer.lines(), where, path, config.server)
+        except HttpProblem as exc:
+            error = _transport_error(exc, where, path, config.server)
+            self._on_request(path, error)
+            raise error from None
+        except KubeApiError as exc:
+            if not isinstance(exc, KubeMalformedEvent):
+                self._on_request(path, exc)
+            raise
+
+    def _target(self, config: KubeConfig, path: str, accept: str) -> tuple[str, dict[str, str], ssl.SSLContext | None]:
+        """The URL, headers (with a fresh bearer token) and TLS context of one request."""
         url = urlsplit(config.server)
         if url.scheme not in ("http", "https"):
             raise KubeConfigError(f"Kubernetes API server {config.server!r} from {config.source} is not an http(s) URL")
-        headers = {"Accept": "application/json", "User-Agent": "secrets-gateway"}
-        payload = None if body is None else json.dumps(body).encode()
-        if payload is not None:
-            headers["Content-Type"] = "application/json"
+        headers = {"Accept": accept, "User-Agent": "secrets-gateway"}
         token = config.bearer_token()
         if token:
             headers["Authorization"] = f"Bearer {token}"
         context = self._context(config) if url.scheme == "https" else None
+        return config.server.rstrip("/") + path, headers, context
+
+    async def _request(
+        self, config: KubeConfig, method: str, path: str, body: JsonObject | None = None, accept: str = "application/json"
+    ) -> JsonObject:
+        """One bounded exchange (:mod:`gateway.outbound`: a total deadline of ``timeout``, an 8 MiB cap, no thread)."""
+        where = f"Kubernetes API {method} {path}"
+        url, headers, context = self._target(config, path, accept)
+        payload = None if body is None else json.dumps(body).encode()
+        if payload is not None:
+            headers["Content-Type"] = "application/json"
         try:
-            answer = await self._http.request(
-                method, config.server.rstrip("/") + path, timeout=self.timeout, headers=headers, body=payload, tls=context
-            )
+            answer = await self._http.request(method, url, timeout=self.timeout, headers=headers, body=payload, tls=context)
         except HttpProblem as exc:
-            if exc.kind in (TOO_LARGE, MALFORMED):
-                raise KubeServerError(f"{where}: unusable answer from {config.server}: {exc.detail}", path=path, api_message=exc.detail) from None
-            cause = "timed out" if exc.kind == TIMEOUT else exc.detail
-            raise KubeConnectionError(f"{where}: no answer from {config.server}: {cause}", path=path, api_message=cause) from None
+            raise _transport_error(exc, where, path, config.server) from None
         return _parse(answer.status, answer.body, where, path)
 
     async def aclose(self) -> None:
@@ -499,12 +577,41 @@ def nested(document: JsonObject, *keys: str) -> JsonObject:
     return current if isinstance(current, dict) else {}
 
 
+def _transport_error(exc: HttpProblem, where: str, path: str, server: str) -> KubeApiError:
+    if exc.kind in (TOO_LARGE, MALFORMED):
+        return KubeServerError(f"{where}: unusable answer from {server}: {exc.detail}", path=path, api_message=exc.detail)
+    cause = "timed out" if exc.kind == TIMEOUT else exc.detail
+    return KubeConnectionError(f"{where}: no answer from {server}: {cause}", path=path, api_message=cause)
+
+
+async def _events(lines: AsyncIterator[bytes], where: str, path: str, server: str) -> AsyncIterator[JsonObject]:
+    """Decoded watch events; transport problems and malformed events as typed errors."""
+    try:
+        async for line in lines:
+            try:
+                event = json.loads(line)
+            except (ValueError, RecursionError):
+                event = None
+            if not (
+                isinstance(event, dict)
+                and event.get("type") in WATCH_EVENT_TYPES
+                and isinstance(event.get("object"), dict)
+                and (event["type"] == "ERROR" or isinstance(event["object"].get("metadata"), dict))
+            ):
+                raise KubeMalformedEvent(f"{where}: an event from {server} is not a watch event object", path=path)
+            yield event
+    except HttpProblem as exc:
+        raise _transport_error(exc, where, path, server) from None
+
+
 def _segment(value: str) -> str:
     """One path segment, percent-encoded so a name can never change the path."""
     return quote(value, safe="")
 
 
-_ERRORS: dict[int, type[KubeApiError]] = {401: KubeForbidden, 403: KubeForbidden, 404: KubeNotFound, 409: KubeConflict, 429: KubeThrottled}
+_ERRORS: dict[int, type[KubeApiError]] = {
+    401: KubeForbidden, 403: KubeForbidden, 404: KubeNotFound, 409: KubeConflict, 410: KubeGone, 429: KubeThrottled,
+}
 
 
 def _parse(status: int, body: bytes, where: str, path: str) -> JsonObject:

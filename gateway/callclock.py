@@ -1,0 +1,70 @@
+"""A backend call's timeout that a plugin can stop while it waits for something other than the backend.
+
+The dispatcher (and the fetch cache) run each ``fetch_many`` under :func:`call_timeout`. A plugin
+whose call must first wait for another service — the Kubernetes API's rate limit, a ServiceAccount
+read — wraps that wait in :func:`outside_call_timeout`: the backend's timeout stops while the block
+runs and resumes with what was left, so a queue in front of the Kubernetes API can never turn into a
+"no answer from secretsmanager" timeout. The mount's own deadline is not stopped: it bounds everything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+
+
+@dataclass
+class _CallClock:
+    timeout: asyncio.Timeout
+    parent: _CallClock | None
+    paused: int = 0
+    remaining: float = 0.0
+
+    def pause(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self.paused == 0:
+            when = self.timeout.when()
+            self.remaining = max(0.0, when - loop.time()) if when is not None else -1.0
+            if when is not None and not self.timeout.expired():
+                self.timeout.reschedule(None)
+        self.paused += 1
+        if self.parent is not None:
+            self.parent.pause(loop)
+
+    def resume(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.paused -= 1
+        if self.paused == 0 and self.remaining >= 0 and not self.timeout.expired():
+            self.timeout.reschedule(loop.time() + self.remaining)
+        if self.parent is not None:
+            self.parent.resume(loop)
+
+
+_current: ContextVar[_CallClock | None] = ContextVar("backend_call_clock", default=None)
+
+
+@asynccontextmanager
+async def call_timeout(seconds: float) -> AsyncIterator[None]:
+    """``asyncio.timeout(seconds)`` for one backend call, pausable by :func:`outside_call_timeout` inside it."""
+    async with asyncio.timeout(seconds) as timeout:
+        token = _current.set(_CallClock(timeout, _current.get()))
+        try:
+            yield
+        finally:
+            _current.reset(token)
+
+
+@asynccontextmanager
+async def outside_call_timeout() -> AsyncIterator[None]:
+    """Run the block without charging its time to the enclosing backend calls' timeouts (none: no effect)."""
+    clock = _current.get()
+    if clock is None:
+        yield
+        return
+    loop = asyncio.get_running_loop()
+    clock.pause(loop)
+    try:
+        yield
+    finally:
+        clock.resume(loop)
