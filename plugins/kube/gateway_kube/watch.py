@@ -173,8 +173,9 @@ class ServiceAccountWatch:
             try:
                 if not self.resource_version:
                     await self._list()
-                await self._watch()
-                self._failures = 0
+                if not await self._watch():  # ended without a single event or bookmark: do not reconnect at once
+                    await self.sleep(self.settings.backoff.delay(self._failures))
+                    self._failures += 1
             except KubeForbidden as exc:
                 self._give_up(exc)
             except KubeGone as exc:
@@ -217,16 +218,19 @@ class ServiceAccountWatch:
         self.store, self.resource_version, self.synced = store, version, True
         self._first_attempt.set()
 
-    async def _watch(self) -> None:
-        """One WATCH connection, from :attr:`resource_version` until the server ends it."""
+    async def _watch(self) -> int:
+        """One WATCH connection, from :attr:`resource_version` until the server ends it; the events it brought."""
         seconds = int(self.settings.watch_seconds * random.uniform(0.8, 1.0))
         self.watches += 1
+        received = 0
         async with self.source.watch_metadata(
             COLLECTION, resource_version=self.resource_version, timeout_seconds=seconds, idle_timeout=self.settings.idle_timeout
         ) as events:
             self.synced = True
             async for event in events:
                 self._event(event)
+                received += 1
+        return received
 
     def _event(self, event: JsonObject) -> None:
         kind, obj = event["type"], event["object"]

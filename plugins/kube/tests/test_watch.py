@@ -168,6 +168,21 @@ async def test_410_twice_without_progress_backs_off() -> None:
     await watch.aclose()
 
 
+async def test_a_watch_that_ends_empty_is_not_reopened_at_once() -> None:
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    source = ScriptedSource([page("10")], [[], [], [bookmark("11")]])
+    watch = ServiceAccountWatch(source, lambda: AccountStore(10, KEEP), WatchSettings(), sleep)
+    watch.start()
+    await asyncio.wait_for(source.idle.wait(), 5)
+    assert [c for c in source.calls if c[0] == "watch"] == [("watch", "10")] * 3 + [("watch", "11")]
+    assert len(slept) == 2 and watch.errors == 0  # a pause after each empty one, none after the bookmark
+    await watch.aclose()
+
+
 async def test_memory_is_bounded_by_entries_and_kept_annotations() -> None:
     many = [account("a", f"sa{i}", **{ROLE: f"r{i}", "big": "x" * 10_000}) for i in range(5)]
     source = ScriptedSource([page("10", *many)], [[event("ADDED", account("a", "late", "11"))]])
