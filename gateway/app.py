@@ -19,13 +19,14 @@ from gateway.middleware.decode import DecodeStage
 from gateway.middleware.expand import ExpandStage
 from gateway.middleware.extract import ExtractStage
 from gateway.mount import MountLimits, MountService
-from gateway.planner import Planner
+from gateway.planner import PARSE_WORKERS, Planner
 from gateway.plugins import PluginSet
 from gateway.settings import Settings
+from gateway.workers import WorkerPool
 
 
-def builtin_stages(budgets: Budgets = DEFAULT_BUDGETS) -> list[Stage]:
-    return [DecodeStage(), ExtractStage(budgets), ExpandStage(budgets.max_value_bytes)]
+def builtin_stages(budgets: Budgets = DEFAULT_BUDGETS, workers: WorkerPool | None = None) -> list[Stage]:
+    return [DecodeStage(), ExtractStage(budgets, workers), ExpandStage(budgets.max_value_bytes)]
 
 
 @dataclass
@@ -49,7 +50,8 @@ def build_gateway(settings: Settings, plugins: PluginSet, metrics: Metrics | Non
     metrics = metrics or Metrics(provider=settings.provider_name)
     backends = BackendRegistry()
     dialects = DialectRegistry()
-    middleware = MiddlewareRegistry(builtin_stages(settings.budgets))
+    workers = WorkerPool(PARSE_WORKERS)  # parsing large classes and heavy jmesPath evaluations, each stoppable
+    middleware = MiddlewareRegistry(builtin_stages(settings.budgets, workers))
     plugins.register(backends, middleware, settings, metrics, dialects)
     cache = CacheSettings(settings.cache_ttl, settings.cache_backends, settings.cache_max_entries)
     wrap_backends(backends, cache, metrics, settings.backend_timeout)
@@ -64,6 +66,7 @@ def build_gateway(settings: Settings, plugins: PluginSet, metrics: Metrics | Non
         dialects=dialects,
         provider_name=settings.provider_name,
         budgets=settings.budgets,
+        workers=workers,
     )
     dispatcher = Dispatcher(
         backends,

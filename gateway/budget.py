@@ -59,4 +59,4 @@ def check_derived_value(value: bytes, owner: str, limit: int) -> bytes:
 
 
 def _utf8_length(text: str) -> int:
-    return len(text.encode("utf-8", "surrogatepass"))
+    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))

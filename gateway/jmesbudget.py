@@ -8,6 +8,10 @@ often as it is repeated), refuses any value larger than ``max_result`` and charg
 step for what it visits and makes; over ``max_work`` it stops. Either way before a function such
 as ``to_string`` or ``sort`` receives an oversized input.
 
+A plain field path (``a.b``) is followed directly, in a step per name. An :class:`Allowance` shared by one
+mount's evaluations bounds what they may do in this process; past it, :class:`AllowanceSpent` tells the caller
+to run the evaluation where it can be stopped (:mod:`gateway.middleware.extract`).
+
 Memory is bounded by the same budget: the memo keeps the containers it measured alive (so an id
 stays unique during the evaluation), and each was charged at least its expanded size when first
 measured, so what one evaluation holds is at most ``max_work`` units of values. Strings and
@@ -36,12 +40,24 @@ class JmesBudgetExceeded(Exception):
     """The evaluation went over a limit; ``str()`` says which, never anything of the data."""
 
 
+class AllowanceSpent(Exception):
+    """The evaluation needs more work than this process still allows: run it where it can be stopped."""
+
+
+@dataclass
+class Allowance:
+    """Work that evaluations may still do in this process (one mount's, shared by all its evaluations)."""
+
+    remaining: int
+
+
 class BudgetedInterpreter(TreeInterpreter):
     """A :class:`~jmespath.visitor.TreeInterpreter` that accounts for every step (one evaluation per instance)."""
 
-    def __init__(self, limits: JmesLimits) -> None:
+    def __init__(self, limits: JmesLimits, allowance: Allowance | None = None) -> None:
         super().__init__()
         self.limits = limits
+        self.allowance = allowance
         self.work = 0
         self._sizes: dict[int, tuple[Any, int]] = {}  # id of a list/dict → (it, kept alive so the id stays unique; size)
 
@@ -72,6 +88,8 @@ class BudgetedInterpreter(TreeInterpreter):
         self.work += units
         if self.work > self.limits.max_work:
             raise JmesBudgetExceeded(f"evaluation needs more than {self.limits.max_work} units of work (--max-jmespath-work)")
+        if self.allowance is not None and self.work > self.allowance.remaining:
+            raise AllowanceSpent(f"more than the {self.allowance.remaining} units of work allowed in this process")
 
     def size(self, value: Any) -> int:
         """Expanded size of ``value`` (≈ bytes of its JSON form), memoised for containers; raises over ``max_result``."""
@@ -103,16 +121,46 @@ class BudgetedInterpreter(TreeInterpreter):
         return size
 
 
-def search(parsed: Any, document: Any, limits: JmesLimits) -> Any:
-    """Evaluate a compiled expression (``jmespath.compile``) on ``document`` within ``limits``."""
-    interpreter = BudgetedInterpreter(limits)
+def search(parsed: Any, document: Any, limits: JmesLimits, allowance: Allowance | None = None) -> Any:
+    """Evaluate a compiled expression (``jmespath.compile``) on ``document`` within ``limits``.
+
+    A plain field path (``a.b."c-d"``) is followed directly: it makes nothing and takes as many steps as it
+    has names. Any other expression is interpreted and charged, and also against ``allowance`` when one is
+    given (:class:`AllowanceSpent` past it, with the work it did deducted either way).
+    """
+    names = field_names(parsed.parsed)
+    if names is not None:
+        return _follow(document, names)
+    interpreter = BudgetedInterpreter(limits, allowance)
     try:
         return interpreter.visit(parsed.parsed, document)
-    except JmesBudgetExceeded as exc:
-        refusal = str(exc)
+    except (JmesBudgetExceeded, AllowanceSpent) as exc:
+        refusal = type(exc)(str(exc))
     finally:
         interpreter.release()
-    raise JmesBudgetExceeded(refusal)  # raised here, not in the handler: no traceback into the evaluation's frames
+        if allowance is not None:
+            allowance.remaining = max(0, allowance.remaining - interpreter.work)
+    raise refusal  # raised here, not in the handler: no traceback into the evaluation's frames
+
+
+def field_names(node: Any) -> tuple[str, ...] | None:
+    """The names of a plain field path's parsed tree (``a.b`` → ``("a", "b")``), else None."""
+    if node["type"] == "field":
+        return (node["value"],)
+    if node["type"] != "subexpression":
+        return None
+    left, right = (field_names(child) for child in node["children"])
+    return None if left is None or right is None else left + right
+
+
+def _follow(document: Any, names: tuple[str, ...]) -> Any:
+    """JMESPath's meaning of a field path: each name looked up in an object, null anywhere else."""
+    value = document
+    for name in names:
+        if not isinstance(value, dict):
+            return None
+        value = value.get(name)
+    return value
 
 
 def _is_container(value: Any) -> bool:

@@ -18,6 +18,7 @@ from gateway.errors import DeadlineExceeded, GatewayError, Internal, ResourceExh
 from gateway.log import MountLog
 from gateway.metrics import Metrics
 from gateway.middleware.base import MiddlewareRegistry, Piece
+from gateway.middleware.extract import evaluates
 from gateway.middleware.files import build_files
 from gateway.model import MountedFile, MountPlan, MountRequest, MountResult
 from gateway.planner import Planner
@@ -26,8 +27,9 @@ from gateway.settings import MAX_CONCURRENT_MOUNTS, MAX_MOUNTS_PER_NAMESPACE, MA
 
 log = logging.getLogger("gateway.mount")
 
-#: values larger than this in all, or more files than this (or expanded keys), go through the value stages
-#: in a thread, so the event loop keeps serving
+#: values larger than this in all, or more files than this (or expanded keys), or jmesPath entries that are not
+#: plain field paths (they may wait for a worker process), go through the value stages in a thread, so the event
+#: loop keeps serving
 OFF_LOOP_VALUE_BYTES = 64 * 1024
 OFF_LOOP_FILES = 200
 
@@ -127,7 +129,7 @@ class MountService:
             log.warning("mount %s: %s", record.mount_id, warning)
         resolved = await self.dispatcher.fetch_all(plan, max(0.0, deadline - time.monotonic()), budget=deadline - record.started)
         pieces = [Piece(r.obj, r.obj.file_name, r.fetched.value, r.fetched.version, r.location, r.obj.file_permission) for r in resolved]
-        if sum(len(piece.value) for piece in pieces) > OFF_LOOP_VALUE_BYTES or _files_expected(plan) > OFF_LOOP_FILES:
+        if sum(len(piece.value) for piece in pieces) > OFF_LOOP_VALUE_BYTES or _files_expected(plan) > OFF_LOOP_FILES or evaluates(plan):
             return await asyncio.to_thread(self._files, pieces, plan)
         return self._files(pieces, plan)
 

@@ -52,6 +52,7 @@ class Planner:
         dialects: DialectRegistry | None = None,
         provider_name: str = "",
         budgets: Budgets = DEFAULT_BUDGETS,
+        workers: WorkerPool | None = None,
     ) -> None:
         self.registry = registry
         self.budgets = budgets
@@ -64,7 +65,7 @@ class Planner:
         # Parsing is pure and the same SecretProviderClass is mounted by many pods and on every
         # rotation, so results are kept by the parameters they depend on (no secrets involved).
         self._parsed: ParseCache[ParsedObjects] = ParseCache()
-        self._workers = WorkerPool(PARSE_WORKERS)
+        self._workers = workers or WorkerPool(PARSE_WORKERS)  # shared with the value stages (gateway.app)
 
     def start_workers(self, *, wait: bool = False) -> None:
         """Start the parse workers now, in the background unless ``wait``; otherwise each starts when a large text first needs it.

@@ -104,7 +104,7 @@ MAX_FAILOVER_LOCATIONS = Option(
     check=at_least(0), commands=RUNS_MOUNTS,
 )  # fmt: skip
 MAX_PARSE_SECONDS = Option(
-    "max-parse-seconds", float, Budgets.max_parse_seconds, "time a worker process may take to parse one large objects YAML",
+    "max-parse-seconds", float, Budgets.max_parse_seconds, "time a worker process may take to parse one large objects YAML or run one mount's heavy jmesPath",
     check=POSITIVE, commands=RUNS_MOUNTS,
 )  # fmt: skip
 STRICT_OBJECTS = Option(

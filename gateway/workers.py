@@ -1,9 +1,12 @@
 """A small pool of worker processes for work that may have to be stopped when over time.
 
-Parsing a tenant's YAML runs in C (libyaml) and holds the interpreter lock: in a thread it would
-still stall the event loop, and a thread cannot be stopped. A worker process can be. Each call has
-a deadline; a worker that overruns it is killed and replaced, and the call raises
-:class:`WorkerTimeout`. Calls block: run them from a thread (``asyncio.to_thread``), never on the loop.
+Parsing a tenant's YAML runs in C (libyaml) and holds the interpreter lock, and so does a heavy
+jmesPath evaluation: in a thread either would still stall the event loop, and a thread cannot be
+stopped. A worker process can be. Each call has a deadline; a worker that overruns it is killed and
+replaced, and the call raises :class:`WorkerTimeout`. Calls block: run them from a thread
+(``asyncio.to_thread``), never on the loop. Workers run at a lower CPU priority
+(:data:`WORKER_NICENESS`), so one tenant's heavy work never takes the CPU from the process serving
+every mount.
 
 Workers are started with ``spawn`` (a fresh interpreter: nothing of the server's threads, sockets
 or secrets is inherited) when first needed, and stopped by :meth:`WorkerPool.close`.
@@ -12,12 +15,14 @@ or secrets is inherited) when first needed, and stopped by :meth:`WorkerPool.clo
 from __future__ import annotations
 
 import multiprocessing
+import os
 import threading
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any
 
 WORKER_MEMORY_BYTES = 1024 * 1024 * 1024  # address space of one worker: a runaway task fails with MemoryError
+WORKER_NICENESS = 10  # added to the workers' nice value: the serving process wins the CPU over them
 STARTUP_SECONDS = 60.0  # a worker's interpreter start (slow on a loaded node); not counted against a call's deadline
 
 
@@ -147,6 +152,7 @@ class WorkerPool:
 def _serve(connection: Connection) -> None:
     """A worker's loop: run calls until the pipe closes; exceptions go back to the caller."""
     _limit_memory()
+    _lower_priority()
     import gateway.yaml11  # noqa: F401 - what parse calls need, loaded before the worker says it is ready
 
     connection.send("ready")
@@ -163,6 +169,13 @@ def _serve(connection: Connection) -> None:
             connection.send(reply)
         except Exception:
             connection.send((False, WorkerCrashed("the worker's answer could not be sent back")))
+
+
+def _lower_priority() -> None:
+    try:
+        os.nice(WORKER_NICENESS)
+    except (AttributeError, OSError):
+        pass
 
 
 def _limit_memory() -> None:

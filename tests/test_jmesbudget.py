@@ -7,7 +7,7 @@ import traceback
 import jmespath
 import pytest
 
-from gateway.jmesbudget import JmesBudgetExceeded, JmesLimits, search
+from gateway.jmesbudget import Allowance, AllowanceSpent, JmesBudgetExceeded, JmesLimits, search
 
 DOCUMENT = {"username": "admin", "list": [{"a": 1, "t": "x"}, {"a": 2, "t": "y"}], "s": "text"}
 SMALL = JmesLimits(max_work=2_000, max_result=400)
@@ -30,6 +30,10 @@ SMALL = JmesLimits(max_work=2_000, max_result=400)
             "{n: username, c: length(list)}",
             "[username, s][1]",
             "missing.field",
+            '"username"',
+            "list.a",
+            "username.x",
+            "s.length",
         )
     ],
 )
@@ -60,3 +64,15 @@ def test_a_refusal_keeps_nothing_of_the_evaluation_alive() -> None:
         search(jmespath.compile("[" + ",".join(["length(to_string(@))"] * 40) + "]"), DOCUMENT, SMALL)
     assert refused.value.__context__ is None
     assert "visit" not in [frame.f_code.co_name for frame, _ in traceback.walk_tb(refused.value.__traceback__)]
+
+
+def test_an_allowance_is_shared_by_evaluations_and_spent_past_its_end() -> None:
+    allowance = Allowance(remaining=1_000)
+    expression = jmespath.compile("to_string(list)")
+    assert search(expression, DOCUMENT, JmesLimits(), allowance) == jmespath.search("to_string(list)", DOCUMENT)
+    spent_once = 1_000 - allowance.remaining
+    assert spent_once > 0
+    with pytest.raises(AllowanceSpent):
+        for _ in range(1_000 // spent_once + 1):
+            search(expression, DOCUMENT, JmesLimits(), allowance)
+    assert search(jmespath.compile("username"), DOCUMENT, JmesLimits(), Allowance(remaining=0)) == "admin"  # a field path costs none
