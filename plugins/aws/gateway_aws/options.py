@@ -33,7 +33,7 @@ POD_IDENTITY_ENDPOINT_IPV6 = Option(
     "aws-pod-identity-endpoint-ipv6", str, DEFAULT_POD_IDENTITY_ENDPOINT_IPV6, "EKS Pod Identity agent credentials URL (IPv6)",
     check=_HTTP_URL,
 )
-POD_IDENTITY_TIMEOUT = Option("aws-pod-identity-timeout", float, 2.0, "seconds per Pod Identity agent request", check=POSITIVE)
+POD_IDENTITY_TIMEOUT = Option("aws-pod-identity-timeout", float, 1.0, "seconds per Pod Identity agent request", check=POSITIVE)
 POD_IDENTITY_ATTEMPTS = Option(
     "aws-pod-identity-attempts", int, 3, "attempts per Pod Identity agent endpoint (jittered backoff between)", check=between(1, 10)
 )
@@ -58,8 +58,8 @@ CREDENTIAL_REFRESH_MARGIN = Option(
     "aws-credential-refresh-margin", float, 300.0, "seconds before expiry at which cached pod credentials are renewed", check=at_least(0)
 )
 USE_FIPS_ENDPOINT = Option("aws-use-fips-endpoint", bool, False, "use FIPS endpoints (AWS_USE_FIPS_ENDPOINT=true works too)")
-CONNECT_TIMEOUT = Option("aws-connect-timeout", float, 3.0, "seconds to connect to an AWS endpoint", check=POSITIVE)
-READ_TIMEOUT = Option("aws-read-timeout", float, 5.0, "seconds to wait for an AWS answer", check=POSITIVE)
+CONNECT_TIMEOUT = Option("aws-connect-timeout", float, 1.0, "seconds to connect to an AWS endpoint", check=POSITIVE)
+READ_TIMEOUT = Option("aws-read-timeout", float, 1.25, "seconds to wait for an AWS answer", check=POSITIVE)
 MAX_WORKERS = Option("aws-max-workers", int, 16, "threads running boto3 calls (bounds concurrent AWS calls)", check=between(1, 256))
 MAX_WORKERS_PER_NAMESPACE = Option(
     "aws-max-workers-per-namespace", int, 8, "of those threads, at most this many for the pods of one namespace", check=between(1, 256)

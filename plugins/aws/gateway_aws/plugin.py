@@ -10,6 +10,7 @@ import logging
 
 from gateway.plugin import BackendRegistry, Metrics, OptionRegistry, Settings, hookimpl
 from gateway_aws.ascp import gateway_register_dialects
+from gateway_aws.budget import check_fits_backend_timeout
 from gateway_aws.options import OPTIONS, AwsOptions
 from gateway_aws.runtime import AwsRuntime
 from gateway_aws.secretsmanager import SecretsManagerBackend
@@ -30,6 +31,7 @@ def gateway_add_options(options: OptionRegistry) -> None:
 @hookimpl
 def gateway_register_backends(registry: BackendRegistry, settings: Settings, metrics: Metrics) -> None:
     options = AwsOptions.from_settings(settings)
+    check_fits_backend_timeout(options, settings.backend_timeout)
     if options.allow_ambient_credentials:
         log.warning(
             "--aws-allow-ambient-credentials is on: every mount uses this process's own AWS credentials, "

@@ -24,6 +24,7 @@ from gateway.plugin import CONNECT, TIMEOUT, Backoff, DeadlineExceeded, GatewayE
 from gateway_aws.clients import Credentials
 
 MAX_BODY = 64 * 1024
+BACKOFF_BASE, BACKOFF_CAP = 0.2, 2.0  # seconds: jittered, doubled per retry
 AGENT_HINT = "is the EKS Pod Identity Agent add-on running on this node?"
 
 
@@ -34,13 +35,13 @@ class PodIdentityAgent:
         *,
         timeout: float = 2.0,
         attempts: int = 3,
-        backoff_base: float = 0.2,
+        backoff_base: float = BACKOFF_BASE,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.http = OutboundHttp(max_body=MAX_BODY, use_proxy=False)  # never via an HTTP proxy from the env
         self.metrics = metrics
         self.timeout = timeout
-        self.backoff = Backoff(attempts=attempts, base=backoff_base, cap=2.0)
+        self.backoff = Backoff(attempts=attempts, base=backoff_base, cap=BACKOFF_CAP)
         self.sleep = sleep
 
     async def credentials(self, endpoints: Sequence[str], token: str) -> Credentials:

@@ -137,7 +137,7 @@ async def test_pods_of_one_service_account_prove_their_own_tokens_then_share_cal
     as a miss would); holding the same role's credentials, their identical calls in flight are shared."""
     seed_sm(world, 3)
     pods = [world.irsa_pod(name=f"web-{i}") for i in range(10)]
-    world.proxy.latency = 0.2
+    world.proxy.inject(operation="BatchGetSecretValue", latency=1.0)  # in flight while the other pods' STS calls end
     async with world.gateway(aws_max_workers_per_namespace="16") as gw:
         results = await asyncio.gather(*(gw.mount(mount_request(sm_objects(3), {"region": PRIMARY}, pod=pod)) for pod in pods))
     assert all(len(r.files) == 3 for r in results)

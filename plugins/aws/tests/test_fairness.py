@@ -44,7 +44,7 @@ async def test_a_namespaces_slow_calls_hold_only_its_share_of_the_aws_threads(wo
     attackers = [world.irsa_pod(name=f"a-{i}", namespace="attacker", service_account=f"sa-{i}") for i in range(4)]
     victim = world.irsa_pod(name="web-0", namespace="victim")
     slow = [{"objectName": "slow", "objectType": "secretsmanager"}]
-    async with world.gateway(aws_max_workers="4", aws_max_workers_per_namespace="2") as gw:
+    async with world.gateway(aws_max_workers="4", aws_max_workers_per_namespace="2", aws_read_timeout="8") as gw:
         burst = [asyncio.ensure_future(gw.mount(mount_request(slow, {"region": PRIMARY}, pod=pod))) for pod in attackers]
         while world.proxy.count("BatchGetSecretValue") < 2:  # the attacker's share is busy
             await asyncio.sleep(0.01)

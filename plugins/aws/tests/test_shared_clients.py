@@ -32,7 +32,7 @@ def assumed(world: AwsWorld, role: str) -> Credentials:
 @pytest.fixture
 async def clients() -> AsyncIterator[AwsClients]:
     executor = ThreadPoolExecutor(IN_FLIGHT)
-    yield AwsClients(AwsOptions(max_workers=IN_FLIGHT, max_workers_per_namespace=IN_FLIGHT, max_attempts=1), Metrics(), executor)
+    yield AwsClients(AwsOptions(max_workers=IN_FLIGHT, max_workers_per_namespace=IN_FLIGHT, max_attempts=1, read_timeout=30.0), Metrics(), executor)
     executor.shutdown(wait=False)
 
 

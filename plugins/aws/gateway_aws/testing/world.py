@@ -139,6 +139,9 @@ class AwsWorld:
             "aws-pod-identity-endpoint": self.agent.url,
             "aws-pod-identity-endpoint-ipv6": self.agent.url,
             "aws-max-attempts": "1",
+            # moto and the agent on a loaded test machine can be slower than the default timeouts
+            "aws-read-timeout": "5",
+            "aws-pod-identity-timeout": "3",
             "aws-pod-identity-attempts": "2",
             **self.options,
             **{key.replace("_", "-"): value for key, value in options.items()},
