@@ -15,21 +15,21 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from gateway.backend import Backend, BackendRegistry
 from gateway.callclock import call_timeout
 from gateway.errors import CODE_PRECEDENCE, ERROR_CLASSES, DeadlineExceeded, GatewayError, Internal, ResourceExhausted
 from gateway.failover import ObjectAttempts
 from gateway.metrics import OK, Metrics, outcome_of
-from gateway.model import FetchBatch, Fetched, FetchFailure, FetchItem, MountPlan, ObjectSpec
+from gateway.model import FetchBatch, Fetched, FetchFailure, MountPlan, ObjectSpec
 from gateway.settings import BACKEND_TIMEOUT, MAX_PARALLEL_CALLS, MAX_VALUE_BYTES
 from gateway.text import at
 
 log = logging.getLogger("gateway.dispatch")
 
 
-@dataclass(frozen=True)
-class Resolved:
+class Resolved(NamedTuple):
     """An object's value and the location that answered."""
 
     obj: ObjectSpec
@@ -55,9 +55,10 @@ class Dispatcher:
 
         ``timeout`` is what is left of the mount's deadline; ``budget`` the whole deadline, for the message.
         """
+        backends = self._backends(plan)
         trackers = [
-            ObjectAttempts(obj, plan.locations_for(obj), plan.failover_mode, backend.location_noun, backend.all_locations_failed)
-            for obj, backend in ((obj, self._backend(obj)) for obj in plan.objects)
+            ObjectAttempts(obj, plan.locations[obj.backend], plan.failover_mode, backend.location_noun, backend.all_locations_failed)
+            for obj, backend in ((obj, backends[obj.backend]) for obj in plan.objects)
         ]
         semaphore = asyncio.Semaphore(self.limits.max_parallel_calls)
         try:
@@ -65,12 +66,7 @@ class Dispatcher:
                 async with asyncio.TaskGroup() as group:
 
                     def launch(requests: list[tuple[ObjectAttempts, int]]) -> None:
-                        batches: dict[tuple[str, str], list[tuple[ObjectAttempts, int]]] = defaultdict(list)
-                        for tracker, attempt in requests:
-                            batches[(tracker.obj.backend, tracker.locations[attempt])].append((tracker, attempt))
-                            if attempt > 0:
-                                self.metrics.failovers.labels(backend=tracker.obj.backend).inc()
-                        for (backend, location), members in batches.items():
+                        for backend, location, members in self._batches(requests):
                             group.create_task(self._run_batch(plan, backend, location, members, semaphore, launch))
 
                     launch([(tracker, attempt) for tracker in trackers for attempt in tracker.start()])
@@ -81,11 +77,25 @@ class Dispatcher:
             raise combine_failures(failures, len(trackers))
         return [Resolved(t.obj, t.answer[0], t.answer[1]) for t in trackers if t.answer is not None]
 
-    def _backend(self, obj: ObjectSpec) -> Backend:
-        backend = self.registry.get(obj.backend)
-        if backend is None:  # the planner only routes to registered backends
-            raise Internal(f"{obj.label}: backend {obj.backend} is not registered")
-        return backend
+    def _batches(self, requests: list[tuple[ObjectAttempts, int]]) -> list[tuple[str, str, list[tuple[ObjectAttempts, int]]]]:
+        """Attempts grouped per (backend, location), in order; failover attempts counted."""
+        batches: dict[tuple[str, str], list[tuple[ObjectAttempts, int]]] = defaultdict(list)
+        for tracker, attempt in requests:
+            batches[(tracker.obj.backend, tracker.locations[attempt])].append((tracker, attempt))
+            if attempt > 0:
+                self.metrics.failovers.labels(backend=tracker.obj.backend).inc()
+        return [(backend, location, members) for (backend, location), members in batches.items()]
+
+    def _backends(self, plan: MountPlan) -> dict[str, Backend]:
+        """The backend of each name the plan routes to."""
+        backends = {}
+        for obj in plan.objects:
+            if obj.backend not in backends:
+                backend = self.registry.get(obj.backend)
+                if backend is None:  # the planner only routes to registered backends
+                    raise Internal(f"{obj.label}: backend {obj.backend} is not registered")
+                backends[obj.backend] = backend
+        return backends
 
     async def _run_batch(
         self,
@@ -96,7 +106,7 @@ class Dispatcher:
         semaphore: asyncio.Semaphore,
         launch: Callable[[list[tuple[ObjectAttempts, int]]], None],
     ) -> None:
-        items = tuple(FetchItem(t.obj.index, t.obj.ref_at(a), t.obj.options) for t, a in members)
+        items = tuple(t.obj.item_at(a) for t, a in members)
         batch = FetchBatch(backend_name, location, plan.request.identity, plan.request, items, plan.dialect)
         async with semaphore:
             outcomes = await self._call(self.registry.get(backend_name), batch)  # type: ignore[arg-type]
@@ -106,7 +116,7 @@ class Dispatcher:
 
     async def _call(self, backend: Backend, batch: FetchBatch) -> dict[int, Fetched | GatewayError]:
         """One ``fetch_many`` call, with its timeout; every failure becomes a typed per-item error."""
-        timer = self.metrics.backend_batch_seconds.labels(backend=backend.name)
+        timer = self.metrics.backend_batch_seconds_by(backend.name)
         try:
             with timer.time():
                 async with call_timeout(self.limits.call_timeout):
@@ -124,7 +134,7 @@ class Dispatcher:
         return self._check_outcomes(backend, batch, raw)
 
     def _all_failed(self, batch: FetchBatch, error: GatewayError) -> dict[int, Fetched | GatewayError]:
-        self.metrics.backend_batches.labels(backend=batch.backend, outcome=outcome_of(error)).inc()
+        self.metrics.backend_batches_by(batch.backend, outcome_of(error)).inc()
         return {item.key: error for item in batch.items}
 
     def _check_outcomes(self, backend: Backend, batch: FetchBatch, raw: object) -> dict[int, Fetched | GatewayError]:
@@ -140,7 +150,7 @@ class Dispatcher:
             log.error("backend %s returned no valid outcome for item %s", backend.name, key)
             outcomes[key] = Internal(f"backend {backend.name} returned no valid result for this object (plugin bug)")
         failed = sum(isinstance(o, GatewayError) for o in outcomes.values())
-        self.metrics.backend_batches.labels(backend=batch.backend, outcome=OK if not failed else "Partial").inc()
+        self.metrics.backend_batches_by(batch.backend, OK if not failed else "Partial").inc()
         return outcomes
 
     def _check_value(self, backend: Backend, fetched: Fetched) -> Fetched | GatewayError:

@@ -59,6 +59,9 @@ class ObjectAttempts:
     def record(self, attempt: int, outcome: Fetched | GatewayError) -> list[int]:
         """Store an outcome; return further attempts to launch (empty when waiting or decided)."""
         self.outcomes[attempt] = outcome
+        if attempt == 0 and self.mode is FailoverMode.ON_ERROR and isinstance(outcome, Fetched):
+            self.answer = (outcome, self.locations[0])  # the primary answered: the common case, decided at once
+            return []
         if self.decided:
             return []
         if self.mode is FailoverMode.ALL:

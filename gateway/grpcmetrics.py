@@ -11,6 +11,7 @@ import grpc
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from gateway.errors import go_code_name
+from gateway.metriclabels import Children
 
 HANDLING_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
@@ -26,6 +27,9 @@ class GrpcServerMetrics(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # gr
             "grpc_server_handling_seconds", "Response latency of RPCs handled by the server.", labels,
             registry=registry, buckets=HANDLING_BUCKETS,
         )
+        self.started_by, self.received_by, self.sent_by, self.handled_by, self.seconds_by = (
+            Children(metric) for metric in (self.started, self.received, self.sent, self.handled, self.seconds)
+        )
 
     async def intercept_service(
         self,
@@ -36,17 +40,17 @@ class GrpcServerMetrics(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # gr
         if handler is None or handler.unary_unary is None:
             return handler
         service, _, method = handler_call_details.method.lstrip("/").partition("/")
-        labels = {"grpc_type": "unary", "grpc_service": service, "grpc_method": method}
+        labels = ("unary", service, method)
         behavior = handler.unary_unary
 
         async def observed(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            self.started.labels(**labels).inc()
-            self.received.labels(**labels).inc()
+            self.started_by(*labels).inc()
+            self.received_by(*labels).inc()
             started = time.perf_counter()
             code = grpc.StatusCode.OK
             try:
                 response = await behavior(request, context)
-                self.sent.labels(**labels).inc()
+                self.sent_by(*labels).inc()
                 return response
             except asyncio.CancelledError:
                 code = grpc.StatusCode.CANCELLED
@@ -55,8 +59,8 @@ class GrpcServerMetrics(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # gr
                 code = context.code() or grpc.StatusCode.UNKNOWN
                 raise
             finally:
-                self.handled.labels(**labels, grpc_code=go_code_name(code)).inc()
-                self.seconds.labels(**labels).observe(time.perf_counter() - started)
+                self.handled_by(*labels, go_code_name(code)).inc()
+                self.seconds_by(*labels).observe(time.perf_counter() - started)
 
         return grpc.unary_unary_rpc_method_handler(
             observed, request_deserializer=handler.request_deserializer, response_serializer=handler.response_serializer

@@ -20,6 +20,7 @@ from prometheus_client.process_collector import ProcessCollector
 from gateway import __version__
 from gateway.errors import GatewayError
 from gateway.grpcmetrics import GrpcServerMetrics
+from gateway.metriclabels import Children
 
 MOUNT_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 OK = "OK"
@@ -84,13 +85,20 @@ class Metrics:
             "secrets_gateway_plugin_load_failures", "Plugins that failed to load.", ["plugin"], registry=r
         )
         self.grpc_server = GrpcServerMetrics(r)
+        # the label sets of the mount path, remembered
+        self.mounts_by = Children(self.mounts)
+        self.mount_seconds_by = Children(self.mount_seconds)
+        self.backend_batches_by = Children(self.backend_batches)
+        self.backend_batch_seconds_by = Children(self.backend_batch_seconds)
+        self.backend_calls_by = Children(self.backend_calls)
+        self.backend_call_seconds_by = Children(self.backend_call_seconds)
 
     def record_backend_call(self, backend: str, operation: str, error: GatewayError | None, seconds: float | None = None) -> None:
         """Count one call to a backend's service (and its duration, when measured)."""
         reason = "" if error is None else error.reason
-        self.backend_calls.labels(backend=backend, operation=operation, outcome=outcome_of(error), reason=reason).inc()
+        self.backend_calls_by(backend, operation, outcome_of(error), reason).inc()
         if seconds is not None:
-            self.backend_call_seconds.labels(backend=backend, operation=operation).observe(seconds)
+            self.backend_call_seconds_by(backend, operation).observe(seconds)
 
     def record_backend_calls(self, backend: str, operation: str, calls: Sequence[tuple[GatewayError | None, float]]) -> None:
         """Count many calls of one operation, each ``(error or None, seconds)``: one label lookup per outcome."""
@@ -98,8 +106,8 @@ class Metrics:
             return
         outcomes = Tally((outcome_of(error), "" if error is None else error.reason) for error, _ in calls)
         for (outcome, reason), count in outcomes.items():
-            self.backend_calls.labels(backend=backend, operation=operation, outcome=outcome, reason=reason).inc(count)
-        seconds = self.backend_call_seconds.labels(backend=backend, operation=operation)
+            self.backend_calls_by(backend, operation, outcome, reason).inc(count)
+        seconds = self.backend_call_seconds_by(backend, operation)
         for _, duration in calls:
             seconds.observe(duration)
 

@@ -8,6 +8,7 @@ are excluded from ``repr`` so that a stray log line or traceback cannot leak the
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -178,6 +179,20 @@ class ObjectSpec:
         if attempt > 0 and self.failover_ref is not None:
             return self.failover_ref
         return self.ref
+
+    def item_at(self, attempt: int) -> FetchItem:
+        """What a backend is asked for at the ``attempt``-th location (built once while the parse is cached)."""
+        if attempt > 0 and self.failover_ref is not None:
+            return self._failover_item
+        return self._primary_item
+
+    @functools.cached_property
+    def _primary_item(self) -> FetchItem:
+        return FetchItem(self.index, self.ref, self.options)
+
+    @functools.cached_property
+    def _failover_item(self) -> FetchItem:
+        return FetchItem(self.index, self.ref_at(1), self.options)
 
 
 class FailoverMode(enum.Enum):

@@ -63,6 +63,8 @@ class MountService:
         self.middleware = middleware
         self.metrics = metrics
         self.limits = limits
+        self._queued = metrics.mounts_queued.labels(provider=metrics.provider)
+        self._in_flight = metrics.mounts_in_flight.labels(provider=metrics.provider)
         self._slots = FairAdmission(
             AdmissionLimits(limits.max_concurrent_mounts, limits.max_mounts_per_namespace, limits.max_queued_mounts),
             on_reject=lambda namespace: metrics.mounts_rejected.labels(provider=metrics.provider, reason="overloaded").inc(),
@@ -93,15 +95,15 @@ class MountService:
             raise Internal(f"internal error in secrets-gateway (mount id {record.mount_id}; see the provider log)") from None
         finally:
             duration = time.monotonic() - started
-            self.metrics.mount_seconds.labels(provider=provider, outcome=outcome).observe(duration)
-            self.metrics.mounts.labels(provider=provider, outcome=outcome).inc()
+            self.metrics.mount_seconds_by(provider, outcome).observe(duration)
+            self.metrics.mounts_by(provider, outcome).inc()
             record.emit(log, outcome, duration)
 
     async def _mount_in_slot(self, raw: RawMountRequest, deadline: float, record: MountLog) -> MountResult:
         request = parse_request(raw)
         record.describe_request(request)
         namespace = request.identity.namespace
-        queued = self.metrics.mounts_queued.labels(provider=self.metrics.provider)
+        queued = self._queued
         queued.inc()
         try:
             async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
@@ -114,7 +116,7 @@ class MountService:
             ) from None
         finally:
             queued.dec()
-        in_flight = self.metrics.mounts_in_flight.labels(provider=self.metrics.provider)
+        in_flight = self._in_flight
         in_flight.inc()
         try:
             return await self._mount(request, deadline, record)

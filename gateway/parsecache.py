@@ -3,7 +3,8 @@
 Bounded by the memory the parsed results hold (estimated from the text: measured at about 5.5 bytes
 kept per byte of ``objects`` for a 0.9 MB class of 1,000 objects with 20 jmesPath entries each), not
 by the size of one class: a legal 1.4 MB class is parsed once, not on every mount. Keys are SHA-256
-digests, so the cache does not keep the texts themselves. Safe to use from threads.
+digests, so the cache does not keep the texts themselves. Safe to use from threads. What it keeps is
+long-lived by design, so it is kept out of garbage collections (:mod:`gateway.gcpolicy`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Generic, TypeVar
+
+from gateway import gcpolicy
 
 V = TypeVar("V")
 
@@ -61,3 +64,4 @@ class ParseCache(Generic[V]):
             while self.bytes > self.max_bytes:
                 _, (_, evicted) = self._entries.popitem(last=False)
                 self.bytes -= evicted
+        gcpolicy.admitted_long_lived(weight)

@@ -138,7 +138,10 @@ class Planner:
             raise InvalidArgument('no objects to mount: the SecretProviderClass parameter "objects" is missing or empty')
         backend_names = sorted({obj.backend for obj in parsed.objects})
         backends = [self.registry.get(name) for name in backend_names]
-        found = await asyncio.gather(*(backend.locations(request) for backend in backends))  # type: ignore[union-attr]
+        if len(backends) == 1:  # the common case: no task to schedule and wake
+            found = [await backends[0].locations(request)]  # type: ignore[union-attr]
+        else:
+            found = await asyncio.gather(*(backend.locations(request) for backend in backends))  # type: ignore[union-attr]
         for backend in backends:
             backend.check_request(request)  # type: ignore[union-attr]
         unknown = unknown_parameter_messages(backends, request.attributes)  # type: ignore[arg-type]

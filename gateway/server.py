@@ -14,7 +14,7 @@ from typing import Any
 
 import grpc
 
-from gateway import __version__, wire
+from gateway import __version__, gcpolicy, wire
 from gateway.app import Gateway
 from gateway.errors import GatewayError
 from gateway.providerpb import service_pb2 as pb
@@ -142,6 +142,7 @@ class GatewayServer:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
         await self.start()
+        gcpolicy.settle_after_startup()
         try:
             await stop.wait()
         finally:

@@ -106,16 +106,18 @@ class FakeBackend(Backend):
         calls: list[tuple[GatewayError | None, float]] = []
         outcomes: list[FetchOutcome | None] = []
         delayed = []
+        store_fault = fault_for(store.faults, location)
         try:
             for item in batch.items:
                 self.calls[(location, item.ref.name)] += 1
                 secret = store.secrets.get(item.ref.name)
-                faults = [f for f in (fault_for(store.faults, location), fault_for(secret.faults, location) if secret else None) if f]
-                if faults:
+                secret_fault = fault_for(secret.faults, location) if secret is not None and secret.faults else None
+                if store_fault is None and secret_fault is None:
+                    outcomes.append(_answer(store, secret, location, item, calls, time.perf_counter()))
+                else:
+                    faults = [fault for fault in (store_fault, secret_fault) if fault is not None]
                     delayed.append((len(outcomes), self._fetch_after(faults, store, secret, location, item, calls)))
                     outcomes.append(None)
-                else:
-                    outcomes.append(_answer(store, secret, location, item, calls, time.perf_counter()))
             if delayed:
                 for (position, _), outcome in zip(delayed, await asyncio.gather(*(call for _, call in delayed)), strict=True):
                     outcomes[position] = outcome

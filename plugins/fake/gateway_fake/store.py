@@ -24,6 +24,7 @@ The current version is the one labelled ``AWSCURRENT`` (or ``current``), else th
 from __future__ import annotations
 
 import base64
+import functools
 import binascii
 import json
 from collections.abc import Mapping
@@ -54,7 +55,7 @@ class Secret:
     locations: tuple[str, ...] | None = None  # None: every location
     faults: Mapping[str, Fault] = field(default_factory=dict)
 
-    @property
+    @functools.cached_property
     def current(self) -> Version:
         for version in reversed(self.versions):
             if any(label in version.labels for label in CURRENT_LABELS):

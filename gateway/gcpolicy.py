@@ -1,0 +1,39 @@
+"""Garbage collection for a long-running server: short pauses however large the caches grow.
+
+CPython's full collection walks every tracked object. Two kinds of objects live long by design:
+what the server builds while starting (modules, plugins, registries, the gRPC and protobuf
+machinery) and what the parse cache keeps (thousands of parsed objects per large class, up to its
+memory bound). Walking them again on every full collection is what made pauses grow with the cache,
+so both are moved out of the collector's generations (``gc.freeze``) — after start-up, and each time
+the parse cache has admitted another :data:`FREEZE_EVERY_BYTES`. Frozen objects are still freed by
+reference counting (an evicted cache entry is acyclic and goes at once); only cycles among them
+would wait, which is why each freeze follows a collection of everything not yet frozen.
+"""
+
+from __future__ import annotations
+
+import gc
+import threading
+
+FREEZE_EVERY_BYTES = 4 * 1024 * 1024
+
+_lock = threading.Lock()
+_admitted = 0
+
+
+def settle_after_startup() -> None:
+    """Collect start-up's garbage, then keep what survived out of every later collection."""
+    gc.collect()
+    gc.freeze()
+
+
+def admitted_long_lived(size: int) -> None:
+    """Note ``size`` bytes of new long-lived objects; freeze them once enough have accumulated."""
+    global _admitted
+    with _lock:
+        _admitted += size
+        if _admitted < FREEZE_EVERY_BYTES:
+            return
+        _admitted = 0
+    gc.collect()  # walks only what is not frozen yet
+    gc.freeze()

@@ -1,0 +1,49 @@
+"""Long-lived objects leave the collector's generations: after start-up, and as the parse cache admits them."""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Iterator
+
+import pytest
+
+from gateway import gcpolicy
+from gateway.parsecache import BYTES_KEPT_PER_TEXT_BYTE, ParseCache
+
+
+@pytest.fixture(autouse=True)
+def unfrozen(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setattr(gcpolicy, "_admitted", 0)
+    gc.unfreeze()
+    yield
+    gc.unfreeze()
+
+
+def test_start_up_survivors_are_frozen() -> None:
+    kept = [[index] for index in range(1000)]
+    gcpolicy.settle_after_startup()
+    assert gc.get_freeze_count() >= len(kept)
+
+
+@pytest.mark.parametrize(
+    ("text_bytes", "frozen"),
+    [
+        pytest.param(1000, False, id="small-class-waits-for-more"),
+        pytest.param(gcpolicy.FREEZE_EVERY_BYTES // BYTES_KEPT_PER_TEXT_BYTE, True, id="large-class-frozen-at-once"),
+    ],
+)
+def test_the_parse_cache_freezes_what_it_keeps_once_enough_accumulated(text_bytes: int, frozen: bool) -> None:
+    cache: ParseCache[list[list[int]]] = ParseCache()
+    parsed = [[index] for index in range(1000)]
+    cache.put(b"key", parsed, text_bytes)
+    assert (gc.get_freeze_count() >= len(parsed)) is frozen
+    assert cache.get(b"key") is parsed
+
+
+def test_a_frozen_entry_is_still_freed_when_evicted() -> None:
+    cache: ParseCache[list[list[int]]] = ParseCache(max_bytes=gcpolicy.FREEZE_EVERY_BYTES * 2)
+    cache.put(b"old", [[index] for index in range(1000)], gcpolicy.FREEZE_EVERY_BYTES // BYTES_KEPT_PER_TEXT_BYTE)
+    frozen = gc.get_freeze_count()
+    cache.put(b"new", [], gcpolicy.FREEZE_EVERY_BYTES // BYTES_KEPT_PER_TEXT_BYTE + 1)  # evicts "old"
+    assert cache.get(b"old") is None
+    assert gc.get_freeze_count() <= frozen - 1000
