@@ -4,8 +4,10 @@
 
 The real ``secrets-gateway serve`` runs in its own process (fake backend, the ASCP dialect, the limits of
 ``tests/adversarial/attacks.py``). A victim tenant mounts 10 objects in a loop; a prober sends ``Version``
-every 10 ms (its latency is the event-loop lag as a client sees it); an attacker — a separate process, so
-its own CPU does not slow the victim's client — repeats one attack of ``tests/adversarial/attacks.py`` for
+every 10 ms (its latency is the event-loop lag as a client sees it); an attacker — a separate process at a
+lower CPU priority (nice +10), so its own client work (building 3 MiB requests, decoding 21,000-file
+responses: on a node, the driver's CPU, not the gateway's) does not take the CPU from the victim's client
+and the gateway on a small machine — repeats one attack of ``tests/adversarial/attacks.py`` for
 ``--seconds``, then the next. Printed per attack: the victim's median and p99 against its baseline (the
 victim alone), the worst ``Version`` latency, the gateway's peak RSS (and its worker processes'), and the
 attack's outcomes — every one must be the attack's expected status, never Internal.
@@ -43,6 +45,7 @@ from gateway.testing import mount_request
 from tests.adversarial.attacks import ATTACKER_POD, ATTACKS, SETTINGS, STORE, Attack, victim_request
 
 PROBE_INTERVAL = 0.01
+ATTACKER_NICENESS = 10
 BURST_SECONDS = 0.25
 
 
@@ -283,6 +286,7 @@ def main() -> int:
     parser.add_argument("--interleaved", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.attacker:
+        os.nice(ATTACKER_NICENESS)
         print(json.dumps(asyncio.run(attack_loop(args.attacker, args.socket, args.seconds, args.burst if args.interleaved else None))))
         return 0
     print(f"secrets-gateway hostile-tenant benchmark — Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, "

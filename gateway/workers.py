@@ -17,6 +17,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import threading
+import time
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any
@@ -55,23 +56,67 @@ class _Worker:
         self.connection.close()
 
 
+class _TenantShares:
+    """At most ``per_tenant`` calls of one tenant at once; a tenant with none running or waiting is forgotten."""
+
+    def __init__(self, per_tenant: int) -> None:
+        self.per_tenant = per_tenant
+        self._held: dict[str, int] = {}
+        self._changed = threading.Condition()
+
+    def acquire(self, tenant: str, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while self._held.get(tenant, 0) >= self.per_tenant:
+                left = deadline - time.monotonic()
+                if left <= 0 or not self._changed.wait(left):
+                    return False
+            self._held[tenant] = self._held.get(tenant, 0) + 1
+            return True
+
+    def release(self, tenant: str) -> None:
+        with self._changed:
+            held = self._held[tenant] - 1
+            if held:
+                self._held[tenant] = held
+            else:
+                del self._held[tenant]
+            self._changed.notify_all()
+
+
 class WorkerPool:
-    """At most ``size`` calls run at once, each in its own worker process; more wait for a worker."""
+    """At most ``size`` calls run at once, each in its own worker process; more wait for a worker.
+
+    A call made for a tenant (a pod namespace) holds at most ``size - 1`` of the workers with that tenant's other
+    calls, so one tenant's heavy work always leaves a worker for everyone else.
+    """
 
     def __init__(self, size: int = 2) -> None:
         self._context = multiprocessing.get_context("spawn")
         self._size = size
         self._slots = threading.BoundedSemaphore(size)
+        self._shares = _TenantShares(max(1, size - 1))
         self._lock = threading.Lock()
         self._idle: list[_Worker] = []
         self._busy: set[_Worker] = set()
         self._closed = False
 
-    def call(self, function: Callable[..., Any], *args: Any, timeout: float) -> Any:
+    def call(self, function: Callable[..., Any], *args: Any, timeout: float, tenant: str | None = None) -> Any:
         """``function(*args)`` in a worker (both picklable), or :class:`WorkerTimeout` after ``timeout`` seconds.
 
-        An exception the function raises is raised here.
+        An exception the function raises is raised here. With ``tenant``, the call waits (within ``timeout``)
+        while that tenant already holds its share of the workers.
         """
+        if tenant is None:
+            return self._call(function, args, timeout)
+        if not self._shares.acquire(tenant, timeout):
+            raise WorkerTimeout(f"the tenant's share of {self._shares.per_tenant} worker(s) stayed busy for {timeout:.1f}s")
+        try:
+            return self._call(function, args, timeout)
+        finally:
+            self._shares.release(tenant)
+
+    def _call(self, function: Callable[..., Any], args: tuple[Any, ...], timeout: float) -> Any:
         if not self._slots.acquire(timeout=timeout):
             raise WorkerTimeout(f"no worker became free within {timeout:.1f}s")
         try:

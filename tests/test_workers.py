@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import signal
 import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 
@@ -42,3 +44,29 @@ def test_a_dying_worker_is_a_typed_failure(pool: WorkerPool) -> None:
 
 def _die() -> None:
     os.kill(os.getpid(), signal.SIGKILL)
+
+
+def test_one_tenant_leaves_a_worker_for_the_others(tmp_path: Path) -> None:
+    pool = WorkerPool(size=2)
+    started, release = tmp_path / "started", tmp_path / "release"
+    try:
+        with ThreadPoolExecutor(1) as executor:
+            holding = executor.submit(pool.call, _hold, started, release, timeout=60, tenant="a")
+            while not started.exists():  # the worker runs: tenant a holds its whole share (one worker of two)
+                assert not holding.done(), holding.exception()
+                time.sleep(0.01)
+            with pytest.raises(WorkerTimeout, match=r"tenant's share of 1 worker\(s\) stayed busy"):
+                pool.call(os.getpid, timeout=0.2, tenant="a")
+            assert pool.call(os.getpid, timeout=60, tenant="b") > 0  # another tenant gets the other worker
+            release.touch()
+            assert holding.result(timeout=60) == "released"
+        assert pool.call(os.getpid, timeout=60, tenant="a") > 0  # the share is back
+    finally:
+        pool.close()
+
+
+def _hold(started: Path, release: Path) -> str:
+    started.touch()
+    while not release.exists():
+        time.sleep(0.01)
+    return "released"

@@ -85,7 +85,7 @@ class ExtractStage:
                 except AllowanceSpent:
                     deferred.append(number)
         if deferred:
-            found = self._in_worker([pieces[number] for number in deferred])
+            found = self._in_worker([pieces[number] for number in deferred], plan.request.identity.namespace)
             for number, entries in zip(deferred, found, strict=True):
                 derived[number] = [dataclasses.replace(entry, obj=pieces[number].obj) for entry in entries]
         result: list[Piece] = []
@@ -94,7 +94,7 @@ class ExtractStage:
             result.extend(derived.get(number, ()))
         return result
 
-    def _in_worker(self, pieces: list[Piece]) -> list[list[Piece]]:
+    def _in_worker(self, pieces: list[Piece], tenant: str) -> list[list[Piece]]:
         """:func:`extract_all` in a worker process, stopped at the deadline (call from a thread, never the loop)."""
         assert self.workers is not None
         seconds = self.budgets.max_parse_seconds
@@ -102,7 +102,8 @@ class ExtractStage:
         # an object's options (a read-only mapping, which does not pickle) play no part in extraction
         sendable = [dataclasses.replace(piece, obj=dataclasses.replace(piece.obj, options={})) for piece in pieces]
         try:
-            return self.workers.call(extract_all, sendable, self.budgets, timeout=seconds)  # type: ignore[no-any-return]
+            # one namespace's heavy evaluations share one worker less than the pool has: the others keep one
+            found = self.workers.call(extract_all, sendable, self.budgets, timeout=seconds, tenant=tenant)
         except WorkerTimeout:
             raise ResourceExhausted(f"{owner}: evaluating jmesPath took longer than {seconds:g}s (--max-parse-seconds)") from None
         except (WorkerCrashed, MemoryError):
@@ -110,6 +111,7 @@ class ExtractStage:
         except WorkerUnavailable as exc:
             log.warning("evaluating jmesPath in this thread instead: %s", exc)
             return extract_all(pieces, self.budgets)
+        return found  # type: ignore[no-any-return]
 
 
 def extract_all(pieces: Sequence[Piece], budgets: Budgets) -> list[list[Piece]]:

@@ -29,9 +29,9 @@ class CountingPool(WorkerPool):
 
     calls = 0
 
-    def call(self, function: Callable[..., Any], *args: Any, timeout: float) -> Any:
+    def call(self, function: Callable[..., Any], *args: Any, timeout: float, tenant: str | None = None) -> Any:
         self.calls += 1
-        return super().call(function, *args, timeout=timeout)
+        return super().call(function, *args, timeout=timeout, tenant=tenant)
 
 
 @pytest.fixture(scope="module")
