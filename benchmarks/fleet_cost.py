@@ -5,8 +5,10 @@
 A model, not a measurement: the per-mount call counts are the ones recorded by this directory's
 benchmarks (README.md: aws_mount.py — 2.0 AWS calls per warm mount of 20 Secrets Manager + 10 SSM
 objects, i.e. one BatchGetSecretValue per 20 secrets and one GetParameters per 10 parameters, no
-failover-region call while the primary answers, one STS call per identity; node_burst.py — 110 pods
-of one ServiceAccount on one node make 1 BatchGetSecretValue + 1 STS call with the cache on). ASCP's
+failover-region call while the primary answers; node_burst.py — 110 pods of one ServiceAccount on one
+node share one BatchGetSecretValue in flight). A cached answer (STS credentials or the fetch cache) is
+found only by the pod token that obtained it, so both are per pod and per token: a pod's STS call is
+repeated when its credentials or its token (kubelet refreshes it at 80% of its lifetime) run out. ASCP's
 pattern is the one in the shared ascp-compat notes: one GetSecretValue / GetParameter per object in
 both regions when a failover region is set, STS on every mount, and on every rotation poll a
 DescribeSecret and a re-read of each secret. The driver calls Mount for every pod at start and
@@ -41,6 +43,7 @@ class Cluster:
     failover: bool
     cache_ttl: float  # gateway --cache-ttl
     credential_seconds: float  # STS credential lifetime less the refresh margin
+    token_seconds: float  # how long kubelet sends a pod the same token (80% of its expirationSeconds)
     kube_cache_ttl: float  # gateway --aws-kube-cache-ttl
     burst_window: float  # every pod of the cluster mounts within this many seconds (fleet-wide restart)
     ssm_high_throughput: bool
@@ -71,19 +74,20 @@ def gateway(cluster: Cluster, cache: bool) -> Estimate:
     sm_per_mount = math.ceil(cluster.secrets / SM_BATCH)
     ssm_per_mount = math.ceil(cluster.parameters / SSM_BATCH)
     pods = cluster.nodes * cluster.pods
-    groups = cluster.nodes * cluster.identities  # (node, identity) pairs: what the cache and coalescing share
-    if cache and cluster.cache_ttl:
-        per_group = MONTH / max(cluster.rotation, cluster.cache_ttl) if cluster.rotation else 0.0
-        mounts, burst_mounts = groups * per_group, groups
+    groups = cluster.nodes * cluster.identities  # (node, identity) pairs: what coalescing in flight shares
+    if cache and cluster.cache_ttl:  # cached per pod token: a pod's polls within the TTL are hits
+        per_pod = MONTH / max(cluster.rotation, min(cluster.cache_ttl, cluster.token_seconds)) if cluster.rotation else 0.0
+        mounts, burst_mounts = pods * per_pod, groups
     else:
         mounts, burst_mounts = pods * polls(cluster), groups if cache else pods
-    sts = groups * MONTH / cluster.credential_seconds if cluster.rotation else groups
+    reuse = min(cluster.credential_seconds, cluster.token_seconds)
+    sts = pods * MONTH / reuse if cluster.rotation else pods
     kube = groups / max(cluster.rotation, cluster.kube_cache_ttl) if cluster.rotation else 0.0
     window = cluster.burst_window
     return Estimate(
         f"gateway, cache {'on' if cache else 'off'}",
         mounts * sm_per_mount, mounts * ssm_per_mount, sts, kube,
-        burst_mounts * sm_per_mount / window, burst_mounts * ssm_per_mount / window, groups / window,
+        burst_mounts * sm_per_mount / window, burst_mounts * ssm_per_mount / window, pods / window,
     )
 
 
@@ -136,6 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--failover", action="store_true", help="a failoverRegion is set")
     parser.add_argument("--cache-ttl", type=float, default=300.0, help="gateway --cache-ttl for the cache-on rows (default 300)")
     parser.add_argument("--credential-seconds", type=float, default=3300.0, help="STS credential reuse, s (default 1 h - 5 min)")
+    parser.add_argument("--token-seconds", type=float, default=2880.0, help="pod token reuse, s (default 80%% of 1 h)")
     parser.add_argument("--kube-cache-ttl", type=float, default=30.0, help="gateway --aws-kube-cache-ttl (default 30)")
     parser.add_argument("--burst-window", type=float, default=60.0, help="fleet restart: all pods mount within, s (default 60)")
     parser.add_argument("--ssm-high-throughput", action="store_true", help="Parameter Store higher throughput (billed)")
@@ -146,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     for nodes in args.nodes or [10, 100, 1000]:
         cluster = Cluster(
             nodes, args.pods, args.secrets, args.parameters, min(args.identities, args.pods), args.rotation, args.failover,
-            args.cache_ttl, args.credential_seconds, args.kube_cache_ttl, args.burst_window, args.ssm_high_throughput,
+            args.cache_ttl, args.credential_seconds, args.token_seconds, args.kube_cache_ttl, args.burst_window, args.ssm_high_throughput,
         )
         print("\n".join(report(cluster)))
     return 0

@@ -13,7 +13,7 @@ MONTH = 30 * 24 * 3600
 def tiny(**changes: object) -> object:
     values = dict(
         nodes=2, pods=3, secrets=21, parameters=1, identities=1, rotation=MONTH / 10, failover=True, cache_ttl=0.0,
-        credential_seconds=MONTH / 5, kube_cache_ttl=30.0, burst_window=1.0, ssm_high_throughput=True,
+        credential_seconds=MONTH / 5, token_seconds=MONTH / 4, kube_cache_ttl=30.0, burst_window=1.0, ssm_high_throughput=True,
     )
     values.update(changes)
     return fleet.Cluster(**values)
@@ -22,10 +22,12 @@ def tiny(**changes: object) -> object:
 @pytest.mark.parametrize(
     ("pattern", "sm", "ssm", "sts", "peak_sm", "peak_sts"),
     [
-        # 6 pods x 10 polls x (2 batches of 20; 1 GetParameters); STS per node identity every MONTH/5
-        pytest.param(lambda c: fleet.gateway(c, cache=False), 120, 60, 10, 12, 2, id="gateway-cache-off"),
-        # 2 node identities x 10 polls (R > TTL): one fetch per poll and node
-        pytest.param(lambda c: fleet.gateway(tiny(cache_ttl=60.0), cache=True), 40, 20, 10, 4, 2, id="gateway-cache-on"),
+        # 6 pods x 10 polls x (2 batches of 20; 1 GetParameters); STS per pod (token) every MONTH/5 (credentials first)
+        pytest.param(lambda c: fleet.gateway(c, cache=False), 120, 60, 30, 12, 6, id="gateway-cache-off"),
+        # cached per pod token: 6 pods x 10 polls (R > TTL), each a miss; the burst coalesced per node identity
+        pytest.param(lambda c: fleet.gateway(tiny(cache_ttl=60.0), cache=True), 120, 60, 30, 4, 6, id="gateway-cache-on"),
+        # kubelet re-issues the token every MONTH/20, before the credentials run out: STS per token
+        pytest.param(lambda c: fleet.gateway(tiny(token_seconds=MONTH / 20), cache=False), 120, 60, 120, 12, 6, id="gateway-token-first"),
         # 6 pods x 10 polls x 21 secrets x 2 regions x (DescribeSecret + GetSecretValue); STS every mount
         pytest.param(fleet.ascp, 5040, 120, 60, 252, 6, id="ascp"),
     ],
