@@ -20,11 +20,11 @@ from __future__ import annotations
 
 from gateway.plugin import StartupError
 from gateway_aws.options import AwsOptions
-from gateway_aws.podidentity import BACKOFF_BASE, BACKOFF_CAP
 
 BOTOCORE_THROTTLE_BACKOFF = 1.0  # botocore's base for throttling retries (seconds), doubled per attempt
 BOTOCORE_MAX_BACKOFF = 20.0
 POD_IDENTITY_ENDPOINTS = 2  # auto: IPv4, then IPv6
+POD_IDENTITY_BACKOFF_BASE, POD_IDENTITY_BACKOFF_CAP = 0.2, 2.0  # the agent's jittered backoff (seconds), doubled per retry
 
 
 def botocore_backoff(attempts: int) -> float:
@@ -34,7 +34,7 @@ def botocore_backoff(attempts: int) -> float:
 
 def pod_identity_backoff(attempts: int) -> float:
     """The longest total sleep between ``attempts`` agent requests (:class:`~gateway.plugin.Backoff`'s bound)."""
-    return sum(min(BACKOFF_CAP, BACKOFF_BASE * 2**i) for i in range(attempts - 1))
+    return sum(min(POD_IDENTITY_BACKOFF_CAP, POD_IDENTITY_BACKOFF_BASE * 2**i) for i in range(attempts - 1))
 
 
 def aws_call_worst_case(options: AwsOptions) -> float:

@@ -37,6 +37,7 @@ from botocore import xform_name  # botocore's package root is light; its session
 
 from gateway.plugin import ExpiringCache, FairLimiter, GatewayError, Metrics, SingleFlight
 from gateway_aws import __version__
+from gateway_aws.budget import aws_call_worst_case
 from gateway_aws.errors import classify, retry_attempts
 from gateway_aws.options import AwsOptions
 
@@ -139,7 +140,7 @@ class AwsClients:
             "AWS calls", total=options.max_workers, per_tenant=options.max_workers_per_namespace,
             total_flag="--aws-max-workers", per_tenant_flag="--aws-max-workers-per-namespace",
         )
-        self.slot_wait = options.connect_timeout + options.read_timeout
+        self.slot_wait = aws_call_worst_case(options)  # a queue never waits longer than the slowest call may hold a thread
         self._cache: ExpiringCache[tuple[str, str], BaseClient] = ExpiringCache(
             options.max_clients, on_event=lambda event: metrics.cache_events.labels(cache="aws-clients", event=event).inc()
         )

@@ -21,10 +21,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from gateway.plugin import CONNECT, TIMEOUT, Backoff, DeadlineExceeded, GatewayError, HttpProblem, Metrics, OutboundHttp, PermissionDenied, Unavailable, retry
+from gateway_aws.budget import POD_IDENTITY_BACKOFF_BASE, POD_IDENTITY_BACKOFF_CAP
 from gateway_aws.clients import Credentials
 
 MAX_BODY = 64 * 1024
-BACKOFF_BASE, BACKOFF_CAP = 0.2, 2.0  # seconds: jittered, doubled per retry
 AGENT_HINT = "is the EKS Pod Identity Agent add-on running on this node?"
 
 
@@ -35,13 +35,13 @@ class PodIdentityAgent:
         *,
         timeout: float = 2.0,
         attempts: int = 3,
-        backoff_base: float = BACKOFF_BASE,
+        backoff_base: float = POD_IDENTITY_BACKOFF_BASE,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.http = OutboundHttp(max_body=MAX_BODY, use_proxy=False)  # never via an HTTP proxy from the env
         self.metrics = metrics
         self.timeout = timeout
-        self.backoff = Backoff(attempts=attempts, base=backoff_base, cap=BACKOFF_CAP)
+        self.backoff = Backoff(attempts=attempts, base=backoff_base, cap=POD_IDENTITY_BACKOFF_CAP)
         self.sleep = sleep
 
     async def credentials(self, endpoints: Sequence[str], token: str) -> Credentials:
