@@ -67,7 +67,7 @@ SCENARIOS = [
         "aws", (_ci("aws"),), "aws", AWS_REGION_RULES, True, AWS_AUDIENCES, provider_name="aws",
         env={"AWS_REGION": "eu-west-1", "SECRETS_GATEWAY_AWS_KUBE_QPS": "20", "SECRETS_GATEWAY_AWS_KUBE_BURST": "40",
              "SECRETS_GATEWAY_AWS_POD_IDENTITY_ENDPOINT": "http://169.254.170.23/v1/credentials",
-             "SECRETS_GATEWAY_AWS_MAX_ATTEMPTS": "5", "SECRETS_GATEWAY_AWS_USE_FIPS_ENDPOINT": "false"},
+             "SECRETS_GATEWAY_AWS_MAX_ATTEMPTS": "2", "SECRETS_GATEWAY_AWS_USE_FIPS_ENDPOINT": "false"},
         args=("--aws-retry-mode=adaptive", "--aws-use-fips-endpoint=true", "--aws-secretsmanager-batch=false",
               "--max-value-bytes=4194304", "--max-concurrent-mounts=128", "--strict-objects=false"),
     ),
