@@ -62,3 +62,12 @@ class GatewaySpec:
     def gateway_register_middleware(self, registry: MiddlewareRegistry, settings: Settings) -> None:
         """Add value stages (see :class:`gateway.middleware.base.Stage`); ``order`` places them
         among the built-ins (decode 100, jmesPath 200, key expansion 300)."""
+
+    @hookspec
+    def gateway_server_started(self, settings: Settings) -> None:
+        """Warm up: called once by ``serve`` after the socket answers and the pipeline is built, on a thread.
+
+        Blocking is fine here (mounts are served meanwhile, off this thread): import a heavy client
+        library, say, so that the first mount does not. Only ``serve`` calls it; a one-shot command
+        loads what it needs on first use. An exception is logged and the plugin keeps serving.
+        """

@@ -74,7 +74,8 @@ class OpsServer:
     def open_connections(self) -> int:
         return len(self._connections)
 
-    async def start(self) -> None:
+    async def start(self, *, log_serving: bool = True) -> None:
+        """Listen (a taken port is a StartupError); ``log_serving=False`` leaves the log line to :meth:`log_serving`."""
         try:
             self._server = await asyncio.start_server(
                 self._accept, self.host, self.port, limit=MAX_HEAD_BYTES, backlog=self.limits.max_connections
@@ -83,6 +84,11 @@ class OpsServer:
             where = f"{self.host or '*'}:{self.port}"
             reason = "address already in use (another instance?)" if exc.errno == errno.EADDRINUSE else exc.strerror or str(exc)
             raise StartupError(f"cannot listen on --http-address {where}: {reason}") from None
+        if log_serving:
+            self.log_serving()
+
+    def log_serving(self) -> None:
+        assert self._server is not None
         listening = ", ".join(_describe(sock) for sock in self._server.sockets)
         log.info("serving /metrics, /healthz and /readyz on %s", listening)
 

@@ -9,6 +9,7 @@ serving. A backend name claimed twice is a startup error naming both distributio
 from __future__ import annotations
 
 import logging
+import time
 import traceback
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -66,6 +67,18 @@ class PluginSet:
                 self._call("gateway_register_backends", only=info, registry=backends, settings=settings, metrics=metrics)
         self._call("gateway_register_dialects", registry=dialects or DialectRegistry(), settings=settings)
         self._call("gateway_register_middleware", registry=middleware, settings=settings)
+
+    def server_started(self, settings: Settings) -> None:
+        """Run each plugin's warm-up (``gateway_server_started``); a failing one is logged, not unloaded."""
+        for impl in self.manager.hook.gateway_server_started.get_hookimpls():
+            started = time.perf_counter()
+            kwargs = {"settings": settings}
+            try:
+                impl.function(**{name: kwargs[name] for name in impl.argnames})
+            except Exception:
+                log.warning("plugin %s: warm-up failed (its first mount does the work instead)", impl.plugin_name, exc_info=True)
+            else:
+                log.debug("plugin %s warmed up in %.3fs", impl.plugin_name, time.perf_counter() - started)
 
     def _call(self, hook_name: str, only: PluginInfo | None = None, **kwargs: Any) -> None:
         """Call a hook plugin by plugin, so one plugin's failure stays its own."""

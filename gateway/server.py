@@ -2,26 +2,33 @@
 
 This is the only place where proto messages meet the gateway's types, and the only place
 where exceptions become gRPC statuses.
+
+The server can start before its pipeline exists (``serve`` does: the socket answers ``Version``
+while the plugins load); :meth:`GatewayServer.attach` hands it the gateway, and a ``Mount`` that
+arrived before waits for it. So this module imports nothing of the mount pipeline.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 
-from gateway import __version__, gcpolicy, wire
-from gateway.app import Gateway
+from gateway import __version__, wire
 from gateway.errors import GatewayError
+from gateway.metrics import Metrics
 from gateway.providerpb import service_pb2 as pb
 from gateway.providerpb import service_pb2_grpc as pb_grpc
 from gateway.rpcdecode import add_provider_service
+from gateway.settings import Settings
 from gateway.socketfile import SocketFile
 from gateway.text import bounded
+
+if TYPE_CHECKING:
+    from gateway.app import Gateway
 
 API_VERSION = "v1alpha1"
 MAX_STATUS_MESSAGE = 3000  # keep pod events readable and within metadata limits
@@ -38,20 +45,38 @@ log = logging.getLogger("gateway.server")
 
 
 class ProviderServicer(pb_grpc.CSIDriverProviderServicer):
-    def __init__(self, gateway: Gateway) -> None:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.gateway: Gateway | None = None
+        self.failure = ""  # why the pipeline will never come (the server is about to stop)
+        self._settled = asyncio.Event()
+
+    def attach(self, gateway: Gateway) -> None:
         self.gateway = gateway
+        self._settled.set()
+
+    def fail(self, reason: str) -> None:
+        self.failure = reason
+        self._settled.set()
+
+    async def _attached(self, context: grpc.aio.ServicerContext) -> Gateway:
+        """The gateway once attached: a Mount that arrives while ``serve`` still loads the plugins waits here."""
+        await self._settled.wait()
+        if self.gateway is None:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, status_message(f"secrets-gateway could not start: {self.failure}"))
+        assert self.gateway is not None
+        return self.gateway
 
     async def Version(self, request: pb.VersionRequest, context: grpc.aio.ServicerContext) -> pb.VersionResponse:
-        return pb.VersionResponse(
-            version=API_VERSION, runtime_name=self.gateway.settings.provider_name, runtime_version=__version__
-        )
+        return pb.VersionResponse(version=API_VERSION, runtime_name=self.settings.provider_name, runtime_version=__version__)
 
     async def Mount(self, request: pb.MountRequest, context: grpc.aio.ServicerContext) -> pb.MountResponse:
+        gateway = self.gateway or await self._attached(context)
         # the status is sent outside the handlers: gRPC keeps its abort exception for a while, and one raised in a
         # handler would keep the mount's exception chain, its frames and the secret values in them alive with it
         failure: tuple[grpc.StatusCode, str] | None = None
         try:
-            result = await self.gateway.service.mount(
+            result = await gateway.service.mount(
                 wire.from_mount_request(request), time_remaining=context.time_remaining()
             )
         except GatewayError as exc:
@@ -72,15 +97,18 @@ def status_message(message: str) -> str:
 
 
 class GatewayServer:
-    """Owns the socket file and the grpc.aio server for one gateway."""
+    """Owns the socket file and the grpc.aio server for one gateway.
 
-    def __init__(self, gateway: Gateway) -> None:
-        self.gateway = gateway
-        settings = gateway.settings
+    ``GatewayServer.of(gateway)`` serves a built gateway. ``GatewayServer(settings, metrics)`` can start
+    before the gateway is built (``metrics`` is the one the gateway will be built with); ``attach`` hands it over.
+    """
+
+    def __init__(self, settings: Settings, metrics: Metrics) -> None:
+        self.settings = settings
         self.socket = SocketFile(settings.socket_path)
         self.grace_period = settings.grace_period
         self.server = grpc.aio.server(
-            interceptors=[gateway.metrics.grpc_server],
+            interceptors=[metrics.grpc_server],
             options=[
                 ("grpc.max_receive_message_length", settings.max_request_bytes),
                 ("grpc.max_send_message_length", -1),
@@ -88,8 +116,27 @@ class GatewayServer:
                 ("grpc.server.max_pending_requests_hard_limit", PENDING_CALLS_LIMIT),
             ]
         )
-        add_provider_service(ProviderServicer(gateway), self.server)  # malformed bytes: InvalidArgument, not Unknown
+        self.servicer = ProviderServicer(settings)
+        add_provider_service(self.servicer, self.server)  # malformed bytes: InvalidArgument, not Unknown
         self.serving = False
+
+    @classmethod
+    def of(cls, gateway: Gateway) -> GatewayServer:
+        server = cls(gateway.settings, gateway.metrics)
+        server.attach(gateway)
+        return server
+
+    @property
+    def gateway(self) -> Gateway | None:
+        return self.servicer.gateway
+
+    def attach(self, gateway: Gateway) -> None:
+        """Serve Mount with ``gateway`` (built from these settings and metrics); waiting calls go ahead."""
+        self.servicer.attach(gateway)
+
+    def fail(self, reason: str) -> None:
+        """The gateway will not come: waiting and later Mount calls get ``Unavailable`` naming ``reason``."""
+        self.servicer.fail(reason)
 
     async def start(self) -> None:
         """Claim the socket path, start serving on a staging name, then publish the socket."""
@@ -98,28 +145,32 @@ class GatewayServer:
         try:
             self.server.add_insecure_port(self.socket.bind_address)
             await self.server.start()
-            self.socket.publish(self.gateway.settings.socket_mode)
+            self.socket.publish(self.settings.socket_mode)
         except BaseException:
             await self.server.stop(None)
             self.socket.withdraw()
             self.socket.release()
             raise
         self.serving = True
-        log.info(
-            "serving provider %s on %s (backends: %s)",
-            self.gateway.settings.provider_name,
-            self.socket.path,
-            ", ".join(self.gateway.backends.names()) or "none",
-        )
+        if self.gateway is not None:
+            self.log_serving()
+
+    def log_serving(self) -> None:
+        """The log line that says the provider serves (``start`` writes it when the gateway is attached already)."""
+        assert self.gateway is not None
+        backends = ", ".join(self.gateway.backends.names()) or "none"
+        log.info("serving provider %s on %s (backends: %s)", self.settings.provider_name, self.socket.path, backends)
 
     def readiness(self) -> tuple[bool, dict[str, Any]]:
         """Ready when the socket is served and every plugin loaded (detail for /readyz)."""
-        failures = [failure.describe() for failure in self.gateway.plugins.failures]
-        backends = self.gateway.backends.names()
+        gateway = self.gateway
+        failures = [failure.describe() for failure in gateway.plugins.failures] if gateway else []
+        backends = gateway.backends.names() if gateway else []
         detail = {
             "socket": str(self.socket.path) if self.serving else None,
+            "starting": gateway is None,  # serve's socket is up, its plugins are still loading
             "backends": backends,
-            "plugins": [info.name for info in self.gateway.plugins.loaded],
+            "plugins": [info.name for info in gateway.plugins.loaded] if gateway else [],
             "plugin_failures": failures,
         }
         return self.serving and not failures and bool(backends), detail
@@ -130,22 +181,11 @@ class GatewayServer:
             return
         self.serving = False
         self.socket.withdraw()
+        if self.gateway is None:  # a start that failed behind the socket: its error is the one line to show
+            await self.server.stop(None)
+            self.socket.release()
+            return
         log.info("stopping: waiting up to %gs for in-flight mounts", self.grace_period)
         await self.server.stop(self.grace_period)
         self.socket.release()
         await self.gateway.aclose()
-
-    async def run_until_signalled(self) -> None:
-        """Serve until SIGTERM or SIGINT, then stop gracefully."""
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, stop.set)
-        await self.start()
-        gcpolicy.settle_after_startup()
-        try:
-            await stop.wait()
-        finally:
-            for signum in (signal.SIGTERM, signal.SIGINT):
-                loop.remove_signal_handler(signum)
-            await self.stop()

@@ -34,7 +34,7 @@ async def get(host: str, port: int, path: str, method: str = "GET") -> tuple[int
 
 async def test_health_readiness_and_metrics() -> None:
     gateway = start_gateway(backends=[ScriptedBackend(name="fake", values={"c": (b"v", "1")})])
-    server = GatewayServer(gateway)
+    server = GatewayServer.of(gateway)
     ops = OpsServer("127.0.0.1", 0, gateway.metrics.registry, server.readiness)
     await ops.start()
     try:

@@ -153,7 +153,7 @@ def short_dir() -> Path:
 
 async def test_socket_appears_only_when_serving_with_tight_mode_and_is_removed_on_stop() -> None:
     gateway = start_gateway(backends=[backend()])
-    server = GatewayServer(gateway)
+    server = GatewayServer.of(gateway)
     path = gateway.settings.socket_path
     assert not path.exists()
     await server.start()
@@ -174,7 +174,7 @@ async def test_stale_socket_is_replaced() -> None:
     stale.bind(str(directory / "secrets-gateway.sock"))
     stale.close()  # the file stays, nobody listens
     gateway = start_gateway(backends=[backend()], providers_dir=directory)
-    server = GatewayServer(gateway)
+    server = GatewayServer.of(gateway)
     await server.start()
     try:
         async with DriverClient(gateway.settings.socket_path) as client:
@@ -189,7 +189,7 @@ async def test_live_socket_owned_by_another_process_is_not_stolen() -> None:
     live.bind(str(directory / "secrets-gateway.sock"))
     live.listen()
     try:
-        server = GatewayServer(start_gateway(backends=[backend()], providers_dir=directory))
+        server = GatewayServer.of(start_gateway(backends=[backend()], providers_dir=directory))
         with pytest.raises(StartupError, match="another server is already serving"):
             await server.start()
     finally:
@@ -200,17 +200,17 @@ async def test_a_regular_file_in_the_way_is_not_removed() -> None:
     directory = short_dir()
     (directory / "secrets-gateway.sock").write_text("not a socket")
     with pytest.raises(StartupError, match="is not a socket"):
-        await GatewayServer(start_gateway(backends=[backend()], providers_dir=directory)).start()
+        await GatewayServer.of(start_gateway(backends=[backend()], providers_dir=directory)).start()
     assert (directory / "secrets-gateway.sock").read_text() == "not a socket"
 
 
 async def test_second_instance_refuses_to_start() -> None:
     directory = short_dir()
-    first = GatewayServer(start_gateway(backends=[backend()], providers_dir=directory))
+    first = GatewayServer.of(start_gateway(backends=[backend()], providers_dir=directory))
     await first.start()
     try:
         with pytest.raises(StartupError, match="another secrets-gateway instance holds"):
-            await GatewayServer(start_gateway(backends=[backend()], providers_dir=directory)).start()
+            await GatewayServer.of(start_gateway(backends=[backend()], providers_dir=directory)).start()
         async with DriverClient(directory / "secrets-gateway.sock") as client:
             await client.version()  # the first one is unharmed
     finally:
@@ -221,7 +221,7 @@ async def test_in_flight_mounts_finish_during_graceful_stop() -> None:
     settings = Settings(grace_period=10)
     slow = backend(delay=0.5)
     gateway = start_gateway(backends=[slow], settings=settings)
-    server = GatewayServer(gateway)
+    server = GatewayServer.of(gateway)
     await server.start()
     client = DriverClient(gateway.settings.socket_path)
     try:
@@ -238,13 +238,13 @@ async def test_in_flight_mounts_finish_during_graceful_stop() -> None:
 
 async def test_restart_on_the_same_socket_serves_an_existing_channel() -> None:
     directory = short_dir()
-    first = GatewayServer(start_gateway(backends=[backend()], providers_dir=directory))
+    first = GatewayServer.of(start_gateway(backends=[backend()], providers_dir=directory))
     await first.start()
     client = DriverClient(directory / "secrets-gateway.sock")
     try:
         await client.mount(mount_request([{"objectName": "c", "objectType": "fake"}]))
         await first.stop()
-        second = GatewayServer(start_gateway(backends=[backend()], providers_dir=directory))
+        second = GatewayServer.of(start_gateway(backends=[backend()], providers_dir=directory))
         await second.start()
         try:
             result = await client.mount(mount_request([{"objectName": "c", "objectType": "fake"}]), timeout=10)

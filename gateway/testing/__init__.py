@@ -123,7 +123,7 @@ async def running_gateway(
     """A started server on a temporary socket plus a connected :class:`DriverClient`."""
     directory = Path(tempfile.mkdtemp(prefix="sgw-", dir="/tmp"))
     gateway = start_gateway(plugins, backends=backends, settings=settings, discover=discover, providers_dir=directory)
-    server = GatewayServer(gateway)
+    server = GatewayServer.of(gateway)
     await server.start()
     client = DriverClient(server.socket.path)
     try:

@@ -7,12 +7,14 @@ the CLI: a flag the CLI does not know, or one in the wrong place, fails here.
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.chart.cases import SCENARIO_PARAMS, Scenario
-from tests.chart.served import Served, get, serve
+from tests.chart.served import START_TIMEOUT, Served, get, serve
 from tests.chart.tools import render
 
 pytestmark = pytest.mark.timeout(1200)  # the first test may build helm
@@ -33,11 +35,21 @@ def _check_running(scenario: Scenario, served: Served) -> None:
         return
     base = f"http://127.0.0.1:{served.port}"
     assert get(f"{base}/healthz")[0] == 200
-    status, body = get(f"{base}/readyz")
-    detail = json.loads(body)
+    status, detail = _readiness_once_started(base)
     assert sorted(detail["plugins"]) == sorted(name for name in scenario.plugins.split(",") if name != "acme")
     if "acme" in scenario.plugins:  # an allow-listed plugin the image lacks keeps the pod unready
         assert status == 503 and any("acme" in failure for failure in detail["plugin_failures"])
     else:
         assert status == 200, detail
     assert get(f"{base}/metrics")[0] == 200
+
+
+def _readiness_once_started(base: str) -> tuple[int, dict[str, Any]]:
+    """``/readyz`` once the plugins behind the socket have loaded (the socket comes first)."""
+    deadline = time.monotonic() + START_TIMEOUT
+    while True:
+        status, body = get(f"{base}/readyz")
+        detail: dict[str, Any] = json.loads(body)
+        if not detail["starting"] or time.monotonic() > deadline:
+            return status, detail
+        time.sleep(0.05)

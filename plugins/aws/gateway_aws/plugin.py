@@ -19,7 +19,9 @@ from gateway_aws.ssm import SsmParameterBackend
 GATEWAY_PLUGIN_API = 1  # the plugin API this plugin is written for (gateway.plugin)
 
 log = logging.getLogger("gateway_aws")
-__all__ = ["gateway_add_options", "gateway_register_backends", "gateway_register_dialects"]  # the dialect's hook is ascp's
+__all__ = [  # the dialect's hook is ascp's
+    "gateway_add_options", "gateway_register_backends", "gateway_register_dialects", "gateway_server_started",
+]
 
 
 @hookimpl
@@ -40,3 +42,10 @@ def gateway_register_backends(registry: BackendRegistry, settings: Settings, met
     runtime = AwsRuntime(options, metrics)
     registry.add(SecretsManagerBackend(runtime, batch=options.secretsmanager_batch))
     registry.add(SsmParameterBackend(runtime))
+
+
+@hookimpl
+def gateway_server_started() -> None:
+    """Import botocore's session and client machinery (~16 MiB) now, on the core's warm-up thread, not in the first mount."""
+    import botocore.client
+    import botocore.session  # noqa: F401
