@@ -181,11 +181,9 @@ class GatewayServer:
             return
         self.serving = False
         self.socket.withdraw()
-        if self.gateway is None:  # a start that failed behind the socket: its error is the one line to show
-            await self.server.stop(None)
-            self.socket.release()
-            return
-        log.info("stopping: waiting up to %gs for in-flight mounts", self.grace_period)
-        await self.server.stop(self.grace_period)
+        if self.gateway is not None:  # else a start failed behind the socket: its error is the one line to show
+            log.info("stopping: waiting up to %gs for in-flight mounts", self.grace_period)
+        await self.server.stop(self.grace_period)  # mounts that waited for a failed start get its Unavailable
         self.socket.release()
-        await self.gateway.aclose()
+        if self.gateway is not None:
+            await self.gateway.aclose()
