@@ -17,54 +17,69 @@ from dataclasses import dataclass
 
 
 @dataclass
-class _CallClock:
+class CallClock:
+    """One backend call's timeout; :attr:`waiting_for` names what it waits for while paused ("" when running)."""
+
     timeout: asyncio.Timeout
-    parent: _CallClock | None
+    parent: CallClock | None
     paused: int = 0
     remaining: float = 0.0
+    waiting_for: str = ""
 
-    def pause(self, loop: asyncio.AbstractEventLoop) -> None:
+    def pause(self, loop: asyncio.AbstractEventLoop, waiting_for: str) -> None:
         if self.paused == 0:
+            self.waiting_for = waiting_for
             when = self.timeout.when()
             self.remaining = max(0.0, when - loop.time()) if when is not None else -1.0
             if when is not None and not self.timeout.expired():
                 self.timeout.reschedule(None)
         self.paused += 1
         if self.parent is not None:
-            self.parent.pause(loop)
+            self.parent.pause(loop, waiting_for)
 
-    def resume(self, loop: asyncio.AbstractEventLoop) -> None:
+    def resume(self, loop: asyncio.AbstractEventLoop, cancelled: bool) -> None:
+        """Run on with what was left; a wait ended by cancellation (the mount's deadline) stays named."""
         self.paused -= 1
-        if self.paused == 0 and self.remaining >= 0 and not self.timeout.expired():
-            self.timeout.reschedule(loop.time() + self.remaining)
+        if self.paused == 0:
+            if not cancelled:
+                self.waiting_for = ""
+            if self.remaining >= 0 and not self.timeout.expired():
+                self.timeout.reschedule(loop.time() + self.remaining)
         if self.parent is not None:
-            self.parent.resume(loop)
+            self.parent.resume(loop, cancelled)
 
 
-_current: ContextVar[_CallClock | None] = ContextVar("backend_call_clock", default=None)
+_current: ContextVar[CallClock | None] = ContextVar("backend_call_clock", default=None)
 
 
 @asynccontextmanager
-async def call_timeout(seconds: float) -> AsyncIterator[None]:
+async def call_timeout(seconds: float) -> AsyncIterator[CallClock]:
     """``asyncio.timeout(seconds)`` for one backend call, pausable by :func:`outside_call_timeout` inside it."""
     async with asyncio.timeout(seconds) as timeout:
-        token = _current.set(_CallClock(timeout, _current.get()))
+        clock = CallClock(timeout, _current.get())
+        token = _current.set(clock)
         try:
-            yield
+            yield clock
         finally:
             _current.reset(token)
 
 
 @asynccontextmanager
-async def outside_call_timeout() -> AsyncIterator[None]:
-    """Run the block without charging its time to the enclosing backend calls' timeouts (none: no effect)."""
+async def outside_call_timeout(waiting_for: str = "another service") -> AsyncIterator[None]:
+    """Run the block without charging its time to the enclosing backend calls' timeouts (none: no effect).
+
+    ``waiting_for`` ("the Kubernetes API") is named if the mount's deadline passes meanwhile."""
     clock = _current.get()
     if clock is None:
         yield
         return
     loop = asyncio.get_running_loop()
-    clock.pause(loop)
+    clock.pause(loop, waiting_for)
+    cancelled = False
     try:
         yield
+    except asyncio.CancelledError:
+        cancelled = True
+        raise
     finally:
-        clock.resume(loop)
+        clock.resume(loop, cancelled)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from gateway.backend import Backend, BackendRegistry
-from gateway.callclock import call_timeout
+from gateway.callclock import CallClock, call_timeout
 from gateway.errors import CODE_PRECEDENCE, ERROR_CLASSES, DeadlineExceeded, GatewayError, Internal, ResourceExhausted
 from gateway.failover import ObjectAttempts
 from gateway.metrics import OK, Metrics, outcome_of
@@ -61,17 +61,18 @@ class Dispatcher:
             for obj, backend in ((obj, backends[obj.backend]) for obj in plan.objects)
         ]
         semaphore = asyncio.Semaphore(self.limits.max_parallel_calls)
+        clocks: dict[tuple[str, str], CallClock] = {}  # (backend, location) -> its call's clock, to name a wait
         try:
             async with asyncio.timeout(timeout):
                 async with asyncio.TaskGroup() as group:
 
                     def launch(requests: list[tuple[ObjectAttempts, int]]) -> None:
                         for backend, location, members in self._batches(requests):
-                            group.create_task(self._run_batch(plan, backend, location, members, semaphore, launch))
+                            group.create_task(self._run_batch(plan, backend, location, members, semaphore, launch, clocks))
 
                     launch([(tracker, attempt) for tracker in trackers for attempt in tracker.start()])
         except TimeoutError:
-            raise DeadlineExceeded(_pending_message(trackers, budget if budget is not None else timeout)) from None
+            raise DeadlineExceeded(_pending_message(trackers, budget if budget is not None else timeout, clocks)) from None
         failures = [(tracker.obj.label, tracker.failure) for tracker in trackers if tracker.failure is not None]
         if failures:
             raise combine_failures(failures, len(trackers))
@@ -105,21 +106,25 @@ class Dispatcher:
         members: list[tuple[ObjectAttempts, int]],
         semaphore: asyncio.Semaphore,
         launch: Callable[[list[tuple[ObjectAttempts, int]]], None],
+        clocks: dict[tuple[str, str], CallClock],
     ) -> None:
         items = tuple(t.obj.item_at(a) for t, a in members)
         batch = FetchBatch(backend_name, location, plan.request.identity, plan.request, items, plan.dialect)
         async with semaphore:
-            outcomes = await self._call(self.registry.get(backend_name), batch)  # type: ignore[arg-type]
+            outcomes = await self._call(self.registry.get(backend_name), batch, clocks)  # type: ignore[arg-type]
         follow_ups = [(t, n) for t, a in members for n in t.record(a, outcomes[t.obj.index])]
         if follow_ups:
             launch(follow_ups)
 
-    async def _call(self, backend: Backend, batch: FetchBatch) -> dict[int, Fetched | GatewayError]:
+    async def _call(
+        self, backend: Backend, batch: FetchBatch, clocks: dict[tuple[str, str], CallClock]
+    ) -> dict[int, Fetched | GatewayError]:
         """One ``fetch_many`` call, with its timeout; every failure becomes a typed per-item error."""
         timer = self.metrics.backend_batch_seconds_by(backend.name)
         try:
             with timer.time():
-                async with call_timeout(self.limits.call_timeout):
+                async with call_timeout(self.limits.call_timeout) as clock:
+                    clocks[(batch.backend, batch.location)] = clock
                     raw = await backend.fetch_many(batch)
         except TimeoutError:
             error: GatewayError = DeadlineExceeded(
@@ -176,10 +181,17 @@ def combine_failures(failures: list[tuple[str, GatewayError]], total: int, shown
     return ERROR_CLASSES.get(code, Internal)(message)
 
 
-def _pending_message(trackers: list[ObjectAttempts], timeout: float | None) -> str:
+def _pending_message(trackers: list[ObjectAttempts], timeout: float | None, clocks: dict[tuple[str, str], CallClock]) -> str:
+    """Which objects were still pending, and where — with what a call was waiting for when it was not its backend."""
+
+    def where(tracker: ObjectAttempts) -> str:
+        places = []
+        for location in tracker.in_flight:
+            clock = clocks.get((tracker.obj.backend, location))
+            places.append(f"{location}, waiting for {clock.waiting_for}" if clock is not None and clock.waiting_for else location)
+        return ", ".join(places) if places else "queued"
+
     pending = [t for t in trackers if not t.decided]
-    names = ", ".join(
-        f"{t.obj.label} ({at(t.obj.backend, ', '.join(t.in_flight) if t.in_flight else 'queued')})" for t in pending[:5]
-    )
+    names = ", ".join(f"{t.obj.label} ({at(t.obj.backend, where(t))})" for t in pending[:5])
     more = f" and {len(pending) - 5} more" if len(pending) > 5 else ""
     return f"mount deadline of {timeout:.3g}s exceeded; still pending: {names}{more}"

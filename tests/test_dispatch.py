@@ -205,6 +205,19 @@ async def test_outside_call_timeout_stops_the_backend_timeout(cached: bool, outs
     assert outcome == expected
 
 
+async def test_a_mount_deadline_during_a_wait_elsewhere_names_it() -> None:
+    @dataclass
+    class WaitsForKubernetes(ScriptedBackend):
+        async def fetch_many(self, batch: FetchBatch) -> Sequence[FetchOutcome]:
+            async with outside_call_timeout("the Kubernetes API"):
+                await asyncio.sleep(30)
+            return await super().fetch_many(batch)
+
+    with pytest.raises(DeadlineExceeded) as caught:
+        await fetch(registry_of(WaitsForKubernetes(name="a")), objects(1), timeout=0.2)
+    assert caught.value.message == 'mount deadline of 0.2s exceeded; still pending: objects[0] "o0" (a @ here, waiting for the Kubernetes API)'
+
+
 async def test_outside_call_timeout_without_a_call_is_a_no_op() -> None:
     async with outside_call_timeout():
         await asyncio.sleep(0)

@@ -243,10 +243,10 @@ def mount_points(stack: Stack) -> set[str]:
 # --------------------------------------------------------------------------- real backends
 
 
-def audit(stack: Stack, verb: str, resource: str, user: str) -> list[JsonObject]:
-    """Audit events (ResponseComplete) of ``user`` doing ``verb`` on ``resource``."""
+def audit(stack: Stack, verb: str, resource: str, user: str, stage: str = "ResponseComplete") -> list[JsonObject]:
+    """Audit events (at ``stage``; a watch in progress has only ResponseStarted) of ``user`` doing ``verb`` on ``resource``."""
     return [e for e in stack.plane.audit_events()
-            if e.get("stage") == "ResponseComplete" and e.get("verb") == verb
+            if e.get("stage") == stage and e.get("verb") == verb
             and e.get("objectRef", {}).get("resource") == resource and e.get("user", {}).get("username") == user]  # fmt: skip
 
 
@@ -338,12 +338,21 @@ def irsa_mount(stack: Stack, name: str) -> Volume:
     return mounted_pod(stack, name, name, account=name)[1]
 
 
+def assert_role_read(stack: Stack, gateway: tuple[str, str], account: str) -> None:
+    """The gateway running as ``gateway`` read ``account``'s annotation from the API server: by its ServiceAccount
+    watch (a LIST, then a WATCH, both granted by the chart), or by a GET when the watch had not seen it yet."""
+    user = "system:serviceaccount:{}:{}".format(*gateway)
+    listed = audit(stack, "list", "serviceaccounts", user)
+    watching = audit(stack, "watch", "serviceaccounts", user, stage="ResponseStarted")
+    got = [e for e in audit(stack, "get", "serviceaccounts", user) if e["objectRef"].get("name") == account]
+    assert listed and all(e["responseStatus"]["code"] == 200 for e in listed), "the chart lets the gateway list ServiceAccounts"
+    assert any(e["responseStatus"]["code"] == 200 for e in watching) or any(e["responseStatus"]["code"] == 200 for e in got)
+
+
 def test_aws_irsa_role_from_the_service_account_annotation(stack: Stack) -> None:
     volume = irsa_mount(stack, "aws-irsa")
     assert stack.kubelet.files(volume) == {"db": (b"aws-irsa-value", 0o644)}
-    namespace, name = stack.gateway_service_account
-    reads = audit(stack, "get", "serviceaccounts", f"system:serviceaccount:{namespace}:{name}")
-    assert any(e["objectRef"].get("name") == "aws-irsa" and e["responseStatus"]["code"] == 200 for e in reads)
+    assert_role_read(stack, stack.gateway_service_account, "aws-irsa")
 
 
 def test_aws_pod_identity_through_the_agent(stack: Stack) -> None:
@@ -387,9 +396,7 @@ def test_ascp_class_unchanged_through_the_aws_release(stack: Stack) -> None:
         "e2e_ascp-key": (b"ascp-key-value", 0o644),  # ASCP's pathTranslation: "/" becomes "_"
     }
     assert db["VersionId"] in versions(pod_status(stack, pod)).values()
-    namespace, name = stack.ascp.service_account
-    reads = audit(stack, "get", "serviceaccounts", f"system:serviceaccount:{namespace}:{name}")
-    assert any(e["objectRef"].get("name") == "aws-ascp" for e in reads)
+    assert_role_read(stack, stack.ascp.service_account, "aws-ascp")
 
 
 def test_ascp_class_without_region_takes_the_node_label(stack: Stack) -> None:
@@ -414,9 +421,10 @@ def test_ascp_class_without_region_takes_the_node_label(stack: Stack) -> None:
 
 #: (verb, resource, group) the chart's gateway identity may do with plugins.aws.region set — the IRSA
 #: ServiceAccount read — and requests it must be refused (the region is known: no pod or node reads)
-GATEWAY_ALLOWED = [("get", "serviceaccounts", "")]
-GATEWAY_REFUSED = [("get", "pods", ""), ("get", "nodes", ""), ("list", "pods", ""), ("get", "secrets", ""),
-                   ("create", "tokenreviews", "authentication.k8s.io"), ("watch", "serviceaccounts", "")]  # fmt: skip
+GATEWAY_ALLOWED = [("get", "serviceaccounts", ""), ("list", "serviceaccounts", ""), ("watch", "serviceaccounts", "")]
+GATEWAY_REFUSED = [("get", "pods", ""), ("get", "nodes", ""), ("list", "pods", ""), ("get", "secrets", ""), ("list", "secrets", ""),
+                   ("create", "tokenreviews", "authentication.k8s.io"), ("update", "serviceaccounts", ""),
+                   ("delete", "serviceaccounts", "")]  # fmt: skip
 
 
 def test_chart_rbac_is_what_the_gateway_needs(stack: Stack) -> None:

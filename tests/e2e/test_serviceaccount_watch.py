@@ -119,7 +119,9 @@ async def test_an_identity_that_may_only_get_falls_back_to_gets(plane: ControlPl
     try:
         with caplog.at_level(logging.WARNING, "gateway_kube.watch"):
             for _ in range(3):
-                assert (await accounts.get(NAMESPACE, "only-get"))["metadata"]["annotations"][ROLE] == role("only-get")
+                found = await accounts.get(NAMESPACE, "only-get")
+                assert found["metadata"]["annotations"][ROLE] == role("only-get")
+                assert found["kind"] == "PartialObjectMetadata" and "secrets" not in found  # the GET asks for metadata only
     finally:
         await accounts.aclose()
         await api.aclose()

@@ -145,6 +145,13 @@ async def test_a_kubernetes_wait_is_never_charged_to_the_backend_timeout(world: 
     assert outcome in failed.message and "no answer from secretsmanager" not in failed.message
 
 
+async def test_a_mount_deadline_during_a_kubernetes_read_names_the_kubernetes_api(world: AwsWorld) -> None:
+    world.kube.inject("/api/v1/namespaces/apps/serviceaccounts/web", latency=3.0)
+    failed = await failure(world, world.irsa_pod(), mount_timeout=1.0, aws_kube_watch_max_accounts="0")
+    assert failed.code_name == "DeadlineExceeded"
+    assert "(secretsmanager @ us-east-1, waiting for the Kubernetes API)" in failed.message
+
+
 async def test_with_the_watch_the_role_needs_no_get(world: AwsWorld) -> None:
     async with world.gateway() as gw:
         for number in range(3):

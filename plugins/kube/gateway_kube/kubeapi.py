@@ -77,6 +77,8 @@ MAX_BODY_BYTES = 8 * 1024 * 1024
 #: metadata only (no spec, no secrets list): what list and watch ask for
 METADATA_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
 METADATA = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"
+#: what a mount was waiting for, if its deadline passes during a Kubernetes read
+KUBERNETES = "the Kubernetes API"
 WATCH_EVENT_TYPES = frozenset({"ADDED", "MODIFIED", "DELETED", "BOOKMARK", "ERROR"})
 
 JsonObject = dict[str, Any]
@@ -397,7 +399,9 @@ class KubeApi:
     # -- typed helpers for the objects plugins commonly read
 
     async def service_account(self, namespace: str, name: str) -> JsonObject:
-        return await self.get_json(f"/api/v1/namespaces/{_segment(namespace)}/serviceaccounts/{_segment(name)}", namespace)
+        """The ServiceAccount's metadata (``PartialObjectMetadata``: no secrets list)."""
+        path = f"/api/v1/namespaces/{_segment(namespace)}/serviceaccounts/{_segment(name)}"
+        return await self.get_json(path, namespace, accept=METADATA)
 
     async def pod(self, namespace: str, name: str) -> JsonObject:
         return await self.get_json(f"/api/v1/namespaces/{_segment(namespace)}/pods/{_segment(name)}", namespace)
@@ -418,36 +422,37 @@ class KubeApi:
 
     # -- the generic read
 
-    async def get_json(self, path: str, tenant: str = "") -> JsonObject:
+    async def get_json(self, path: str, tenant: str = "", accept: str = "application/json") -> JsonObject:
         """GET ``path`` (e.g. ``/api/v1/nodes/n1``) as a JSON object for ``tenant`` (a pod namespace,
-        whose share of the rate limit it uses); treat the result as read-only."""
-        cached = self._cache.get(path)
+        whose share of the rate limit it uses); ``accept`` may ask for metadata only (:data:`METADATA`).
+        Treat the result as read-only."""
+        key = path if accept == "application/json" else f"{path} as {accept}"
+        cached = self._cache.get(key)
         if cached is not None:
             return cached
-        async with outside_call_timeout():  # a Kubernetes wait is never charged to a backend's timeout
-            return await self._flights.do(path, lambda: self._fetch(path, tenant))
+        async with outside_call_timeout(KUBERNETES):  # a Kubernetes wait is never charged to a backend's timeout
+            return await self._flights.do(key, lambda: self._fetch(path, tenant, accept, key))
 
-    async def _fetch(self, path: str, tenant: str) -> JsonObject:
+    async def _fetch(self, path: str, tenant: str, accept: str, key: str) -> JsonObject:
         try:
             await self.bucket.acquire(tenant)
         except KubeRateLimited as exc:
             self._on_request(path, exc)
             raise
         try:
-            config = self.config()
-            document = await self._request(config, "GET", path)
+            document = await self._request(self.config(), "GET", path, accept=accept)
         except KubeApiError as exc:
             self._on_request(path, exc)
             raise
         self._on_request(path, None)
         if self.cache_ttl > 0:
-            self._cache.put(path, document, self.clock() + self.cache_ttl)
+            self._cache.put(key, document, self.clock() + self.cache_ttl)
         return document
 
     async def post_json(self, path: str, body: JsonObject) -> JsonObject:
         """POST ``body`` to ``path`` (e.g. a TokenRequest or a new Secret); the created object."""
         try:
-            async with outside_call_timeout():
+            async with outside_call_timeout(KUBERNETES):
                 await self.bucket.acquire()
                 document = await self._request(self.config(), "POST", path, body)
         except KubeApiError as exc:

@@ -30,6 +30,7 @@ from typing import Protocol
 
 from gateway.plugin import Backoff, outside_call_timeout
 from gateway_kube.kubeapi import (
+    KUBERNETES,
     JsonObject,
     KubeApi,
     KubeApiError,
@@ -309,7 +310,7 @@ class ServiceAccounts:
         if watch is not None and watch.permitted:
             watch.start()
             if not watch.synced:
-                async with outside_call_timeout():  # a Kubernetes wait, not the backend's
+                async with outside_call_timeout(KUBERNETES):  # a Kubernetes wait, not the backend's
                     await watch.wait_first_attempt(self.api.timeout)
             found = watch.store.get(namespace, name) if watch.synced else None
             if found is not None:
