@@ -138,6 +138,10 @@ class KubeConnectionError(KubeApiError, Unavailable):
     """No answer: connection refused, TLS failure, timeout."""
 
 
+class KubeAnswerTooLarge(KubeServerError):
+    """An answer (or one watch event) above the 8 MiB cap."""
+
+
 class KubeMalformedEvent(KubeServerError):
     """A watch event that is not a JSON object with a known ``type`` and an ``object`` with metadata."""
 
@@ -584,7 +588,7 @@ def nested(document: JsonObject, *keys: str) -> JsonObject:
 
 def _transport_error(exc: HttpProblem, where: str, path: str, server: str) -> KubeApiError:
     if exc.kind in (TOO_LARGE, MALFORMED):
-        return KubeServerError(f"{where}: unusable answer from {server}: {exc.detail}", path=path, api_message=exc.detail)
+        return (KubeAnswerTooLarge if exc.kind == TOO_LARGE else KubeServerError)(f"{where}: unusable answer from {server}: {exc.detail}", path=path, api_message=exc.detail)
     cause = "timed out" if exc.kind == TIMEOUT else exc.detail
     return KubeConnectionError(f"{where}: no answer from {server}: {cause}", path=path, api_message=cause)
 

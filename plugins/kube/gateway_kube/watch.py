@@ -33,6 +33,7 @@ from gateway_kube.kubeapi import (
     KUBERNETES,
     JsonObject,
     KubeApi,
+    KubeAnswerTooLarge,
     KubeApiError,
     KubeForbidden,
     KubeGone,
@@ -42,6 +43,7 @@ from gateway_kube.kubeapi import (
 
 log = logging.getLogger("gateway_kube.watch")
 COLLECTION = "/api/v1/serviceaccounts"
+MIN_PAGE = 10  # the smallest page asked for when pages come back above the answer cap
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,9 +199,15 @@ class ServiceAccountWatch:
     async def _list(self) -> None:
         """Every account, page by page, into a fresh store that replaces the old one at the end."""
         self.lists += 1
-        store, continue_token = self.store_factory(), ""
+        store, continue_token, limit = self.store_factory(), "", self.settings.page_size
         while True:
-            page = await self.source.list_metadata(COLLECTION, limit=self.settings.page_size, continue_token=continue_token)
+            try:
+                page = await self.source.list_metadata(COLLECTION, limit=limit, continue_token=continue_token)
+            except KubeAnswerTooLarge:
+                if limit <= MIN_PAGE:
+                    raise
+                limit = max(MIN_PAGE, limit // 4)  # accounts with huge annotations: smaller pages, same position
+                continue
             items = page.get("items")
             if not isinstance(items, list):
                 raise KubeMalformedEvent("the ServiceAccount list has no items", path=COLLECTION)

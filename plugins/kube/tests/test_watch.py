@@ -14,6 +14,7 @@ from gateway.plugin import Backoff
 from gateway.testing.kube import FakeKubernetes
 from gateway_kube.kubeapi import (
     JsonObject,
+    KubeAnswerTooLarge,
     KubeApi,
     KubeConfig,
     KubeConnectionError,
@@ -150,6 +151,25 @@ async def test_the_loop_survives_and_resumes(watches: list[Any], calls: list[tup
     watch = await run(source)
     assert source.calls[: len(calls)] == calls
     assert watch.permitted
+    await watch.aclose()
+
+
+async def test_pages_above_the_answer_cap_are_asked_again_smaller() -> None:
+    too_large = KubeAnswerTooLarge("the answer is larger than the limit of 8388608 bytes")
+    source = ScriptedSource([page("1", account("a", "x"), more="k"), too_large, too_large, page("2", account("a", "y"))], [])
+    watch = ServiceAccountWatch(source, lambda: AccountStore(10, KEEP), WatchSettings(page_size=500), no_sleep)
+    limits: list[int] = []
+    original = source.list_metadata
+
+    async def recording(path: str, *, limit: int, continue_token: str = "") -> JsonObject:
+        limits.append(limit)
+        return await original(path, limit=limit, continue_token=continue_token)
+
+    source.list_metadata = recording  # type: ignore[method-assign]
+    watch.start()
+    await asyncio.wait_for(source.idle.wait(), 5)
+    assert limits == [500, 500, 125, 31] and source.calls[1:4] == [("list", "k")] * 3
+    assert roles(watch, ("a", "x"), ("a", "y")) == ["", ""] and watch.errors == 0
     await watch.aclose()
 
 
