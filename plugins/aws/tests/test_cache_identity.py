@@ -75,13 +75,15 @@ async def test_pod_identity_credentials_and_values_are_per_pod(world: AwsWorld) 
 async def test_irsa_lookups_and_credentials_are_per_service_account(world: AwsWorld) -> None:
     """The ServiceAccount lookup and STS credentials of one account never serve another account."""
     world.proxy.deny(role=role_arn("b"), name="db")
+    pod_a, pod_b = world.irsa_pod(name="a-0", service_account="a"), world.irsa_pod(name="b-0", service_account="b")
     async with world.gateway(cache_ttl=60) as gw:
-        await gw.mount(mount_request(OBJECTS, IRSA, pod=world.irsa_pod(name="a-0", service_account="a")))
+        await gw.mount(mount_request(OBJECTS, IRSA, pod=pod_a))
         with pytest.raises(MountFailure) as refused:
-            await gw.mount(mount_request(OBJECTS, IRSA, pod=world.irsa_pod(name="b-0", service_account="b")))
+            await gw.mount(mount_request(OBJECTS, IRSA, pod=pod_b))
     assert refused.value.code_name == "PermissionDenied"
     assert world.proxy.count("AssumeRoleWithWebIdentity") == 2
-    assert world.kube.count("serviceaccounts") == 2
+    # both roles from the ServiceAccount watch's one list: each account's own annotation, no GET
+    assert (world.kube.count(method="LIST"), world.kube.count("/serviceaccounts/", method="GET")) == (1, 0)
 
 
 IRSA_TOKEN_CASES = [
