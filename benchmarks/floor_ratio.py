@@ -242,7 +242,7 @@ async def measure(
 ) -> list[list[float]]:
     """Per-mount CPU seconds of each server, one figure per batch; batches alternate ABBA."""
     figures: list[list[float]] = [[] for _ in pair]
-    for server, stub in pair:  # warm-up
+    for _server, stub in pair:  # warm-up
         await batch(stub, [requests.next(miss) for _ in range(max(3, mounts // 10))], concurrency)
     for number in range(batches):
         order = list(enumerate(pair)) if number % 2 == 0 else list(reversed(list(enumerate(pair))))

@@ -63,5 +63,5 @@ def _checked_by_the_parser(pieces: list[Piece], plan: MountPlan) -> bool:
     """True when the pieces name exactly the files whose paths the parser found safe and unique."""
     return len(pieces) == len(plan.checked_names) and all(
         piece.name == name and not piece.child and not piece.name_from_secret
-        for piece, name in zip(pieces, plan.checked_names)
+        for piece, name in zip(pieces, plan.checked_names, strict=True)
     )

@@ -24,8 +24,8 @@ The current version is the one labelled ``AWSCURRENT`` (or ``current``), else th
 from __future__ import annotations
 
 import base64
-import functools
 import binascii
+import functools
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field

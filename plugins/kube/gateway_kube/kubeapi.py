@@ -588,7 +588,8 @@ def nested(document: JsonObject, *keys: str) -> JsonObject:
 
 def _transport_error(exc: HttpProblem, where: str, path: str, server: str) -> KubeApiError:
     if exc.kind in (TOO_LARGE, MALFORMED):
-        return (KubeAnswerTooLarge if exc.kind == TOO_LARGE else KubeServerError)(f"{where}: unusable answer from {server}: {exc.detail}", path=path, api_message=exc.detail)
+        error = KubeAnswerTooLarge if exc.kind == TOO_LARGE else KubeServerError
+        return error(f"{where}: unusable answer from {server}: {exc.detail}", path=path, api_message=exc.detail)
     cause = "timed out" if exc.kind == TIMEOUT else exc.detail
     return KubeConnectionError(f"{where}: no answer from {server}: {cause}", path=path, api_message=cause)
 

@@ -32,8 +32,8 @@ from gateway.plugin import Backoff, outside_call_timeout
 from gateway_kube.kubeapi import (
     KUBERNETES,
     JsonObject,
-    KubeApi,
     KubeAnswerTooLarge,
+    KubeApi,
     KubeApiError,
     KubeForbidden,
     KubeGone,
