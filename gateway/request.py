@@ -156,7 +156,8 @@ def _strings(text: str, field_name: str, *, allow_null: bool) -> dict[str, str]:
         _check_text(key, f"{field_name}: a key")
         if not isinstance(value, str):
             raise InvalidArgument(f"{field_name}: value of {_preview(key)} must be a string, got {json_kind_phrase(value)}")
-        _check_text(value, f"{field_name}: the value of {_preview(key)}")
+        if not _encodable(value):  # the message is formatted only when needed: this runs for every attribute
+            _check_text(value, f"{field_name}: the value of {_preview(key)}")
     return document
 
 
@@ -166,10 +167,16 @@ def _current_versions(pairs: tuple[tuple[str, str], ...]) -> Mapping[str, str]:
 
 def _check_text(value: str, what: str) -> None:
     """Reject strings that cannot be encoded as UTF-8 (JSON lets lone surrogates through)."""
+    if not _encodable(value):
+        raise InvalidArgument(f"{what} contains invalid Unicode (a lone surrogate escape)")
+
+
+def _encodable(value: str) -> bool:
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
-        raise InvalidArgument(f"{what} contains invalid Unicode (a lone surrogate escape)") from None
+        return False
+    return True
 
 
 def _position(exc: ValueError) -> str:
