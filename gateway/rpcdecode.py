@@ -13,6 +13,7 @@ from typing import Any
 import grpc
 from google.protobuf.message import DecodeError
 
+from gateway.grpcmetrics import GrpcServerMetrics
 from gateway.providerpb import service_pb2 as pb
 
 SERVICE = "v1alpha1.CSIDriverProvider"
@@ -44,11 +45,17 @@ def _guarded(method: Callable[[Any, Any], Awaitable[Any]], message: Any) -> Call
     return handle
 
 
-def add_provider_service(servicer: Any, server: grpc.aio.Server) -> None:
-    """Register ``servicer``'s Version and Mount like the generated code does, with tolerant decoding."""
+def add_provider_service(servicer: Any, server: grpc.aio.Server, metrics: GrpcServerMetrics | None = None) -> None:
+    """Register ``servicer``'s Version and Mount like the generated code does, with tolerant decoding
+    (and counted in ``metrics``, when given)."""
+
+    def behavior(name: str, request: Any) -> Callable[[Any, Any], Awaitable[Any]]:
+        guarded = _guarded(getattr(servicer, name), request)
+        return metrics.observe(SERVICE, name, guarded) if metrics is not None else guarded
+
     handlers = {
         name: grpc.unary_unary_rpc_method_handler(
-            _guarded(getattr(servicer, name), request),
+            behavior(name, request),
             request_deserializer=_decoder(request),
             response_serializer=response.SerializeToString,
         )

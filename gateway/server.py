@@ -108,7 +108,6 @@ class GatewayServer:
         self.socket = SocketFile(settings.socket_path)
         self.grace_period = settings.grace_period
         self.server = grpc.aio.server(
-            interceptors=[metrics.grpc_server],
             options=[
                 ("grpc.max_receive_message_length", settings.max_request_bytes),
                 ("grpc.max_send_message_length", -1),
@@ -117,7 +116,8 @@ class GatewayServer:
             ]
         )
         self.servicer = ProviderServicer(settings)
-        add_provider_service(self.servicer, self.server)  # malformed bytes: InvalidArgument, not Unknown
+        # malformed bytes: InvalidArgument, not Unknown
+        add_provider_service(self.servicer, self.server, metrics.grpc_server)
         self.serving = False
 
     @classmethod
