@@ -19,7 +19,7 @@ def unfrozen(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     gc.unfreeze()
 
 
-def test_start_up_survivors_are_frozen() -> None:
+def test_start_up_objects_are_frozen() -> None:
     kept = [[index] for index in range(1000)]
     gcpolicy.settle_after_startup()
     assert gc.get_freeze_count() >= len(kept)
