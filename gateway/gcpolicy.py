@@ -15,7 +15,7 @@ from __future__ import annotations
 import gc
 import threading
 
-FREEZE_EVERY_BYTES = 4 * 1024 * 1024
+FREEZE_EVERY_BYTES = 1024 * 1024
 
 _lock = threading.Lock()
 _admitted = 0

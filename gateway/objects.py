@@ -31,6 +31,8 @@ from gateway.yamlflavour import YamlFlavour
 Loader = Callable[[YamlFlavour, str, yaml11.YamlLimits], Any]
 
 LOAD_ERROR = "Failed to load SecretProviderClass"
+BYTES_PER_OBJECT = 800
+BYTES_PER_JMES_ENTRY = 300
 MAX_MODE = 0o777
 LABEL_LIMIT = 120
 ENCODINGS = ("base64", "hex", "utf-8")  # utf-8: the value as is (vault-csi-provider spells it out)
@@ -72,6 +74,13 @@ class ParsedObjects:
     checked_names: tuple[str, ...] = ()
     #: problems of :func:`gateway.planner.check_locations` per set of locations, kept with the parse
     location_problems: dict[tuple[tuple[str, tuple[str, ...]], ...], list[str]] = field(default_factory=dict)
+
+    def kept_bytes(self, text_bytes: int) -> int:
+        """About how much memory this result holds, parsed from ``text_bytes`` of text (measured with
+        tracemalloc on Python 3.11: ~780 bytes per plain object, ~290 per jmesPath entry, plus the text's
+        strings; a count-based estimate, as a text-based one was 3x low for classes of short descriptors)."""
+        entries = sum(len(obj.jmes) for obj in self.objects)
+        return len(self.objects) * BYTES_PER_OBJECT + entries * BYTES_PER_JMES_ENTRY + text_bytes
 
 
 def parse_objects(

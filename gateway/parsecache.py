@@ -1,10 +1,10 @@
 """The planner's parse cache: parsed SecretProviderClasses kept by a digest of the text they came from.
 
-Bounded by the memory the parsed results hold (estimated from the text: measured at about 5.5 bytes
-kept per byte of ``objects`` for a 0.9 MB class of 1,000 objects with 20 jmesPath entries each), not
-by the size of one class: a legal 1.4 MB class is parsed once, not on every mount. Keys are SHA-256
-digests, so the cache does not keep the texts themselves. Safe to use from threads. What it keeps is
-long-lived by design, so it is kept out of garbage collections (:mod:`gateway.gcpolicy`).
+Bounded by the memory the parsed results hold (each entry weighed by its caller, see
+:meth:`gateway.objects.ParsedObjects.kept_bytes`), not by the size of one class: a legal 1.4 MB
+class is parsed once, not on every mount. Keys are SHA-256 digests, so the cache does not keep the
+texts themselves. Safe to use from threads. What it keeps is long-lived by design, so it is kept
+out of garbage collections (:mod:`gateway.gcpolicy`).
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from gateway import gcpolicy
 
 V = TypeVar("V")
 
-BYTES_KEPT_PER_TEXT_BYTE = 6
 ENTRY_OVERHEAD_BYTES = 2048
 
 
@@ -50,9 +49,9 @@ class ParseCache(Generic[V]):
             self._entries.move_to_end(key)
             return entry[0]
 
-    def put(self, key: bytes, value: V, text_bytes: int) -> None:
-        """Keep ``value`` (parsed from ``text_bytes`` of text), evicting the least recently used over the bound."""
-        weight = text_bytes * BYTES_KEPT_PER_TEXT_BYTE + ENTRY_OVERHEAD_BYTES
+    def put(self, key: bytes, value: V, kept_bytes: int) -> None:
+        """Keep ``value`` (holding about ``kept_bytes``), evicting the least recently used over the bound."""
+        weight = kept_bytes + ENTRY_OVERHEAD_BYTES
         if weight > self.max_bytes:
             return
         with self._lock:

@@ -106,7 +106,7 @@ class Planner:
                 load=load,
             )
             if not parsed.problems:
-                self._parsed.put(key, parsed, sum(map(len, texts)))
+                self._parsed.put(key, parsed, parsed.kept_bytes(sum(map(len, texts))))
         return parsed
 
     async def parse_off_loop(self, parameters: Mapping[str, str]) -> ParsedObjects:

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from gateway import gcpolicy
-from gateway.parsecache import BYTES_KEPT_PER_TEXT_BYTE, ParseCache
+from gateway.parsecache import ParseCache
 
 
 @pytest.fixture(autouse=True)
@@ -26,24 +26,24 @@ def test_start_up_objects_are_frozen() -> None:
 
 
 @pytest.mark.parametrize(
-    ("text_bytes", "frozen"),
+    ("kept_bytes", "frozen"),
     [
         pytest.param(1000, False, id="small-class-waits-for-more"),
-        pytest.param(gcpolicy.FREEZE_EVERY_BYTES // BYTES_KEPT_PER_TEXT_BYTE, True, id="large-class-frozen-at-once"),
+        pytest.param(gcpolicy.FREEZE_EVERY_BYTES, True, id="large-class-frozen-at-once"),
     ],
 )
-def test_the_parse_cache_freezes_what_it_keeps_once_enough_accumulated(text_bytes: int, frozen: bool) -> None:
+def test_the_parse_cache_freezes_what_it_keeps_once_enough_accumulated(kept_bytes: int, frozen: bool) -> None:
     cache: ParseCache[list[list[int]]] = ParseCache()
     parsed = [[index] for index in range(1000)]
-    cache.put(b"key", parsed, text_bytes)
+    cache.put(b"key", parsed, kept_bytes)
     assert (gc.get_freeze_count() >= len(parsed)) is frozen
     assert cache.get(b"key") is parsed
 
 
 def test_a_frozen_entry_is_still_freed_when_evicted() -> None:
     cache: ParseCache[list[list[int]]] = ParseCache(max_bytes=gcpolicy.FREEZE_EVERY_BYTES * 2)
-    cache.put(b"old", [[index] for index in range(1000)], gcpolicy.FREEZE_EVERY_BYTES // BYTES_KEPT_PER_TEXT_BYTE)
+    cache.put(b"old", [[index] for index in range(1000)], gcpolicy.FREEZE_EVERY_BYTES)
     frozen = gc.get_freeze_count()
-    cache.put(b"new", [], gcpolicy.FREEZE_EVERY_BYTES // BYTES_KEPT_PER_TEXT_BYTE + 1)  # evicts "old"
+    cache.put(b"new", [], gcpolicy.FREEZE_EVERY_BYTES + 1)  # evicts "old"
     assert cache.get(b"old") is None
     assert gc.get_freeze_count() <= frozen - 1000
