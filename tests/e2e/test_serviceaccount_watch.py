@@ -131,6 +131,31 @@ async def test_an_identity_that_may_only_get_falls_back_to_gets(plane: ControlPl
     assert requests_by(plane, "getter") == {"list": 1, "get": 3}
 
 
+async def test_the_watch_resumes_where_the_server_ended_it(plane: ControlPlane) -> None:
+    """Watches the server ends after 2 s (timeoutSeconds) resume from their resourceVersion: no second LIST, and
+    accounts created between and after the reconnects are seen."""
+    account(plane.admin, "before-resume", {ROLE: role("before-resume")})
+    plane.admin.create({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "resumer", "namespace": NAMESPACE}})
+    plane.admin.create({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": {"name": "sa-resumer"},
+                        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "sa-watcher"},
+                        "subjects": [{"kind": "ServiceAccount", "name": "resumer", "namespace": NAMESPACE}]})  # fmt: skip
+    api = api_as(plane, "resumer")
+    accounts = ServiceAccounts(api, keep_annotations=frozenset({ROLE}), settings=WatchSettings(watch_seconds=2))
+    watch = accounts.watch
+    assert watch is not None
+    try:
+        assert (await accounts.get(NAMESPACE, "before-resume"))["metadata"]["annotations"][ROLE] == role("before-resume")
+        await eventually(lambda: watch.watches >= 3)
+        account(plane.admin, "after-resume", {ROLE: role("after-resume")})
+        await eventually(lambda: watch.store.get(NAMESPACE, "after-resume") is not None)
+    finally:
+        await accounts.aclose()
+        await api.aclose()
+    assert watch.lists == 1 and watch.errors == 0
+    await eventually(lambda: requests_by(plane, "resumer").get("watch", 0) >= 3, timeout=30)
+    assert requests_by(plane, "resumer").get("list") == 1 and "get" not in requests_by(plane, "resumer")
+
+
 def test_metadata_only_is_what_the_real_server_sends(plane: ControlPlane, tmp_path: Path) -> None:
     """The Accept header the watch uses really yields PartialObjectMetadata (no spec, no secrets list)."""
     from gateway_kube.kubeapi import METADATA_LIST
