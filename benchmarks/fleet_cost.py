@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 MONTH = 30 * 24 * 3600  # seconds
 SM_BATCH, SSM_BATCH = 20, 10  # ids per BatchGetSecretValue / names per GetParameters
+WATCH_SECONDS = 270.0  # the ServiceAccount watch is reopened about every 4-5 minutes (gateway_kube.watch)
 
 # Prices (USD), https://aws.amazon.com/secrets-manager/pricing/ and https://aws.amazon.com/systems-manager/pricing/
 SM_PRICE_PER_10K = 0.05  # Secrets Manager: $0.05 per 10,000 API calls
@@ -45,6 +46,7 @@ class Cluster:
     credential_seconds: float  # STS credential lifetime less the refresh margin
     token_seconds: float  # how long kubelet sends a pod the same token (80% of its expirationSeconds)
     kube_cache_ttl: float  # gateway --aws-kube-cache-ttl
+    kube_watch: bool  # the ServiceAccount watch is on (the default; off: --aws-kube-watch-max-accounts 0)
     burst_window: float  # every pod of the cluster mounts within this many seconds (fleet-wide restart)
     ssm_high_throughput: bool
 
@@ -82,13 +84,21 @@ def gateway(cluster: Cluster, cache: bool) -> Estimate:
         mounts, burst_mounts = pods * polls(cluster), groups if cache else pods
     reuse = min(cluster.credential_seconds, cluster.token_seconds)
     sts = pods * MONTH / reuse if cluster.rotation else pods
-    kube = groups / max(cluster.rotation, cluster.kube_cache_ttl) if cluster.rotation else 0.0
+    kube = kube_rps(cluster, groups)
     window = cluster.burst_window
     return Estimate(
         f"gateway, cache {'on' if cache else 'off'}",
         mounts * sm_per_mount, mounts * ssm_per_mount, sts, kube,
         burst_mounts * sm_per_mount / window, burst_mounts * ssm_per_mount / window, pods / window,
     )
+
+
+def kube_rps(cluster: Cluster, groups: int) -> float:
+    """Kubernetes requests per second: one WATCH per node reopened every few minutes (its LIST only at start), or
+    without the watch a ServiceAccount GET per (node, identity) per max(R, --aws-kube-cache-ttl)."""
+    if cluster.kube_watch:
+        return cluster.nodes / WATCH_SECONDS
+    return groups / max(cluster.rotation, cluster.kube_cache_ttl) if cluster.rotation else 0.0
 
 
 def ascp(cluster: Cluster) -> Estimate:
@@ -142,6 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--credential-seconds", type=float, default=3300.0, help="STS credential reuse, s (default 1 h - 5 min)")
     parser.add_argument("--token-seconds", type=float, default=2880.0, help="pod token reuse, s (default 80%% of 1 h)")
     parser.add_argument("--kube-cache-ttl", type=float, default=30.0, help="gateway --aws-kube-cache-ttl (default 30)")
+    parser.add_argument("--no-watch", action="store_true", help="the ServiceAccount watch off (--aws-kube-watch-max-accounts 0)")
     parser.add_argument("--burst-window", type=float, default=60.0, help="fleet restart: all pods mount within, s (default 60)")
     parser.add_argument("--ssm-high-throughput", action="store_true", help="Parameter Store higher throughput (billed)")
     args = parser.parse_args(argv)
@@ -151,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     for nodes in args.nodes or [10, 100, 1000]:
         cluster = Cluster(
             nodes, args.pods, args.secrets, args.parameters, min(args.identities, args.pods), args.rotation, args.failover,
-            args.cache_ttl, args.credential_seconds, args.token_seconds, args.kube_cache_ttl, args.burst_window, args.ssm_high_throughput,
+            args.cache_ttl, args.credential_seconds, args.token_seconds, args.kube_cache_ttl, not args.no_watch, args.burst_window, args.ssm_high_throughput,
         )
         print("\n".join(report(cluster)))
     return 0

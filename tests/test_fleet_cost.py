@@ -13,7 +13,7 @@ MONTH = 30 * 24 * 3600
 def tiny(**changes: object) -> object:
     values = dict(
         nodes=2, pods=3, secrets=21, parameters=1, identities=1, rotation=MONTH / 10, failover=True, cache_ttl=0.0,
-        credential_seconds=MONTH / 5, token_seconds=MONTH / 4, kube_cache_ttl=30.0, burst_window=1.0, ssm_high_throughput=True,
+        credential_seconds=MONTH / 5, token_seconds=MONTH / 4, kube_cache_ttl=30.0, kube_watch=True, burst_window=1.0, ssm_high_throughput=True,
     )
     values.update(changes)
     return fleet.Cluster(**values)
@@ -36,6 +36,22 @@ def test_estimates(pattern, sm, ssm, sts, peak_sm, peak_sts) -> None:  # type: i
     estimate = pattern(tiny())
     assert (round(estimate.sm_calls), round(estimate.ssm_calls), round(estimate.sts_calls)) == (sm, ssm, sts)
     assert (round(estimate.peak_sm_rps), round(estimate.peak_sts_rps)) == (peak_sm, peak_sts)
+
+
+@pytest.mark.parametrize(
+    ("changes", "rps"),
+    [
+        # one WATCH per node, reopened every WATCH_SECONDS, whatever the pods and identities
+        pytest.param({}, 2 / fleet.WATCH_SECONDS, id="watch-per-node"),
+        pytest.param({"identities": 3}, 2 / fleet.WATCH_SECONDS, id="watch-ignores-identities"),
+        # without it: a GET per (node, identity) per max(R, kube cache TTL)
+        pytest.param({"kube_watch": False, "identities": 3}, 6 / (MONTH / 10), id="no-watch-per-identity"),
+        pytest.param({"kube_watch": False, "rotation": 10.0}, 2 / 30.0, id="no-watch-cache-ttl-bound"),
+        pytest.param({"kube_watch": False, "rotation": 0.0}, 0.0, id="no-watch-no-rotation"),
+    ],
+)
+def test_kubernetes_requests(changes: dict[str, object], rps: float) -> None:
+    assert fleet.gateway(tiny(**changes), cache=False).kube_rps == pytest.approx(rps)
 
 
 def test_cost_uses_both_prices() -> None:
