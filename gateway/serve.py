@@ -12,7 +12,6 @@ on a thread: warm-up (importing a client library, say) that must delay neither t
 from __future__ import annotations
 
 import asyncio
-import logging
 import signal
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -27,7 +26,6 @@ from gateway.settings import Settings
 if TYPE_CHECKING:
     from gateway.app import Gateway
 
-log = logging.getLogger("gateway.serve")
 SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
