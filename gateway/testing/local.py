@@ -22,6 +22,13 @@ class QuietHandler(BaseHTTPRequestHandler):
         return
 
 
+class _BurstHTTPServer(ThreadingHTTPServer):
+    """socketserver's listen backlog is 5: a burst of connections past it has SYNs dropped and retried a second
+    later, which a 1 s connect timeout turns into failures and a benchmark into a 1 s stall. Real peers queue more."""
+
+    request_queue_size = 1024
+
+
 class LocalHTTPServer:
     """A threaded HTTP server on a free 127.0.0.1 port; subclasses set ``handler_class``.
 
@@ -39,7 +46,7 @@ class LocalHTTPServer:
 
     def start(self) -> Any:
         handler = type("Handler", (self.handler_class,), {"owner": self})
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._server = _BurstHTTPServer(("127.0.0.1", 0), handler)
         self._server.daemon_threads = True
         threading.Thread(target=self._server.serve_forever, args=(0.05,), name=self.thread_name, daemon=True).start()
         return self
