@@ -438,27 +438,29 @@ class KubeApi:
             return await self._flights.do(key, lambda: self._fetch(path, tenant, accept, key))
 
     async def _fetch(self, path: str, tenant: str, accept: str, key: str) -> JsonObject:
-        try:
+        async def send() -> JsonObject:
             await self.bucket.acquire(tenant)
-        except KubeRateLimited as exc:
-            self._on_request(path, exc)
-            raise
-        try:
-            document = await self._request(self.config(), "GET", path, accept=accept)
-        except KubeApiError as exc:
-            self._on_request(path, exc)
-            raise
-        self._on_request(path, None)
+            return await self._request(self.config(), "GET", path, accept=accept)
+
+        document = await self._recorded(path, send)
         if self.cache_ttl > 0:
             self._cache.put(key, document, self.clock() + self.cache_ttl)
         return document
 
     async def post_json(self, path: str, body: JsonObject) -> JsonObject:
         """POST ``body`` to ``path`` (e.g. a TokenRequest or a new Secret); the created object."""
-        try:
+
+        async def send() -> JsonObject:
             async with outside_call_timeout(KUBERNETES):
                 await self.bucket.acquire()
-                document = await self._request(self.config(), "POST", path, body)
+                return await self._request(self.config(), "POST", path, body)
+
+        return await self._recorded(path, send)
+
+    async def _recorded(self, path: str, send: Callable[[], Awaitable[JsonObject]]) -> JsonObject:
+        """``send()``'s answer, its outcome (an answer or a :class:`KubeApiError`) counted for ``path``."""
+        try:
+            document = await send()
         except KubeApiError as exc:
             self._on_request(path, exc)
             raise
@@ -491,13 +493,7 @@ class KubeApi:
         query = {"limit": str(limit), **({"continue": continue_token} if continue_token else {})}
         where = f"{path}?{urlencode(query)}"
         await self.bucket.acquire()
-        try:
-            document = await self._request(self.config(), "GET", where, accept=METADATA_LIST)
-        except KubeApiError as exc:
-            self._on_request(path, exc)
-            raise
-        self._on_request(path, None)
-        return document
+        return await self._recorded(path, lambda: self._request(self.config(), "GET", where, accept=METADATA_LIST))
 
     @asynccontextmanager
     async def watch_metadata(
