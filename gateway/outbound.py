@@ -207,11 +207,7 @@ class OutboundHttp:
         length = head.get("content-length")
         if "chunked" in head.get("transfer-encoding", "").lower():
             while True:
-                line = await within(reader.readuntil(b"\r\n"))
-                try:
-                    size = int(line.split(b";", 1)[0].strip(), 16)
-                except ValueError:
-                    raise HttpProblem(MALFORMED, "a chunk size is not a hex number") from None
+                size = _chunk_size(await within(reader.readuntil(b"\r\n")))
                 if size > self.max_body:
                     raise HttpProblem(TOO_LARGE, f"a chunk of the answer is larger than the limit of {self.max_body} bytes")
                 if size == 0:
@@ -319,11 +315,7 @@ class OutboundHttp:
         data = bytearray()
         try:
             while True:
-                line = await reader.readuntil(b"\r\n")
-                try:
-                    size = int(line.split(b";", 1)[0].strip(), 16)
-                except ValueError:
-                    raise HttpProblem(MALFORMED, "a chunk size is not a hex number") from None
+                size = _chunk_size(await reader.readuntil(b"\r\n"))
                 if len(data) + size > self.max_body:
                     raise HttpProblem(TOO_LARGE, f"the answer is larger than the limit of {self.max_body} bytes")
                 if size == 0:
@@ -409,6 +401,14 @@ class OutboundHttp:
         if not proxy or urllib.request.proxy_bypass_environment(host):  # type: ignore[attr-defined]  # public, untyped in typeshed
             return ""
         return proxy
+
+
+def _chunk_size(line: bytes) -> int:
+    """The size of a chunk from its header line (``1a;name=value``)."""
+    try:
+        return int(line.split(b";", 1)[0].strip(), 16)
+    except ValueError:
+        raise HttpProblem(MALFORMED, "a chunk size is not a hex number") from None
 
 
 async def _no_pieces() -> AsyncIterator[bytes]:
