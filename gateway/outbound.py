@@ -180,52 +180,11 @@ class OutboundHttp:
                 raise HttpProblem(CONNECT, f"connection lost: {_cause(exc)}") from None
             raise
         try:
-            empty = method == "HEAD" or status in (204, 304) or 100 <= status < 200
-            pieces = _no_pieces() if empty else self._pieces(connection.reader, head, idle_timeout)
+            empty = _bodiless(method, status)
+            pieces = _no_pieces() if empty else _body_pieces(connection.reader, head, cap=None, idle=idle_timeout)
             yield HttpStream(status, head.get("content-type", ""), pieces, self.max_body)
         finally:
             connection.close()
-
-    async def _pieces(self, reader: asyncio.StreamReader, head: Mapping[str, str], idle: float) -> AsyncIterator[bytes]:
-        """The body's bytes as they come (chunked, by length or to the end), every read within ``idle`` seconds."""
-
-        async def within(step: Awaitable[T]) -> T:
-            try:
-                async with asyncio.timeout(idle):
-                    return await step
-            except TimeoutError:
-                raise HttpProblem(TIMEOUT, f"no data for {idle:g}s") from None
-            except ssl.SSLError as exc:
-                raise HttpProblem(TLS, str(exc)) from None
-            except asyncio.IncompleteReadError:
-                raise HttpProblem(MALFORMED, "the answer is truncated") from None
-            except asyncio.LimitOverrunError:
-                raise HttpProblem(MALFORMED, "a chunk header is too long") from None
-            except OSError as exc:
-                raise HttpProblem(CONNECT, f"connection lost: {_cause(exc)}") from None
-
-        length = head.get("content-length")
-        if "chunked" in head.get("transfer-encoding", "").lower():
-            while True:
-                size = _chunk_size(await within(reader.readuntil(b"\r\n")))
-                if size > self.max_body:
-                    raise HttpProblem(TOO_LARGE, f"a chunk of the answer is larger than the limit of {self.max_body} bytes")
-                if size == 0:
-                    return
-                yield (await within(reader.readexactly(size + 2)))[:size]
-        elif length is not None:
-            if not length.strip().isdigit():
-                raise HttpProblem(MALFORMED, "the Content-Length header is not a number")
-            left = int(length)
-            while left > 0:
-                piece = await within(reader.read(min(left, CHUNK)))
-                if not piece:
-                    raise HttpProblem(MALFORMED, "the answer is truncated")
-                left -= len(piece)
-                yield piece
-        else:
-            while piece := await within(reader.read(CHUNK)):
-                yield piece
 
     async def aclose(self) -> None:
         """Close the idle connections (and wait until they are closed)."""
@@ -288,53 +247,13 @@ class OutboundHttp:
 
     async def _read_answer(self, reader: asyncio.StreamReader, method: str) -> tuple[HttpAnswer, bool]:
         status, headers = await _read_head(reader)
-        length = headers.get("content-length")
         keep = headers.get("connection", "").lower() != "close"
-        if method == "HEAD" or status in (204, 304) or 100 <= status < 200:
-            data = b""
-        elif "chunked" in headers.get("transfer-encoding", "").lower():
-            data = await self._read_chunked(reader)
-        elif length is not None:
-            data = await self._read_length(reader, length)
-        else:
-            data, keep = await self._read_to_end(reader), False
-        return HttpAnswer(status, data, headers.get("content-type", "")), keep
-
-    async def _read_length(self, reader: asyncio.StreamReader, raw: str) -> bytes:
-        if not raw.strip().isdigit():
-            raise HttpProblem(MALFORMED, "the Content-Length header is not a number")
-        length = int(raw)
-        if length > self.max_body:
-            raise HttpProblem(TOO_LARGE, f"the answer announces {length} bytes, above the limit of {self.max_body}")
-        try:
-            return await reader.readexactly(length)
-        except asyncio.IncompleteReadError as exc:
-            raise HttpProblem(MALFORMED, f"the answer is truncated: {len(exc.partial)} of {length} bytes") from None
-
-    async def _read_chunked(self, reader: asyncio.StreamReader) -> bytes:
         data = bytearray()
-        try:
-            while True:
-                size = _chunk_size(await reader.readuntil(b"\r\n"))
-                if len(data) + size > self.max_body:
-                    raise HttpProblem(TOO_LARGE, f"the answer is larger than the limit of {self.max_body} bytes")
-                if size == 0:
-                    while (await reader.readuntil(b"\r\n")) != b"\r\n":  # trailers
-                        pass
-                    return bytes(data)
-                data += (await reader.readexactly(size + 2))[:size]
-        except asyncio.IncompleteReadError:
-            raise HttpProblem(MALFORMED, f"the answer is truncated after {len(data)} bytes") from None
-        except asyncio.LimitOverrunError:
-            raise HttpProblem(MALFORMED, "a chunk header is too long") from None
-
-    async def _read_to_end(self, reader: asyncio.StreamReader) -> bytes:
-        data = bytearray()
-        while chunk := await reader.read(CHUNK):
-            data += chunk
-            if len(data) > self.max_body:
-                raise HttpProblem(TOO_LARGE, f"the answer is larger than the limit of {self.max_body} bytes")
-        return bytes(data)
+        if not _bodiless(method, status):
+            async for piece in _body_pieces(reader, headers, cap=self.max_body, idle=None):
+                data += piece
+            keep = keep and _framed(headers)
+        return HttpAnswer(status, bytes(data), headers.get("content-type", "")), keep
 
     # ------------------------------------------------------------------ connections
 
@@ -404,11 +323,91 @@ class OutboundHttp:
 
 
 def _chunk_size(line: bytes) -> int:
-    """The size of a chunk from its header line (``1a;name=value``)."""
+    """The size of a chunk from its header line (``1a;name=value``): hex digits only (no sign, ``0x`` or ``_``)."""
+    digits = line.split(b";", 1)[0].strip()
+    if not digits or digits.strip(b"0123456789abcdefABCDEF"):
+        raise HttpProblem(MALFORMED, "a chunk size is not a hex number")
+    return int(digits, 16)
+
+
+def _bodiless(method: str, status: int) -> bool:
+    """An answer that has no body whatever its headers say."""
+    return method == "HEAD" or status in (204, 304) or 100 <= status < 200
+
+
+def _framed(head: Mapping[str, str]) -> bool:
+    """The body's end is marked (chunked or by length), so the connection can carry another exchange."""
+    return "chunked" in head.get("transfer-encoding", "").lower() or "content-length" in head
+
+
+async def _body_pieces(
+    reader: asyncio.StreamReader, head: Mapping[str, str], *, cap: int | None, idle: float | None
+) -> AsyncIterator[bytes]:
+    """The body's bytes as they come (chunked, by length or to the end), in pieces of at most ``CHUNK``.
+
+    ``cap`` bounds the whole body (``None``: a stream, whose reader bounds each line); ``idle`` bounds
+    every read (``None``: the caller's total deadline does). Raises :class:`HttpProblem`."""
+    received = 0
+
+    def over_cap(size: int) -> bool:
+        return cap is not None and received + size > cap
+
+    length = head.get("content-length")
+    if "chunked" in head.get("transfer-encoding", "").lower():
+        while (size := _chunk_size(await _within(reader.readuntil(b"\r\n"), idle, received))) > 0:
+            if over_cap(size):
+                raise HttpProblem(TOO_LARGE, f"the answer is larger than the limit of {cap} bytes")
+            left = size
+            while left > 0:
+                piece = await _within(reader.readexactly(min(left, CHUNK)), idle, received)
+                left -= len(piece)
+                received += len(piece)
+                yield piece
+            if await _within(reader.readexactly(2), idle, received) != b"\r\n":
+                raise HttpProblem(MALFORMED, "a chunk does not end where its size says")
+        trailers = 0
+        while (line := await _within(reader.readuntil(b"\r\n"), idle, received)) != b"\r\n":
+            trailers += len(line)
+            if trailers > MAX_HEAD_BYTES:
+                raise HttpProblem(MALFORMED, f"the answer's trailers exceed {MAX_HEAD_BYTES} bytes")
+    elif length is not None:
+        if not length.strip().isdigit():
+            raise HttpProblem(MALFORMED, "the Content-Length header is not a number")
+        left = int(length)
+        if over_cap(left):
+            raise HttpProblem(TOO_LARGE, f"the answer announces {left} bytes, above the limit of {cap}")
+        while left > 0:
+            piece = await _within(reader.read(min(left, CHUNK)), idle, received)
+            if not piece:
+                raise HttpProblem(MALFORMED, f"the answer is truncated: {received} of {length.strip()} bytes")
+            left -= len(piece)
+            received += len(piece)
+            yield piece
+    else:
+        while piece := await _within(reader.read(CHUNK), idle, received):
+            if over_cap(len(piece)):
+                raise HttpProblem(TOO_LARGE, f"the answer is larger than the limit of {cap} bytes")
+            received += len(piece)
+            yield piece
+
+
+async def _within(step: Awaitable[T], idle: float | None, received: int) -> T:
+    """One read of a body, within ``idle`` seconds (``None``: no bound of its own), as :class:`HttpProblem`."""
     try:
-        return int(line.split(b";", 1)[0].strip(), 16)
-    except ValueError:
-        raise HttpProblem(MALFORMED, "a chunk size is not a hex number") from None
+        async with asyncio.timeout(idle):
+            return await step
+    except asyncio.IncompleteReadError:
+        raise HttpProblem(MALFORMED, f"the answer is truncated after {received} bytes") from None
+    except asyncio.LimitOverrunError:
+        raise HttpProblem(MALFORMED, "a chunk header is too long") from None
+    except ssl.SSLError as exc:
+        raise HttpProblem(TLS, str(exc)) from None
+    except TimeoutError as exc:  # the idle bound, or the system's own (ETIMEDOUT)
+        if idle is None:
+            raise HttpProblem(CONNECT, f"connection lost: {_cause(exc)}") from None
+        raise HttpProblem(TIMEOUT, f"no data for {idle:g}s") from None
+    except OSError as exc:
+        raise HttpProblem(CONNECT, f"connection lost: {_cause(exc)}") from None
 
 
 async def _no_pieces() -> AsyncIterator[bytes]:

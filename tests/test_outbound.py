@@ -74,6 +74,30 @@ async def test_answers_are_read_by_their_framing_and_the_connection_is_reused(an
     assert server.connections == 1 and server.lines == ["GET /x?a=1 HTTP/1.1"] * 3
 
 
+@pytest.mark.parametrize(
+    ("answer", "kind", "message"),
+    [
+        pytest.param(b"HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\n", "too-large", "announces 11 bytes, above the limit of 10", id="announced-over-cap"),
+        pytest.param(CHUNKED, "too-large", "larger than the limit of 10 bytes", id="chunked-over-cap"),
+        pytest.param(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n" + b"x" * 11, "too-large", "larger than the limit of 10 bytes", id="unframed-over-cap"),
+        pytest.param(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nabc", "malformed", "truncated: 3 of 9 bytes", id="length-truncated"),
+        pytest.param(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n9\r\nabc", "malformed", "truncated after 0 bytes", id="chunk-truncated"),
+        pytest.param(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcdef\r\n0\r\n\r\n", "malformed", "does not end where its size says", id="chunk-longer-than-its-size"),
+        pytest.param(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0x3\r\nabc\r\n0\r\n\r\n", "malformed", "not a hex number", id="chunk-size-0x"),
+        pytest.param(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n-1\r\n", "malformed", "not a hex number", id="chunk-size-negative"),
+        pytest.param(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n" + b"X: y\r\n" * 20_000, "malformed", "trailers exceed", id="endless-trailers"),
+        pytest.param(b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n", "malformed", "Content-Length header is not a number", id="length-not-a-number"),
+    ],
+)
+async def test_a_body_over_the_cap_or_badly_framed_is_a_typed_problem(answer: bytes, kind: str, message: str) -> None:
+    http = OutboundHttp(max_body=10, use_proxy=False)
+    with serving(answer, close_after=1) as server:
+        with pytest.raises(HttpProblem, match=message) as caught:
+            await http.request("GET", server.url + "/", timeout=5)
+        await http.aclose()
+    assert caught.value.kind == kind
+
+
 async def test_an_idle_connection_the_server_dropped_is_replaced_once() -> None:
     http = OutboundHttp(max_body=1024, use_proxy=False)
     with serving(LENGTH, close_after=1) as server:
@@ -134,6 +158,7 @@ LINES = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\none\n\r\n6\r
         pytest.param(b"HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\na\nb\n\nc\n", 100, [b"a", b"b", b"c"], id="by-length"),
         pytest.param(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nx\ny", 100, [b"x", b"y"], id="to-the-end-last-line-unterminated"),
         pytest.param(LINES, 4, "too-large", id="a-line-over-the-cap"),
+        pytest.param(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n30000\r\n" + b"y\n" * 0x18000 + b"\r\n0\r\n\r\n", 100, [b"y"] * 0x18000, id="a-chunk-larger-than-the-cap-of-short-lines"),
         pytest.param(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 100, "malformed", id="bad-chunk-size"),
         pytest.param(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nabc", 100, "timeout", id="silent-server-idles-out"),
     ],
