@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -10,6 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from gateway.backend import Backend, BackendRegistry
 from gateway.errors import GatewayError, NotFound
@@ -137,3 +141,11 @@ def load_benchmark(name: str) -> Any:
     sys.modules[spec.name] = module  # dataclasses resolve their module by name
     spec.loader.exec_module(module)
     return module
+
+
+def uv_or_skip(needed_for: str) -> str:
+    """The ``uv`` command (``$UV``, else the one on PATH); the test is skipped, saying what for, without one."""
+    uv = os.environ.get("UV") or shutil.which("uv")
+    if not uv:
+        pytest.skip(f"uv is needed to {needed_for}")
+    return uv

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import tarfile
 import tomllib
@@ -14,14 +13,14 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.support import uv_or_skip
+
 REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
 def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    uv = os.environ.get("UV") or shutil.which("uv")
-    if not uv:
-        pytest.skip("uv is needed to build the distributions")
+    uv = uv_or_skip("build the distributions")
     out = tmp_path_factory.mktemp("dist")
     subprocess.run([uv, "build", "--sdist", "--wheel", "--package", "secrets-gateway", "-o", str(out)], cwd=REPO, check=True,
                    capture_output=True, text=True, timeout=300)

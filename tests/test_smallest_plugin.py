@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -17,6 +16,8 @@ import time
 from pathlib import Path
 
 import pytest
+
+from tests.support import uv_or_skip
 
 REPO = Path(__file__).resolve().parent.parent
 GUIDE = (REPO / "docs" / "plugins.md").read_text(encoding="utf-8")
@@ -72,9 +73,7 @@ def smallest_plugin() -> str:
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The plugin's own project, installed (wheel built by its build backend) into a directory of its own."""
-    uv = os.environ.get("UV") or shutil.which("uv")
-    if not uv:
-        pytest.skip("uv is needed to build and install the plugin's own project")
+    uv = uv_or_skip("build and install the plugin's own project")
     project = tmp_path_factory.mktemp("echo-project")
     (project / "echo_plugin").mkdir()
     (project / "echo_plugin" / "__init__.py").write_text("")

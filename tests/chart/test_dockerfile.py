@@ -20,6 +20,7 @@ import pytest
 from packaging.specifiers import SpecifierSet
 
 from tests.chart.tools import CHART, REPO, load_yaml
+from tests.support import uv_or_skip
 
 DOCKERFILE = REPO / "Dockerfile"
 DOCKERIGNORE = REPO / ".dockerignore"
@@ -155,9 +156,7 @@ def test_build_backend_is_hash_pinned_for_every_pyproject() -> None:
 
 def test_the_lock_file_is_current() -> None:
     """What the release workflow checks before building: `uv sync --frozen` trusts uv.lock as it is."""
-    uv = shutil.which("uv")
-    if uv is None:
-        pytest.skip("uv is not on PATH")
+    uv = uv_or_skip("check the lock file")
     result = subprocess.run([uv, "lock", "--check", "--offline"], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
 
@@ -165,8 +164,7 @@ def test_the_lock_file_is_current() -> None:
 def test_build_stage_runs_on_the_build_context(tmp_path: Path) -> None:
     """The build stage's RUN commands, executed here on a copy of the Docker build context (only what
     survives .dockerignore), with /opt/venv, /wheels and the image's Python moved to this machine."""
-    uv = shutil.which("uv")
-    if uv is None:
+    if shutil.which("uv") is None:  # the stage's RUN lines call it by name
         pytest.skip("uv is not on PATH")
     context = tmp_path / "src"
     for source in _copied_sources():
