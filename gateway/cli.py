@@ -2,7 +2,7 @@
 
 The subcommand is found first. ``serve`` resolves the core settings alone and starts its socket before
 it imports the plugins or the mount pipeline (:mod:`gateway.serve`); the plugins' flags are checked once
-they are loaded. Every other command runs from :mod:`gateway.commands`, which loads the plugins first.
+they are loaded (:mod:`gateway.compose`). Every other command runs from :mod:`gateway.commands`, which loads the plugins first.
 A bad value anywhere is one line on stderr and exit status 2 (for ``serve``, with no socket left behind).
 
 So that ``serve`` answers on its socket early, this module imports only what that takes.
@@ -73,9 +73,9 @@ def run_serve(argv: list[str], env: Mapping[str, str]) -> int:
 
 
 def _serve_pipeline(argv: list[str], env: Mapping[str, str], metrics: Metrics) -> Gateway:
-    from gateway import commands  # on serve's start thread, once the socket answers
+    from gateway import compose  # on serve's start thread, once the socket answers
 
-    return commands.serve_pipeline(argv, env, metrics)
+    return compose.serve_pipeline(argv, env, metrics)
 
 
 def check_providers_dir(path: Path) -> None:

@@ -1,9 +1,7 @@
-"""The commands other than ``serve``, and what ``serve`` builds once its socket is up.
+"""The commands other than ``serve``: ``mount``, ``validate``, ``secret-objects``, ``plugins`` and ``version``.
 
-:func:`configure` loads the plugins (they may add settings), builds the flags from the option tables
-(:data:`gateway.settings.CORE_OPTIONS` plus the plugins'), parses the arguments and resolves every option once
-(flag, else ``SECRETS_GATEWAY_<NAME>``, else its default). ``version`` answers from package metadata without
-importing any plugin.
+Each runs on what :mod:`gateway.compose` builds (the plugins loaded, the settings parsed, the pipeline).
+``version`` answers from package metadata without importing any plugin.
 """
 
 from __future__ import annotations
@@ -23,19 +21,17 @@ from typing import Any
 
 import yaml
 
-from gateway import __version__, log, secretobjects
+from gateway import __version__, secretobjects
 from gateway.app import Gateway, build_gateway
-from gateway.cli import build_parser, command_of, early_plugins, flag_value, resolve_core
 from gateway.client import DriverClient, MountFailure
-from gateway.errors import GatewayError, StartupError
+from gateway.compose import configure, pipeline
+from gateway.errors import GatewayError
 from gateway.manifests import ManifestError, PodContext, SpcDocument, driver_attributes, load_parameters, load_spcs
-from gateway.metrics import Metrics
 from gateway.model import MountedFile, MountResult
-from gateway.options import PIPELINE_COMMANDS, OptionRegistry, did_you_mean
-from gateway.plugins import ENTRY_POINT_GROUP, PluginSet, load_plugins
+from gateway.plugins import ENTRY_POINT_GROUP, PluginSet
 from gateway.request import RawMountRequest
 from gateway.server import API_VERSION, GatewayServer
-from gateway.settings import CORE_OPTIONS, PLUGINS, Settings, settings_from
+from gateway.settings import Settings
 from gateway.validate import validate_spc
 
 Handler = Callable[[argparse.Namespace, Settings, PluginSet], int]
@@ -45,49 +41,6 @@ def run(argv: Sequence[str], env: Mapping[str, str]) -> int:
     """Configure from ``argv`` and run its command."""
     args, settings, plugins = configure(argv, env)
     return HANDLERS[args.command](args, settings, plugins)
-
-
-def configure(argv: Sequence[str], env: Mapping[str, str]) -> tuple[argparse.Namespace, Settings, PluginSet]:
-    """The parsed arguments, the settings and the plugins (loaded) of ``argv``; a bad value raises StartupError."""
-    if command_of(argv) in PIPELINE_COMMANDS:
-        plugins = load_plugins(PLUGINS.resolve(early_plugins(argv), env))
-    else:
-        plugins = load_plugins(None, discover=False)
-    options = OptionRegistry(reserved=(option.name for option in CORE_OPTIONS))
-    plugins.add_options(options)
-    args = build_parser(options.options.values()).parse_args(argv)
-    plugin_values = {  # only the ones set: a plugin may have a fallback of its own (e.g. VAULT_ADDR) before the default
-        name: option.resolve(flag_value(args, option), env)
-        for name, option in options.options.items()
-        if option.is_given(flag_value(args, option), env)
-    }
-    settings = settings_from(resolve_core(args, env), plugin_values)
-    log.configure(settings.log_level, settings.log_format)
-    return args, settings, plugins
-
-
-def serve_pipeline(argv: Sequence[str], env: Mapping[str, str], metrics: Metrics) -> Gateway:
-    """What ``serve`` builds once its socket is up: the plugins, the full command line checked, the gateway."""
-    _, settings, plugins = configure(argv, env)
-    gateway = pipeline(settings, plugins, metrics)  # no backend: the socket is withdrawn (the driver would wait for nothing)
-    for failure in plugins.failures:
-        print(f"warning: {failure.describe()}", file=sys.stderr)
-    return gateway
-
-
-def pipeline(settings: Settings, plugins: PluginSet, metrics: Metrics | None = None) -> Gateway:
-    """The gateway a command runs; without a single backend it stops with the reason (e.g. a --plugins typo)."""
-    gateway = build_gateway(settings, plugins, metrics)
-    if gateway.backends.names():
-        return gateway
-    missing = [f.plugin.name for f in plugins.failures if not f.plugin.distribution and f.error.startswith("not installed")]
-    installed = sorted({info.name for info in (*plugins.loaded, *plugins.skipped)} | {f.plugin.name for f in plugins.failures} - set(missing))
-    if missing:
-        reason = f'--plugins names "{missing[0]}", which is not installed{did_you_mean(missing[0], installed)}'
-    else:
-        reason = plugins.failures[0].describe() if plugins.failures else "no plugin is installed or allowed"
-    raise StartupError(f"no backends registered: {reason}; installed: {', '.join(installed) or 'none'} "
-                       "(see `secrets-gateway plugins`)")
 
 
 def run_mount(args: argparse.Namespace, settings: Settings, plugins: PluginSet) -> int:

@@ -65,7 +65,7 @@ class GatewaySpec:
 
     @hookspec
     def gateway_server_started(self, settings: Settings) -> None:
-        """Warm up: called once by ``serve`` after the socket answers and the pipeline is built, on a thread.
+        """Warm up: called once by ``serve --warm-up`` after the socket answers and the pipeline is built, on a thread.
 
         Blocking is fine here (mounts are served meanwhile, off this thread): import a heavy client
         library, say, so that the first mount does not. Only ``serve`` calls it; a one-shot command

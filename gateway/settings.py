@@ -125,6 +125,14 @@ HTTP_ADDRESS = Option(
     'host:port for /metrics, /healthz and /readyz (":port" = every interface, IPv4 and IPv6; empty disables)',
     commands=SERVE,
 )
+WARM_UP = Option(
+    "warm-up",
+    bool,
+    False,
+    "once the socket answers, let each plugin preload its client library (aws: botocore) so that no backend's "
+    "first mount imports it; costs that memory from the start, whether or not a class ever uses the backend",
+    commands=SERVE,
+)
 CACHE_TTL = Option(
     "cache-ttl",
     float,
@@ -165,6 +173,7 @@ CORE_OPTIONS: tuple[Option[Any], ...] = (
     STRICT_OBJECTS,
     DEFAULT_OBJECT_TYPE,
     HTTP_ADDRESS,
+    WARM_UP,
     CACHE_TTL,
     CACHE_BACKENDS,
     CACHE_MAX_ENTRIES,
@@ -202,6 +211,7 @@ class Settings:
     strict_objects: bool = STRICT_OBJECTS.default
     default_object_type: str = DEFAULT_OBJECT_TYPE.default  # routes objects without objectType that no backend claims; SPC parameter defaultObjectType wins
     http_address: str = HTTP_ADDRESS.default
+    warm_up: bool = WARM_UP.default  # serve: run the plugins' gateway_server_started once the socket answers
     cache_ttl: float = CACHE_TTL.default  # node-local fetch cache; 0 = off (see gateway.cache)
     cache_backends: frozenset[str] | None = CACHE_BACKENDS.default  # None = every backend, when cache_ttl > 0
     cache_max_entries: int = CACHE_MAX_ENTRIES.default

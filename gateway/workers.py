@@ -9,18 +9,19 @@ replaced, and the call raises :class:`WorkerTimeout`. Calls block: run them from
 every mount.
 
 Workers are started with ``spawn`` (a fresh interpreter: nothing of the server's threads, sockets
-or secrets is inherited) when first needed, and stopped by :meth:`WorkerPool.close`.
+or secrets is inherited) when first needed (``multiprocessing`` itself is imported then), and stopped by :meth:`WorkerPool.close`.
 """
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import threading
 import time
 from collections.abc import Callable
-from multiprocessing.connection import Connection
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from multiprocessing.connection import Connection
 
 WORKER_MEMORY_BYTES = 1024 * 1024 * 1024  # address space of one worker: a runaway task fails with MemoryError
 WORKER_NICENESS = 10  # added to the workers' nice value: the serving process wins the CPU over them
@@ -40,7 +41,10 @@ class WorkerUnavailable(Exception):
 
 
 class _Worker:
-    def __init__(self, context: Any) -> None:
+    def __init__(self) -> None:
+        import multiprocessing  # with the first worker: a server that never needs one does not hold the module
+
+        context = multiprocessing.get_context("spawn")
         self.connection, child = context.Pipe()
         self.process = context.Process(target=_serve, args=(child,), name="secrets-gateway-worker", daemon=True)
         self.process.start()
@@ -92,7 +96,6 @@ class WorkerPool:
     """
 
     def __init__(self, size: int = 2) -> None:
-        self._context = multiprocessing.get_context("spawn")
         self._size = size
         self._slots = threading.BoundedSemaphore(size)
         self._shares = _TenantShares(max(1, size - 1))
@@ -148,7 +151,7 @@ class WorkerPool:
     def _prestart(self, count: int) -> None:
         for _ in range(count):
             try:
-                worker = _Worker(self._context)
+                worker = _Worker()
             except (OSError, RuntimeError):
                 return
             self._give_back(worker)
@@ -169,7 +172,7 @@ class WorkerPool:
             worker = self._idle.pop() if self._idle else None
         if worker is None or not worker.process.is_alive():
             try:
-                worker = _Worker(self._context)
+                worker = _Worker()
             except (OSError, RuntimeError) as exc:
                 raise WorkerUnavailable(f"a worker process could not be started: {exc}") from None
         with self._lock:

@@ -55,9 +55,11 @@ class GatedPlugin:
 
 
 @asynccontextmanager
-async def serving(plugin: object, build: Callable[[Metrics], Gateway] | None = None) -> AsyncIterator[tuple[DriverClient, asyncio.Task[None]]]:
+async def serving(
+    plugin: object, build: Callable[[Metrics], Gateway] | None = None, *, warm_up: bool = True,
+) -> AsyncIterator[tuple[DriverClient, asyncio.Task[None]]]:
     """``serve`` as a task, a client on its socket; when the block ends, SIGTERM (as the kubelet sends it) if still serving."""
-    settings = Settings(providers_dir=Path(tempfile.mkdtemp(prefix="sgw-", dir="/tmp")))
+    settings = Settings(providers_dir=Path(tempfile.mkdtemp(prefix="sgw-", dir="/tmp")), warm_up=warm_up)
     task = asyncio.create_task(serve(settings, None, build or (lambda metrics: build_gateway(
         settings, load_plugins(None, [("gated", plugin)], discover=False), metrics))))
     while not settings.socket_path.exists():
@@ -100,6 +102,16 @@ async def test_the_socket_serves_while_the_plugins_warm_up_without_stalling_the_
         plugin.warming.set()
     assert task.exception() is None
     assert lag.samples > 0 and lag.max_lag < 0.5, lag.max_lag  # the interpreter lock is shared in turns, never held
+
+
+async def test_without_warm_up_the_plugins_warm_up_hook_is_not_called() -> None:
+    plugin = GatedPlugin()
+    plugin.loading.set()
+    async with serving(plugin, warm_up=False) as (client, task):
+        assert len((await client.mount(REQUEST)).files) == 1  # the pipeline is attached: a warm-up would start now
+        began = await asyncio.to_thread(plugin.warm_up_began.wait, 0.5)
+    assert task.exception() is None
+    assert not began  # a backend's first mount loads its library instead (--warm-up off, the default)
 
 
 class FailingStart:

@@ -46,6 +46,7 @@ def gateway_register_backends(registry: BackendRegistry, settings: Settings, met
 
 @hookimpl
 def gateway_server_started() -> None:
-    """Import botocore's session and client machinery (~16 MiB) now, on the core's warm-up thread, not in the first mount."""
+    """Import botocore's session and client machinery (~8 MiB) now, on the core's warm-up thread (``serve --warm-up``),
+    not in the first mount."""
     import botocore.client
     import botocore.session  # noqa: F401
