@@ -85,8 +85,11 @@ MAX_RESPONSE_BYTES = Option(
     commands=RUNS_MOUNTS,
 )
 MAX_REQUEST_BYTES = Option(
-    "max-request-bytes", int, 16 * 1024 * 1024, "largest Mount request accepted on the socket", check=at_least(1), commands=SERVE
-)
+    "max-request-bytes", int, 8 * 1024 * 1024,
+    "largest Mount request accepted on the socket; gRPC refuses a larger one before it is decoded "
+    "(a class holds at most 1.5 MiB in etcd, the pod's volume attributes and nodePublishSecretRef a little more)",
+    check=at_least(1), commands=SERVE,
+)  # fmt: skip
 MAX_PARAMETER_BYTES = Option(
     "max-parameter-bytes", int, Budgets.max_parameter_bytes, "largest SecretProviderClass parameter, objects included",
     check=at_least(1), commands=PLANS_MOUNTS,

@@ -139,6 +139,16 @@ ATTACKS: tuple[Attack, ...] = (
         "ResourceExhausted", ('parameter "objects" is 3145769 bytes', "the limit of 2097152 bytes per parameter"),
     ),
     Attack(
+        "request-near-the-cap", "one parameter as large as --max-request-bytes lets a request be (the most decoding a tenant can ask for)",
+        "- {objectName: good, objectType: fake}\n#" + "x" * (SETTINGS.max_request_bytes - 64 * 1024) + "\n",
+        "ResourceExhausted", ('parameter "objects" is', "the limit of 2097152 bytes per parameter"),
+    ),
+    Attack(
+        "request-over-the-cap", "a request larger than --max-request-bytes (gRPC refuses it undecoded)",
+        "- {objectName: good, objectType: fake}\n#" + "x" * SETTINGS.max_request_bytes + "\n",
+        "ResourceExhausted", ("Received message larger than max", f"vs. {SETTINGS.max_request_bytes})"),
+    ),
+    Attack(
         "failover-locations", "failoverRegion with 1,000 entries",
         "- {objectName: good, objectType: fake}\n", "ResourceExhausted",
         ("backend fake: 1000 failover locations listed", "the limit is 3", "--max-failover-locations"),
