@@ -23,7 +23,7 @@ from gateway import paths, yaml11
 from gateway.backend import Backend, BackendRegistry
 from gateway.dialect import NATIVE, Dialect
 from gateway.middleware.extract import compile_jmes
-from gateway.model import ExpandMode, FailoverMode, JmesEntry, KeyExpansion, ObjectRef, ObjectSpec, frozen_mapping
+from gateway.model import EMPTY_MAPPING, ExpandMode, FailoverMode, JmesEntry, KeyExpansion, ObjectRef, ObjectSpec, frozen_mapping
 from gateway.text import plural, preview
 from gateway.yamlflavour import YamlFlavour
 
@@ -116,8 +116,9 @@ def parse_objects(
         result.over_limit = True
         return result
     default_type = parameters.get("defaultObjectType", "") or default_type or dialect.default_object_type
+    parser = _DescriptorParser(registry, result, dialect, strict=strict, default_type=default_type)
     for index, entry in enumerate(entries):
-        _DescriptorParser(index, registry, result, dialect, strict=strict, default_type=default_type).parse(entry)
+        parser.parse(index, entry)
     # later rules run even when earlier ones failed, over what did parse: every problem is reported at once
     # (the path check only when no duplicate was found: it would report each duplicate again as a collision)
     before = len(result.problems)
@@ -180,26 +181,37 @@ def _failover_mode(value: str, problems: list[str]) -> FailoverMode:
 
 
 class _DescriptorParser:
-    """Turns one raw list entry into an :class:`ObjectSpec`, recording problems on the way."""
+    """Turns raw list entries into :class:`ObjectSpec` objects, recording problems on the way.
 
-    def __init__(
-        self, index: int, registry: BackendRegistry, result: ParsedObjects, dialect: Dialect, *, strict: bool, default_type: str
-    ) -> None:
-        self.index = index
+    One parser serves a whole list (what it knows of the dialect and of each backend is looked up
+    once); :meth:`parse` resets the per-object state.
+    """
+
+    def __init__(self, registry: BackendRegistry, result: ParsedObjects, dialect: Dialect, *, strict: bool, default_type: str) -> None:
         self.default_type = default_type
         self.registry = registry
         self.dialect = dialect
+        self.as_text = dialect.yaml.text
         self.result = result
         self.strict = strict
-        self.where = f"objects[{index}]"
+        self.backend_keys: dict[str, tuple[dict[str, str], frozenset[str], frozenset[str]]] = {}
+        self.index = 0
         self.name = ""
         self.unknown: list[tuple[str, str]] = []
+
+    @property
+    def where(self) -> str:
+        """How messages name the object being parsed (its name once known)."""
+        if not self.name:
+            return f"objects[{self.index}]"
+        return f'objects[{self.index}] "{preview(self.name, LABEL_LIMIT)}"'
 
     def problem(self, message: str, part: str = "") -> None:
         """Record ``message`` for this object (``part``: e.g. ``jmesPath[1]``)."""
         self.result.problems.append(f"{self.where}{' ' + part if part else ''}: {message}")
 
-    def parse(self, entry: Any) -> None:
+    def parse(self, index: int, entry: Any) -> None:
+        self.index, self.name, self.unknown = index, "", []
         if entry is None:
             self.problem("Empty descriptor entry in SecretProviderClass")
             return
@@ -214,7 +226,6 @@ class _DescriptorParser:
             self.problem("Object name must be specified")
             return
         self.name = name
-        self.where = f'objects[{self.index}] "{preview(name, LABEL_LIMIT)}"'
         object_type = self.text(fields, "objectType")
         backend = self.route(name, object_type)
         if backend is None:
@@ -222,22 +233,25 @@ class _DescriptorParser:
         claimed = not object_type and backend.claims(name)
         alias = self.text(fields, "objectAlias")
         version = self.text(fields, "objectVersion")
+        failover = fields.get("failoverobject")
+        jmes = fields.get("jmespath")
         spec = ObjectSpec(
-            index=self.index,
+            index=index,
             backend=backend.name,
             ref=ObjectRef(name, version, self.text(fields, "objectVersionLabel")),
             alias=alias,
-            failover_ref=self.failover(fields.get("failoverobject"), backend, claimed, alias, version),
+            failover_ref=None if failover is None else self.failover(failover, backend, claimed, alias, version),
             file_permission=self.permission(self.text(fields, "filePermission")),
-            jmes=self.jmes(fields.get("jmespath")),
+            jmes=() if jmes is None else self.jmes(jmes),
             encoding=self.encoding(self.text(fields, "encoding")),
             expand=self.expansion(fields),
-            options=frozen_mapping(self.options(fields, backend)),
+            options=self.options(fields, backend),
             object_type=object_type,
         )
         for message in backend.check_object(spec):
             self.problem(message)
-        self.report_unknown_keys(backend)
+        if self.unknown:
+            self.report_unknown_keys(backend)
         self.result.objects.append(spec)
 
     # -- routing
@@ -271,24 +285,27 @@ class _DescriptorParser:
         """Lower-case the keys; refuse a key given twice in different case; note keys not in ``allowed``
         (at the descriptor level the routed backend's own keys are excused later, in :meth:`report_unknown_keys`)."""
         fields: dict[str, Any] = {}
-        spelled: dict[str, str] = {}
+        unknown = []
         for key, value in entry.items():
-            text = self.dialect.yaml.text(key)
+            text = key if key.__class__ is str else self.as_text(key)
             if text is None:
                 self.problem(f"{LOAD_ERROR}: a key is not a string", part)
                 return None
             lowered = text.lower()
             if lowered in fields:
-                self.problem(f'key "{preview(text)}" is given twice (also as "{preview(spelled[lowered])}")', part)
+                first = next(other for other in map(self.as_text, entry) if other is not None and other.lower() == lowered)
+                self.problem(f'key "{preview(text)}" is given twice (also as "{preview(first)}")', part)
                 return None
             fields[lowered] = value
-            spelled[lowered] = text
-        self.unknown += [(part, text) for lowered, text in spelled.items() if lowered not in allowed]
+            if lowered not in allowed:
+                unknown.append((part, text))
+        if unknown:
+            self.unknown += unknown
         return fields
 
     def report_unknown_keys(self, backend: Backend) -> None:
         """Keys neither the core nor ``backend`` reads: a warning (the Go providers ignore them), a problem in strict mode."""
-        backend_keys = {key.lower() for key in backend.object_options}
+        backend_keys = self.keys_of(backend)[2]
         for part, text in self.unknown:
             if not part and text.lower() in backend_keys:
                 continue
@@ -298,9 +315,13 @@ class _DescriptorParser:
                 self.result.warnings.append(f'{self.where}{" " + part if part else ""}: unknown key "{preview(text)}" ignored')
 
     def text(self, fields: dict[str, Any], key: str, part: str = "") -> str:
-        """The string form of field ``key`` (given in its canonical camelCase spelling)."""
+        """The string form of field ``key`` (given in its canonical camelCase spelling); absent is empty."""
         value = fields.get(key.lower())
-        text = self.dialect.yaml.text(value)
+        if value is None:
+            return ""
+        if value.__class__ is str:  # a string scalar is its own text in every flavour
+            return value
+        text = self.as_text(value)
         if text is None:
             self.problem(f"{LOAD_ERROR}: field {key} must be a string, got {_kind(value)}", part)
             return ""
@@ -320,15 +341,15 @@ class _DescriptorParser:
         return mode
 
     def encoding(self, value: str, part: str = "") -> str:
+        if not value:
+            return ""
         normalized = value.lower()
-        if normalized and normalized not in ENCODINGS:
+        if normalized not in ENCODINGS:
             self.problem(f'encoding must be "base64", "hex", "utf-8" or empty, got "{preview(value)}"', part)
             return ""
         return normalized
 
     def jmes(self, value: Any) -> tuple[JmesEntry, ...]:
-        if value is None:
-            return ()
         if not isinstance(value, list):
             self.problem(f"{LOAD_ERROR}: jmesPath must be a list of {{path, objectAlias}} entries, got {_kind(value)}")
             return ()
@@ -362,8 +383,6 @@ class _DescriptorParser:
         """``failoverObject``; when the primary was routed by its name, the failover name must be
         claimed too (a name the dialect has its own rule for is left to the backend's check)."""
         part = "failoverObject"
-        if value is None:
-            return None
         if not isinstance(value, dict):
             self.problem(f"{LOAD_ERROR}: failoverObject must be a mapping, got {_kind(value)}")
             return None
@@ -387,6 +406,8 @@ class _DescriptorParser:
         return ref
 
     def expansion(self, fields: dict[str, Any]) -> KeyExpansion | None:
+        if "expandkeys" not in fields and "expandkeysseparator" not in fields:
+            return None
         mode = self.text(fields, "expandKeys").lower()
         separator = self.text(fields, "expandKeysSeparator")
         if mode in ("", "false"):
@@ -405,18 +426,29 @@ class _DescriptorParser:
         self.problem(f'expandKeys must be "true", "prefix", "directory" or "false", got "{preview(mode)}"')
         return None
 
-    def options(self, fields: dict[str, Any], backend: Backend) -> dict[str, str]:
+    def keys_of(self, backend: Backend) -> tuple[dict[str, str], frozenset[str], frozenset[str]]:
+        """``backend``'s descriptor keys: its own options (lower-cased → as spelled), the structured ones, all it reads."""
+        keys = self.backend_keys.get(backend.name)
+        if keys is None:
+            spelled = {key.lower(): key for key in backend.object_options if key.lower() not in CORE_KEYS}
+            structured = frozenset(key.lower() for key in backend.structured_options)
+            keys = self.backend_keys[backend.name] = (spelled, structured, frozenset(key.lower() for key in backend.object_options))
+        return keys
+
+    def options(self, fields: dict[str, Any], backend: Backend) -> Mapping[str, str]:
         """The backend's own keys (lower-cased); structured ones as JSON text."""
-        spelled = {key.lower(): key for key in backend.object_options if key.lower() not in CORE_KEYS}
-        structured = {key.lower() for key in backend.structured_options}
+        spelled, structured, _ = self.keys_of(backend)
+        found = fields.keys() & spelled.keys() if spelled else ()
+        if not found:
+            return EMPTY_MAPPING  # read-only, so shared
         options = {}
-        for key in fields.keys() & spelled.keys():
+        for key in found:
             value = fields[key]
             if key in structured and isinstance(value, (dict, list)):
                 options[key] = json.dumps(self.dialect.yaml.data(value), sort_keys=True, default=str)
             else:
                 options[key] = self.text(fields, spelled[key])
-        return options
+        return frozen_mapping(options)
 
 
 # --------------------------------------------------------------------------- whole list

@@ -19,7 +19,7 @@ from gateway.yamlbudget import DEFAULT_LIMITS as DEFAULT_LIMITS
 from gateway.yamlbudget import YamlError as YamlError
 from gateway.yamlbudget import YamlLimits as YamlLimits
 from gateway.yamlbudget import YamlTooLarge as YamlTooLarge
-from gateway.yamlbudget import check_expansion
+from gateway.yamlbudget import construct
 
 _BaseLoader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -57,13 +57,7 @@ def _parse(text: str, loader_class: type, limits: YamlLimits, *, single: bool) -
     loader = loader_class(text)
     try:
         nodes = [loader.get_single_node()] if single else _all_nodes(loader)
-        documents = []
-        for node in nodes:
-            if node is None:
-                continue
-            check_expansion(node, limits)  # measured on the node graph, before constructing
-            documents.append(loader.construct_document(node))
-        return documents
+        return [construct(loader, node, limits) for node in nodes if node is not None]
     except yaml.MarkedYAMLError as exc:
         raise YamlError(_describe(exc)) from None
     except yaml.reader.ReaderError as exc:

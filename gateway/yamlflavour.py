@@ -53,6 +53,8 @@ class Scalar(str):
 
 @dataclass(frozen=True)
 class YamlFlavour:
+    """``text`` must return a plain ``str`` (a string scalar) unchanged: the parser takes those as they are."""
+
     name: str
     load: Callable[..., Any]  # (text, limits=YamlLimits()) -> document
     text: Callable[[Any], str | None]
@@ -143,8 +145,8 @@ def _typed_data(value: Any) -> Any:
     return value
 
 
-_CoreLoader = _text_loader("Yaml12CoreLoader", r"[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+", _core_int)
-_GoV3Loader = _text_loader(
+YAML_1_2_LOADER = _text_loader("Yaml12CoreLoader", r"[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+", _core_int)
+GO_YAML_V3_LOADER = _text_loader(
     "GoYamlV3Loader", r"[-+]?(?:0[bB][01_]+|0[oO][0-7_]+|0[xX][0-9a-fA-F_]+|0[0-7_]*|[1-9][0-9_]*)", go_int
 )
 
@@ -156,8 +158,8 @@ def _loader(loader: type) -> Callable[..., Any]:
 
 
 GO_YAML_V2 = YamlFlavour("go-yaml-v2", _loader(yaml11.Yaml11Loader), yaml11.scalar_text, lambda value: value)
-YAML_1_2 = YamlFlavour("yaml-1.2", _loader(_CoreLoader), _as_written, _typed_data)
-GO_YAML_V3 = YamlFlavour("go-yaml-v3", _loader(_GoV3Loader), _as_written, _typed_data)
+YAML_1_2 = YamlFlavour("yaml-1.2", _loader(YAML_1_2_LOADER), _as_written, _typed_data)
+GO_YAML_V3 = YamlFlavour("go-yaml-v3", _loader(GO_YAML_V3_LOADER), _as_written, _typed_data)
 #: the built-in flavours by name (what a worker process can load without the plugins)
 FLAVOURS = {flavour.name: flavour for flavour in (GO_YAML_V2, YAML_1_2, GO_YAML_V3)}
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
+import yaml
 
-from gateway import yaml11
+from gateway import yaml11, yamlflavour
 from gateway.yamlbudget import YamlLimits
 from tests.adversarial.attacks import alias_depth, billion_laughs, merge_chain
 
@@ -24,6 +25,42 @@ SMALL = YamlLimits(max_nodes=100, max_depth=10, max_chars=1000, max_number_chars
 )
 def test_within_budget_constructs_as_before(text: str, expected: object) -> None:
     assert yaml11.load(text, limits=SMALL) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param("a: &x {p: 1, q: 2}\nb: &y {q: 3, r: 4}\nc: {<<: [*x, *y], s: 5}\n", id="merge-list-earlier-wins"),
+        pytest.param("a: &x {p: 1}\nb: &y {p: 2}\nc: {<<: *x, <<: *y}\n", id="two-merge-keys-later-wins"),
+        pytest.param("a: &x {p: 1, q: 2}\nb: {p: 9, <<: *x}\n", id="own-pair-over-merged"),
+        pytest.param("a: {<<: {<<: {<<: {k: v}, j: w}}}", id="nested-merges"),
+        pytest.param("x: &m {a: 1}\ny: [*m, *m, {<<: [*m, {b: 2}]}]", id="merged-and-aliased"),
+        pytest.param("a: !!set {x, y}\nb: {<<: !!set {z}}", id="merged-set"),
+        pytest.param("=: 1\n'<<': 2", id="value-key-and-quoted-merge-key"),
+        pytest.param("a: !!binary aGVsbG8=\nb: !!timestamp 2001-12-14\nc: !!omap [x: 1]\nd: !!str 12", id="explicit-tags"),
+        pytest.param("a: 0x1F\nb: 017\nc: 1_000\nd: 1:20\ne: .inf\nf: y\ng: ~\n1: int-key", id="typed-scalars"),
+    ],
+)
+@pytest.mark.parametrize("flavour", list(yamlflavour.FLAVOURS.values()), ids=lambda flavour: flavour.name)
+def test_the_budgeted_walk_builds_what_pyyaml_builds(text: str, flavour: yamlflavour.YamlFlavour) -> None:
+    loader = {"go-yaml-v2": yaml11.Yaml11Loader, "yaml-1.2": yamlflavour.YAML_1_2_LOADER, "go-yaml-v3": yamlflavour.GO_YAML_V3_LOADER}
+    expected = yaml.load(text, Loader=loader[flavour.name])  # PyYAML's own constructor, no budget
+    built = flavour.load(text)
+    assert built == expected and repr(built) == repr(expected)  # same values, same key order
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        pytest.param("? [a]\n: 1", "found unhashable key", id="unhashable-key"),
+        pytest.param("a: !!str [x]", "expected a scalar node, but found sequence", id="string-tag-on-a-list"),
+        pytest.param("a: {<<: x}", "expected a mapping or list of mappings for merging, but found scalar", id="merge-of-a-scalar"),
+        pytest.param("a: {<<: [x]}", "expected a mapping for merging, but found scalar", id="merge-list-of-a-scalar"),
+    ],
+)
+def test_malformed_documents_are_refused_as_pyyaml_refuses_them(text: str, fragment: str) -> None:
+    with pytest.raises(yaml11.YamlError, match=fragment):
+        yaml11.load(text)
 
 
 @pytest.mark.parametrize(
