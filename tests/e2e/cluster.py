@@ -251,10 +251,12 @@ def wait_until(what: str, check: Any, process: Process, timeout: float = READY_T
 
 @dataclass
 class ControlPlane:
-    """etcd + kube-apiserver in ``directory``; ``admin`` is a system:masters client."""
+    """etcd + kube-apiserver in ``directory``; ``admin`` is a system:masters client; ``apiserver_flags``
+    are added to kube-apiserver's (e.g. ``--watch-cache=false``)."""
 
     binaries: Mapping[str, str]
     directory: Path
+    apiserver_flags: tuple[str, ...] = ()
     processes: list[Process] = field(default_factory=list)
 
     def start(self) -> ControlPlane:
@@ -275,7 +277,8 @@ class ControlPlane:
             "--initial-cluster", f"default=http://127.0.0.1:{etcd_peer}", "--listen-metrics-urls", "",
         ], self.directory / "etcd.log").start()  # fmt: skip
         self.processes.append(etcd)
-        wait_until("etcd health", lambda: _http_ok(f"http://127.0.0.1:{etcd_port}/health"), etcd)
+        self.etcd = f"http://127.0.0.1:{etcd_port}"
+        wait_until("etcd health", lambda: _http_ok(f"{self.etcd}/health"), etcd)
 
         self.server = f"https://127.0.0.1:{api_port}"
         apiserver = Process("kube-apiserver", [
@@ -287,13 +290,20 @@ class ControlPlane:
             f"--service-account-key-file={pki['sa.pub']}", f"--service-account-signing-key-file={pki['sa.key']}",
             "--service-cluster-ip-range=10.96.0.0/16", "--endpoint-reconciler-type=none",
             f"--audit-log-path={self.audit_log}", f"--audit-policy-file={policy}",
-            f"--cert-dir={self.directory / 'certs'}",
+            f"--cert-dir={self.directory / 'certs'}", *self.apiserver_flags,
         ], self.directory / "kube-apiserver.log").start()  # fmt: skip
         self.processes.append(apiserver)
         self.admin = Kube(self.server, self.ca_file, admin_token)
         wait_until("/readyz", lambda: self.admin.request("GET", "/readyz?verbose") is not None, apiserver)
         wait_until("the kube-system namespace", lambda: self.admin.get("/api/v1/namespaces/kube-system"), apiserver)
         return self
+
+    def compact_etcd(self) -> int:
+        """Compact etcd's history up to its current revision (what kube-apiserver does every 5 minutes): a watch
+        from an older resourceVersion than the returned one can no longer be served. Through etcd's JSON gateway."""
+        revision = int(_etcd_call(self.etcd, "/v3/kv/range", {"key": "AA=="})["header"]["revision"])
+        _etcd_call(self.etcd, "/v3/kv/compaction", {"revision": str(revision), "physical": True})
+        return revision
 
     def audit_events(self) -> list[JsonObject]:
         lines = self.audit_log.read_text(encoding="utf-8").splitlines() if self.audit_log.exists() else []
@@ -302,6 +312,13 @@ class ControlPlane:
     def stop(self) -> None:
         for process in reversed(self.processes):
             process.stop()
+
+
+def _etcd_call(etcd: str, path: str, body: JsonObject) -> JsonObject:
+    request = urllib.request.Request(etcd + path, data=json.dumps(body).encode(), method="POST")
+    with urllib.request.urlopen(request, timeout=30) as response:
+        answer: JsonObject = json.loads(response.read())
+        return answer
 
 
 def _http_ok(url: str) -> bool:

@@ -2,8 +2,9 @@
 
 Metadata-only LIST and WATCH as the real API server answers them, with the chart's least-privilege
 rules (get, list, watch on serviceaccounts), changes seen as they happen, the audit log's count of
-requests, and the degraded path of an identity that may only get. Needs the Go-built binaries of
-scripts/e2e-binaries.sh (etcd, kube-apiserver); no root, no driver.
+requests, the degraded path of an identity that may only get, and — on a second API server without
+its watch cache — the 410 Gone of a resume from a version etcd has compacted. Needs the Go-built
+binaries of scripts/e2e-binaries.sh (etcd, kube-apiserver); no root, no driver.
 """
 
 from __future__ import annotations
@@ -15,9 +16,11 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from gateway.plugin import Backoff
 from gateway_kube.kubeapi import KubeApi, KubeConfig, KubeNotFound
 from gateway_kube.watch import ServiceAccounts, WatchSettings
 from tests.e2e.cluster import BUILD_SCRIPT, BUILD_TIMEOUT, ControlPlane, Kube
@@ -30,15 +33,15 @@ def role(name: str) -> str:
     return f"arn:aws:iam::111122223333:role/{name}"
 
 
-@pytest.fixture(scope="module")
-def plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
+def started_plane(directory: Path, *apiserver_flags: str) -> ControlPlane:
+    """A control plane with the namespace and the test identities (``watcher``: get, list, watch; ``getter``: get)."""
     if shutil.which("go") is None:
         pytest.skip("Go toolchain not found: scripts/e2e-binaries.sh builds etcd and kube-apiserver with it")
     built = subprocess.run([str(BUILD_SCRIPT), "etcd", "kube-apiserver"], capture_output=True, text=True, timeout=BUILD_TIMEOUT)
     if built.returncode != 0:
         raise RuntimeError(f"{BUILD_SCRIPT.name} failed:\n{built.stderr[-4000:]}")
     binaries = dict(line.split("=", 1) for line in built.stdout.splitlines() if "=" in line)
-    plane = ControlPlane(binaries, tmp_path_factory.mktemp("sa-watch")).start()
+    plane = ControlPlane(binaries, directory, apiserver_flags).start()
     admin = plane.admin
     admin.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})
     for name, verbs in (("watcher", ["get", "list", "watch"]), ("getter", ["get"])):
@@ -48,6 +51,23 @@ def plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
         admin.create({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": {"name": f"sa-{name}"},
                       "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": f"sa-{name}"},
                       "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": NAMESPACE}]})  # fmt: skip
+    return plane
+
+
+@pytest.fixture(scope="module")
+def plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
+    plane = started_plane(tmp_path_factory.mktemp("sa-watch"))
+    try:
+        yield plane
+    finally:
+        plane.stop()
+
+
+@pytest.fixture(scope="module")
+def uncached_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
+    """An API server that serves every watch from etcd itself: its watch cache would answer an old
+    resourceVersion from memory, so a resume could never meet etcd's compaction."""
+    plane = started_plane(tmp_path_factory.mktemp("sa-watch-uncached"), "--watch-cache=false")
     try:
         yield plane
     finally:
@@ -64,13 +84,21 @@ def api_as(plane: ControlPlane, name: str) -> KubeApi:
     return KubeApi(KubeConfig(server=plane.server, token=token, ca_file=str(plane.ca_file), source="e2e"), cache_ttl=0)
 
 
-def requests_by(plane: ControlPlane, name: str) -> dict[str, int]:
+def received(plane: ControlPlane, name: str) -> list[dict[str, Any]]:
+    """The audit log's RequestReceived events of one test identity, in order."""
     user = f"system:serviceaccount:{NAMESPACE}:{name}"
+    return [e for e in plane.audit_events() if e.get("stage") == "RequestReceived" and e.get("user", {}).get("username") == user]
+
+
+def requests_by(plane: ControlPlane, name: str) -> dict[str, int]:
     counts: dict[str, int] = {}
-    for event in plane.audit_events():
-        if event.get("stage") == "RequestReceived" and event.get("user", {}).get("username") == user:
-            counts[event["verb"]] = counts.get(event["verb"], 0) + 1
+    for event in received(plane, name):
+        counts[event["verb"]] = counts.get(event["verb"], 0) + 1
     return counts
+
+
+def request_uris(plane: ControlPlane, name: str, verb: str) -> list[str]:
+    return [event["requestURI"] for event in received(plane, name) if event["verb"] == verb]
 
 
 async def eventually(check: Any, timeout: float = 20.0) -> None:
@@ -154,6 +182,39 @@ async def test_the_watch_resumes_where_the_server_ended_it(plane: ControlPlane) 
     assert watch.lists == 1 and watch.errors == 0
     await eventually(lambda: requests_by(plane, "resumer").get("watch", 0) >= 3, timeout=30)
     assert requests_by(plane, "resumer").get("list") == 1 and "get" not in requests_by(plane, "resumer")
+
+
+async def test_a_resume_from_a_compacted_version_is_gone_and_lists_again(uncached_plane: ControlPlane, caplog: pytest.LogCaptureFixture) -> None:
+    """etcd compacted past the watcher's resourceVersion (no ServiceAccount changed since its LIST, so its watches
+    resume from that version): the next resume is answered 410 Gone, the watcher lists again and follows on."""
+    plane = uncached_plane
+    account(plane.admin, "before-compaction", {ROLE: role("before-compaction")})
+    api = api_as(plane, "watcher")
+    settings = WatchSettings(watch_seconds=2, backoff=Backoff(attempts=0, base=0.1, cap=0.2))
+    accounts = ServiceAccounts(api, keep_annotations=frozenset({ROLE}), settings=settings)
+    watch = accounts.watch
+    assert watch is not None
+    try:
+        with caplog.at_level(logging.INFO, "gateway_kube.watch"):
+            assert (await accounts.get(NAMESPACE, "before-compaction"))["metadata"]["annotations"][ROLE] == role("before-compaction")
+            listed_at = int(watch.resource_version)
+            for number in range(3):  # history after the LIST that is not a ServiceAccount's: the watcher's version stays
+                plane.admin.create({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": f"churn-{number}", "namespace": NAMESPACE}})
+            assert plane.compact_etcd() > listed_at
+            await eventually(lambda: watch.lists >= 2)
+            account(plane.admin, "after-compaction", {ROLE: role("after-compaction")})
+            await eventually(lambda: watch.store.get(NAMESPACE, "after-compaction") is not None)
+    finally:
+        await accounts.aclose()
+        await api.aclose()
+    assert watch.lists == 2 and int(watch.resource_version) > listed_at
+    assert any(f"resourceVersion {listed_at} is too old; listing again" in r.getMessage() for r in caplog.records)
+    await eventually(lambda: requests_by(plane, "watcher").get("list", 0) >= 2, timeout=30)  # the audit log is written asynchronously
+    counts = requests_by(plane, "watcher")
+    assert counts["list"] == 2 and counts["watch"] >= 2 and "get" not in counts
+    resumed_from = [int(parse_qs(urlsplit(uri).query)["resourceVersion"][0]) for uri in request_uris(plane, "watcher", "watch")]
+    relisted = next(index for index, version in enumerate(resumed_from) if version != listed_at)
+    assert relisted >= 1 and min(resumed_from[relisted:]) > listed_at  # from the first LIST's version, then only newer ones
 
 
 def test_metadata_only_is_what_the_real_server_sends(plane: ControlPlane, tmp_path: Path) -> None:
