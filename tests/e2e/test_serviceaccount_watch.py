@@ -13,7 +13,8 @@ import asyncio
 import logging
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -22,7 +23,7 @@ import pytest
 
 from gateway.plugin import Backoff
 from gateway_kube.kubeapi import KubeApi, KubeConfig, KubeNotFound
-from gateway_kube.watch import ServiceAccounts, WatchSettings
+from gateway_kube.watch import ServiceAccounts, ServiceAccountWatch, WatchSettings
 from tests.e2e.cluster import BUILD_SCRIPT, BUILD_TIMEOUT, ControlPlane, Kube
 
 ROLE = "eks.amazonaws.com/role-arn"
@@ -101,6 +102,20 @@ def request_uris(plane: ControlPlane, name: str, verb: str) -> list[str]:
     return [event["requestURI"] for event in received(plane, name) if event["verb"] == verb]
 
 
+@asynccontextmanager
+async def watching(plane: ControlPlane, identity: str, first: str, settings: WatchSettings) -> AsyncIterator[ServiceAccountWatch]:
+    """``identity``'s ServiceAccount lookups, started by looking up the account ``first`` (created by the caller)."""
+    api = api_as(plane, identity)
+    accounts = ServiceAccounts(api, keep_annotations=frozenset({ROLE}), settings=settings)
+    assert accounts.watch is not None
+    try:
+        assert (await accounts.get(NAMESPACE, first))["metadata"]["annotations"][ROLE] == role(first)
+        yield accounts.watch
+    finally:
+        await accounts.aclose()
+        await api.aclose()
+
+
 async def eventually(check: Any, timeout: float = 20.0) -> None:
     async with asyncio.timeout(timeout):
         while not check():
@@ -167,18 +182,10 @@ async def test_the_watch_resumes_where_the_server_ended_it(plane: ControlPlane) 
     plane.admin.create({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": {"name": "sa-resumer"},
                         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "sa-watcher"},
                         "subjects": [{"kind": "ServiceAccount", "name": "resumer", "namespace": NAMESPACE}]})  # fmt: skip
-    api = api_as(plane, "resumer")
-    accounts = ServiceAccounts(api, keep_annotations=frozenset({ROLE}), settings=WatchSettings(watch_seconds=2))
-    watch = accounts.watch
-    assert watch is not None
-    try:
-        assert (await accounts.get(NAMESPACE, "before-resume"))["metadata"]["annotations"][ROLE] == role("before-resume")
+    async with watching(plane, "resumer", "before-resume", WatchSettings(watch_seconds=2)) as watch:
         await eventually(lambda: watch.watches >= 3)
         account(plane.admin, "after-resume", {ROLE: role("after-resume")})
         await eventually(lambda: watch.store.get(NAMESPACE, "after-resume") is not None)
-    finally:
-        await accounts.aclose()
-        await api.aclose()
     assert watch.lists == 1 and watch.errors == 0
     await eventually(lambda: requests_by(plane, "resumer").get("watch", 0) >= 3, timeout=30)
     assert requests_by(plane, "resumer").get("list") == 1 and "get" not in requests_by(plane, "resumer")
@@ -189,14 +196,9 @@ async def test_a_resume_from_a_compacted_version_is_gone_and_lists_again(uncache
     resume from that version): the next resume is answered 410 Gone, the watcher lists again and follows on."""
     plane = uncached_plane
     account(plane.admin, "before-compaction", {ROLE: role("before-compaction")})
-    api = api_as(plane, "watcher")
     settings = WatchSettings(watch_seconds=2, backoff=Backoff(attempts=0, base=0.1, cap=0.2))
-    accounts = ServiceAccounts(api, keep_annotations=frozenset({ROLE}), settings=settings)
-    watch = accounts.watch
-    assert watch is not None
-    try:
-        with caplog.at_level(logging.INFO, "gateway_kube.watch"):
-            assert (await accounts.get(NAMESPACE, "before-compaction"))["metadata"]["annotations"][ROLE] == role("before-compaction")
+    with caplog.at_level(logging.INFO, "gateway_kube.watch"):
+        async with watching(plane, "watcher", "before-compaction", settings) as watch:
             listed_at = int(watch.resource_version)
             for number in range(3):  # history after the LIST that is not a ServiceAccount's: the watcher's version stays
                 plane.admin.create({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": f"churn-{number}", "namespace": NAMESPACE}})
@@ -204,9 +206,6 @@ async def test_a_resume_from_a_compacted_version_is_gone_and_lists_again(uncache
             await eventually(lambda: watch.lists >= 2)
             account(plane.admin, "after-compaction", {ROLE: role("after-compaction")})
             await eventually(lambda: watch.store.get(NAMESPACE, "after-compaction") is not None)
-    finally:
-        await accounts.aclose()
-        await api.aclose()
     assert watch.lists == 2 and int(watch.resource_version) > listed_at
     assert any(f"resourceVersion {listed_at} is too old; listing again" in r.getMessage() for r in caplog.records)
     await eventually(lambda: requests_by(plane, "watcher").get("list", 0) >= 2, timeout=30)  # the audit log is written asynchronously
