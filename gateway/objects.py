@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from gateway import paths, yaml11
+from gateway import gcpolicy, paths, yaml11
 from gateway.backend import Backend, BackendRegistry
 from gateway.dialect import NATIVE, Dialect
 from gateway.middleware.extract import compile_jmes
@@ -117,14 +117,15 @@ def parse_objects(
         return result
     default_type = parameters.get("defaultObjectType", "") or default_type or dialect.default_object_type
     parser = _DescriptorParser(registry, result, dialect, strict=strict, default_type=default_type)
-    for index, entry in enumerate(entries):
-        parser.parse(index, entry)
-    # later rules run even when earlier ones failed, over what did parse: every problem is reported at once
-    # (the path check only when no duplicate was found: it would report each duplicate again as a collision)
-    before = len(result.problems)
-    _check_duplicates(result)
-    if len(result.problems) == before:
-        _check_file_paths(result)
+    with gcpolicy.paused():
+        for index, entry in enumerate(entries):
+            parser.parse(index, entry)
+        # later rules run even when earlier ones failed, over what did parse: every problem is reported at once
+        # (the path check only when no duplicate was found: it would report each duplicate again as a collision)
+        before = len(result.problems)
+        _check_duplicates(result)
+        if len(result.problems) == before:
+            _check_file_paths(result)
     return result
 
 
@@ -143,7 +144,8 @@ def file_names(obj: ObjectSpec) -> list[tuple[str, str]]:
 
 
 def load_in_process(flavour: YamlFlavour, text: str, limits: yaml11.YamlLimits) -> Any:
-    return flavour.load(text, limits=limits)
+    with gcpolicy.paused():
+        return flavour.load(text, limits=limits)
 
 
 def _load_entries(text: str, dialect: Dialect, result: ParsedObjects, limits: yaml11.YamlLimits, load: Loader) -> list[Any] | None:

@@ -201,22 +201,25 @@ def _serve(connection: Connection) -> None:
     """A worker's loop: run calls until the pipe closes; exceptions go back to the caller."""
     _limit_memory()
     _lower_priority()
-    import gateway.yaml11  # noqa: F401 - what parse calls need, loaded before the worker says it is ready
+    import gateway.yamlflavour  # noqa: F401 - what parse calls need, loaded before the worker says it is ready
+    from gateway import gcpolicy
 
+    gcpolicy.settle_after_startup()  # the interpreter and its imports: no collection walks them again
     connection.send("ready")
     while True:
         try:
             function, args = connection.recv()
         except (EOFError, OSError):
             return
-        try:
-            reply = (True, function(*args))
-        except Exception as exc:
-            reply = (False, exc)
-        try:
-            connection.send(reply)
-        except Exception:
-            connection.send((False, WorkerCrashed("the worker's answer could not be sent back")))
+        with gcpolicy.paused():  # what calls build (a node graph, JSON values) is acyclic; the address-space limit holds
+            try:
+                reply = (True, function(*args))
+            except Exception as exc:
+                reply = (False, exc)
+            try:
+                connection.send(reply)
+            except Exception:
+                connection.send((False, WorkerCrashed("the worker's answer could not be sent back")))
 
 
 def _lower_priority() -> None:

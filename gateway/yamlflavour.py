@@ -30,7 +30,6 @@ import yaml
 
 from gateway import yaml11
 
-_BaseLoader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 INT_TAG = "tag:yaml.org,2002:int"
 FLOAT_TAG = "tag:yaml.org,2002:float"
@@ -96,7 +95,7 @@ def go_int(text: str) -> int:
 
 def _text_loader(name: str, int_pattern: str, parse_int: Callable[[str], int]) -> type:
     """A SafeLoader whose plain scalars are :class:`Scalar` (text as written) with typed values."""
-    loader: Any = type(name, (_BaseLoader,), {"yaml_implicit_resolvers": {}})  # a yaml Loader class, built at run time
+    loader: Any = type(name, (yaml11.FastResolver, yaml11.SAFE_LOADER), {"yaml_implicit_resolvers": {}})  # a yaml Loader class, built at run time
     digits_and_signs = list("-+0123456789")
     loader.add_implicit_resolver(BOOL_TAG, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
     loader.add_implicit_resolver(NULL_TAG, re.compile(r"^(?:~|null|Null|NULL|)$"), ["~", "n", "N", ""])

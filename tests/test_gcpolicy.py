@@ -47,3 +47,27 @@ def test_a_frozen_entry_is_still_freed_when_evicted() -> None:
     cache.put(b"new", [], gcpolicy.FREEZE_EVERY_BYTES + 1)  # evicts "old"
     assert cache.get(b"old") is None
     assert gc.get_freeze_count() <= frozen - 1000
+
+
+@pytest.mark.parametrize(
+    ("enabled_before", "enabled_after"),
+    [pytest.param(True, True, id="on-stays-on"), pytest.param(False, False, id="off-stays-off")],
+)
+def test_a_pause_turns_the_collector_off_for_its_block_and_restores_it(enabled_before: bool, enabled_after: bool) -> None:
+    gc.enable() if enabled_before else gc.disable()
+    try:
+        with pytest.raises(KeyError), gcpolicy.paused():
+            assert not gc.isenabled()
+            raise KeyError("even when the block raises")
+        assert gc.isenabled() is enabled_after
+    finally:
+        gc.enable()
+
+
+def test_overlapping_pauses_end_with_the_first_that_found_the_collector_on() -> None:
+    outer = gcpolicy.paused()
+    outer.__enter__()
+    with gcpolicy.paused():  # another thread's parse, started while the first one runs
+        outer.__exit__(None, None, None)
+        assert gc.isenabled()  # the first pause ended: the second does not hold the collector off
+    assert gc.isenabled()

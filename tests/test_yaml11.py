@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import pytest
+import yaml
+from yaml.resolver import BaseResolver
 
-from gateway.yaml11 import YamlError, go_float, load, scalar_text
+from gateway import yamlflavour
+from gateway.yaml11 import Yaml11Loader, YamlError, go_float, load, scalar_text
 
 
 @pytest.mark.parametrize(
@@ -43,3 +46,22 @@ def test_yaml_errors_say_where_not_what() -> None:
     with pytest.raises(YamlError) as caught:
         load("a: [secret-value\nb: c")
     assert "line" in str(caught.value) and "secret-value" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "loader",
+    [
+        pytest.param(Yaml11Loader, id="go-yaml-v2"),
+        pytest.param(yamlflavour.YAML_1_2_LOADER, id="yaml-1.2"),
+        pytest.param(yamlflavour.GO_YAML_V3_LOADER, id="go-yaml-v3"),
+    ],
+)
+def test_the_fast_resolver_gives_pyyamls_tags(loader: type) -> None:
+    scalars = ["", "~", "null", "true", "yes", "y", "N", "on", "0600", "0o17", "0x1F", "1_000", "1:20", "1.5", ".inf",
+               "-.Inf", ".nan", "<<", "=", "2001-12-14", "abc", "+1", "0b101", "1e3", "12:30:00"]
+    resolver = loader("")
+    for value in scalars:
+        for implicit in ((True, False), (False, True)):
+            assert resolver.resolve(yaml.ScalarNode, value, implicit) == BaseResolver.resolve(resolver, yaml.ScalarNode, value, implicit)
+    for kind in (yaml.SequenceNode, yaml.MappingNode):
+        assert resolver.resolve(kind, None, True) == BaseResolver.resolve(resolver, kind, None, True)
