@@ -172,6 +172,8 @@ def _check_text(value: str, what: str) -> None:
 
 
 def _encodable(value: str) -> bool:
+    if value.isascii():  # a flag of the string, no scan: only a non-ASCII string can hold a lone surrogate
+        return True
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
