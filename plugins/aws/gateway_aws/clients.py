@@ -6,8 +6,10 @@ every identity (endpoint, service model and connection pool built once; at most
 sign with answers, at each signing, with the credentials of the call running in the current
 thread — set by :meth:`AwsClients.call` in a context of its own around that one call (retries
 included), so two identities' calls in flight on one client never see each other's. Outside a
-call it has none, and botocore refuses to sign (fail closed). Operations AWS defines as
-unsigned (``AssumeRoleWithWebIdentity``) are sent without a signature by botocore itself.
+call it has none, and botocore refuses to sign (fail closed). :meth:`AwsClients.prepared`
+asks a client for the request it would send (endpoint rules applied, body serialized) without
+sending it: the plugin sends the unsigned ``AssumeRoleWithWebIdentity`` itself
+(:mod:`gateway_aws.webidentity`).
 
 boto3 is synchronous, so every call runs on the runtime's :class:`ThreadPoolExecutor`, whose
 size bounds concurrent AWS calls; at most ``--aws-max-workers-per-namespace`` of them serve the
@@ -25,6 +27,7 @@ import asyncio
 import contextvars
 import functools
 import math
+import os
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -116,6 +119,22 @@ class _PerCallResolver:
         return _PerCallCredentials()
 
 
+_DRY_RUN: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar("aws_dry_run", default=None)
+
+
+class _NotSent:
+    status_code = 200
+
+
+def _stop_before_sending(params: dict[str, Any], **_: Any) -> tuple[_NotSent, dict[str, Any]] | None:
+    """botocore's ``before-call`` hook of every client: in a dry run, keep the request and send nothing."""
+    captured = _DRY_RUN.get()
+    if captured is None:
+        return None
+    captured.update(params)
+    return _NotSent(), {}
+
+
 def _signed_by(signing: Signing | None, method: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     """Run ``method`` (in a worker thread) in a fresh context whose calls sign with ``signing``."""
 
@@ -169,22 +188,49 @@ class AwsClients:
             use_fips_endpoint=True if options.use_fips_endpoint else None,
         )
 
+    def _botocore_session(self) -> botocore.session.Session:
+        """The one botocore session (call with ``_session_lock`` held)."""
+        if self._session is None:
+            import botocore.session
+
+            session = botocore.session.Session()
+            session.register_component("credential_provider", _PerCallResolver())
+            self._session = session
+        return self._session
+
     async def _build(self, key: tuple[str, str]) -> BaseClient:
         service, region = key
 
         def build() -> BaseClient:
             with self._session_lock:
-                if self._session is None:
-                    import botocore.session
-
-                    session = botocore.session.Session()
-                    session.register_component("credential_provider", _PerCallResolver())
-                    self._session = session
-                return self._session.create_client(service, region_name=region, config=self.config)
+                client = self._botocore_session().create_client(service, region_name=region, config=self.config)
+            client.meta.events.register_first("before-call", _stop_before_sending)
+            return client
 
         client = await asyncio.get_running_loop().run_in_executor(self.executor, build)
         self._cache.put(key, client, math.inf)
         return client
+
+    async def prepared(self, client: BaseClient, operation: str, **kwargs: Any) -> dict[str, Any]:
+        """The request ``client`` would send for ``operation`` (botocore's request dict: ``url``, ``headers``,
+        ``body``), built in the pool and not sent."""
+
+        def dry_run() -> dict[str, Any]:
+            captured: dict[str, Any] = {}
+            _DRY_RUN.set(captured)
+            getattr(client, xform_name(operation))(**kwargs)
+            return captured
+
+        return await asyncio.get_running_loop().run_in_executor(self.executor, contextvars.copy_context().run, dry_run)
+
+    def ca_bundle(self) -> str:
+        """The CA certificates botocore verifies AWS with: ``AWS_CA_BUNDLE`` or ``ca_bundle`` of the config
+        file, else ``REQUESTS_CA_BUNDLE``, else botocore's default (a file or a directory)."""
+        import botocore.httpsession
+
+        with self._session_lock:
+            configured = self._botocore_session().get_config_variable("ca_bundle")
+        return str(configured or os.environ.get("REQUESTS_CA_BUNDLE") or botocore.httpsession.get_cert_path(True))
 
     async def call(
         self,

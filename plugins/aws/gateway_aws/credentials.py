@@ -1,6 +1,7 @@
 """Pod credentials, cached per principal until shortly before they expire.
 
-IRSA: STS ``AssumeRoleWithWebIdentity`` with the pod's token. Pod Identity: the node agent.
+IRSA: STS ``AssumeRoleWithWebIdentity`` with the pod's token (sent by :mod:`gateway_aws.webidentity`).
+Pod Identity: the node agent.
 Ambient (dev only): the process's own credential chain, left to botocore. An
 ``assumeRoleArn`` chain adds an ``sts:AssumeRole`` signed with the credentials below it.
 Each step is cached under its own :class:`~gateway_aws.identity.Principal` (never under a
@@ -24,6 +25,7 @@ from gateway_aws.clients import AwsClients, Credentials
 from gateway_aws.identity import AMBIENT, IRSA, POD_IDENTITY, Caller, Principal
 from gateway_aws.params import AssumeRole
 from gateway_aws.podidentity import PodIdentityAgent
+from gateway_aws.webidentity import WebIdentitySts
 
 log = logging.getLogger("gateway_aws.credentials")
 SESSION_NAME_CHARS = re.compile(r"[^\w+=,.@-]")
@@ -41,6 +43,7 @@ class CredentialBroker:
         self, clients: AwsClients, agent: PodIdentityAgent, metrics: Metrics, refresh_margin: float, max_entries: int = 4096
     ) -> None:
         self.clients = clients
+        self.sts = WebIdentitySts(clients, metrics, METRICS_LABEL)
         self.agent = agent
         self.metrics = metrics
         self.refresh_margin = refresh_margin
@@ -59,6 +62,9 @@ class CredentialBroker:
             return cached
         return await self._flights.do(principal, lambda: self._obtain(caller, region))
 
+    async def aclose(self) -> None:
+        await self.sts.aclose()
+
     def invalidate(self, principal: Principal) -> None:
         """Forget credentials AWS refused as expired or unknown (and those they were made from)."""
         self._cache.discard(principal)
@@ -73,7 +79,7 @@ class CredentialBroker:
                 base = await self.credentials(below, region)
                 credentials = await self._assume_role(principal, base, principal.chain[-1], region)
             elif principal.source == IRSA:
-                credentials = await self._web_identity(principal, caller.token, region)
+                credentials = await self.sts.assume(region, principal.namespace, principal.role_arn, session_name(principal), caller.token)
             elif principal.source == POD_IDENTITY:
                 credentials = await self.agent.credentials(principal.endpoints, caller.token)
             else:
@@ -98,21 +104,6 @@ class CredentialBroker:
             principal.describe(),
             credentials.expiration.isoformat() if credentials.expiration else "unknown",
         )
-
-    async def _web_identity(self, principal: Principal, token: str, region: str) -> Credentials:
-        client = await self.clients.client(region, "sts")
-        response = await self.clients.call(
-            client,
-            "AssumeRoleWithWebIdentity",
-            METRICS_LABEL,
-            principal.namespace,
-            None,  # unsigned: the token is the proof
-            redact=(token,),
-            RoleArn=principal.role_arn,
-            RoleSessionName=session_name(principal),
-            WebIdentityToken=token,
-        )
-        return _from_sts(response)
 
     async def _assume_role(self, principal: Principal, base: Credentials | None, step: AssumeRole, region: str) -> Credentials:
         client = await self.clients.client(region, "sts")

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 
 from botocore import exceptions as boto
 
-from gateway.plugin import DeadlineExceeded, GatewayError, Internal, InvalidArgument, NotFound, PermissionDenied, Unavailable
+from gateway.plugin import CONNECT, TIMEOUT, TLS, DeadlineExceeded, GatewayError, Internal, InvalidArgument, NotFound, PermissionDenied, Unavailable
 from gateway.plugin import redact as redact_secrets
 
 MAX_AWS_MESSAGE = 300
@@ -78,6 +78,7 @@ SERVER = frozenset(
         "IDPCommunicationError",
     }
 )
+BAD_ANSWER = "BadAnswer"
 #: codes after which cached credentials must not be reused
 STALE_CREDENTIALS = frozenset({"ExpiredToken", "ExpiredTokenException", "InvalidClientTokenId", "UnrecognizedClientException"})
 
@@ -124,6 +125,23 @@ def classify(exc: BaseException, operation: str, redact: Iterable[str] = ()) -> 
     if isinstance(exc, (ConnectionError, TimeoutError)):
         return Unavailable(f"{operation}: cannot reach AWS ({type(exc).__name__})", reason="ConnectionError")
     return Internal(f"{operation}: unexpected {type(exc).__name__} from the AWS SDK (see the provider log)", reason=type(exc).__name__)
+
+
+def http_problem(kind: str, detail: str, operation: str) -> GatewayError:
+    """The gateway error for a request the plugin sends itself (:mod:`gateway.outbound`) that got no usable
+    answer: the texts and reasons :func:`classify` gives botocore's timeouts and connection errors."""
+    if kind == TIMEOUT:
+        return DeadlineExceeded(f"{operation}: no answer from AWS in time ({detail})", reason="Timeout")
+    if kind == CONNECT:
+        return Unavailable(f"{operation}: cannot reach AWS ({detail})", reason="ConnectionError")
+    if kind == TLS:
+        return Unavailable(f"{operation}: cannot reach AWS (TLS: {_clean(detail, ())})", reason="TLS")
+    return bad_answer(operation, detail)
+
+
+def bad_answer(operation: str, detail: str) -> GatewayError:
+    """An answer that is not AWS's (garbage, HTML, truncated, oversized): retryable, never Internal."""
+    return Unavailable(f"{operation}: not a usable answer from AWS ({detail})", reason=BAD_ANSWER)
 
 
 def client_error(exc: boto.ClientError, operation: str, redact: Iterable[str] = ()) -> GatewayError:

@@ -99,4 +99,5 @@ class AwsRuntime:
         await self.accounts.aclose()
         await self.kube.aclose()
         await self.agent.aclose()
+        await self.credentials.aclose()
         self.executor.shutdown(wait=False, cancel_futures=True)

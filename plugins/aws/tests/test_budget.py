@@ -66,15 +66,22 @@ def test_serve_refuses_them_in_one_line() -> None:
     assert "--aws-read-timeout 5" in lines[0] and "longer than --backend-timeout 10" in lines[0]
 
 
-async def test_a_slow_aws_is_answered_by_our_own_deadline_within_the_default_backend_timeout(world: AwsWorld) -> None:
-    """Every attempt outlasts the read timeout: botocore's attempts end in our typed error, naming the
+@pytest.mark.parametrize(
+    "operation",
+    [
+        pytest.param("BatchGetSecretValue", id="botocore-call"),
+        pytest.param("AssumeRoleWithWebIdentity", id="sts-call-sent-by-the-plugin"),
+    ],
+)
+async def test_a_slow_aws_is_answered_by_our_own_deadline_within_the_default_backend_timeout(world: AwsWorld, operation: str) -> None:
+    """Every attempt outlasts the read timeout: the attempts end in our typed error, naming the
     operation, before the core's 10 s backend timeout (which would name no AWS operation)."""
     world.secret("db", "s3cr3t")
-    world.proxy.inject(operation="BatchGetSecretValue", latency=4.0)
+    world.proxy.inject(operation=operation, latency=4.0)
     defaults = {option.name.replace("-", "_"): str(option.default) for option in (MAX_ATTEMPTS, READ_TIMEOUT, POD_IDENTITY_TIMEOUT)}
     async with world.gateway(**defaults, backend_timeout=BACKEND_TIMEOUT.default) as gw:
         with pytest.raises(MountFailure) as failed:
             await gw.mount(mount_request([{"objectName": "db", "objectType": "secretsmanager"}], {"region": PRIMARY}, pod=world.irsa_pod()))
     assert failed.value.code_name == "DeadlineExceeded"
-    assert "BatchGetSecretValue: no answer from AWS in time" in failed.value.message
-    assert world.proxy.count("BatchGetSecretValue") == 3
+    assert f"{operation}: no answer from AWS in time" in failed.value.message
+    assert world.proxy.count(operation) == 3

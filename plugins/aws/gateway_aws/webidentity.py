@@ -1,0 +1,140 @@
+"""STS ``AssumeRoleWithWebIdentity`` (IRSA) sent by the plugin itself: no thread, no botocore per call.
+
+The call is unsigned (the pod's token is the proof) and its answer is a small XML document, so
+the plugin sends it through :mod:`gateway.outbound` (one deadline per attempt, a body cap,
+idle connections reused) and reads the answer with :mod:`gateway_aws.queryxml`. What botocore
+decides is asked of botocore once per region, with a dry run of the shared STS client: the
+endpoint (its rules: regional endpoints, FIPS, dual-stack, ``AWS_ENDPOINT_URL(_STS)``, the
+config file), the API version, ``Content-Type`` and the user agent. As on botocore's path:
+the same CA certificates (``AWS_CA_BUNDLE``, the config file's ``ca_bundle``,
+``REQUESTS_CA_BUNDLE``, botocore's default), ``HTTP(S)_PROXY``/``NO_PROXY``, up to
+``--aws-max-attempts`` attempts of ``--aws-connect-timeout + --aws-read-timeout`` each, retried
+on timeouts, connection errors, throttling and server errors with botocore's backoff
+(:mod:`gateway_aws.budget`), within the namespace's fair share of AWS calls, and AWS's errors
+classified by :mod:`gateway_aws.errors` with the same texts. An answer that is not STS's
+(garbage, HTML, truncated, oversized) is a retryable ``Unavailable``, never ``Internal``.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import ssl
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from urllib.parse import urlencode
+
+from gateway.plugin import Backoff, GatewayError, HttpProblem, Metrics, OutboundHttp, SingleFlight, retry
+from gateway_aws.budget import BOTOCORE_MAX_BACKOFF, BOTOCORE_THROTTLE_BACKOFF
+from gateway_aws.clients import AwsClients, Credentials
+from gateway_aws.errors import BAD_ANSWER, bad_answer, from_code, http_problem
+from gateway_aws.queryxml import NotAnAnswer, read_leaves
+
+OPERATION = "AssumeRoleWithWebIdentity"
+MAX_BODY = 64 * 1024  # an answer is 1-3 KiB; a session token at most a few
+SENT_BY_OUTBOUND = frozenset({"host", "content-length"})
+RESULT = ("AssumeRoleWithWebIdentityResponse", "AssumeRoleWithWebIdentityResult", "Credentials")
+ERROR = ("ErrorResponse", "Error")
+#: a syntactically valid request for the dry run (never sent)
+PROBE = {"RoleArn": "arn:aws:iam::123456789012:role/endpoint-probe", "RoleSessionName": "endpoint-probe", "WebIdentityToken": "probe"}
+
+
+@dataclass(frozen=True)
+class StsEndpoint:
+    """What botocore would send to in one region, and with which fixed fields and headers."""
+
+    url: str
+    version: str
+    headers: Mapping[str, str] = field(repr=False)
+    tls: ssl.SSLContext | None = field(default=None, repr=False)
+
+
+class WebIdentitySts:
+    def __init__(self, clients: AwsClients, metrics: Metrics, label: str) -> None:
+        options = clients.options
+        self.clients = clients
+        self.metrics = metrics
+        self.label = label
+        self.timeout = options.connect_timeout + options.read_timeout
+        self.backoff = Backoff(attempts=options.max_attempts, base=BOTOCORE_THROTTLE_BACKOFF, cap=BOTOCORE_MAX_BACKOFF)
+        self.http = OutboundHttp(max_body=MAX_BODY, idle_per_origin=options.max_workers, max_idle=2 * options.max_workers)
+        self._endpoints: dict[str, StsEndpoint] = {}
+        self._probing: SingleFlight[str, StsEndpoint] = SingleFlight()
+        self._tls: dict[str, ssl.SSLContext] = {}
+
+    async def assume(self, region: str, tenant: str, role_arn: str, session_name: str, token: str) -> Credentials:
+        """Credentials for ``role_arn`` with the pod's ``token``, from STS in ``region``; a classified error otherwise."""
+        failure: GatewayError | None = None
+        started = time.perf_counter()
+        try:
+            endpoint = self._endpoints.get(region) or await self._probing.do(region, lambda: self._probe(region))
+            body = urlencode(
+                {"Action": OPERATION, "Version": endpoint.version, "RoleArn": role_arn, "RoleSessionName": session_name,
+                 "WebIdentityToken": token}
+            ).encode()  # fmt: skip
+            async with self.clients.limiter.slot(tenant, self.clients.slot_wait):
+                return await retry(
+                    functools.partial(self._attempt, endpoint, body, token),
+                    backoff=self.backoff,
+                    retryable=lambda exc: isinstance(exc, GatewayError) and exc.retryable and exc.reason != BAD_ANSWER,
+                    on_retry=lambda attempt, exc: self.metrics.retries.labels(backend=self.label, operation=OPERATION).inc(),
+                )
+        except GatewayError as exc:
+            failure = exc
+            raise
+        finally:
+            self.metrics.record_backend_call(self.label, OPERATION, failure, time.perf_counter() - started)
+
+    async def _attempt(self, endpoint: StsEndpoint, body: bytes, token: str) -> Credentials:
+        try:
+            answer = await self.http.request("POST", endpoint.url, timeout=self.timeout, headers=endpoint.headers, body=body, tls=endpoint.tls)
+        except HttpProblem as exc:
+            raise http_problem(exc.kind, exc.detail, OPERATION) from None
+        return read_answer(answer.status, answer.body, token)
+
+    async def _probe(self, region: str) -> StsEndpoint:
+        client = await self.clients.client(region, "sts")
+        request = await self.clients.prepared(client, OPERATION, **PROBE)
+        url = str(request["url"])
+        headers = {name: str(value) for name, value in request["headers"].items() if name.lower() not in SENT_BY_OUTBOUND}
+        tls = self._context(self.clients.ca_bundle()) if url.startswith("https:") else None
+        endpoint = StsEndpoint(url, str(request["body"]["Version"]), headers, tls)
+        self._endpoints[region] = endpoint
+        return endpoint
+
+    def _context(self, bundle: str) -> ssl.SSLContext:
+        if bundle not in self._tls:
+            self._tls[bundle] = ssl.create_default_context(capath=bundle) if os.path.isdir(bundle) else ssl.create_default_context(cafile=bundle)
+        return self._tls[bundle]
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+
+def read_answer(status: int, body: bytes, token: str) -> Credentials:
+    """The credentials of a 2xx answer, or the classified error of any other (the token redacted from AWS's words)."""
+    try:
+        leaves = read_leaves(body)
+    except NotAnAnswer as exc:
+        if 200 <= status < 300:
+            raise bad_answer(OPERATION, str(exc)) from None
+        leaves = {}
+    code = leaves.get(ERROR + ("Code",))
+    if code:  # STS's own refusal or failure
+        raise from_code(code, leaves.get(ERROR + ("Message",), ""), OPERATION, status, (token,))
+    if status == 429 or status >= 500:  # throttled or failing on the way (a load balancer's page): retried
+        raise from_code(f"HTTP{status}", "", OPERATION, status)
+    if not 200 <= status < 300:  # not an answer of STS: another server, a redirect, a proxy's page
+        raise bad_answer(OPERATION, f"HTTP {status} without an AWS error document")
+    fields = [leaves.get(RESULT + (name,), "") for name in ("AccessKeyId", "SecretAccessKey", "SessionToken", "Expiration")]
+    if not all(fields[:3]):
+        raise bad_answer(OPERATION, "the answer lacks AccessKeyId, SecretAccessKey or SessionToken")
+    try:
+        expiration = datetime.fromisoformat(fields[3]) if fields[3] else None
+    except ValueError:
+        raise bad_answer(OPERATION, "Expiration is not an ISO 8601 time") from None
+    if expiration is not None and expiration.tzinfo is None:
+        expiration = expiration.replace(tzinfo=UTC)
+    return Credentials(fields[0], fields[1], fields[2], expiration)
