@@ -14,7 +14,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -158,15 +158,18 @@ class AwsWorld:
             yield running
 
     @asynccontextmanager
-    async def serve_process(self, *flags: str) -> AsyncIterator[tuple[subprocess.Popen[bytes], Path]]:
+    async def serve_process(
+        self, *flags: str, env: Mapping[str, str] | None = None
+    ) -> AsyncIterator[tuple[subprocess.Popen[bytes], Path]]:
         """For benchmarks: a cold ``serve --plugins aws`` process of its own (so its CPU and memory are
-        its own) against this world, with ``flags`` added; yields it and its socket once the socket is up."""
+        its own) against this world, with ``flags`` added (and ``env``, default this process's environment);
+        yields it and its socket once the socket is up."""
         directory = Path(tempfile.mkdtemp(prefix="sgw-aws-serve-", dir="/tmp"))
         command = [
             sys.executable, "-m", "gateway", "--log-level", "error", "serve", "--providers-dir", str(directory),
             "--plugins", "aws", "--http-address", "", "--aws-kubeconfig", str(self.kubeconfig), *flags,
         ]
-        server = subprocess.Popen(command)  # noqa: ASYNC220 - starting it does not wait for it
+        server = subprocess.Popen(command, env=env)  # noqa: ASYNC220 - starting it does not wait for it
         socket_path = directory / "secrets-gateway.sock"
         try:
             while not socket_path.exists():
