@@ -17,15 +17,15 @@ from __future__ import annotations
 import logging
 import re
 import time
-from datetime import UTC, datetime
 from typing import Any
 
 from gateway.plugin import ExpiringCache, GatewayError, Internal, Metrics, SingleFlight
 from gateway_aws.clients import AwsClients, Credentials
+from gateway_aws.errors import bad_answer
 from gateway_aws.identity import AMBIENT, IRSA, POD_IDENTITY, Caller, Principal
 from gateway_aws.params import AssumeRole
 from gateway_aws.podidentity import PodIdentityAgent
-from gateway_aws.webidentity import WebIdentitySts
+from gateway_aws.webidentity import WebIdentitySts, expiration_time
 
 log = logging.getLogger("gateway_aws.credentials")
 SESSION_NAME_CHARS = re.compile(r"[^\w+=,.@-]")
@@ -120,13 +120,10 @@ class CredentialBroker:
 
 
 def _from_sts(response: dict[str, Any]) -> Credentials:
+    """The credentials of an ``AssumeRole`` answer (botocore leaves its ``Expiration`` text as sent)."""
     raw = response.get("Credentials") or {}
-    expiration = raw.get("Expiration")
-    if isinstance(expiration, datetime) and expiration.tzinfo is None:
-        expiration = expiration.replace(tzinfo=UTC)
-    return Credentials(
-        raw.get("AccessKeyId", ""),
-        raw.get("SecretAccessKey", ""),
-        raw.get("SessionToken", ""),
-        expiration if isinstance(expiration, datetime) else None,
-    )
+    try:
+        expiration = expiration_time(str(raw.get("Expiration") or ""))
+    except ValueError:
+        raise bad_answer("AssumeRole", "Expiration is not an ISO 8601 time") from None
+    return Credentials(raw.get("AccessKeyId", ""), raw.get("SecretAccessKey", ""), raw.get("SessionToken", ""), expiration)

@@ -132,9 +132,15 @@ def read_answer(status: int, body: bytes, token: str) -> Credentials:
     if not all(fields[:3]):
         raise bad_answer(OPERATION, "the answer lacks AccessKeyId, SecretAccessKey or SessionToken")
     try:
-        expiration = datetime.fromisoformat(fields[3]) if fields[3] else None
+        expiration = expiration_time(fields[3])
     except ValueError:
         raise bad_answer(OPERATION, "Expiration is not an ISO 8601 time") from None
-    if expiration is not None and expiration.tzinfo is None:
-        expiration = expiration.replace(tzinfo=UTC)
     return Credentials(fields[0], fields[1], fields[2], expiration)
+
+
+def expiration_time(text: str) -> datetime | None:
+    """An STS ``Expiration`` (ISO 8601, UTC when no offset is given); None when absent. Raises ValueError."""
+    if not text:
+        return None
+    expiration = datetime.fromisoformat(text)
+    return expiration if expiration.tzinfo is not None else expiration.replace(tzinfo=UTC)
