@@ -56,10 +56,16 @@ class FairAdmission:
     def in_use(self) -> int:
         return sum(self.running.values())
 
-    async def acquire(self, namespace: str) -> None:
-        """Take one slot for ``namespace``: at once, after waiting (cancel to give up), or :class:`Overloaded`."""
+    def try_acquire(self, namespace: str) -> bool:
+        """Take one slot for ``namespace`` if that needs no wait (a free slot, nobody of the namespace queued before)."""
         if namespace not in self._queues and self._may_run(namespace):
             self.running[namespace] += 1
+            return True
+        return False
+
+    async def acquire(self, namespace: str) -> None:
+        """Take one slot for ``namespace``: at once, after waiting (cancel to give up), or :class:`Overloaded`."""
+        if self.try_acquire(namespace):
             return
         if self.queued >= self.limits.max_queued:
             self._shed(namespace)

@@ -123,7 +123,6 @@ def _pump(read_end: int, logger: logging.Logger) -> None:
 class MountLog:
     """Collects what the per-mount log line reports while a mount runs."""
 
-    mount_id: str = field(default_factory=lambda: secrets.token_hex(4))
     started: float = field(default_factory=time.monotonic)
     pod: str = ""
     namespace: str = ""
@@ -133,6 +132,14 @@ class MountLog:
     objects: int = 0
     files: int = 0
     error: str = ""
+    _mount_id: str = field(default="", init=False, repr=False)
+
+    @property
+    def mount_id(self) -> str:
+        """A short random id tying the mount's log lines and its error together (drawn when first needed)."""
+        if not self._mount_id:
+            self._mount_id = secrets.token_hex(4)
+        return self._mount_id
 
     def describe_request(self, request: MountRequest) -> None:
         identity = request.identity
@@ -144,6 +151,9 @@ class MountLog:
         self.objects = len(plan.objects)
 
     def emit(self, logger: logging.Logger, outcome: str, duration: float) -> None:
+        level = logging.INFO if outcome == "OK" else logging.WARNING
+        if not logger.isEnabledFor(level):  # the fields are gathered only for a line that is written
+            return
         fields = {
             "mount_id": self.mount_id,
             "pod": self.pod,
@@ -158,5 +168,4 @@ class MountLog:
         }
         if self.error:
             fields["error"] = bounded(self.error, MAX_LOGGED_ERROR)
-        level = logging.INFO if outcome == "OK" else logging.WARNING
         logger.log(level, "mount %s", outcome, extra={MOUNT_FIELDS: fields})

@@ -103,6 +103,17 @@ class MountService:
         request = parse_request(raw)
         record.describe_request(request)
         namespace = request.identity.namespace
+        if not self._slots.try_acquire(namespace):  # the common case takes a free slot: no queue, no timer
+            await self._wait_for_slot(namespace, deadline, record)
+        in_flight = self._in_flight
+        in_flight.inc()
+        try:
+            return await self._mount(request, deadline, record)
+        finally:
+            in_flight.dec()
+            self._slots.release(namespace)
+
+    async def _wait_for_slot(self, namespace: str, deadline: float, record: MountLog) -> None:
         queued = self._queued
         queued.inc()
         try:
@@ -116,13 +127,6 @@ class MountService:
             ) from None
         finally:
             queued.dec()
-        in_flight = self._in_flight
-        in_flight.inc()
-        try:
-            return await self._mount(request, deadline, record)
-        finally:
-            in_flight.dec()
-            self._slots.release(namespace)
 
     async def _mount(self, request: MountRequest, deadline: float, record: MountLog) -> MountResult:
         plan, warnings = await self._plan(request, deadline)

@@ -9,15 +9,16 @@ runbooks written for them keep matching, and goes on to name the field and the p
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import Any
 
 from gateway.errors import InvalidArgument
 from gateway.jsonvalue import json_kind_phrase
-from gateway.model import MountRequest, PodIdentity, ServiceAccountToken, frozen_mapping
+from gateway.model import EMPTY_MAPPING, MountRequest, PodIdentity, ServiceAccountToken
 
 POD_NAME = "csi.storage.k8s.io/pod.name"
 POD_NAMESPACE = "csi.storage.k8s.io/pod.namespace"
@@ -54,24 +55,26 @@ def parse_request(raw: RawMountRequest) -> MountRequest:
     tokens_json = attributes.get(TOKENS) or secrets.get(TOKENS)
     tokens = parse_tokens(tokens_json) if tokens_json else {}
     permission = parse_permission(raw.permission)
+    # the dicts were just built here: read-only views of them, not copies
     identity = PodIdentity(
         namespace=attributes.get(POD_NAMESPACE, ""),
         pod_name=attributes.get(POD_NAME, ""),
         pod_uid=attributes.get(POD_UID, ""),
         service_account=attributes.get(SERVICE_ACCOUNT, ""),
-        tokens=frozen_mapping(tokens),  # type: ignore[arg-type]
+        tokens=MappingProxyType(tokens) if tokens else EMPTY_MAPPING,  # type: ignore[arg-type]
         tokens_provided=bool(tokens_json),
     )
     return MountRequest(
-        attributes=frozen_mapping(attributes),
-        secrets=frozen_mapping(secrets),
+        attributes=MappingProxyType(attributes),
+        secrets=MappingProxyType(secrets) if secrets else EMPTY_MAPPING,
         permission=permission,
-        current_versions=frozen_mapping(_current_versions(raw.current_versions)),
+        current_versions=MappingProxyType(dict(raw.current_versions)) if raw.current_versions else EMPTY_MAPPING,
         identity=identity,
         target_path=raw.target_path,
     )
 
 
+@functools.lru_cache(maxsize=16)  # the driver sends the same few modes on every mount ("420")
 def parse_permission(text: str) -> int:
     """The request's default file mode: a JSON number 0..511 (the driver sends ``420``)."""
     if not text.strip():
@@ -152,17 +155,16 @@ def _strings(text: str, field_name: str, *, allow_null: bool) -> dict[str, str]:
         return {}
     if not isinstance(document, dict):
         raise InvalidArgument(f"{field_name} must be a JSON object of string values, got {json_kind_phrase(document)}")
+    # a lone surrogate (which UTF-8 cannot encode) only gets in through a \u escape or the text itself
+    clean = "\\u" not in text and _encodable(text)
     for key, value in document.items():
-        _check_text(key, f"{field_name}: a key")
+        if not clean:
+            _check_text(key, f"{field_name}: a key")
         if not isinstance(value, str):
             raise InvalidArgument(f"{field_name}: value of {_preview(key)} must be a string, got {json_kind_phrase(value)}")
-        if not _encodable(value):  # the message is formatted only when needed: this runs for every attribute
+        if not clean and not _encodable(value):  # the message is formatted only when needed
             _check_text(value, f"{field_name}: the value of {_preview(key)}")
     return document
-
-
-def _current_versions(pairs: tuple[tuple[str, str], ...]) -> Mapping[str, str]:
-    return {object_id: version for object_id, version in pairs}
 
 
 def _check_text(value: str, what: str) -> None:

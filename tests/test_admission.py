@@ -178,3 +178,16 @@ async def test_a_slot_granted_to_a_caller_that_just_gave_up_is_handed_on() -> No
 def test_overloaded_is_retryable_unavailable() -> None:
     error = Overloaded("x")
     assert error.code == grpc.StatusCode.UNAVAILABLE and error.retryable
+
+
+async def test_try_acquire_takes_a_free_slot_and_never_waits() -> None:
+    admission = FairAdmission(AdmissionLimits(capacity=2, per_namespace=1, max_queued=10))
+    assert admission.try_acquire("a") and admission.running == {"a": 1}
+    assert not admission.try_acquire("a")  # the namespace's share is taken: the caller must queue
+    waiting = asyncio.create_task(admission.acquire("a"))
+    await asyncio.sleep(0)
+    assert admission.try_acquire("b") and not admission.try_acquire("c")  # the last slot, then none
+    assert admission.queued == 1 and admission.in_use == 2
+    admission.release("a")
+    await waiting
+    assert admission.running == {"a": 1, "b": 1} and admission.queued == 0

@@ -71,6 +71,8 @@ BAD_ENVELOPES = [
     pytest.param(raw({"objects": 5}), 'attributes: value of "objects" must be a string, got a number', ATTRIBUTES, id="attribute-number"),
     pytest.param(raw({"a": None}), 'attributes: value of "a" must be a string, got null', ATTRIBUTES, id="attribute-null"),
     pytest.param(raw('{"a": "\\ud800"}'), 'the value of "a" contains invalid Unicode', ATTRIBUTES, id="lone-surrogate"),
+    pytest.param(raw('{"\\udc00": "x"}'), "attributes: a key contains invalid Unicode", ATTRIBUTES, id="lone-surrogate-key"),
+    pytest.param(raw('{"é": "x", "a": "\\ud800"}'), 'the value of "a" contains invalid Unicode', ATTRIBUTES, id="lone-surrogate-beside-non-ascii"),
     pytest.param(raw(secrets="[]"), "secrets must be a JSON object of string values, got an array", SECRETS, id="secrets-array"),
     pytest.param(raw(secrets='{"k": {"x": 1}}'), 'secrets: value of "k" must be a string, got an object', SECRETS, id="secrets-nested"),
     pytest.param(raw(secrets="{oops"), "secrets is not valid JSON", SECRETS, id="secrets-not-json"),
