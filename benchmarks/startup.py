@@ -1,17 +1,20 @@
-"""Start-up cost of the real ``secrets-gateway serve``: time until the socket answers, idle RSS, first mounts.
+"""Start-up cost of the real ``secrets-gateway serve``: time until the socket answers, idle memory, first mounts.
 
-    uv run python benchmarks/startup.py [--runs 5] [--plugins fake] [--plugins aws,vault,fake] [--backends fake,aws,vault]
+    uv run python benchmarks/startup.py [--runs 5] [--plugins fake] [--plugins "aws,vault,fake --warm-up"] [--backends fake,aws,vault]
 
-Part 1, per plugin set (runs alternating): a cold ``serve`` process; the time from spawning it until the driver's
-``Version`` RPC answers over the unix socket ("start"); the RSS of the process and its children (parse workers)
-``--idle-seconds`` later ("idle", after any warm-up); the slowest ``Version`` answer over those seconds, called every
-10 ms while the plugins load and warm up; and which heavy libraries the process had imported when its
-socket appeared and the CPU seconds it had used by then, as the process itself reports it (see :func:`probe`).
+Part 1, per plugin set (runs alternating; a set may carry more ``serve`` flags after a space, e.g. ``--warm-up``):
+a cold ``serve`` process; the time from spawning it until the driver's ``Version`` RPC answers over the unix socket
+("start"); the RSS and PSS (shared library pages divided among the processes that map them) of the process and its
+children (parse workers) ``--idle-seconds`` later ("idle", after any warm-up); the slowest ``Version`` answer over
+those seconds, called every 10 ms while the plugins load and warm up; which heavy libraries the process had imported
+when its socket appeared and the CPU seconds it had used by then, and which it holds at idle, as the process itself
+reports it (see :func:`probe`).
 
 Part 2, per backend: a cold ``serve --plugins aws,vault,fake`` (the image's set) and one Mount of a one-object class
 of that backend, sent as soon as ``Version`` answers (the pods of a rebooted node waiting for the socket) or
-``--idle-seconds`` later (once the plugins warmed up), then a second one: fake from a store file, aws (Secrets Manager, IRSA) against moto's server, vault (KV v2,
-Kubernetes auth) against a real OpenBao dev server.
+``--idle-seconds`` later (the pipeline built; with ``--warm-up`` also the plugins' warm-up done), then a second one:
+fake from a store file, aws (Secrets Manager, IRSA) against moto's server, vault (KV v2, Kubernetes auth) against a
+real OpenBao dev server.
 
 Python runs from compiled bytecode, as in the image (which compiles it at build time): the child interpreters write
 and read theirs under ``${XDG_CACHE_HOME:-~/.cache}/secrets-gateway/pycache``, filled by one uncounted run first.
@@ -23,6 +26,7 @@ import argparse
 import asyncio
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -40,25 +44,31 @@ from gateway.client import DriverClient
 from gateway.request import RawMountRequest
 from gateway.testing import mount_request
 
-HEAVY = ("boto3", "botocore.client", "botocore.session", "hvac", "requests", "urllib3", "jmespath", "yaml", "moto",
-         "prometheus_client", "pluggy", "gateway.mount", "gateway_aws", "gateway_vault")
+HEAVY = ("boto3", "botocore", "botocore.client", "botocore.session", "hvac", "requests", "urllib3", "jmespath", "yaml", "moto",
+         "prometheus_client", "pluggy", "importlib.metadata", "gateway.mount", "gateway_aws", "gateway_vault", "gateway_kube",
+         "multiprocessing", "gateway.client", "gateway.validate")
 SOCKET = "secrets-gateway.sock"
 ALL_PLUGINS = "aws,vault,fake"
 
 # Run in the child: serve as usual, but the moment the socket is published, write the heavy modules loaded by then
-# and the CPU seconds the process had used (all its threads; unlike wall time, not stretched by a loaded machine).
+# and the CPU seconds the process had used (all its threads; unlike wall time, not stretched by a loaded machine);
+# on SIGUSR1 (sent at idle), write the heavy modules it holds then.
 PROBE = """
-import json, sys, time
+import json, signal, sys, time
 from pathlib import Path
 from gateway.socketfile import SocketFile
 report, heavy = Path(sys.argv[1]), sys.argv[2].split(",")
+def write(path, found):
+    path.with_suffix(".part").write_text(json.dumps(found))
+    path.with_suffix(".part").rename(path)
+def loaded():
+    return sorted(m for m in heavy if m in sys.modules)
 publish = SocketFile.publish
 def reporting_publish(self, mode):
     publish(self, mode)
-    found = {"modules": sorted(m for m in heavy if m in sys.modules), "cpu": time.process_time()}
-    report.with_suffix(".part").write_text(json.dumps(found))
-    report.with_suffix(".part").rename(report)
+    write(report, {"modules": loaded(), "cpu": time.process_time()})
 SocketFile.publish = reporting_publish
+signal.signal(signal.SIGUSR1, lambda signum, frame: write(report.with_name("idle.json"), {"modules": loaded()}))
 from gateway.cli import main
 sys.exit(main(sys.argv[3:]))
 """
@@ -72,7 +82,9 @@ def bytecode_environment() -> dict[str, str]:
 
 
 def serve_command(directory: Path, plugins: str, extra: tuple[str, ...] = ()) -> list[str]:
-    return ["--log-level", "error", "serve", "--providers-dir", str(directory), "--plugins", plugins, "--http-address", "", *extra]
+    """``serve`` of ``plugins`` (a plugin list, optionally followed by more flags: ``"aws,vault,fake --warm-up"``)."""
+    names, *flags = plugins.split()
+    return ["--log-level", "error", "serve", "--providers-dir", str(directory), "--plugins", names, "--http-address", "", *flags, *extra]
 
 
 def probe(directory: Path, plugins: str, extra: tuple[str, ...] = (), env: dict[str, str] | None = None) -> tuple[subprocess.Popen[bytes], Path]:
@@ -82,17 +94,38 @@ def probe(directory: Path, plugins: str, extra: tuple[str, ...] = (), env: dict[
     return subprocess.Popen(command, env=env), report
 
 
-def rss_mib(pid: int) -> tuple[float, int]:
-    """RSS of the process plus all its children (parse workers), and how many children there are."""
+@dataclass
+class Memory:
+    rss_mib: float  # the process plus all its children (parse workers)
+    pss_mib: float  # the same, shared pages divided among the processes that map them
+    children: int
+
+
+def memory(pid: int) -> Memory:
+    """RSS and PSS of the process plus all its children (parse workers), and how many children there are."""
     process = psutil.Process(pid)
     children = process.children(recursive=True)
-    total = 0
+    rss = pss = 0
     for member in (process, *children):
         try:
-            total += member.memory_info().rss
+            full = member.memory_full_info()
         except psutil.NoSuchProcess:
-            pass
-    return total / 2**20, len(children)
+            continue
+        rss, pss = rss + full.rss, pss + full.pss
+    return Memory(rss / 2**20, pss / 2**20, len(children))
+
+
+def idle_modules(server: subprocess.Popen[bytes], report: Path) -> list[str]:
+    """The heavy modules the probed ``server`` holds now (it answers SIGUSR1 with a report)."""
+    idle = report.with_name("idle.json")
+    server.send_signal(signal.SIGUSR1)
+    deadline = time.monotonic() + 30
+    while not idle.exists():
+        if time.monotonic() > deadline or server.poll() is not None:
+            raise SystemExit("serve did not report its modules at idle")
+        time.sleep(0.01)
+    modules: list[str] = json.loads(idle.read_text())["modules"]
+    return modules
 
 
 async def until_version_answers(server: subprocess.Popen[bytes], socket_path: Path) -> None:
@@ -122,9 +155,9 @@ def stopping(server: subprocess.Popen[bytes]) -> Iterator[None]:
 class StartRun:
     start: float
     socket_cpu: float
-    idle_mib: float
-    children: int
-    heavy: list[str]
+    idle: Memory
+    heavy: list[str]  # at socket time
+    idle_heavy: list[str]
     version_max: float  # the slowest Version answer while the plugins loaded and warmed up
 
 
@@ -149,11 +182,11 @@ async def start_run(plugins: str, idle_seconds: float) -> StartRun:
         await until_version_answers(server, directory / SOCKET)
         ready = time.perf_counter() - started
         latencies = await version_latencies(directory / SOCKET, idle_seconds)
-        idle, children = rss_mib(server.pid)
+        idle = memory(server.pid)
         while not report.exists():
             await asyncio.sleep(0.01)
         found = json.loads(report.read_text())
-        return StartRun(ready, found["cpu"], idle, children, found["modules"], max(latencies, default=0.0))
+        return StartRun(ready, found["cpu"], idle, found["modules"], idle_modules(server, report), max(latencies, default=0.0))
 
 
 # --------------------------------------------------------------------------- first mount per backend
@@ -205,36 +238,45 @@ BACKENDS: dict[str, Callable[[], Any]] = {"fake": fake_backend, "aws": aws_backe
 class MountRun:
     start: float  # spawn until Version answers
     first: float  # the first Mount, sent ``after`` seconds after Version answered
+    first_cpu: float  # the server's CPU seconds (all threads) while the first Mount was served
     second: float
 
 
-async def mount_run(backend: Backend, after: float) -> MountRun:
+def cpu_seconds(pid: int) -> float:
+    times = psutil.Process(pid).cpu_times()
+    return float(times.user + times.system)
+
+
+async def mount_run(backend: Backend, after: float, flags: tuple[str, ...] = ()) -> MountRun:
     directory = Path(tempfile.mkdtemp(prefix="sgw-start-", dir="/tmp"))
     started = time.perf_counter()
-    server = subprocess.Popen([sys.executable, "-m", "gateway", *serve_command(directory, ALL_PLUGINS, backend.flags)],
+    server = subprocess.Popen([sys.executable, "-m", "gateway", *serve_command(directory, ALL_PLUGINS, (*flags, *backend.flags))],
                               env=bytecode_environment())  # with the backend's test environment (AWS_ENDPOINT_URL…)
     with stopping(server):
         await until_version_answers(server, directory / SOCKET)
         ready = time.perf_counter() - started
         await asyncio.sleep(after)
-        times = []
+        times, cpu = [], 0.0
         async with DriverClient(directory / SOCKET) as client:
             for _ in range(2):
-                begun = time.perf_counter()
+                begun, begun_cpu = time.perf_counter(), cpu_seconds(server.pid)
                 await client.mount(backend.request)
                 times.append(time.perf_counter() - begun)
-        return MountRun(ready, *times)
+                cpu = cpu or cpu_seconds(server.pid) - begun_cpu
+        return MountRun(ready, times[0], cpu, times[1])
 
 
 async def first_mounts(names: list[str], runs: int, after: float) -> dict[str, dict[str, list[MountRun]]]:
-    """Per backend, the runs whose first Mount came at once and those whose came ``after`` seconds later (alternating)."""
+    """Per backend, the runs whose first Mount came at once, ``after`` seconds later, and ``after`` seconds later
+    from a server started with ``--warm-up`` (alternating)."""
     figures: dict[str, dict[str, list[MountRun]]] = {}
+    cases = {"at once": (0.0, ()), f"after {after:g} s": (after, ()), f"after {after:g} s, --warm-up": (after, ("--warm-up",))}
     for name in names:
-        figures[name] = {"at once": [], f"after {after:g} s": []}
+        figures[name] = {when: [] for when in cases}
         async with BACKENDS[name]() as backend:
             for _ in range(runs):
-                figures[name]["at once"].append(await mount_run(backend, 0.0))
-                figures[name][f"after {after:g} s"].append(await mount_run(backend, after))
+                for when, (delay, flags) in cases.items():
+                    figures[name][when].append(await mount_run(backend, delay, flags))
     return figures
 
 
@@ -244,11 +286,12 @@ async def first_mounts(names: list[str], runs: int, after: float) -> dict[str, d
 async def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--plugins", action="append", help=f"plugin sets to start (default: fake, and {ALL_PLUGINS})")
+    parser.add_argument("--plugins", action="append",
+                        help=f'plugin sets to start, each optionally with more serve flags (default: fake, {ALL_PLUGINS} and "{ALL_PLUGINS} --warm-up")')
     parser.add_argument("--backends", default="fake,aws,vault", help="first mount of these backends (default fake,aws,vault; '' for none)")
     parser.add_argument("--idle-seconds", type=float, default=3.0, help="when idle RSS is read after the socket answers (default 3)")
     args = parser.parse_args()
-    sets = args.plugins or ["fake", ALL_PLUGINS]
+    sets = args.plugins or ["fake", ALL_PLUGINS, f"{ALL_PLUGINS} --warm-up"]
     print(f"serve start-up, {args.runs} runs per plugin set, alternating; Python {sys.version.split()[0]}, "
           f"{os.cpu_count()} CPUs, load {psutil.getloadavg()[0]:.1f}; compiled bytecode (one uncounted run first)")
     await start_run(ALL_PLUGINS, 0.0)
@@ -256,30 +299,34 @@ async def main() -> int:
     for _ in range(args.runs):
         for name in sets:
             figures[name].append(await start_run(name, args.idle_seconds))
-    print(f"{'--plugins':<18}{'start median s':>15}{'min s':>8}{'CPU s to socket':>17}{'idle RSS MiB':>14}{'children':>10}"
-          f"{'Version max ms':>16}  heavy modules at socket time")
+    print(f"{'--plugins':<26}{'start median s':>15}{'min s':>8}{'CPU s to socket':>17}{'idle RSS MiB':>14}{'idle PSS MiB':>14}"
+          f"{'children':>10}{'Version max ms':>16}")
     for name, runs in figures.items():
         starts = [r.start for r in runs]
-        print(f"{name:<18}{statistics.median(starts):>15.3f}{min(starts):>8.3f}{statistics.median(r.socket_cpu for r in runs):>17.3f}"
-              f"{statistics.median(r.idle_mib for r in runs):>14.1f}{max(r.children for r in runs):>10}"
-              f"{max(r.version_max for r in runs) * 1000:>16.0f}  {', '.join(runs[-1].heavy) or 'none'}")
+        print(f"{name:<26}{statistics.median(starts):>15.3f}{min(starts):>8.3f}{statistics.median(r.socket_cpu for r in runs):>17.3f}"
+              f"{statistics.median(r.idle.rss_mib for r in runs):>14.1f}{statistics.median(r.idle.pss_mib for r in runs):>14.1f}"
+              f"{max(r.idle.children for r in runs):>10}{max(r.version_max for r in runs) * 1000:>16.0f}")
+    for name, runs in figures.items():
+        print(f"{name:<26}heavy modules at socket time: {', '.join(runs[-1].heavy) or 'none'}; at idle: {', '.join(runs[-1].idle_heavy) or 'none'}")
     print(f"start = spawn until Version answers; CPU s to socket = the process's CPU seconds when its socket was published; "
-          f"idle RSS = the serve process plus its children (parse workers), {args.idle_seconds:g} s later, after the plugins' "
-          f"warm-up; Version max = the slowest of the Version calls made every 10 ms over those {args.idle_seconds:g} s "
-          "(while the plugins load and warm up). Targets: start <= 0.3 s, idle <= 40 MiB")
+          f"idle RSS / PSS = the serve process plus its children (parse workers), {args.idle_seconds:g} s later (after the "
+          f"plugins' warm-up, with --warm-up); Version max = the slowest of the Version calls made every 10 ms over those "
+          f"{args.idle_seconds:g} s (while the plugins load and warm up). Targets: start <= 0.3 s, idle <= 40 MiB")
     names = [name for name in args.backends.split(",") if name]
     if names:
         mounts = await first_mounts(names, args.runs, args.idle_seconds)
         print(f"\nfirst mount per backend: serve --plugins {ALL_PLUGINS}, a one-object Mount sent as soon as Version answers "
-              f"(the pipeline still loading) or {args.idle_seconds:g} s later (warm-up done), then a second (median of {args.runs}, ms)")
-        print(f"{'backend':<10}{'first mount sent':>18}{'start':>8}{'first mount':>13}{'second mount':>14}{'spawn to mounted':>18}")
+              f"(the pipeline still loading) or {args.idle_seconds:g} s later (the pipeline built; with --warm-up, the warm-up "
+              f"done too), then a second (median of {args.runs}, ms; first mount CPU = the server's, all threads)")
+        print(f"{'backend':<10}{'first mount sent':>28}{'start':>8}{'first mount':>13}{'first mount CPU':>17}{'second mount':>14}"
+              f"{'spawn to mounted':>18}")
         for name, by_delay in mounts.items():
-            for when, runs in by_delay.items():
+            for when, mount_runs in by_delay.items():
                 def median(values: Iterator[float]) -> float:
                     return statistics.median(values) * 1000
-                spawn_to_mounted = f"{median(r.start + r.first for r in runs):>18.0f}" if when == "at once" else f"{'':>18}"
-                print(f"{name:<10}{when:>18}{median(r.start for r in runs):>8.0f}{median(r.first for r in runs):>13.0f}"
-                      f"{median(r.second for r in runs):>14.1f}{spawn_to_mounted}")
+                spawn_to_mounted = f"{median(r.start + r.first for r in mount_runs):>18.0f}" if when == "at once" else f"{'':>18}"
+                print(f"{name:<10}{when:>28}{median(r.start for r in mount_runs):>8.0f}{median(r.first for r in mount_runs):>13.0f}"
+                      f"{median(r.first_cpu for r in mount_runs):>17.0f}{median(r.second for r in mount_runs):>14.1f}{spawn_to_mounted}")
     return 0
 
 

@@ -13,7 +13,6 @@ flag (``--strict-objects``) means true.
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -216,5 +215,7 @@ class OptionRegistry:
 
 def did_you_mean(word: str, known: Iterable[str]) -> str:
     """``' (did you mean "x"?)'`` for the closest known name, or nothing."""
+    import difflib  # here: only a typo needs it, and a serving process need not hold it from the start
+
     close = difflib.get_close_matches(word, list(known), n=1, cutoff=0.6)
     return f' (did you mean "{close[0]}"?)' if close else ""
