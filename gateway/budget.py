@@ -12,9 +12,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from gateway.errors import ResourceExhausted
-from gateway.jmesbudget import JmesLimits
+from gateway.limits import JmesLimits, YamlLimits
 from gateway.text import preview
-from gateway.yamlbudget import YamlLimits
 
 MIB = 1024 * 1024
 

@@ -19,12 +19,12 @@ import re
 from collections.abc import Mapping
 
 from gateway.errors import StartupError
+from gateway.model import NATIVE_NAME
 from gateway.text import preview
 from gateway.yamlflavour import YAML_1_2, YamlFlavour
 
 #: the SecretProviderClass parameter that chooses a dialect for one class
 DIALECT_PARAMETER = "dialect"
-NATIVE_NAME = "secrets-gateway"
 _OCTAL_MODE = re.compile(r"[0-7]{4}|0o[0-7]{3,4}")  # always fullmatch: "$" would accept a trailing newline
 
 

@@ -27,13 +27,9 @@ from typing import Any
 
 from jmespath.visitor import TreeInterpreter
 
+from gateway.limits import JmesLimits as JmesLimits  # defined apart: the settings need it, not jmespath
+
 SCALAR_UNITS = 8  # a number, boolean or null, as the bytes of JSON it stands for (about)
-
-
-@dataclass(frozen=True)
-class JmesLimits:
-    max_work: int = 16 * 1024 * 1024  # units (≈ bytes of JSON) visited and made by one evaluation (--max-jmespath-work)
-    max_result: int = 4 * 1024 * 1024  # expanded size of any intermediate value (the per-value limit)
 
 
 class JmesBudgetExceeded(Exception):

@@ -14,9 +14,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
 
-from gateway.dialect import NATIVE_NAME
 from gateway.errors import GatewayError
 from gateway.text import preview
+
+#: the native dialect's name (:mod:`gateway.dialect`): here, so that the types need not import the dialects and YAML
+NATIVE_NAME = "secrets-gateway"
 
 EMPTY_MAPPING: Mapping[str, str] = MappingProxyType({})
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from gateway.backend import Backend, BackendRegistry, parse_failover_locations
 from gateway.callclock import outside_call_timeout
 from gateway.concurrency import Backoff, ExpiringCache, SingleFlight, retry
-from gateway.dialect import DIALECT_PARAMETER, NATIVE_NAME, Dialect, DialectRegistry
+from gateway.dialect import DIALECT_PARAMETER, Dialect, DialectRegistry
 from gateway.errors import (
     ERROR_CLASSES,
     DeadlineExceeded,
@@ -33,6 +33,7 @@ from gateway.hookspecs import PLUGIN_API_VERSION, hookimpl
 from gateway.metrics import Metrics
 from gateway.middleware.base import MiddlewareRegistry, Piece, Stage
 from gateway.model import (
+    NATIVE_NAME,
     FetchBatch,
     Fetched,
     FetchFailure,

@@ -14,10 +14,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from gateway.budget import Budgets
-from gateway.jmesbudget import JmesLimits
+from gateway.limits import JmesLimits, YamlLimits
 from gateway.model import frozen_mapping
 from gateway.options import POSITIVE, Check, Option, at_least, parse_mode, parse_names
-from gateway.yamlbudget import YamlLimits
 
 T = TypeVar("T")
 

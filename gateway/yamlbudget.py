@@ -16,11 +16,12 @@ scalars, ``!!set``, a loader's own constructors — by the loader, after its chi
 from __future__ import annotations
 
 from collections.abc import Hashable
-from dataclasses import dataclass
 from typing import Any
 
 import yaml
 from yaml.constructor import ConstructorError, SafeConstructor
+
+from gateway.limits import YamlLimits as YamlLimits  # defined apart: the settings need it, not yaml
 
 NUMBER_TAGS = frozenset({"tag:yaml.org,2002:int", "tag:yaml.org,2002:float"})
 STR_TAG = "tag:yaml.org,2002:str"
@@ -34,17 +35,6 @@ _STANDARD = {
     MAP_TAG: SafeConstructor.construct_yaml_map,
 }
 _Scalar, _Sequence, _Mapping = yaml.ScalarNode, yaml.SequenceNode, yaml.MappingNode
-
-
-@dataclass(frozen=True)
-class YamlLimits:
-    """What one YAML document may expand to; see docs/reliability.md."""
-
-    max_nodes: int = 250_000  # after alias and merge-key expansion (--max-yaml-nodes)
-    max_depth: int = 100  # after expansion: an alias chain nests without brackets
-    max_chars: int = 16 * 1024 * 1024  # scalar characters after expansion (aliases repeat strings)
-    max_number_chars: int = 64  # an int/float scalar longer than this is refused, not computed
-
 
 DEFAULT_LIMITS = YamlLimits()
 

@@ -26,7 +26,7 @@ from tests.support import load_benchmark
 #: what ``serve`` imports only once its socket is up (the pipeline, the plugin machinery) or on first use (backend libraries)
 AFTER_THE_SOCKET = {
     "boto3", "botocore.client", "botocore.session", "hvac", "requests", "urllib3",
-    "gateway_aws", "gateway_vault", "pluggy", "gateway.mount",
+    "gateway_aws", "gateway_vault", "pluggy", "gateway.mount", "yaml", "jmespath",
 }
 #: what an idle ``serve`` (pipeline built, no mount yet, no ``--warm-up``) has not imported: backend libraries, the
 #: parse workers' machinery, the one-shot commands' modules
