@@ -129,12 +129,15 @@ def parse_objects(
     return result
 
 
-def file_names(obj: ObjectSpec) -> list[tuple[str, str]]:
-    """``(name before translation, what produces it)`` for every file known before fetching.
+def file_names(obj: ObjectSpec, *, named: bool = True) -> list[tuple[str, str]]:
+    """``(name before translation, what produces it)`` for every file known before fetching
+    (``named=False``: the producers left empty, for a check that names them only on a problem).
 
     An object whose keys are expanded writes no file of its own; its key files are only
     known after the fetch and are checked then.
     """
+    if not named:
+        return ([] if obj.expand else [(obj.file_name, "")]) + [(entry.alias, "") for entry in obj.jmes]
     names = [] if obj.expand else [(obj.file_name, obj.label)]
     names += [(entry.alias, f'{obj.label} jmesPath "{preview(entry.path)}"') for entry in obj.jmes]
     return names
@@ -492,26 +495,42 @@ def _check_duplicates(result: ParsedObjects) -> None:
 
 
 def _check_file_paths(result: ParsedObjects) -> None:
-    """Our stricter checks: every statically known file path is safe and unique after translation."""
+    """Our stricter checks: every statically known file path is safe and unique after translation.
+
+    A first pass names no producer (formatting labels was a third of the check); only a class it finds a
+    problem in is checked again for the messages."""
+    names = _claim_paths(result, [], named=False)
+    if names is None:
+        _claim_paths(result, result.problems, named=True)
+    else:
+        result.checked_names = names
+
+
+def _claim_paths(result: ParsedObjects, problems: list[str], *, named: bool) -> tuple[str, ...] | None:
+    """Claim every known path, adding a message per problem to ``problems``; the names when there was none."""
     claims = paths.PathClaims()
     names = []
-    before = len(result.problems)
+    before = len(problems)
     for obj in result.objects:
-        for name, owner in file_names(obj):
+        for name, owner in file_names(obj, named=named):
             path = paths.translate(name, result.translation)
             problem = paths.path_message(path, name, owner)
             if problem is None:
                 problem = claims.claim(path, owner)
             if problem:
-                result.problems.append(problem)
+                if not named:
+                    return None
+                problems.append(problem)
             names.append(name)
         if obj.expand and obj.expand.mode is ExpandMode.DIRECTORY:
             directory = paths.translate(obj.file_name, result.translation)
-            problem = paths.path_message(directory, obj.file_name, obj.label) or claims.claim_directory(directory, obj.label)
+            label = obj.label if named else ""
+            problem = paths.path_message(directory, obj.file_name, label) or claims.claim_directory(directory, label)
             if problem:
-                result.problems.append(problem)
-    if len(result.problems) == before:
-        result.checked_names = tuple(names)
+                if not named:
+                    return None
+                problems.append(problem)
+    return tuple(names) if len(problems) == before else None
 
 
 def _kind(value: Any) -> str:

@@ -94,14 +94,15 @@ class PathClaims:
             return f'{owner}: file path "{preview(path)}" is also produced by {self.files[path]}'
         if path in self.directories:
             return f'{owner}: file path "{preview(path)}" is a directory of {self.directories[path]}'
-        for directory in parent_directories(path):
+        parents = parent_directories(path) if "/" in path else ()
+        for directory in parents:
             if directory in self.files:
                 return (
                     f'{owner}: file path "{preview(path)}" needs "{preview(directory)}" as a directory, '
                     f"but it is a file of {self.files[directory]}"
                 )
         self.files[path] = owner
-        for directory in parent_directories(path):
+        for directory in parents:
             self.directories.setdefault(directory, owner)
         return None
 

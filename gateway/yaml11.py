@@ -32,7 +32,7 @@ class FastResolver:
 
     def resolve(self, kind: type, value: Any, implicit: Any) -> str:
         if self.yaml_path_resolvers or None in self.yaml_implicit_resolvers:  # type: ignore[attr-defined]
-            return super().resolve(kind, value, implicit)  # type: ignore[misc]
+            return super().resolve(kind, value, implicit)  # type: ignore[misc,no-any-return]
         if kind is yaml.ScalarNode:
             if implicit[0]:
                 for tag, regexp in self.yaml_implicit_resolvers.get(value[:1], ()):  # type: ignore[attr-defined]
@@ -106,6 +106,12 @@ def nesting_exceeds(text: str, limit: int) -> bool:
     A quote opens a quoted scalar only where YAML would start one (line start, after blanks
     or ``[{,:``), so a quote inside a plain scalar cannot hide the brackets after it.
     """
+    if text.count("[") + text.count("{") > limit and _brackets_exceed(text, limit):  # fewer openers: none can
+        return True
+    return any(len(line) - len(line.lstrip(" -?:")) > 2 * limit for line in text.splitlines())
+
+
+def _brackets_exceed(text: str, limit: int) -> bool:
     depth = 0
     quote = ""
     skip_before = -1  # the character after a backslash in a double-quoted scalar
@@ -127,10 +133,6 @@ def nesting_exceeds(text: str, limit: int) -> bool:
                 return True
         elif char in "]}":
             depth = max(0, depth - 1)
-    for line in text.splitlines():
-        stripped = line.lstrip(" -?:")
-        if len(line) - len(stripped) > 2 * limit:
-            return True
     return False
 
 

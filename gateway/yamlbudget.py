@@ -169,6 +169,18 @@ class _Builder:
         pairs = node.value
         self.check_children_depth(pairs[0][0] if pairs else None, level)
         plain = self.plain
+        if plain:  # most mappings of a document hold plain strings only: built in one loop
+            mapping: dict[Any, Any] = {}
+            chars = 0
+            for key_node, value_node in pairs:
+                if key_node.__class__ is not _Scalar or value_node.__class__ is not _Scalar or key_node.tag != STR_TAG or value_node.tag != STR_TAG:
+                    break
+                key, value = key_node.value, value_node.value
+                mapping[key] = value
+                chars += len(key) + len(value)
+            else:
+                self.count(2 * len(pairs), chars, node)
+                return (2 if pairs else 1), mapping
         keys: list[Any] = []
         value_nodes = []
         merged: list[Any] = []
@@ -195,7 +207,7 @@ class _Builder:
             value_nodes.append(value_node)
         self.count(scalars, chars, node)
         value_depth, values = self.values(node, value_nodes, level)
-        mapping = dict(zip(keys, values))
+        mapping = dict(zip(keys, values, strict=True))
         if merged:
             if any(part.__class__ is not dict for part in merged):  # a merged !!set or !!omap: the loader's rules
                 return depth + 1, self.loader.construct_object(node, deep=True)
@@ -238,7 +250,7 @@ class _Builder:
         elif value_node.__class__ is not _Mapping:
             raise ConstructorError(
                 "while constructing a mapping", node.start_mark,
-                f"expected a mapping or list of mappings for merging, but found {value_node.id}", value_node.start_mark,
+                f"expected a mapping or list of mappings for merging, but found {value_node.id}", value_node.start_mark,  # type: ignore[attr-defined]
             )
         depth, value = self.build(value_node, level)
         if value_node.__class__ is _Mapping:

@@ -30,7 +30,6 @@ import yaml
 
 from gateway import yaml11
 
-
 INT_TAG = "tag:yaml.org,2002:int"
 FLOAT_TAG = "tag:yaml.org,2002:float"
 BOOL_TAG = "tag:yaml.org,2002:bool"

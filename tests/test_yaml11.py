@@ -62,6 +62,6 @@ def test_the_fast_resolver_gives_pyyamls_tags(loader: type) -> None:
     resolver = loader("")
     for value in scalars:
         for implicit in ((True, False), (False, True)):
-            assert resolver.resolve(yaml.ScalarNode, value, implicit) == BaseResolver.resolve(resolver, yaml.ScalarNode, value, implicit)
+            assert resolver.resolve(yaml.ScalarNode, value, implicit) == BaseResolver.resolve(resolver, yaml.ScalarNode, value, implicit)  # type: ignore[no-untyped-call]
     for kind in (yaml.SequenceNode, yaml.MappingNode):
-        assert resolver.resolve(kind, None, True) == BaseResolver.resolve(resolver, kind, None, True)
+        assert resolver.resolve(kind, None, True) == BaseResolver.resolve(resolver, kind, None, True)  # type: ignore[no-untyped-call]
