@@ -169,12 +169,16 @@ class AwsClients:
         )
         self._building: SingleFlight[tuple[str, str], BaseClient] = SingleFlight()
 
+    def cached(self, region: str, service: str) -> BaseClient | None:
+        """The shared client when it is built already."""
+        return self._cache.get((service, region))
+
     async def client(self, region: str, service: str) -> BaseClient:
         """The shared client for ``service`` in ``region`` (it carries no identity: :meth:`call` signs)."""
-        key = (service, region)
-        cached = self._cache.get(key)
+        cached = self.cached(region, service)
         if cached is not None:
             return cached
+        key = (service, region)
         return await self._building.do(key, lambda: self._build(key))
 
     @functools.cached_property

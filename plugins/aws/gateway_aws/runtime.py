@@ -7,9 +7,11 @@ region.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from gateway.plugin import FetchBatch, GatewayError, Metrics
 from gateway_aws.clients import AwsClients, Signing
@@ -17,7 +19,7 @@ from gateway_aws.credentials import CredentialBroker
 from gateway_aws.errors import STALE_CREDENTIALS
 from gateway_aws.identity import ROLE_ANNOTATION, IdentityResolver, Principal
 from gateway_aws.options import AwsOptions
-from gateway_aws.params import parse_auth_parameters
+from gateway_aws.params import AuthParameters, parse_auth_parameters
 from gateway_aws.podidentity import PodIdentityAgent
 from gateway_aws.region import RegionResolver
 from gateway_kube.kubeapi import KubeApi, discover_config
@@ -25,6 +27,8 @@ from gateway_kube.watch import ServiceAccounts
 
 if TYPE_CHECKING:
     from botocore.client import BaseClient
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -81,15 +85,37 @@ class AwsRuntime:
         self.credentials = CredentialBroker(self.clients, self.agent, self.metrics, options.credential_refresh_margin)
         self.regions = RegionResolver(options.env_region, self.kube)
         self._closed = False
+        self._preparing: set[asyncio.Future[Any]] = set()
 
     async def session(self, batch: FetchBatch, service: str, label: str) -> AwsSession:
         """The shared client and the batch's pod credentials (cached) in the batch's region."""
         auth = parse_auth_parameters(batch.request.attributes)
+        client = self.clients.cached(batch.location, service)
+        building = self._prepare(batch.location, service, auth) if client is None else None
         caller = await self.identities.resolve(batch.identity, auth)
         credentials = await self.credentials.credentials(caller, batch.location)
-        client = await self.clients.client(batch.location, service)
+        if building is not None:
+            client = await building
         signing = self.clients.ambient if credentials is None else credentials
         return AwsSession(caller.principal, batch.location, service, client, signing, self, label)
+
+    def _prepare(self, region: str, service: str, auth: AuthParameters) -> asyncio.Future[BaseClient]:
+        """For a (service, region) without a client yet: build it, and learn IRSA's STS endpoint there, in the pool
+        while the identity is resolved (a Kubernetes read, an STS call), so the cold mounts of a rebooted node wait
+        for botocore's import and models alongside those steps, not after them. Returns the client's build."""
+        if not auth.use_pod_identity and not self.options.allow_ambient_credentials:
+            learning = self.credentials.sts.prepare(region)
+            if learning is not None:
+                self._background(learning)
+        return self._background(self.clients.client(region, service))
+
+    def _background(self, step: Awaitable[T]) -> asyncio.Future[T]:
+        """``step`` running on its own; an error nobody awaited is dropped (whoever needs the step joins its
+        singleflight again and sees the error there)."""
+        task = asyncio.ensure_future(step)
+        self._preparing.add(task)
+        task.add_done_callback(lambda done: self._preparing.discard(done) or done.cancelled() or done.exception())
+        return task
 
     async def aclose(self) -> None:
         """Stop threads and the Kubernetes client (idempotent; both backends call it)."""

@@ -21,7 +21,7 @@ import functools
 import os
 import ssl
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from urllib.parse import urlencode
@@ -86,6 +86,12 @@ class WebIdentitySts:
             raise
         finally:
             self.metrics.record_backend_call(self.label, OPERATION, failure, time.perf_counter() - started)
+
+    def prepare(self, region: str) -> Awaitable[StsEndpoint] | None:
+        """Learning ``region``'s endpoint, to run ahead of the first call there (None when known already)."""
+        if region in self._endpoints:
+            return None
+        return self._probing.do(region, lambda: self._probe(region))
 
     async def _attempt(self, endpoint: StsEndpoint, body: bytes, token: str) -> Credentials:
         try:
