@@ -84,7 +84,8 @@ class FairAdmission:
         self.running[namespace] -= 1
         if self.running[namespace] <= 0:
             del self.running[namespace]
-        self._dispatch()
+        if self._queues:
+            self._dispatch()
 
     def _may_run(self, namespace: str) -> bool:
         return self.in_use < self.limits.capacity and self.running[namespace] < self.per_namespace

@@ -37,6 +37,10 @@ class Resolved(NamedTuple):
     location: str
 
 
+#: one backend call to make: backend, location, and the attempts it answers
+Batch = tuple[str, str, list[tuple[ObjectAttempts, int]]]
+
+
 @dataclass(frozen=True)
 class DispatchLimits:
     max_parallel_calls: int = MAX_PARALLEL_CALLS.default
@@ -64,13 +68,8 @@ class Dispatcher:
         clocks: dict[tuple[str, str], CallClock] = {}  # (backend, location) -> its call's clock, to name a wait
         try:
             async with asyncio.timeout(timeout):
-                async with asyncio.TaskGroup() as group:
-
-                    def launch(requests: list[tuple[ObjectAttempts, int]]) -> None:
-                        for backend, location, members in self._batches(requests):
-                            group.create_task(self._run_batch(plan, backend, location, members, semaphore, launch, clocks))
-
-                    launch([(tracker, attempt) for tracker in trackers for attempt in tracker.start()])
+                first = self._batches([(tracker, attempt) for tracker in trackers for attempt in tracker.start()])
+                await self._run_batches(plan, first, semaphore, clocks)
         except TimeoutError:
             raise DeadlineExceeded(_pending_message(trackers, budget if budget is not None else timeout, clocks)) from None
         failures = [(tracker.obj.label, tracker.failure) for tracker in trackers if tracker.failure is not None]
@@ -78,7 +77,7 @@ class Dispatcher:
             raise combine_failures(failures, len(trackers))
         return [Resolved(t.obj, t.answer[0], t.answer[1]) for t in trackers if t.answer is not None]
 
-    def _batches(self, requests: list[tuple[ObjectAttempts, int]]) -> list[tuple[str, str, list[tuple[ObjectAttempts, int]]]]:
+    def _batches(self, requests: list[tuple[ObjectAttempts, int]]) -> list[Batch]:
         """Attempts grouped per (backend, location), in order; failover attempts counted."""
         batches: dict[tuple[str, str], list[tuple[ObjectAttempts, int]]] = defaultdict(list)
         for tracker, attempt in requests:
@@ -86,6 +85,28 @@ class Dispatcher:
             if attempt > 0:
                 self.metrics.failovers.labels(backend=tracker.obj.backend).inc()
         return [(backend, location, members) for (backend, location), members in batches.items()]
+
+    async def _run_batches(self, plan: MountPlan, batches: list[Batch], semaphore: asyncio.Semaphore, clocks: dict[tuple[str, str], CallClock]) -> None:
+        """Run ``batches`` and every follow-up they lead to.
+
+        While there is one batch at a time (the common mount: one backend, no failover), it runs in this task:
+        no task to schedule and wake, and no reference cycle (task group, task, ``launch``) left for the collector."""
+        while len(batches) == 1:
+            follow_ups: list[tuple[ObjectAttempts, int]] = []
+            await self._run_batch(plan, *batches[0], semaphore, follow_ups.extend, clocks)
+            batches = self._batches(follow_ups)
+        if not batches:
+            return
+        async with asyncio.TaskGroup() as group:
+
+            def start(found: list[Batch]) -> None:
+                for backend, location, members in found:
+                    group.create_task(self._run_batch(plan, backend, location, members, semaphore, launch, clocks))
+
+            def launch(requests: list[tuple[ObjectAttempts, int]]) -> None:
+                start(self._batches(requests))
+
+            start(batches)
 
     def _backends(self, plan: MountPlan) -> dict[str, Backend]:
         """The backend of each name the plan routes to."""

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pytest
 
@@ -153,6 +154,43 @@ async def test_mount_deadline_names_pending_objects() -> None:
         'mount deadline of 0.2s exceeded; still pending: objects[0] "o0" (slow @ here), objects[1] "o1" (slow @ here)'
     )
     assert slow.in_flight == 0  # the outstanding call was cancelled
+
+
+async def test_a_lone_slow_batch_is_cut_by_the_mount_deadline() -> None:
+    slow = ScriptedBackend(name="slow", delay=30, values={"o0": (b"x", "1")})
+    with pytest.raises(DeadlineExceeded) as caught:
+        await fetch(registry_of(slow), objects(1, "slow"), timeout=0.2)
+    assert caught.value.message == 'mount deadline of 0.2s exceeded; still pending: objects[0] "o0" (slow @ here)'
+    assert slow.in_flight == 0
+
+
+@dataclass
+class TaskRecordingBackend(ScriptedBackend):
+    tasks: list[asyncio.Task[object] | None] = field(default_factory=list)
+
+    async def fetch_many(self, batch: FetchBatch) -> Sequence[FetchOutcome]:
+        self.tasks.append(asyncio.current_task())
+        return await super().fetch_many(batch)
+
+
+async def test_one_batch_at_a_time_runs_in_the_callers_task_and_leaves_no_cycle() -> None:
+    """The common mount (one backend) and a failover to one location schedule no task; a healthy one
+    leaves nothing for the cyclic collector (its request and plan are freed at once)."""
+    a = TaskRecordingBackend(name="a", values={("us-west-2", "o0"): (b"west", "w1")}, errors={("us-east-1", "o0"): Unavailable("503")})
+    resolved, _ = await fetch(registry_of(a), objects(1), locations={"a": TWO_REGIONS})
+    assert resolved[0].location == "us-west-2" and a.tasks == [asyncio.current_task()] * 2
+    healthy = TaskRecordingBackend(name="a", values={"o0": (b"x", "1")})
+    registry = registry_of(healthy)
+    plan = plan_for(objects(1), registry)
+    dispatcher = Dispatcher(registry, Metrics())
+    await dispatcher.fetch_all(plan, 5.0)
+    gc.collect()
+    gc.disable()
+    try:
+        await dispatcher.fetch_all(plan, 5.0)
+        assert gc.collect() == 0
+    finally:
+        gc.enable()
 
 
 async def test_per_call_timeout_is_retryable_and_fails_over() -> None:
