@@ -30,7 +30,7 @@ AFTER_THE_SOCKET = {
 }
 #: what an idle ``serve`` (pipeline built, no mount yet, no ``--warm-up``) has not imported: backend libraries, the
 #: parse workers' machinery, the one-shot commands' modules
-NOT_AT_IDLE = {"boto3", "botocore.client", "botocore.session", "hvac", "requests", "urllib3",
+NOT_AT_IDLE = {"boto3", "botocore", "botocore.client", "botocore.session", "hvac", "requests", "urllib3",
                "multiprocessing", "gateway.client", "gateway.validate"}
 
 

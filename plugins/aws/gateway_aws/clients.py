@@ -36,8 +36,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from botocore import xform_name  # botocore's package root is light; its session and clients are not
-
 from gateway.plugin import ExpiringCache, FairLimiter, GatewayError, Metrics, SingleFlight
 from gateway_aws import __version__
 from gateway_aws.budget import aws_call_worst_case
@@ -229,7 +227,7 @@ class AwsClients:
         def dry_run() -> dict[str, Any]:
             captured: dict[str, Any] = {}
             _DRY_RUN.set(captured)
-            getattr(client, xform_name(operation))(**kwargs)
+            getattr(client, _method_name(operation))(**kwargs)
             return captured
 
         return await asyncio.get_running_loop().run_in_executor(self.executor, contextvars.copy_context().run, dry_run)
@@ -255,7 +253,7 @@ class AwsClients:
     ) -> dict[str, Any]:
         """Run one AWS API call in the pool, signed with ``signing`` (None: unsigned), within ``tenant``'s
         share; count it; raise a classified :class:`GatewayError`."""
-        method = functools.partial(_signed_by, signing, functools.partial(getattr(client, xform_name(operation)), **kwargs))
+        method = functools.partial(_signed_by, signing, functools.partial(getattr(client, _method_name(operation)), **kwargs))
         failure: GatewayError | None = None
         attempts = 0
         started = time.perf_counter()
@@ -275,3 +273,11 @@ class AwsClients:
             self.metrics.record_backend_call(label, operation, failure, time.perf_counter() - started)
             if attempts:
                 self.metrics.retries.labels(backend=label, operation=operation).inc(attempts)
+
+
+def _method_name(operation: str) -> str:
+    """The client method of an AWS operation (``GetSecretValue`` → ``get_secret_value``)."""
+    from botocore import xform_name  # botocore itself with the first call: an idle server holds no AWS SDK
+
+    name: str = xform_name(operation)
+    return name

@@ -11,11 +11,13 @@ tokens are redacted from them, and AWS never echoes secret values.
 from __future__ import annotations
 
 from collections.abc import Iterable
-
-from botocore import exceptions as boto
+from typing import TYPE_CHECKING
 
 from gateway.plugin import CONNECT, TIMEOUT, TLS, DeadlineExceeded, GatewayError, Internal, InvalidArgument, NotFound, PermissionDenied, Unavailable
 from gateway.plugin import redact as redact_secrets
+
+if TYPE_CHECKING:
+    from botocore import exceptions as boto
 
 MAX_AWS_MESSAGE = 300
 #: ASCP's headlines when every region failed for an object (``all_locations_failed`` of the backends)
@@ -112,6 +114,8 @@ def classify(exc: BaseException, operation: str, redact: Iterable[str] = ()) -> 
     """The gateway error for an exception raised by a boto3 call of ``operation``."""
     if isinstance(exc, GatewayError):
         return exc
+    from botocore import exceptions as boto  # here: an idle server, which has classified nothing yet, holds no AWS SDK
+
     if isinstance(exc, boto.ClientError):
         return client_error(exc, operation, redact)
     if isinstance(exc, (boto.ConnectTimeoutError, boto.ReadTimeoutError)):
@@ -192,6 +196,8 @@ def headed(headline: str, error: GatewayError) -> GatewayError:
 
 def retry_attempts(value: BaseException | dict[str, object]) -> int:
     """botocore's ``RetryAttempts`` of a response or a ClientError (0 when unknown)."""
+    from botocore import exceptions as boto  # here: see classify
+
     response = value.response if isinstance(value, boto.ClientError) else value
     if not isinstance(response, dict):
         return 0
