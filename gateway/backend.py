@@ -5,6 +5,9 @@ into one outcome per item: :class:`~gateway.model.Fetched` or
 :class:`~gateway.model.FetchFailure` carrying a typed :class:`~gateway.errors.GatewayError`
 whose ``retryable`` decides failover. Batching within a call is the backend's business;
 concurrency across batches, deadlines, failover and everything after the fetch are the core's.
+
+A backend may also implement :meth:`Backend.fetch_in_order`, the lean form of the same contract
+(answers by position, no object per answer); the core then calls it instead of ``fetch_many``.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from gateway.errors import InvalidArgument, StartupError
-from gateway.model import FetchBatch, FetchOutcome, MountRequest, ObjectSpec
+from gateway.model import FetchBatch, Fetched, FetchFailure, FetchOutcome, MountRequest, ObjectSpec
 from gateway.text import preview
 
 #: the location of a backend that declares none: ``FetchBatch.location`` is the empty string
@@ -123,8 +126,31 @@ class Backend(abc.ABC):
         Raising a :class:`~gateway.errors.GatewayError` fails all items of the batch with it.
         """
 
+    async def fetch_in_order(self, batch: FetchBatch) -> Sequence[tuple[bytes, str] | FetchFailure]:
+        """Optional, the lean form of :meth:`fetch_many` for backends that answer many objects per call:
+        one outcome per item *in the order of* ``batch.items`` — a ``(value, version)`` pair or a
+        :class:`~gateway.model.FetchFailure`. The core calls it instead of ``fetch_many`` when a subclass
+        implements it. ``fetch_many`` stays required (wrappers such as the fetch cache call it):
+        :func:`keyed_outcomes` makes it from these outcomes. Every answer is cacheable; a backend
+        with answers that must never be cached (``Fetched(..., cacheable=False)``) implements only ``fetch_many``.
+        """
+        raise NotImplementedError
+
+    @classmethod
+    def answers_in_order(cls) -> bool:
+        """Whether this backend implements :meth:`fetch_in_order`."""
+        return cls.fetch_in_order is not Backend.fetch_in_order
+
     async def aclose(self) -> None:
         """Release clients and connections at shutdown."""
+
+
+def keyed_outcomes(batch: FetchBatch, ordered: Sequence[tuple[bytes, str] | FetchFailure]) -> list[FetchOutcome]:
+    """:meth:`Backend.fetch_in_order`'s outcomes as :meth:`Backend.fetch_many` returns them (one per item key)."""
+    return [
+        outcome if isinstance(outcome, FetchFailure) else Fetched(item.key, outcome[0], outcome[1])
+        for item, outcome in zip(batch.items, ordered, strict=True)
+    ]
 
 
 def parse_failover_locations(primary: str, value: str, noun: str = "location") -> tuple[str, ...]:

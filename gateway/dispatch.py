@@ -1,44 +1,39 @@
-"""Dispatch: fetch every object of a mount, concurrently, batched per (backend, location).
+"""Dispatch: fetch every object of a mount, batched per (backend, location).
 
-Objects are grouped per backend and location and each group is one ``fetch_many`` call;
-groups run concurrently up to a per-mount bound. Failover (see
-:mod:`gateway.failover`) schedules follow-up groups as outcomes arrive. Each
-backend call has its own timeout; the whole fetch has the mount's deadline, after which
-outstanding calls are cancelled and the error names the objects still pending.
-The result is all-or-nothing: every object resolved, or one error.
+Each backend's objects are one batch at its primary location (the items are kept with the parse,
+see :mod:`gateway.layout`), so a mount whose objects all answer costs one call per backend and no
+object per object. Only an object whose primary attempt failed gets an attempt tracker (see
+:mod:`gateway.failover`), which schedules follow-up batches at the failover locations; in failover
+mode ``all`` every object of a backend with several locations is tracked and asked everywhere at once.
+Batches run concurrently up to a per-mount bound. Each backend call has its own timeout; the whole
+fetch has the mount's deadline, after which outstanding calls are cancelled and the error names the
+objects still pending. The result is all-or-nothing: every object's answer, or one error.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any
 
 from gateway.backend import Backend, BackendRegistry
 from gateway.callclock import CallClock, call_timeout
 from gateway.errors import CODE_PRECEDENCE, ERROR_CLASSES, DeadlineExceeded, GatewayError, Internal, ResourceExhausted
 from gateway.failover import ObjectAttempts
+from gateway.layout import layout_of
 from gateway.metrics import OK, Metrics, outcome_of
-from gateway.model import FetchBatch, Fetched, FetchFailure, MountPlan, ObjectSpec
+from gateway.model import FailoverMode, FetchBatch, Fetched, FetchFailure, FetchItem, MountPlan
 from gateway.settings import BACKEND_TIMEOUT, MAX_PARALLEL_CALLS, MAX_VALUE_BYTES
 from gateway.text import at
 
 log = logging.getLogger("gateway.dispatch")
 
-
-class Resolved(NamedTuple):
-    """An object's value and the location that answered."""
-
-    obj: ObjectSpec
-    fetched: Fetched
-    location: str
-
-
-#: one backend call to make: backend, location, and the attempts it answers
-Batch = tuple[str, str, list[tuple[ObjectAttempts, int]]]
+#: an object's value and its version
+Answer = tuple[bytes, str]
+#: a batch's outcomes, by position of its items
+Outcomes = list[Any]  # Answer | GatewayError
 
 
 @dataclass(frozen=True)
@@ -48,105 +43,75 @@ class DispatchLimits:
     max_value_bytes: int = MAX_VALUE_BYTES.default
 
 
+class Fetches:
+    """Every object's answer, in plan order, and where it came from."""
+
+    __slots__ = ("_elsewhere", "_plan", "answers", "value_bytes")
+
+    def __init__(self, plan: MountPlan, answers: list[Answer], elsewhere: dict[int, str], value_bytes: int) -> None:
+        self._plan = plan
+        self._elsewhere = elsewhere
+        self.answers = answers
+        self.value_bytes = value_bytes  # of all answers
+
+    def location(self, position: int) -> str:
+        """Where ``plan.objects[position]`` was fetched: its backend's primary location unless failover found it elsewhere."""
+        found = self._elsewhere.get(position)
+        return found if found is not None else self._plan.locations[self._plan.objects[position].backend][0]
+
+
+@dataclass
+class _Batch:
+    """One backend call to make: ``items`` at ``location``.
+
+    A first batch at the primary location names the plan ``positions`` of its objects (they have no
+    tracker yet); any other batch the tracked attempt of each item (``attempts``)."""
+
+    backend: str
+    location: str
+    positions: Sequence[int]
+    items: tuple[FetchItem, ...]
+    attempts: list[tuple[ObjectAttempts, int]] | None = None
+
+
 class Dispatcher:
     def __init__(self, registry: BackendRegistry, metrics: Metrics, limits: DispatchLimits = DispatchLimits()) -> None:
         self.registry = registry
         self.metrics = metrics
         self.limits = limits
 
-    async def fetch_all(self, plan: MountPlan, timeout: float | None, budget: float | None = None) -> list[Resolved]:
-        """Resolve every object of ``plan`` (in plan order) or raise one :class:`GatewayError`.
+    async def fetch_all(self, plan: MountPlan, timeout: float | None, budget: float | None = None) -> Fetches:
+        """Every object of ``plan`` answered (in plan order), or one :class:`GatewayError`.
 
         ``timeout`` is what is left of the mount's deadline; ``budget`` the whole deadline, for the message.
         """
-        backends = self._backends(plan)
-        trackers = [
-            ObjectAttempts(obj, plan.locations[obj.backend], plan.failover_mode, backend.location_noun, backend.all_locations_failed)
-            for obj, backend in ((obj, backends[obj.backend]) for obj in plan.objects)
-        ]
-        semaphore = asyncio.Semaphore(self.limits.max_parallel_calls)
-        clocks: dict[tuple[str, str], CallClock] = {}  # (backend, location) -> its call's clock, to name a wait
+        fetch = _MountFetch(self, plan)
         try:
             async with asyncio.timeout(timeout):
-                first = self._batches([(tracker, attempt) for tracker in trackers for attempt in tracker.start()])
-                await self._run_batches(plan, first, semaphore, clocks)
+                await fetch.run_all(fetch.first_batches())
         except TimeoutError:
-            raise DeadlineExceeded(_pending_message(trackers, budget if budget is not None else timeout, clocks)) from None
-        failures = [(tracker.obj.label, tracker.failure) for tracker in trackers if tracker.failure is not None]
-        if failures:
-            raise combine_failures(failures, len(trackers))
-        return [Resolved(t.obj, t.answer[0], t.answer[1]) for t in trackers if t.answer is not None]
+            raise DeadlineExceeded(fetch.pending_message(budget if budget is not None else timeout)) from None
+        return fetch.result()
 
-    def _batches(self, requests: list[tuple[ObjectAttempts, int]]) -> list[Batch]:
-        """Attempts grouped per (backend, location), in order; failover attempts counted."""
-        batches: dict[tuple[str, str], list[tuple[ObjectAttempts, int]]] = defaultdict(list)
-        for tracker, attempt in requests:
-            batches[(tracker.obj.backend, tracker.locations[attempt])].append((tracker, attempt))
-            if attempt > 0:
-                self.metrics.failovers.labels(backend=tracker.obj.backend).inc()
-        return [(backend, location, members) for (backend, location), members in batches.items()]
-
-    async def _run_batches(self, plan: MountPlan, batches: list[Batch], semaphore: asyncio.Semaphore, clocks: dict[tuple[str, str], CallClock]) -> None:
-        """Run ``batches`` and every follow-up they lead to.
-
-        While there is one batch at a time (the common mount: one backend, no failover), it runs in this task:
-        no task to schedule and wake, and no reference cycle (task group, task, ``launch``) left for the collector."""
-        while len(batches) == 1:
-            follow_ups: list[tuple[ObjectAttempts, int]] = []
-            await self._run_batch(plan, *batches[0], semaphore, follow_ups.extend, clocks)
-            batches = self._batches(follow_ups)
-        if not batches:
-            return
-        async with asyncio.TaskGroup() as group:
-
-            def start(found: list[Batch]) -> None:
-                for backend, location, members in found:
-                    group.create_task(self._run_batch(plan, backend, location, members, semaphore, launch, clocks))
-
-            def launch(requests: list[tuple[ObjectAttempts, int]]) -> None:
-                start(self._batches(requests))
-
-            start(batches)
-
-    def _backends(self, plan: MountPlan) -> dict[str, Backend]:
+    def backends(self, plan: MountPlan) -> dict[str, Backend]:
         """The backend of each name the plan routes to."""
         backends = {}
-        for obj in plan.objects:
-            if obj.backend not in backends:
-                backend = self.registry.get(obj.backend)
-                if backend is None:  # the planner only routes to registered backends
-                    raise Internal(f"{obj.label}: backend {obj.backend} is not registered")
-                backends[obj.backend] = backend
+        for name in plan.locations:
+            backend = self.registry.get(name)
+            if backend is None:  # the planner only routes to registered backends
+                raise Internal(f"backend {name} is not registered")
+            backends[name] = backend
         return backends
 
-    async def _run_batch(
-        self,
-        plan: MountPlan,
-        backend_name: str,
-        location: str,
-        members: list[tuple[ObjectAttempts, int]],
-        semaphore: asyncio.Semaphore,
-        launch: Callable[[list[tuple[ObjectAttempts, int]]], None],
-        clocks: dict[tuple[str, str], CallClock],
-    ) -> None:
-        items = tuple(t.obj.item_at(a) for t, a in members)
-        batch = FetchBatch(backend_name, location, plan.request.identity, plan.request, items, plan.dialect)
-        async with semaphore:
-            outcomes = await self._call(self.registry.get(backend_name), batch, clocks)  # type: ignore[arg-type]
-        follow_ups = [(t, n) for t, a in members for n in t.record(a, outcomes[t.obj.index])]
-        if follow_ups:
-            launch(follow_ups)
-
-    async def _call(
-        self, backend: Backend, batch: FetchBatch, clocks: dict[tuple[str, str], CallClock]
-    ) -> dict[int, Fetched | GatewayError]:
-        """One ``fetch_many`` call, with its timeout; every failure becomes a typed per-item error."""
+    async def call(self, backend: Backend, batch: FetchBatch, clocks: dict[tuple[str, str], CallClock]) -> tuple[Outcomes, int]:
+        """One backend call with its timeout: an outcome per item (every failure a typed error), and how many failed."""
         timer = self.metrics.backend_batch_seconds_by(backend.name)
+        in_order = backend.answers_in_order()
         try:
             with timer.time():
                 async with call_timeout(self.limits.call_timeout) as clock:
                     clocks[(batch.backend, batch.location)] = clock
-                    raw = await backend.fetch_many(batch)
+                    raw = await (backend.fetch_in_order(batch) if in_order else backend.fetch_many(batch))
         except TimeoutError:
             error: GatewayError = DeadlineExceeded(
                 f"no answer from {backend.name} within {self.limits.call_timeout:g}s", reason="CallTimeout"
@@ -155,38 +120,186 @@ class Dispatcher:
         except GatewayError as exc:
             return self._all_failed(batch, exc)
         except Exception:
-            log.exception("backend %s raised an unexpected exception in fetch_many", backend.name)
+            log.exception("backend %s raised an unexpected exception while fetching", backend.name)
             return self._all_failed(batch, Internal(f"backend {backend.name} failed unexpectedly (see provider log)"))
-        return self._check_outcomes(backend, batch, raw)
-
-    def _all_failed(self, batch: FetchBatch, error: GatewayError) -> dict[int, Fetched | GatewayError]:
-        self.metrics.backend_batches_by(batch.backend, outcome_of(error)).inc()
-        return {item.key: error for item in batch.items}
-
-    def _check_outcomes(self, backend: Backend, batch: FetchBatch, raw: object) -> dict[int, Fetched | GatewayError]:
-        """Hold the backend to its contract: one well-typed outcome per item, values within limits."""
-        expected = {item.key for item in batch.items}
-        outcomes: dict[int, Fetched | GatewayError] = {}
-        for outcome in raw if isinstance(raw, (list, tuple)) else ():
-            if isinstance(outcome, Fetched) and outcome.key in expected:
-                outcomes[outcome.key] = self._check_value(backend, outcome)
-            elif isinstance(outcome, FetchFailure) and outcome.key in expected and isinstance(outcome.error, GatewayError):
-                outcomes[outcome.key] = outcome.error
-        for key in expected - outcomes.keys():
-            log.error("backend %s returned no valid outcome for item %s", backend.name, key)
-            outcomes[key] = Internal(f"backend {backend.name} returned no valid result for this object (plugin bug)")
-        failed = sum(isinstance(o, GatewayError) for o in outcomes.values())
+        outcomes, failed = self._in_order(backend, batch, raw) if in_order else self._by_key(backend, batch, raw)
         self.metrics.backend_batches_by(batch.backend, OK if not failed else "Partial").inc()
-        return outcomes
+        return outcomes, failed
 
-    def _check_value(self, backend: Backend, fetched: Fetched) -> Fetched | GatewayError:
-        if not isinstance(fetched.value, bytes) or not isinstance(fetched.version, str):
+    def _all_failed(self, batch: FetchBatch, error: GatewayError) -> tuple[Outcomes, int]:
+        self.metrics.backend_batches_by(batch.backend, outcome_of(error)).inc()
+        return [error] * len(batch.items), len(batch.items)
+
+    def _in_order(self, backend: Backend, batch: FetchBatch, raw: object) -> tuple[Outcomes, int]:
+        """``fetch_in_order``'s outcomes held to the contract: one per item, in order, values within limits."""
+        count = len(batch.items)
+        if not isinstance(raw, (list, tuple)) or len(raw) != count:
+            log.error("backend %s returned %s outcomes for %d items", backend.name, len(raw) if isinstance(raw, (list, tuple)) else "no", count)
+            return [_no_valid_result(backend)] * count, count
+        outcomes: Outcomes = list(raw)
+        limit = self.limits.max_value_bytes
+        failed = 0
+        for position, outcome in enumerate(outcomes):
+            if isinstance(outcome, tuple) and len(outcome) == 2:
+                value, version = outcome
+                if isinstance(value, bytes) and isinstance(version, str) and len(value) <= limit:
+                    continue
+                outcomes[position] = self._checked(backend, value, version)
+            elif isinstance(outcome, FetchFailure) and isinstance(outcome.error, GatewayError):
+                outcomes[position] = outcome.error
+            else:
+                outcomes[position] = _no_valid_result(backend)
+            failed += 1
+        return outcomes, failed
+
+    def _by_key(self, backend: Backend, batch: FetchBatch, raw: object) -> tuple[Outcomes, int]:
+        """``fetch_many``'s outcomes held to the contract: one well-typed outcome per item key, values within limits."""
+        positions = {item.key: position for position, item in enumerate(batch.items)}
+        outcomes: Outcomes = [None] * len(positions)
+        for outcome in raw if isinstance(raw, (list, tuple)) else ():
+            if isinstance(outcome, Fetched) and outcome.key in positions:
+                outcomes[positions[outcome.key]] = self._checked(backend, outcome.value, outcome.version)
+            elif isinstance(outcome, FetchFailure) and outcome.key in positions and isinstance(outcome.error, GatewayError):
+                outcomes[positions[outcome.key]] = outcome.error
+        for key, position in positions.items():
+            if outcomes[position] is None:
+                log.error("backend %s returned no valid outcome for item %s", backend.name, key)
+                outcomes[position] = _no_valid_result(backend)
+        return outcomes, sum(isinstance(outcome, GatewayError) for outcome in outcomes)
+
+    def _checked(self, backend: Backend, value: object, version: object) -> Answer | GatewayError:
+        if not isinstance(value, bytes) or not isinstance(version, str):
             return Internal(f"backend {backend.name} returned a value that is not bytes or a version that is not a string")
-        if len(fetched.value) > self.limits.max_value_bytes:
+        if len(value) > self.limits.max_value_bytes:
             return ResourceExhausted(
-                f"value is {len(fetched.value)} bytes, above the limit of {self.limits.max_value_bytes} bytes per value"
+                f"value is {len(value)} bytes, above the limit of {self.limits.max_value_bytes} bytes per value"
             )
-        return fetched
+        return value, version
+
+
+def _no_valid_result(backend: Backend) -> GatewayError:
+    return Internal(f"backend {backend.name} returned no valid result for this object (plugin bug)")
+
+
+class _MountFetch:
+    """The fetch of one mount: its batches, its answers, the trackers of objects that needed more than their primary."""
+
+    def __init__(self, dispatcher: Dispatcher, plan: MountPlan) -> None:
+        self.dispatcher = dispatcher
+        self.plan = plan
+        self.backends = dispatcher.backends(plan)
+        self.answers: list[Any] = [None] * len(plan.objects)
+        self.trackers: dict[int, ObjectAttempts] = {}
+        self.semaphore = asyncio.Semaphore(dispatcher.limits.max_parallel_calls)
+        self.clocks: dict[tuple[str, str], CallClock] = {}  # (backend, location) -> its call's clock, to name a wait
+
+    def first_batches(self) -> list[_Batch]:
+        """Each backend's objects at its primary location; with failover mode ``all``, at every location."""
+        batches, tracked = [], []
+        for group in layout_of(self.plan).backends:
+            locations = self.plan.locations[group.backend]
+            if self.plan.failover_mode is FailoverMode.ALL and len(locations) > 1:
+                tracked += [(tracker, attempt) for tracker in map(self._track, group.positions) for attempt in tracker.start()]
+            else:
+                batches.append(_Batch(group.backend, locations[0], group.positions, group.items))
+        return batches + self._batches(tracked)
+
+    async def run_all(self, batches: list[_Batch]) -> None:
+        """Run ``batches`` and every follow-up they lead to.
+
+        While there is one batch at a time (the common mount: one backend, no failover), it runs in this task:
+        no task to schedule and wake, and no reference cycle (task group, task, ``launch``) left for the collector."""
+        while len(batches) == 1:
+            batches = await self._run(batches[0])
+        if not batches:
+            return
+        async with asyncio.TaskGroup() as group:
+
+            def launch(found: list[_Batch]) -> None:
+                for batch in found:
+                    group.create_task(self._run_then(batch, launch))
+
+            launch(batches)
+
+    async def _run_then(self, batch: _Batch, launch: Callable[[list[_Batch]], None]) -> None:
+        follow_ups = await self._run(batch)
+        if follow_ups:
+            launch(follow_ups)
+
+    async def _run(self, batch: _Batch) -> list[_Batch]:
+        """One batch; returns the follow-up batches its failures call for."""
+        request = self.plan.request
+        call = FetchBatch(batch.backend, batch.location, request.identity, request, batch.items, self.plan.dialect)
+        async with self.semaphore:
+            outcomes, failed = await self.dispatcher.call(self.backends[batch.backend], call, self.clocks)
+        if batch.attempts is not None:
+            follow_ups = [(t, n) for (t, attempt), outcome in zip(batch.attempts, outcomes, strict=True) for n in t.record(attempt, outcome)]
+            return self._batches(follow_ups)
+        answers = self.answers
+        if not failed:
+            for position, outcome in zip(batch.positions, outcomes, strict=True):
+                answers[position] = outcome
+            return []
+        follow_ups = []
+        for position, outcome in zip(batch.positions, outcomes, strict=True):
+            if isinstance(outcome, GatewayError):
+                tracker = self._track(position)
+                tracker.launched.add(0)
+                follow_ups += [(tracker, n) for n in tracker.record(0, outcome)]
+            else:
+                answers[position] = outcome
+        return self._batches(follow_ups)
+
+    def _track(self, position: int) -> ObjectAttempts:
+        obj = self.plan.objects[position]
+        backend = self.backends[obj.backend]
+        tracker = ObjectAttempts(obj, self.plan.locations[obj.backend], self.plan.failover_mode, backend.location_noun, backend.all_locations_failed)
+        self.trackers[position] = tracker
+        return tracker
+
+    def _batches(self, requests: list[tuple[ObjectAttempts, int]]) -> list[_Batch]:
+        """Tracked attempts grouped per (backend, location), in order; failover attempts counted."""
+        grouped: dict[tuple[str, str], list[tuple[ObjectAttempts, int]]] = {}
+        for tracker, attempt in requests:
+            grouped.setdefault((tracker.obj.backend, tracker.locations[attempt]), []).append((tracker, attempt))
+            if attempt > 0:
+                self.dispatcher.metrics.failovers.labels(backend=tracker.obj.backend).inc()
+        return [
+            _Batch(backend, location, (), tuple(t.obj.item_at(a) for t, a in members), members)
+            for (backend, location), members in grouped.items()
+        ]
+
+    def result(self) -> Fetches:
+        """Every answer, or one error naming every object that failed."""
+        failures = [(t.obj.label, t.failure) for _, t in sorted(self.trackers.items()) if t.failure is not None]
+        if failures:
+            raise combine_failures(failures, len(self.answers))
+        elsewhere = {}
+        for position, tracker in self.trackers.items():
+            assert tracker.answer is not None
+            self.answers[position], elsewhere[position] = tracker.answer
+        return Fetches(self.plan, self.answers, elsewhere, sum(len(value) for value, _ in self.answers))
+
+    def pending_message(self, timeout: float | None) -> str:
+        """Which objects were still pending, and where — with what a call was waiting for when it was not its backend."""
+
+        def where(position: int) -> str:
+            obj = self.plan.objects[position]
+            tracker = self.trackers.get(position)
+            in_flight = tracker.in_flight if tracker is not None else [self.plan.locations[obj.backend][0]]
+            places = []
+            for location in in_flight:
+                clock = self.clocks.get((obj.backend, location))
+                places.append(f"{location}, waiting for {clock.waiting_for}" if clock is not None and clock.waiting_for else location)
+            return ", ".join(places) if places else "queued"
+
+        pending = [
+            position for position, answer in enumerate(self.answers)
+            if answer is None and (position not in self.trackers or not self.trackers[position].decided)
+        ]
+        names = ", ".join(f"{self.plan.objects[p].label} ({at(self.plan.objects[p].backend, where(p))})" for p in pending[:5])
+        more = f" and {len(pending) - 5} more" if len(pending) > 5 else ""
+        return f"mount deadline of {timeout:.3g}s exceeded; still pending: {names}{more}"
 
 
 def combine_failures(failures: list[tuple[str, GatewayError]], total: int, shown: int = 3) -> GatewayError:
@@ -200,19 +313,3 @@ def combine_failures(failures: list[tuple[str, GatewayError]], total: int, shown
     more = f"; and {len(failures) - shown} more: {rest}" if rest else ""
     message = f"{len(failures)} of {total} objects failed: {details}{more}"
     return ERROR_CLASSES.get(code, Internal)(message)
-
-
-def _pending_message(trackers: list[ObjectAttempts], timeout: float | None, clocks: dict[tuple[str, str], CallClock]) -> str:
-    """Which objects were still pending, and where — with what a call was waiting for when it was not its backend."""
-
-    def where(tracker: ObjectAttempts) -> str:
-        places = []
-        for location in tracker.in_flight:
-            clock = clocks.get((tracker.obj.backend, location))
-            places.append(f"{location}, waiting for {clock.waiting_for}" if clock is not None and clock.waiting_for else location)
-        return ", ".join(places) if places else "queued"
-
-    pending = [t for t in trackers if not t.decided]
-    names = ", ".join(f"{t.obj.label} ({at(t.obj.backend, where(t))})" for t in pending[:5])
-    more = f" and {len(pending) - 5} more" if len(pending) > 5 else ""
-    return f"mount deadline of {timeout:.3g}s exceeded; still pending: {names}{more}"

@@ -20,9 +20,10 @@ It sits beside :mod:`gateway.dispatch`, its only user.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from gateway.errors import ERROR_CLASSES, GatewayError, Internal
-from gateway.model import FailoverMode, Fetched, ObjectSpec
+from gateway.model import FailoverMode, ObjectSpec
 from gateway.text import at, plural
 
 ALL_LOCATIONS_FAILED = "Failed to fetch secret from all {nouns}. Verify secret exists and required permissions are granted for: {name}"
@@ -30,16 +31,19 @@ ALL_LOCATIONS_FAILED = "Failed to fetch secret from all {nouns}. Verify secret e
 
 @dataclass
 class ObjectAttempts:
-    """One object's attempts across its locations, and the decision what to do next."""
+    """One object's attempts across its locations, and the decision what to do next.
+
+    An outcome is an answer (whatever the dispatcher keeps of one) or the :class:`GatewayError` of a failed attempt.
+    """
 
     obj: ObjectSpec
     locations: tuple[str, ...]
     mode: FailoverMode
     location_noun: str = "location"
     headline: str | None = None
-    outcomes: dict[int, Fetched | GatewayError] = field(default_factory=dict)
+    outcomes: dict[int, Any] = field(default_factory=dict)
     launched: set[int] = field(default_factory=set)
-    answer: tuple[Fetched, str] | None = None
+    answer: tuple[Any, str] | None = None  # (the answer, its location)
     failure: GatewayError | None = None
 
     @property
@@ -56,10 +60,10 @@ class ObjectAttempts:
         self.launched.update(first)
         return first
 
-    def record(self, attempt: int, outcome: Fetched | GatewayError) -> list[int]:
+    def record(self, attempt: int, outcome: Any) -> list[int]:
         """Store an outcome; return further attempts to launch (empty when waiting or decided)."""
         self.outcomes[attempt] = outcome
-        if attempt == 0 and self.mode is FailoverMode.ON_ERROR and isinstance(outcome, Fetched):
+        if attempt == 0 and self.mode is FailoverMode.ON_ERROR and not isinstance(outcome, GatewayError):
             self.answer = (outcome, self.locations[0])  # the primary answered: the common case, decided at once
             return []
         if self.decided:
@@ -74,7 +78,7 @@ class ObjectAttempts:
                     return []  # wait for the earlier location before deciding
                 self.launched.add(index)
                 return [index]
-            if isinstance(result, Fetched):
+            if not isinstance(result, GatewayError):
                 self.answer = (result, self.locations[index])
                 return []
             if not result.retryable:
@@ -89,15 +93,13 @@ class ObjectAttempts:
             return
         ordered = [self.outcomes[i] for i in range(len(self.locations))]
         refused = [i for i, result in enumerate(ordered) if isinstance(result, GatewayError) and not result.retryable]
-        answered = [i for i, result in enumerate(ordered) if isinstance(result, Fetched)]
+        answered = [i for i, result in enumerate(ordered) if not isinstance(result, GatewayError)]
         if refused and answered:
             self.failure = self._compose(refused[-1], exhausted=False)
         elif refused:  # every location failed: all of them named, the client fault decides the code
             self.failure = self._compose(len(self.locations) - 1, exhausted=True, decisive=ordered[refused[0]])
         elif answered:
-            fetched = ordered[answered[0]]
-            assert isinstance(fetched, Fetched)
-            self.answer = (fetched, self.locations[answered[0]])
+            self.answer = (ordered[answered[0]], self.locations[answered[0]])
         else:
             self.failure = self._compose(len(self.locations) - 1, exhausted=True)
 
@@ -106,7 +108,7 @@ class ObjectAttempts:
         every = exhausted or tried == len(self.locations)
         return every and any(self.locations) and (len(self.locations) > 1 or self.headline is not None)
 
-    def _compose(self, last: int, *, exhausted: bool, decisive: Fetched | GatewayError | None = None) -> GatewayError:
+    def _compose(self, last: int, *, exhausted: bool, decisive: GatewayError | None = None) -> GatewayError:
         """One error for the object naming every location tried and its real cause."""
         tried = [(self.locations[i], self.outcomes[i]) for i in range(last + 1) if isinstance(self.outcomes.get(i), GatewayError)]
         final = decisive or tried[-1][1]
@@ -114,7 +116,7 @@ class ObjectAttempts:
         if len(tried) == 1:
             message = f"{self.obj.label} ({at(self.obj.backend, tried[0][0])}): {final.message}"
         else:
-            causes = "; ".join(f"{location}: {error.status_name}: {error.message}" for location, error in tried)  # type: ignore[union-attr]
+            causes = "; ".join(f"{location}: {error.status_name}: {error.message}" for location, error in tried)
             message = f"{self.obj.label} ({self.obj.backend}): {causes}"
         if self._headlined(exhausted, len(tried)):
             headline = (self.headline or ALL_LOCATIONS_FAILED).format(nouns=plural(self.location_noun), name=self.obj.ref.name)

@@ -126,7 +126,7 @@ def search(parsed: Any, document: Any, limits: JmesLimits, allowance: Allowance 
     """
     names = field_names(parsed.parsed)
     if names is not None:
-        return _follow(document, names)
+        return follow(document, names)
     interpreter = BudgetedInterpreter(limits, allowance)
     try:
         return interpreter.visit(parsed.parsed, document)
@@ -145,11 +145,16 @@ def field_names(node: Any) -> tuple[str, ...] | None:
         return (node["value"],)
     if node["type"] != "subexpression":
         return None
-    left, right = (field_names(child) for child in node["children"])
-    return None if left is None or right is None else left + right
+    names: tuple[str, ...] = ()
+    for child in node["children"]:  # two or more: ``a.b.c`` is one subexpression of three fields
+        found = field_names(child)
+        if found is None:
+            return None
+        names += found
+    return names
 
 
-def _follow(document: Any, names: tuple[str, ...]) -> Any:
+def follow(document: Any, names: tuple[str, ...]) -> Any:
     """JMESPath's meaning of a field path: each name looked up in an object, null anywhere else."""
     value = document
     for name in names:

@@ -9,16 +9,20 @@ from __future__ import annotations
 
 import enum
 import functools
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 from gateway.errors import GatewayError
 from gateway.text import preview
 
 #: the native dialect's name (:mod:`gateway.dialect`): here, so that the types need not import the dialects and YAML
 NATIVE_NAME = "secrets-gateway"
+
+if TYPE_CHECKING:
+    from gateway.layout import ObjectLayout
 
 EMPTY_MAPPING: Mapping[str, str] = MappingProxyType({})
 
@@ -216,6 +220,8 @@ class MountPlan:
     dialect: str = NATIVE_NAME  # how the class was read (gateway.dialect)
     #: file names the parser already found safe and unique after translation, in pipeline order
     checked_names: tuple[str, ...] = ()
+    #: what the objects ask of the fetch and the files, kept with the parse (None: worked out when needed)
+    layout: ObjectLayout | None = field(default=None, repr=False, compare=False)
 
     def locations_for(self, obj: ObjectSpec) -> tuple[str, ...]:
         return self.locations[obj.backend]
@@ -288,13 +294,42 @@ class MountedFile:
     object_index: int
 
 
-@dataclass(frozen=True)
 class MountResult:
-    files: tuple[MountedFile, ...]
-    #: the driver's response message for these files, when already built (by the size check)
-    response: object = field(default=None, repr=False, compare=False)
+    """A mount's complete file set, and the driver's response message for it when already built.
+
+    Built from the response (the fast path of a direct class, :mod:`gateway.layout`), ``files`` is read from it on first use.
+    """
+
+    __slots__ = ("_files", "_read_files", "response")
+
+    def __init__(
+        self,
+        files: tuple[MountedFile, ...] = (),
+        response: object = None,
+        *,
+        read_files: Callable[[], tuple[MountedFile, ...]] | None = None,
+    ) -> None:
+        self._files = files
+        self._read_files = read_files
+        self.response = response
+
+    @property
+    def files(self) -> tuple[MountedFile, ...]:
+        if self._read_files is not None:
+            self._files, self._read_files = self._read_files(), None
+        return self._files
+
+    @property
+    def file_count(self) -> int:
+        """``len(files)``, without reading the files from the response."""
+        if self._read_files is not None:
+            return len(self.response.files)  # type: ignore[attr-defined]
+        return len(self._files)
 
     @property
     def object_versions(self) -> tuple[tuple[str, str], ...]:
         """``(id, version)`` per file; the id is the file path, as the Go providers do."""
         return tuple((f.path, f.version) for f in self.files)
+
+    def __repr__(self) -> str:
+        return f"MountResult({len(self.files)} files)"

@@ -7,37 +7,39 @@ Used by the gRPC server and, in process, by ``secrets-gateway mount``. Raises on
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from gateway import wire
 from gateway.admission import AdmissionLimits, FairAdmission
-from gateway.dispatch import Dispatcher
+from gateway.dispatch import Dispatcher, Fetches
 from gateway.errors import DeadlineExceeded, GatewayError, Internal, ResourceExhausted
+from gateway.layout import DirectFile, direct_rows, layout_of
 from gateway.log import MountLog
 from gateway.metrics import Metrics
 from gateway.middleware.base import MiddlewareRegistry, Piece
-from gateway.middleware.extract import evaluates
 from gateway.middleware.files import build_files
-from gateway.model import MountedFile, MountPlan, MountRequest, MountResult
+from gateway.model import MountPlan, MountRequest, MountResult
 from gateway.planner import Planner
 from gateway.request import RawMountRequest, parse_request
 from gateway.settings import MAX_CONCURRENT_MOUNTS, MAX_MOUNTS_PER_NAMESPACE, MAX_QUEUED_MOUNTS, MAX_RESPONSE_BYTES, MOUNT_TIMEOUT
+
+if TYPE_CHECKING:
+    from gateway.providerpb import service_pb2 as pb
 
 log = logging.getLogger("gateway.mount")
 
 #: values larger than this in all, or more files than this (or expanded keys), or jmesPath entries that are not
 #: plain field paths (they may wait for a worker process), go through the value stages in a thread, so the event
-#: loop keeps serving
+#: loop keeps serving — except the many files of a direct class with small values: they are made on the loop, this
+#: many per turn, so a small mount waiting meanwhile runs between two turns (a thread would hold the interpreter
+#: lock against it up to the switch interval every time the loop waits for I/O)
 OFF_LOOP_VALUE_BYTES = 64 * 1024
 OFF_LOOP_FILES = 200
-
-
-def _files_expected(plan: MountPlan) -> float:
-    if any(obj.expand is not None for obj in plan.objects):
-        return float("inf")
-    return len(plan.objects) + sum(len(obj.jmes) for obj in plan.objects)
 
 
 @dataclass(frozen=True)
@@ -80,7 +82,7 @@ class MountService:
         try:
             result = await self._mount_in_slot(raw, started + timeout, record)
             outcome = "OK"
-            record.files = len(result.files)
+            record.files = result.file_count
             return result
         except GatewayError as exc:
             outcome = exc.status_name
@@ -133,18 +135,54 @@ class MountService:
         record.describe_plan(plan)
         for warning in warnings:
             log.warning("mount %s: %s", record.mount_id, warning)
-        resolved = await self.dispatcher.fetch_all(plan, max(0.0, deadline - time.monotonic()), budget=deadline - record.started)
-        pieces = [Piece(r.obj, r.obj.file_name, r.fetched.value, r.fetched.version, r.location, r.obj.file_permission) for r in resolved]
-        if sum(len(piece.value) for piece in pieces) > OFF_LOOP_VALUE_BYTES or _files_expected(plan) > OFF_LOOP_FILES or evaluates(plan):
-            return await asyncio.to_thread(self._files, pieces, plan)
-        return self._files(pieces, plan)
+        fetched = await self.dispatcher.fetch_all(plan, max(0.0, deadline - time.monotonic()), budget=deadline - record.started)
+        layout = layout_of(plan)
+        direct = layout.direct if self.middleware.passes_direct_files else None
+        heavy = fetched.value_bytes > OFF_LOOP_VALUE_BYTES or layout.evaluates
+        if direct is not None and not heavy:
+            result = await self._direct_on_the_loop(plan, direct, fetched)
+            if result is not None:
+                return result
+            direct = None  # a value does not fit: the value stages name the problem
+        work = functools.partial(self._files, plan, direct, fetched)
+        if heavy or layout.files_expected > OFF_LOOP_FILES:
+            return await asyncio.to_thread(work)
+        return work()
 
-    def _files(self, pieces: list[Piece], plan: MountPlan) -> MountResult:
-        """The value stages and the file set (pure CPU, within the budgets of :mod:`gateway.budget`)."""
-        files = build_files(self.middleware.run(pieces, plan), plan)
-        response = wire.to_mount_response(MountResult(files))
-        self._check_size(files, response.ByteSize())
-        return MountResult(files, response)
+    async def _direct_on_the_loop(self, plan: MountPlan, files: Sequence[DirectFile], fetched: Fetches) -> MountResult | None:
+        """A direct class's file set, :data:`OFF_LOOP_FILES` files per turn of the loop; None when a value does not fit."""
+        response = wire.response_of(())
+        documents: dict[int, object] = {}
+        for start in range(0, len(files), OFF_LOOP_FILES):
+            if start:
+                await asyncio.sleep(0)
+            if not self._add_direct(response, plan, files[start : start + OFF_LOOP_FILES], fetched, documents):
+                return None
+        return self._direct_result(response, files)
+
+    def _files(self, plan: MountPlan, direct: Sequence[DirectFile] | None, fetched: Fetches) -> MountResult:
+        """The file set (pure CPU, within the budgets of :mod:`gateway.budget`): a direct class's straight from the
+        answers when its values fit, any other's through the value stages."""
+        if direct is not None:
+            response = wire.response_of(())
+            if self._add_direct(response, plan, direct, fetched, {}):
+                return self._direct_result(response, direct)
+        files = build_files(self.middleware.run(_pieces(plan, fetched), plan), plan)
+        return self._checked(MountResult(files, wire.to_mount_response(MountResult(files))))
+
+    def _add_direct(
+        self, response: pb.MountResponse, plan: MountPlan, files: Sequence[DirectFile], fetched: Fetches, documents: dict[int, object]
+    ) -> bool:
+        """Add ``files`` of a direct class to ``response``; False when a value does not fit them."""
+        rows = direct_rows(files, fetched.answers, plan.request.permission, self.dispatcher.limits.max_value_bytes, documents)
+        if rows is None:
+            return False
+        wire.add_files(response, rows)
+        return True
+
+    def _direct_result(self, response: pb.MountResponse, files: Sequence[DirectFile]) -> MountResult:
+        objects = [file.position for file in files]
+        return self._checked(MountResult(response=response, read_files=functools.partial(wire.files_of, response, objects)))
 
     async def _plan(self, request: MountRequest, deadline: float) -> tuple[MountPlan, list[str]]:
         try:
@@ -153,11 +191,22 @@ class MountService:
         except TimeoutError:
             raise DeadlineExceeded("mount deadline exceeded while resolving backend locations") from None
 
-    def _check_size(self, files: tuple[MountedFile, ...], size: int) -> None:
+    def _checked(self, result: MountResult) -> MountResult:
+        """``result``, once its response is found within the size limit."""
+        size = result.response.ByteSize()  # type: ignore[attr-defined]
         if size > self.limits.max_response_bytes:
-            largest = sorted(files, key=lambda f: len(f.contents), reverse=True)[:3]
+            largest = sorted(result.files, key=lambda f: len(f.contents), reverse=True)[:3]
             detail = ", ".join(f'"{f.path}" ({len(f.contents)} bytes)' for f in largest)
             raise ResourceExhausted(
                 f"the mount response would be {size} bytes, above the limit of {self.limits.max_response_bytes} bytes "
                 f"(the driver refuses responses over 4 MiB by default); largest files: {detail}"
             )
+        return result
+
+
+def _pieces(plan: MountPlan, fetched: Fetches) -> list[Piece]:
+    """Each object's value as the value stages take it."""
+    return [
+        Piece(obj, obj.file_name, value, version, fetched.location(position), obj.file_permission)
+        for position, (obj, (value, version)) in enumerate(zip(plan.objects, fetched.answers, strict=True))
+    ]

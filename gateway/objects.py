@@ -14,6 +14,7 @@ This module does no I/O: checks that need a backend's locations live in :mod:`ga
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from typing import Any
 from gateway import gcpolicy, paths, yaml11
 from gateway.backend import Backend, BackendRegistry
 from gateway.dialect import NATIVE, Dialect
+from gateway.layout import ObjectLayout
 from gateway.middleware.extract import compile_jmes
 from gateway.model import EMPTY_MAPPING, ExpandMode, FailoverMode, JmesEntry, KeyExpansion, ObjectRef, ObjectSpec, frozen_mapping
 from gateway.text import plural, preview
@@ -74,6 +76,11 @@ class ParsedObjects:
     checked_names: tuple[str, ...] = ()
     #: problems of :func:`gateway.planner.check_locations` per set of locations, kept with the parse
     location_problems: dict[tuple[tuple[str, tuple[str, ...]], ...], list[str]] = field(default_factory=dict)
+
+    @functools.cached_property
+    def layout(self) -> ObjectLayout:
+        """What the objects ask of the fetch and the files (worked out once, when the parse is complete)."""
+        return ObjectLayout.of(self.objects, self.translation, self.checked_names)
 
     def kept_bytes(self, text_bytes: int) -> int:
         """About how much memory this result holds, parsed from ``text_bytes`` of text (measured with

@@ -161,6 +161,7 @@ class Planner:
             failover_mode=parsed.failover_mode,
             dialect=parsed.dialect,
             checked_names=parsed.checked_names,
+            layout=parsed.layout,
         )
         return plan, [*parsed.warnings, *(f"{message} ignored" for message in unknown)]
 

@@ -12,7 +12,7 @@ it does not provide that version.
 
 from __future__ import annotations
 
-from gateway.backend import Backend, BackendRegistry, parse_failover_locations
+from gateway.backend import Backend, BackendRegistry, keyed_outcomes, parse_failover_locations
 from gateway.callclock import outside_call_timeout
 from gateway.concurrency import Backoff, ExpiringCache, SingleFlight, retry
 from gateway.dialect import DIALECT_PARAMETER, Dialect, DialectRegistry
@@ -128,6 +128,7 @@ __all__ = [
     "frozen_mapping",
     "go_int",
     "hookimpl",
+    "keyed_outcomes",
     "outside_call_timeout",
     "parse_bool",
     "parse_failover_locations",

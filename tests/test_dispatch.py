@@ -15,7 +15,7 @@ from gateway.cache import CacheSettings, CachingBackend
 from gateway.dispatch import Dispatcher, DispatchLimits
 from gateway.errors import DeadlineExceeded, Internal, InvalidArgument, NotFound, PermissionDenied, ResourceExhausted, Unavailable
 from gateway.metrics import Metrics
-from gateway.model import FetchBatch, Fetched, FetchOutcome
+from gateway.model import FetchBatch, Fetched, FetchFailure, FetchOutcome
 from gateway.plugin import outside_call_timeout
 from tests.support import ScriptedBackend, plan_for, registry_of
 
@@ -38,7 +38,7 @@ async def test_one_batch_per_backend_and_location() -> None:
     resolved, _ = await fetch(registry_of(a, b), objects(10, "a") + objects(5, "b", prefix="p"))
     assert len(a.batches) == 1 and len(a.batches[0].items) == 10
     assert len(b.batches) == 1
-    assert [r.obj.index for r in resolved][:10] == list(range(10))
+    assert resolved.answers == [(b"x", "1")] * 10 + [(b"y", "2")] * 5
 
 
 async def test_all_or_nothing_with_every_failure_named() -> None:
@@ -107,7 +107,7 @@ async def test_backends_are_fetched_concurrently() -> None:
     registry = registry_of(*(BarrierBackend(f"b{i}", barrier, counter) for i in range(4)))
     text = "".join(f"- {{objectName: x{i}, objectType: b{i}}}\n" for i in range(4))
     resolved, _ = await fetch(registry, text, timeout=10)
-    assert len(resolved) == 4 and counter["max"] == 4
+    assert len(resolved.answers) == 4 and counter["max"] == 4
 
 
 async def test_concurrency_is_bounded() -> None:
@@ -116,7 +116,7 @@ async def test_concurrency_is_bounded() -> None:
     registry = registry_of(*(BarrierBackend(f"b{i}", barrier, counter) for i in range(6)))
     text = "".join(f"- {{objectName: x{i}, objectType: b{i}}}\n" for i in range(6))
     resolved, _ = await fetch(registry, text, timeout=10, limits=DispatchLimits(max_parallel_calls=2))
-    assert len(resolved) == 6 and counter["max"] == 2
+    assert len(resolved.answers) == 6 and counter["max"] == 2
 
 
 async def test_failover_after_retryable_error_only() -> None:
@@ -126,7 +126,7 @@ async def test_failover_after_retryable_error_only() -> None:
         errors={("us-east-1", "o0"): Unavailable("503")},
     )
     resolved, metrics = await fetch(registry_of(a), objects(2), locations={"a": TWO_REGIONS})
-    assert [(r.fetched.value, r.location) for r in resolved] == [(b"west", "us-west-2"), (b"east", "us-east-1")]
+    assert [(value, resolved.location(i)) for i, (value, _) in enumerate(resolved.answers)] == [(b"west", "us-west-2"), (b"east", "us-east-1")]
     assert a.calls("us-east-1") == 1 and a.calls("us-west-2") == 1
     assert [item.key for item in a.batches[1].items] == [0]  # only the failed object goes to the failover region
     assert metrics.failovers.labels(backend="a")._value.get() == 1
@@ -141,7 +141,7 @@ async def test_healthy_primary_never_touches_the_failover_region() -> None:
 async def test_all_mode_queries_every_region_like_ascp() -> None:
     a = ScriptedBackend(name="a", values={"o0": (b"x", "1")})
     resolved, _ = await fetch(registry_of(a), objects(1), locations={"a": TWO_REGIONS}, failoverMode="all")
-    assert a.calls("us-east-1") == 1 and a.calls("us-west-2") == 1 and resolved[0].location == "us-east-1"
+    assert a.calls("us-east-1") == 1 and a.calls("us-west-2") == 1 and resolved.location(0) == "us-east-1"
 
 
 async def test_mount_deadline_names_pending_objects() -> None:
@@ -178,7 +178,7 @@ async def test_one_batch_at_a_time_runs_in_the_callers_task_and_leaves_no_cycle(
     leaves nothing for the cyclic collector (its request and plan are freed at once)."""
     a = TaskRecordingBackend(name="a", values={("us-west-2", "o0"): (b"west", "w1")}, errors={("us-east-1", "o0"): Unavailable("503")})
     resolved, _ = await fetch(registry_of(a), objects(1), locations={"a": TWO_REGIONS})
-    assert resolved[0].location == "us-west-2" and a.tasks == [asyncio.current_task()] * 2
+    assert resolved.location(0) == "us-west-2" and a.tasks == [asyncio.current_task()] * 2
     healthy = TaskRecordingBackend(name="a", values={"o0": (b"x", "1")})
     registry = registry_of(healthy)
     plan = plan_for(objects(1), registry)
@@ -204,7 +204,7 @@ async def test_per_call_timeout_is_retryable_and_fails_over() -> None:
 
     slow = SlowPrimary(name="a", values=a.values)
     resolved, _ = await fetch(registry_of(slow), objects(1), locations={"a": TWO_REGIONS}, limits=DispatchLimits(call_timeout=0.1))
-    assert resolved[0].location == "us-west-2"
+    assert resolved.location(0) == "us-west-2"
 
 
 @dataclass
@@ -237,7 +237,7 @@ async def test_outside_call_timeout_stops_the_backend_timeout(cached: bool, outs
         backend = CachingBackend(backend, CacheSettings(ttl=30), Metrics(), call_timeout=0.05)
     try:
         resolved, _ = await fetch(registry_of(backend), objects(1), limits=DispatchLimits(call_timeout=0.05))
-        outcome = "ok" if resolved[0].fetched.value == b"x" else "wrong value"
+        outcome = "ok" if resolved.answers[0][0] == b"x" else "wrong value"
     except DeadlineExceeded as exc:
         outcome = exc.message
     assert outcome == expected
@@ -287,3 +287,64 @@ async def test_missing_outcome_is_a_plugin_bug() -> None:
 
     with pytest.raises(Internal, match="returned no valid result"):
         await fetch(registry_of(Forgetful(name="a")), objects(1))
+
+
+@dataclass
+class InOrder(ScriptedBackend):
+    """Answers through ``fetch_in_order``: the script's outcomes by position, or ``raw`` as it is."""
+
+    raw: object = None
+
+    async def fetch_many(self, batch: FetchBatch) -> Sequence[FetchOutcome]:
+        raise AssertionError("the dispatcher calls fetch_in_order when a backend implements it")
+
+    async def fetch_in_order(self, batch: FetchBatch) -> Sequence[tuple[bytes, str] | FetchFailure]:
+        self.batches.append(batch)
+        if self.raw is not None:
+            return self.raw  # type: ignore[return-value]
+        outcomes = [self._one(batch.location, item.key, item.ref.name, item.ref.version) for item in batch.items]
+        return [(o.value, o.version) if isinstance(o, Fetched) else o for o in outcomes]
+
+
+@pytest.mark.parametrize(
+    ("raw", "error", "message"),
+    [
+        pytest.param([], Internal, "returned no valid result for this object (plugin bug)", id="fewer-outcomes-than-items"),
+        pytest.param([(b"x", "1"), (b"y", "1")], Internal, "returned no valid result", id="more-outcomes-than-items"),
+        pytest.param(((b"x", "1") for _ in range(1)), Internal, "returned no valid result", id="not-a-sequence"),
+        pytest.param([("text", "1")], Internal, "a value that is not bytes or a version that is not a string", id="value-not-bytes"),
+        pytest.param([(b"x", 1)], Internal, "a value that is not bytes or a version that is not a string", id="version-not-text"),
+        pytest.param([(b"x" * 11, "1")], ResourceExhausted, "value is 11 bytes, above the limit of 10 bytes per value", id="value-too-large"),
+        pytest.param([(b"x", "1", "extra")], Internal, "returned no valid result", id="triple"),
+        pytest.param([FetchFailure(0, NotFound("no such secret"))], NotFound, "no such secret", id="typed-failure"),
+        pytest.param([FetchFailure(0, KeyError("x"))], Internal, "returned no valid result", id="untyped-failure"),  # type: ignore[arg-type]
+        pytest.param([Fetched(0, b"x", "1")], Internal, "returned no valid result", id="fetched-is-fetch-many-s-type"),
+    ],
+)
+async def test_in_order_outcomes_are_held_to_the_contract(raw: object, error: type[Exception], message: str) -> None:
+    with pytest.raises(error) as caught:
+        await fetch(registry_of(InOrder(name="a", raw=raw)), objects(1), limits=DispatchLimits(max_value_bytes=10))
+    assert message in caught.value.message and caught.value.message.startswith('objects[0] "o0" (a @ here): ')  # type: ignore[attr-defined]
+
+
+async def test_in_order_answers_fail_over_per_object_and_count_one_batch_per_call() -> None:
+    a = InOrder(
+        name="a",
+        values={"o0": (b"east", "e"), "o2": (b"east", "e"), ("us-west-2", "o1"): (b"west", "w")},
+        errors={("us-east-1", "o1"): Unavailable("503")},
+    )
+    resolved, metrics = await fetch(registry_of(a), objects(3), locations={"a": TWO_REGIONS})
+    assert resolved.answers == [(b"east", "e"), (b"west", "w"), (b"east", "e")]
+    assert [resolved.location(i) for i in range(3)] == ["us-east-1", "us-west-2", "us-east-1"]
+    assert [(b.location, [item.key for item in b.items]) for b in a.batches] == [("us-east-1", [0, 1, 2]), ("us-west-2", [1])]
+    assert resolved.value_bytes == 12
+    batches = {labels: metrics.registry.get_sample_value("secrets_gateway_backend_batches_total", {"backend": "a", "outcome": labels})
+               for labels in ("OK", "Partial")}
+    assert batches == {"OK": 1.0, "Partial": 1.0} and metrics.failovers.labels(backend="a")._value.get() == 1
+
+
+async def test_objects_of_several_backends_keep_plan_order() -> None:
+    a, b = InOrder(name="a", default=(b"a", "1")), ScriptedBackend(name="b", default=(b"b", "2"))
+    text = "".join(f"- {{objectName: o{i}, objectType: {'ab'[i % 2]}}}\n" for i in range(6))
+    resolved, _ = await fetch(registry_of(a, b), text)
+    assert resolved.answers == [(b"a", "1"), (b"b", "2")] * 3

@@ -9,7 +9,7 @@ import pytest
 
 from gateway.jmesbudget import Allowance, AllowanceSpent, JmesBudgetExceeded, JmesLimits, search
 
-DOCUMENT = {"username": "admin", "list": [{"a": 1, "t": "x"}, {"a": 2, "t": "y"}], "s": "text"}
+DOCUMENT = {"username": "admin", "list": [{"a": 1, "t": "x"}, {"a": 2, "t": "y"}], "s": "text", "db": {"primary": {"host-name": "h"}}}
 SMALL = JmesLimits(max_work=2_000, max_result=400)
 
 
@@ -34,6 +34,9 @@ SMALL = JmesLimits(max_work=2_000, max_result=400)
             "list.a",
             "username.x",
             "s.length",
+            'db.primary."host-name"',
+            "db.primary.missing",
+            'db.primary."host-name".x',
         )
     ],
 )

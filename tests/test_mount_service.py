@@ -8,8 +8,10 @@ import logging
 
 import pytest
 
-from gateway.errors import DeadlineExceeded, Internal, InvalidArgument
+from gateway.errors import DeadlineExceeded, Internal, InvalidArgument, ResourceExhausted
+from gateway.layout import direct_rows
 from gateway.log import JsonFormatter
+from gateway.mount import OFF_LOOP_FILES
 from gateway.settings import Settings
 from gateway.testing import PodContext, mount_request, start_gateway
 from tests.support import ScriptedBackend
@@ -45,7 +47,7 @@ async def test_unexpected_exception_is_internal_with_a_mount_id(monkeypatch: pyt
     def broken(*args: object) -> None:
         raise KeyError("secret-detail")
 
-    monkeypatch.setattr("gateway.mount.build_files", broken)
+    monkeypatch.setattr("gateway.mount.layout_of", broken)  # what every mount calls once its values are in
     with pytest.raises(Internal) as caught:
         await gateway.service.mount(mount_request(OBJECTS))
     assert caught.value.message.startswith("internal error in secrets-gateway (mount id ")
@@ -100,3 +102,112 @@ def test_logging_setup_keeps_chatty_http_libraries_quiet() -> None:
     finally:
         root.handlers[:] = handlers
         root.setLevel(level)
+
+
+class PluginStage:
+    """A third-party value stage that does not say it leaves a direct class's files alone."""
+
+    name = "plugin-noop"
+    order = 150
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __call__(self, pieces, plan):  # type: ignore[no-untyped-def]
+        self.calls += 1
+        return pieces
+
+
+PLAIN = [
+    {"objectName": "app/db", "objectType": "fake"},
+    {"objectName": "app/api", "objectType": "fake", "objectAlias": "api.key", "filePermission": "0600"},
+    {"objectName": "cert", "objectType": "fake"},
+]
+FIELDS = [
+    {"objectName": "creds", "objectType": "fake", "filePermission": "0640", "jmesPath": [
+        {"path": "user", "objectAlias": "user"},
+        {"path": "db.primary.\"host-name\"", "objectAlias": "host", "filePermission": "0400"},
+    ]},
+    {"objectName": "cert", "objectType": "fake"},
+]
+VALUES = {
+    "app/db": (b"db", "1"), "app/api": (b"api", "7"), "cert": (b"pem", "3"),
+    "creds": (b'{"user": "admin", "db": {"primary": {"host-name": "h1"}}}', "4"),
+}
+
+
+@pytest.mark.parametrize(
+    ("objects", "parameters", "expected"),
+    [
+        pytest.param(PLAIN, {}, [("app_db", 0o644, b"db", "1"), ("api.key", 0o600, b"api", "7"), ("cert", 0o644, b"pem", "3")],
+                     id="translated"),
+        pytest.param(PLAIN, {"pathTranslation": "False"}, [("app/db", 0o644, b"db", "1"), ("api.key", 0o600, b"api", "7"),
+                     ("cert", 0o644, b"pem", "3")], id="sub-directories"),
+        pytest.param(FIELDS, {}, [("creds", 0o640, VALUES["creds"][0], "4"), ("user", 0o640, b"admin", "4"), ("host", 0o400, b"h1", "4"),
+                     ("cert", 0o644, b"pem", "3")], id="field-paths"),
+    ],
+)
+async def test_a_direct_class_skips_the_stages_with_the_same_files(
+    objects: list[dict[str, object]], parameters: dict[str, str], expected: list[tuple[str, int, bytes, str]]
+) -> None:
+    fast = gateway_with(ScriptedBackend(name="fake", values=VALUES))
+    slow = gateway_with(ScriptedBackend(name="fake", values=VALUES))
+    stage = PluginStage()
+    slow.middleware.add(stage)
+    request = mount_request(objects, parameters, permission="420")
+    results = [await gateway.service.mount(request) for gateway in (fast, slow)]
+    assert stage.calls == 1  # only the gateway with a stage that may change any file ran the stages
+    for result in results:
+        assert [(f.path, f.mode, f.contents, f.version) for f in result.files] == expected
+    assert results[0].response.SerializeToString() == results[1].response.SerializeToString()
+
+
+@pytest.mark.parametrize(
+    ("value", "error", "message"),
+    [
+        pytest.param(b"not json", InvalidArgument, 'Invalid JSON used with jmesPath in secret: creds. [objects[0] "creds" (fake @ here)]',
+                     id="not-json"),
+        pytest.param(b'{"db": {}}', InvalidArgument, 'JMES Path - user for object alias - user does not point to a valid object.',
+                     id="missing-field"),
+        pytest.param(b'{"user": 7, "db": {"primary": {"host-name": "h"}}}', InvalidArgument,
+                     "Invalid JMES search result type for path:user. Only string is allowed.", id="not-a-string"),
+    ],
+)
+async def test_a_value_a_direct_class_cannot_take_gets_the_stages_message(value: bytes, error: type[Exception], message: str) -> None:
+    gateway = gateway_with(ScriptedBackend(name="fake", values={**VALUES, "creds": (value, "1")}))
+    with pytest.raises(error) as caught:
+        await gateway.service.mount(mount_request(FIELDS))
+    assert message in caught.value.message  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("objects", [pytest.param(PLAIN, id="plain"), pytest.param([*PLAIN, {"objectName": "j", "objectType": "fake",
+                         "jmesPath": [{"path": "a", "objectAlias": "ja"}]}], id="with-stages")])
+async def test_the_response_limit_names_the_largest_files(objects: list[dict[str, object]]) -> None:
+    values = {"app/db": (b"d" * 300, "1"), "app/api": (b"a" * 200, "1"), "cert": (b"c" * 100, "1"), "j": (b'{"a": "x"}', "1")}
+    gateway = gateway_with(ScriptedBackend(name="fake", values=values), max_response_bytes=500)
+    with pytest.raises(ResourceExhausted) as caught:
+        await gateway.service.mount(mount_request(objects))
+    assert 'largest files: "app_db" (300 bytes), "api.key" (200 bytes), "cert" (100 bytes)' in caught.value.message
+
+
+async def test_a_large_direct_class_is_made_on_the_loop_a_few_hundred_files_per_turn(monkeypatch: pytest.MonkeyPatch) -> None:
+    gateway = gateway_with(ScriptedBackend(name="fake", default=(b'{"user": "u"}', "1")))
+    objects = [{"objectName": f"s{i}", "objectType": "fake", "jmesPath": [{"path": "user", "objectAlias": f"u{i}"}]} for i in range(OFF_LOOP_FILES)]
+    turns, seen = 0, []
+
+    def spied(files, *args):  # type: ignore[no-untyped-def]
+        seen.append((len(files), turns))
+        return direct_rows(files, *args)
+
+    async def other_mount() -> None:  # what a small mount waiting meanwhile does: run between the turns
+        nonlocal turns
+        while True:
+            turns += 1
+            await asyncio.sleep(0)
+
+    monkeypatch.setattr("gateway.mount.direct_rows", spied)
+    other = asyncio.create_task(other_mount())
+    result = await gateway.service.mount(mount_request(objects))
+    other.cancel()
+    assert result.file_count == 2 * OFF_LOOP_FILES and [size for size, _ in seen] == [OFF_LOOP_FILES, OFF_LOOP_FILES]
+    assert seen[1][1] > seen[0][1]  # the other task ran between the two turns

@@ -49,6 +49,12 @@ class Stage(Protocol):
 
     Stages run in ``order``; they raise :class:`~gateway.errors.GatewayError` subclasses
     (usually InvalidArgument) naming the object, and never put values into messages.
+
+    A class whose files are all known from the parse — objects' values and the strings of
+    field-path ``jmesPath`` entries, no ``expandKeys`` or ``encoding`` (a *direct* class, see
+    :mod:`gateway.layout`) — skips the stages: the core reads its files straight from the answers.
+    It does so only when every stage says it would leave those files as they are, with a class
+    attribute ``passes_direct_files = True`` (the built-in stages do).
     """
 
     name: str
@@ -74,6 +80,11 @@ class MiddlewareRegistry:
     @property
     def stages(self) -> tuple[Stage, ...]:
         return tuple(self._stages)
+
+    @property
+    def passes_direct_files(self) -> bool:
+        """Whether every stage leaves a direct class's files as the core makes them (each says so: ``passes_direct_files = True``)."""
+        return all(getattr(stage, "passes_direct_files", False) for stage in self._stages)
 
     def run(self, pieces: list[Piece], plan: MountPlan) -> list[Piece]:
         for stage in self._stages:

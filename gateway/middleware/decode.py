@@ -48,6 +48,7 @@ class DecodeStage:
 
     name = "decode"
     order = DECODE_ORDER
+    passes_direct_files = True  # see Stage
 
     def __call__(self, pieces: list[Piece], plan: MountPlan) -> list[Piece]:
         return [

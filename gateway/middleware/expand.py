@@ -21,6 +21,7 @@ from gateway.paths import MAX_COMPONENT_BYTES
 class ExpandStage:
     name = "expand-keys"
     order = EXPAND_ORDER
+    passes_direct_files = True  # see Stage
 
     def __init__(self, max_value_bytes: int = Budgets.max_value_bytes) -> None:
         self.max_value_bytes = max_value_bytes

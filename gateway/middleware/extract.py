@@ -24,7 +24,7 @@ import jmespath.exceptions
 
 from gateway.budget import DEFAULT_BUDGETS, Budgets, check_derived_value
 from gateway.errors import GatewayError, InvalidArgument, ResourceExhausted
-from gateway.jmesbudget import Allowance, AllowanceSpent, JmesBudgetExceeded, field_names, search
+from gateway.jmesbudget import Allowance, AllowanceSpent, JmesBudgetExceeded, field_names, follow, search
 from gateway.jsonvalue import NotJson, json_kind, parse_json
 from gateway.middleware.base import EXTRACT_ORDER, Piece
 from gateway.middleware.decode import decode
@@ -53,22 +53,29 @@ def compile_jmes(path: str) -> Any:
         raise ValueError(f"Invalid JMES Path: {preview(path)}.") from None
 
 
+def field_path(path: str) -> tuple[str, ...] | None:
+    """The names of a plain field path (``a.b`` → ``("a", "b")``), else None; ValueError for an invalid expression."""
+    return field_names(compile_jmes(path).parsed)
+
+
 def is_field_path(path: str) -> bool:
     """Whether ``path`` is a plain field path (evaluated in a step per name, never off the event loop for its own sake)."""
     try:
-        return field_names(compile_jmes(path).parsed) is not None
+        return field_path(path) is not None
     except ValueError:
         return True  # refused by the parser before any value is read
 
 
-def evaluates(plan: MountPlan) -> bool:
-    """Whether a mount's jmesPath entries do more than follow field paths (then they may need a worker process)."""
-    return any(not is_field_path(entry.path) for obj in plan.objects for entry in obj.jmes)
+def field_text(document: object, names: tuple[str, ...]) -> bytes | None:
+    """A field path's file contents, when the path finds a JSON string in ``document`` (else :func:`extract_entries` says why)."""
+    found = follow(document, names)
+    return found.encode("utf-8", "surrogatepass") if isinstance(found, str) else None
 
 
 class ExtractStage:
     name = "jmespath"
     order = EXTRACT_ORDER
+    passes_direct_files = True  # see Stage
 
     def __init__(self, budgets: Budgets = DEFAULT_BUDGETS, workers: WorkerPool | None = None) -> None:
         self.budgets = budgets

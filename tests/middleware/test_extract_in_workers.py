@@ -13,8 +13,9 @@ import pytest
 from gateway.budget import Budgets
 from gateway.errors import ResourceExhausted
 from gateway.jmesbudget import JmesLimits
+from gateway.layout import layout_of
 from gateway.middleware.base import Piece
-from gateway.middleware.extract import IN_PROCESS_WORK, ExtractStage, evaluates, is_field_path
+from gateway.middleware.extract import IN_PROCESS_WORK, ExtractStage, is_field_path
 from gateway.workers import WorkerPool
 from tests.support import ScriptedBackend, plan_for, registry_of
 
@@ -63,7 +64,7 @@ def extract(path: str, stage: ExtractStage, value: bytes = BIG) -> list[tuple[st
 def test_only_plain_field_paths_are_exempt(path: str, plain: bool) -> None:
     assert is_field_path(path) is plain
     plan = plan_for(f"- objectName: s\n  objectType: fake\n  jmesPath:\n    - {{path: {json.dumps(path)}, objectAlias: out}}\n", REGISTRY)
-    assert evaluates(plan) is not plain
+    assert layout_of(plan).evaluates is not plain
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,8 @@
-"""The ``fake`` backend: serves the fake store, one simulated service call per object."""
+"""The ``fake`` backend: serves the fake store, one simulated service call per object.
+
+The objects a batch asks for without a fault are answered from memory in one pass (counted one
+call each, timed together); an object with a fault is a call of its own that waits for it.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +13,12 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import repeat
 from pathlib import Path
 
 from gateway.plugin import (
     Backend,
     FetchBatch,
-    Fetched,
     FetchFailure,
     FetchItem,
     FetchOutcome,
@@ -24,6 +28,7 @@ from gateway.plugin import (
     MountRequest,
     NotFound,
     Unavailable,
+    keyed_outcomes,
 )
 from gateway_fake.faults import Fault, fault_for
 from gateway_fake.store import Secret, Store, Version, parse_store
@@ -100,36 +105,56 @@ class FakeBackend(Backend):
             raise InvalidArgument(str(exc)) from None
 
     async def fetch_many(self, batch: FetchBatch) -> Sequence[FetchOutcome]:
-        """One simulated call per object: at once, or after the faults that apply to it."""
+        return keyed_outcomes(batch, await self.fetch_in_order(batch))
+
+    async def fetch_in_order(self, batch: FetchBatch) -> Sequence[tuple[bytes, str] | FetchFailure]:
+        """One simulated call per object: from memory at once, or after the faults that apply to it."""
         store = await self.store_for(batch.request)
         location = batch.location
-        calls: list[tuple[GatewayError | None, float]] = []
-        outcomes: list[FetchOutcome | None] = []
+        self.calls.update(zip(repeat(location), (item.ref.name for item in batch.items)))
+        outcomes: list[tuple[bytes, str] | FetchFailure | None] = []
+        refused: list[GatewayError] = []  # by the in-memory answers
         delayed = []
         store_fault = fault_for(store.faults, location)
-        try:
-            for item in batch.items:
-                self.calls[(location, item.ref.name)] += 1
-                secret = store.secrets.get(item.ref.name)
-                secret_fault = fault_for(secret.faults, location) if secret is not None and secret.faults else None
-                if store_fault is None and secret_fault is None:
-                    outcomes.append(_answer(store, secret, location, item, calls, time.perf_counter()))
-                else:
-                    faults = [fault for fault in (store_fault, secret_fault) if fault is not None]
-                    delayed.append((len(outcomes), self._fetch_after(faults, store, secret, location, item, calls)))
-                    outcomes.append(None)
-            if delayed:
-                for (position, _), outcome in zip(delayed, await asyncio.gather(*(call for _, call in delayed)), strict=True):
-                    outcomes[position] = outcome
-        finally:
-            if self.metrics is not None:
-                self.metrics.record_backend_calls(self.name, "Get", calls)
+        secrets = store.secrets
+        started = time.perf_counter()
+        for item in batch.items:
+            secret = secrets.get(item.ref.name)
+            secret_fault = fault_for(secret.faults, location) if secret is not None and secret.faults else None
+            if store_fault is None and secret_fault is None:
+                outcomes.append(_answer(store, secret, location, item, refused))
+            else:
+                faults = [fault for fault in (store_fault, secret_fault) if fault is not None]
+                delayed.append((len(outcomes), faults, secret, item))
+                outcomes.append(None)
+        answered = len(outcomes) - len(delayed)
+        if self.metrics is not None and answered:
+            self._record_lookups(answered, refused, time.perf_counter() - started)
+        if delayed:
+            calls: list[tuple[GatewayError | None, float]] = []
+            try:
+                found = await asyncio.gather(*(self._fetch_after(faults, store, secret, location, item, calls) for _, faults, secret, item in delayed))
+            finally:
+                if self.metrics is not None:
+                    self.metrics.record_backend_calls(self.name, "Get", calls)
+            for (position, *_), outcome in zip(delayed, found, strict=True):
+                outcomes[position] = outcome
         return outcomes  # type: ignore[return-value]  # every position is filled by now
+
+    def _record_lookups(self, count: int, refused: list[GatewayError], seconds: float) -> None:
+        """``count`` simulated calls answered from memory together in ``seconds`` (one duration), ``refused`` those that failed."""
+        assert self.metrics is not None
+        outcomes = Counter((error.status_name, error.reason) for error in refused)
+        if count > len(refused):
+            outcomes[("OK", "")] = count - len(refused)
+        for (outcome, reason), number in outcomes.items():
+            self.metrics.backend_calls_by(self.name, "Get", outcome, reason).inc(number)
+        self.metrics.backend_call_seconds_by(self.name, "Get").observe(seconds)
 
     async def _fetch_after(
         self, faults: list[Fault], store: Store, secret: Secret | None, location: str, item: FetchItem,
         calls: list[tuple[GatewayError | None, float]],
-    ) -> FetchOutcome:
+    ) -> tuple[bytes, str] | FetchFailure:
         started = time.perf_counter()
         try:
             for fault in faults:
@@ -140,20 +165,20 @@ class FakeBackend(Backend):
         except BaseException:
             calls.append((None, time.perf_counter() - started))  # cancelled while waiting: the call still happened
             raise
-        return _answer(store, secret, location, item, calls, started)
+        refused: list[GatewayError] = []
+        outcome = _answer(store, secret, location, item, refused)
+        calls.append((refused[0] if refused else None, time.perf_counter() - started))
+        return outcome
 
 
-def _answer(
-    store: Store, secret: Secret | None, location: str, item: FetchItem, calls: list[tuple[GatewayError | None, float]], started: float
-) -> FetchOutcome:
-    """The simulated call's answer, recorded in ``calls`` with its duration."""
+def _answer(store: Store, secret: Secret | None, location: str, item: FetchItem, refused: list[GatewayError]) -> tuple[bytes, str] | FetchFailure:
+    """The simulated call's answer; a refusal is also added to ``refused``."""
     try:
         version = _select(store, secret, location, item)
     except GatewayError as exc:
-        calls.append((exc, time.perf_counter() - started))
+        refused.append(exc)
         return FetchFailure(item.key, exc)
-    calls.append((None, time.perf_counter() - started))
-    return Fetched(item.key, version.value, version.id)
+    return version.value, version.id
 
 
 def _select(store: Store, secret: Secret | None, location: str, item: FetchItem) -> Version:
