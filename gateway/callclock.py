@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
+from types import TracebackType
 
 
 @dataclass
@@ -52,16 +53,26 @@ class CallClock:
 _current: ContextVar[CallClock | None] = ContextVar("backend_call_clock", default=None)
 
 
-@asynccontextmanager
-async def call_timeout(seconds: float) -> AsyncIterator[CallClock]:
-    """``asyncio.timeout(seconds)`` for one backend call, pausable by :func:`outside_call_timeout` inside it."""
-    async with asyncio.timeout(seconds) as timeout:
-        clock = CallClock(timeout, _current.get())
-        token = _current.set(clock)
-        try:
-            yield clock
-        finally:
-            _current.reset(token)
+def call_timeout(seconds: float) -> CallTimeout:
+    """``async with call_timeout(seconds) as clock``: ``asyncio.timeout(seconds)`` for one backend call, pausable by
+    :func:`outside_call_timeout` inside it."""
+    return CallTimeout(asyncio.timeout(seconds))
+
+
+class CallTimeout:
+    """What :func:`call_timeout` returns (a class, not a generator-based context manager: it runs on every backend call)."""
+
+    def __init__(self, timeout: asyncio.Timeout) -> None:
+        self._timeout = timeout
+
+    async def __aenter__(self) -> CallClock:
+        clock = CallClock(await self._timeout.__aenter__(), _current.get())
+        self._token = _current.set(clock)
+        return clock
+
+    async def __aexit__(self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None) -> None:
+        _current.reset(self._token)
+        await self._timeout.__aexit__(kind, error, trace)
 
 
 @asynccontextmanager
