@@ -24,6 +24,9 @@ from gateway.text import bounded
 
 MOUNT_FIELDS = "mount_fields"
 MAX_LOGGED_ERROR = 4096
+#: one encoder each for every line (``json.dumps`` with these options builds a new encoder on every call)
+_encode_field = json.JSONEncoder(ensure_ascii=False).encode
+_encode_document = json.JSONEncoder(ensure_ascii=False, default=str).encode
 
 
 class JsonFormatter(logging.Formatter):
@@ -41,7 +44,7 @@ class JsonFormatter(logging.Formatter):
         document.update(getattr(record, MOUNT_FIELDS, {}))
         if record.exc_info:
             document["exception"] = self.formatException(record.exc_info)
-        return json.dumps(document, ensure_ascii=False, default=str)
+        return _encode_document(document)
 
 
 class TextFormatter(logging.Formatter):
@@ -58,7 +61,7 @@ class TextFormatter(logging.Formatter):
         line = super().format(record)
         fields = getattr(record, MOUNT_FIELDS, {})
         if fields:
-            line += " " + " ".join(f"{key}={json.dumps(value, ensure_ascii=False)}" for key, value in fields.items())
+            line += " " + " ".join(f"{key}={_encode_field(value)}" for key, value in fields.items())
         return line
 
 
@@ -69,6 +72,8 @@ def configure(level: str = "info", fmt: str = "text", stream: object = None) -> 
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # neither format shows the thread or process: a record need not look them up (logging's documented switches)
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     for noisy in ("botocore", "urllib3", "hvac", "asyncio"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
     for name in list(logging.root.manager.loggerDict):  # libraries that brought their own handler
