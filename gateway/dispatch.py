@@ -85,12 +85,18 @@ class Dispatcher:
 
         ``timeout`` is what is left of the mount's deadline; ``budget`` the whole deadline, for the message.
         """
+        async with asyncio.timeout(timeout) as deadline:
+            return await self.fetch_within(plan, deadline, budget if budget is not None else timeout)
+
+    async def fetch_within(self, plan: MountPlan, deadline: asyncio.Timeout, budget: float | None) -> Fetches:
+        """:meth:`fetch_all` within a deadline the caller runs (the mount's: one timer for planning and fetching)."""
         fetch = _MountFetch(self, plan)
         try:
-            async with asyncio.timeout(timeout):
-                await fetch.run_all(fetch.first_batches())
-        except TimeoutError:
-            raise DeadlineExceeded(fetch.pending_message(budget if budget is not None else timeout)) from None
+            await fetch.run_all(fetch.first_batches())
+        except asyncio.CancelledError:
+            if not deadline.expired():
+                raise
+            raise DeadlineExceeded(fetch.pending_message(budget)) from None
         return fetch.result()
 
     def backends(self, plan: MountPlan) -> dict[str, Backend]:

@@ -131,11 +131,12 @@ class MountService:
             queued.dec()
 
     async def _mount(self, request: MountRequest, deadline: float, record: MountLog) -> MountResult:
-        plan, warnings = await self._plan(request, deadline)
-        record.describe_plan(plan)
-        for warning in warnings:
-            log.warning("mount %s: %s", record.mount_id, warning)
-        fetched = await self.dispatcher.fetch_all(plan, max(0.0, deadline - time.monotonic()), budget=deadline - record.started)
+        async with asyncio.timeout(max(0.0, deadline - time.monotonic())) as remaining:  # one timer: planning and fetching
+            plan, warnings = await self._plan(request, remaining)
+            record.describe_plan(plan)
+            for warning in warnings:
+                log.warning("mount %s: %s", record.mount_id, warning)
+            fetched = await self.dispatcher.fetch_within(plan, remaining, budget=deadline - record.started)
         layout = layout_of(plan)
         direct = layout.direct if self.middleware.passes_direct_files else None
         heavy = fetched.value_bytes > OFF_LOOP_VALUE_BYTES or layout.evaluates
@@ -184,11 +185,12 @@ class MountService:
         objects = [file.position for file in files]
         return self._checked(MountResult(response=response, read_files=functools.partial(wire.files_of, response, objects)))
 
-    async def _plan(self, request: MountRequest, deadline: float) -> tuple[MountPlan, list[str]]:
+    async def _plan(self, request: MountRequest, deadline: asyncio.Timeout) -> tuple[MountPlan, list[str]]:
         try:
-            async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
-                return await self.planner.plan(request)
-        except TimeoutError:
+            return await self.planner.plan(request)
+        except asyncio.CancelledError:
+            if not deadline.expired():
+                raise
             raise DeadlineExceeded("mount deadline exceeded while resolving backend locations") from None
 
     def _checked(self, result: MountResult) -> MountResult:

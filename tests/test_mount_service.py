@@ -11,6 +11,7 @@ import pytest
 from gateway.errors import DeadlineExceeded, Internal, InvalidArgument, ResourceExhausted
 from gateway.layout import direct_rows
 from gateway.log import JsonFormatter
+from gateway.model import MountRequest
 from gateway.mount import OFF_LOOP_FILES
 from gateway.settings import Settings
 from gateway.testing import PodContext, mount_request, start_gateway
@@ -39,6 +40,40 @@ async def test_queued_mount_past_its_deadline_fails_cleanly() -> None:
     with pytest.raises(DeadlineExceeded, match=r"for a free slot \(at most 1 mounts run at once, 1 per namespace\)"):
         await gateway.service.mount(mount_request(OBJECTS), time_remaining=0.1)
     assert (await first).files[0].contents == b"v"
+
+
+class SlowToLocate(ScriptedBackend):
+    async def locations(self, request: MountRequest) -> tuple[str, ...]:
+        await asyncio.sleep(30)
+        return await super().locations(request)
+
+
+@pytest.mark.parametrize(
+    ("backend", "message"),
+    [
+        pytest.param(SlowToLocate(name="fake", values={"c": (b"v", "1")}), "mount deadline exceeded while resolving backend locations",
+                     id="while-planning"),
+        pytest.param(ScriptedBackend(name="fake", values={"c": (b"v", "1")}, delay=30),
+                     'mount deadline of 0.2s exceeded; still pending: objects[0] "c" (fake @ here)', id="while-fetching"),
+    ],
+)
+async def test_the_mount_deadline_names_the_phase_it_cut(backend: ScriptedBackend, message: str) -> None:
+    """One timer bounds planning and fetching; either phase says what it was doing, and the mount's task is not left cancelled."""
+    gateway = gateway_with(backend)
+    with pytest.raises(DeadlineExceeded) as caught:
+        await gateway.service.mount(mount_request(OBJECTS), time_remaining=0.2)
+    assert caught.value.message == message
+    assert asyncio.current_task().cancelling() == 0  # type: ignore[union-attr]
+    await asyncio.sleep(0)  # no cancellation left pending on this task
+
+
+async def test_a_cancelled_mount_stays_cancelled_while_planning() -> None:
+    gateway = gateway_with(SlowToLocate(name="fake", values={"c": (b"v", "1")}))
+    mounting = asyncio.create_task(gateway.service.mount(mount_request(OBJECTS), time_remaining=10))
+    await asyncio.sleep(0.05)
+    mounting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await mounting
 
 
 async def test_unexpected_exception_is_internal_with_a_mount_id(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
