@@ -20,7 +20,7 @@ from typing import NamedTuple
 from gateway import paths
 from gateway.jsonvalue import NotJson, parse_json
 from gateway.middleware.decode import DECODERS
-from gateway.middleware.extract import field_path, field_text, is_field_path
+from gateway.middleware.extract import field_path, field_text
 from gateway.model import FetchItem, MountPlan, ObjectSpec
 
 
@@ -60,31 +60,33 @@ class ObjectLayout:
     @classmethod
     def of(cls, objects: Sequence[ObjectSpec], translation: str | None, checked_names: Sequence[str]) -> ObjectLayout:
         positions: dict[str, list[int]] = {}
+        files: list[DirectFile] | None = []  # None once a file is found that the stages must make
+        names: list[str] = []
+        expands = evaluates = False
+        translate = paths.translate
         for position, obj in enumerate(objects):
             positions.setdefault(obj.backend, []).append(position)
+            expands = expands or obj.expand is not None
+            if obj.encoding in DECODERS:
+                files = None
+            if files is not None:
+                files.append(DirectFile(position, None, translate(obj.file_name, translation), obj.file_permission))
+                names.append(obj.file_name)
+            for entry in obj.jmes:
+                fields = field_path(entry.path)
+                evaluates = evaluates or fields is None
+                if fields is None or entry.encoding in DECODERS:
+                    files = None
+                if files is not None:
+                    mode = entry.file_permission if entry.file_permission is not None else obj.file_permission
+                    files.append(DirectFile(position, fields, translate(entry.alias, translation), mode))
+                    names.append(entry.alias)
         backends = tuple(
             BackendObjects(name, tuple(where), tuple(objects[p].item_at(0) for p in where)) for name, where in positions.items()
         )
-        expands = any(obj.expand is not None for obj in objects)
         files_expected = float("inf") if expands else float(len(objects) + sum(len(obj.jmes) for obj in objects))
-        evaluates = any(not is_field_path(entry.path) for obj in objects for entry in obj.jmes)
-        direct = None if expands or evaluates else _direct_files(objects, translation, checked_names)
+        direct = tuple(files) if files is not None and not expands and tuple(checked_names) == tuple(names) else None
         return cls(backends, direct, files_expected, evaluates)
-
-
-def _direct_files(objects: Sequence[ObjectSpec], translation: str | None, checked_names: Sequence[str]) -> tuple[DirectFile, ...] | None:
-    """The files of a class without key expansion or decoding whose jmesPath entries are field paths, if the parser checked their names."""
-    files, names = [], []
-    for position, obj in enumerate(objects):
-        if obj.encoding in DECODERS or any(entry.encoding in DECODERS for entry in obj.jmes):
-            return None
-        files.append(DirectFile(position, None, paths.translate(obj.file_name, translation), obj.file_permission))
-        names.append(obj.file_name)
-        for entry in obj.jmes:
-            mode = entry.file_permission if entry.file_permission is not None else obj.file_permission
-            files.append(DirectFile(position, field_path(entry.path), paths.translate(entry.alias, translation), mode))
-            names.append(entry.alias)
-    return tuple(files) if tuple(checked_names) == tuple(names) else None
 
 
 def direct_rows(

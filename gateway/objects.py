@@ -14,7 +14,6 @@ This module does no I/O: checks that need a backend's locations live in :mod:`ga
 
 from __future__ import annotations
 
-import functools
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -77,10 +76,8 @@ class ParsedObjects:
     #: problems of :func:`gateway.planner.check_locations` per set of locations, kept with the parse
     location_problems: dict[tuple[tuple[str, tuple[str, ...]], ...], list[str]] = field(default_factory=dict)
 
-    @functools.cached_property
-    def layout(self) -> ObjectLayout:
-        """What the objects ask of the fetch and the files (worked out once, when the parse is complete)."""
-        return ObjectLayout.of(self.objects, self.translation, self.checked_names)
+    #: what the objects ask of the fetch and the files (:mod:`gateway.layout`), worked out by the planner with the parse
+    layout: ObjectLayout | None = None
 
     def kept_bytes(self, text_bytes: int) -> int:
         """About how much memory this result holds, parsed from ``text_bytes`` of text (measured with

@@ -19,6 +19,7 @@ from gateway.backend import Backend, BackendRegistry
 from gateway.budget import DEFAULT_BUDGETS, Budgets, check_failover_locations, oversized_parameters
 from gateway.dialect import DIALECT_PARAMETER, DialectRegistry
 from gateway.errors import GatewayError, InvalidArgument, ResourceExhausted, Unavailable
+from gateway.layout import ObjectLayout
 from gateway.model import MountPlan, MountRequest, ObjectSpec
 from gateway.objects import Loader, ParsedObjects, load_in_process, parse_objects
 from gateway.parsecache import ParseCache
@@ -106,6 +107,8 @@ class Planner:
                 load=load,
             )
             if not parsed.problems:
+                # with the parse: off the event loop when the text is large (it is a step per file)
+                parsed.layout = ObjectLayout.of(parsed.objects, parsed.translation, parsed.checked_names)
                 self._parsed.put(key, parsed, parsed.kept_bytes(sum(map(len, texts))))
         return parsed
 

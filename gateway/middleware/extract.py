@@ -53,6 +53,7 @@ def compile_jmes(path: str) -> Any:
         raise ValueError(f"Invalid JMES Path: {preview(path)}.") from None
 
 
+@functools.lru_cache(maxsize=4096)
 def field_path(path: str) -> tuple[str, ...] | None:
     """The names of a plain field path (``a.b`` → ``("a", "b")``), else None; ValueError for an invalid expression."""
     return field_names(compile_jmes(path).parsed)
