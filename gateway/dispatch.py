@@ -16,7 +16,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from gateway.backend import Backend, BackendRegistry
 from gateway.callclock import CallClock, call_timeout
@@ -34,6 +34,14 @@ log = logging.getLogger("gateway.dispatch")
 Answer = tuple[bytes, str]
 #: a batch's outcomes, by position of its items
 Outcomes = list[Any]  # Answer | GatewayError
+
+
+class Called(NamedTuple):
+    """What one backend call gave: an outcome per item, how many failed, the bytes of the values answered."""
+
+    outcomes: Outcomes
+    failed: int
+    value_bytes: int
 
 
 @dataclass(frozen=True)
@@ -109,7 +117,7 @@ class Dispatcher:
             backends[name] = backend
         return backends
 
-    async def call(self, backend: Backend, batch: FetchBatch, clocks: dict[tuple[str, str], CallClock]) -> tuple[Outcomes, int]:
+    async def call(self, backend: Backend, batch: FetchBatch, clocks: dict[tuple[str, str], CallClock]) -> Called:
         """One backend call with its timeout: an outcome per item (every failure a typed error), and how many failed."""
         timer = self.metrics.backend_batch_seconds_by(backend.name)
         in_order = backend.answers_in_order()
@@ -128,27 +136,28 @@ class Dispatcher:
         except Exception:
             log.exception("backend %s raised an unexpected exception while fetching", backend.name)
             return self._all_failed(batch, Internal(f"backend {backend.name} failed unexpectedly (see provider log)"))
-        outcomes, failed = self._in_order(backend, batch, raw) if in_order else self._by_key(backend, batch, raw)
-        self.metrics.backend_batches_by(batch.backend, OK if not failed else "Partial").inc()
-        return outcomes, failed
+        called = self._in_order(backend, batch, raw) if in_order else self._by_key(backend, batch, raw)
+        self.metrics.backend_batches_by(batch.backend, OK if not called.failed else "Partial").inc()
+        return called
 
-    def _all_failed(self, batch: FetchBatch, error: GatewayError) -> tuple[Outcomes, int]:
+    def _all_failed(self, batch: FetchBatch, error: GatewayError) -> Called:
         self.metrics.backend_batches_by(batch.backend, outcome_of(error)).inc()
-        return [error] * len(batch.items), len(batch.items)
+        return Called([error] * len(batch.items), len(batch.items), 0)
 
-    def _in_order(self, backend: Backend, batch: FetchBatch, raw: object) -> tuple[Outcomes, int]:
+    def _in_order(self, backend: Backend, batch: FetchBatch, raw: object) -> Called:
         """``fetch_in_order``'s outcomes held to the contract: one per item, in order, values within limits."""
         count = len(batch.items)
         if not isinstance(raw, (list, tuple)) or len(raw) != count:
             log.error("backend %s returned %s outcomes for %d items", backend.name, len(raw) if isinstance(raw, (list, tuple)) else "no", count)
-            return [_no_valid_result(backend)] * count, count
+            return Called([_no_valid_result(backend)] * count, count, 0)
         outcomes: Outcomes = list(raw)
         limit = self.limits.max_value_bytes
-        failed = 0
+        failed = total = 0
         for position, outcome in enumerate(outcomes):
             if isinstance(outcome, tuple) and len(outcome) == 2:
                 value, version = outcome
-                if isinstance(value, bytes) and isinstance(version, str) and len(value) <= limit:
+                if isinstance(value, bytes) and isinstance(version, str) and (size := len(value)) <= limit:
+                    total += size
                     continue
                 outcomes[position] = self._checked(backend, value, version)
             elif isinstance(outcome, FetchFailure) and isinstance(outcome.error, GatewayError):
@@ -156,9 +165,9 @@ class Dispatcher:
             else:
                 outcomes[position] = _no_valid_result(backend)
             failed += 1
-        return outcomes, failed
+        return Called(outcomes, failed, total)
 
-    def _by_key(self, backend: Backend, batch: FetchBatch, raw: object) -> tuple[Outcomes, int]:
+    def _by_key(self, backend: Backend, batch: FetchBatch, raw: object) -> Called:
         """``fetch_many``'s outcomes held to the contract: one well-typed outcome per item key, values within limits."""
         positions = {item.key: position for position, item in enumerate(batch.items)}
         outcomes: Outcomes = [None] * len(positions)
@@ -171,7 +180,8 @@ class Dispatcher:
             if outcomes[position] is None:
                 log.error("backend %s returned no valid outcome for item %s", backend.name, key)
                 outcomes[position] = _no_valid_result(backend)
-        return outcomes, sum(isinstance(outcome, GatewayError) for outcome in outcomes)
+        answered = [outcome[0] for outcome in outcomes if not isinstance(outcome, GatewayError)]
+        return Called(outcomes, len(outcomes) - len(answered), sum(map(len, answered)))
 
     def _checked(self, backend: Backend, value: object, version: object) -> Answer | GatewayError:
         if not isinstance(value, bytes) or not isinstance(version, str):
@@ -196,6 +206,7 @@ class _MountFetch:
         self.backends = dispatcher.backends(plan)
         self.answers: list[Any] = [None] * len(plan.objects)
         self.trackers: dict[int, ObjectAttempts] = {}
+        self.value_bytes = 0
         self.semaphore = asyncio.Semaphore(dispatcher.limits.max_parallel_calls)
         self.clocks: dict[tuple[str, str], CallClock] = {}  # (backend, location) -> its call's clock, to name a wait
 
@@ -237,11 +248,12 @@ class _MountFetch:
         request = self.plan.request
         call = FetchBatch(batch.backend, batch.location, request.identity, request, batch.items, self.plan.dialect)
         async with self.semaphore:
-            outcomes, failed = await self.dispatcher.call(self.backends[batch.backend], call, self.clocks)
+            outcomes, failed, value_bytes = await self.dispatcher.call(self.backends[batch.backend], call, self.clocks)
         if batch.attempts is not None:
             follow_ups = [(t, n) for (t, attempt), outcome in zip(batch.attempts, outcomes, strict=True) for n in t.record(attempt, outcome)]
             return self._batches(follow_ups)
         answers = self.answers
+        self.value_bytes += value_bytes
         if not failed:
             for position, outcome in zip(batch.positions, outcomes, strict=True):
                 answers[position] = outcome
@@ -281,10 +293,12 @@ class _MountFetch:
         if failures:
             raise combine_failures(failures, len(self.answers))
         elsewhere = {}
+        value_bytes = self.value_bytes  # of the answers at the primary, and then the trackers' answers
         for position, tracker in self.trackers.items():
             assert tracker.answer is not None
             self.answers[position], elsewhere[position] = tracker.answer
-        return Fetches(self.plan, self.answers, elsewhere, sum(len(value) for value, _ in self.answers))
+            value_bytes += len(tracker.answer[0][0])
+        return Fetches(self.plan, self.answers, elsewhere, value_bytes)
 
     def pending_message(self, timeout: float | None) -> str:
         """Which objects were still pending, and where — with what a call was waiting for when it was not its backend."""

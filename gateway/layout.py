@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any
 
 from gateway import paths
 from gateway.jsonvalue import NotJson, parse_json
@@ -33,13 +33,24 @@ class BackendObjects:
     items: tuple[FetchItem, ...]
 
 
-class DirectFile(NamedTuple):
-    """A file of a direct class: the object at ``position`` gives its contents (its value, or the string at ``names``)."""
+@dataclass(frozen=True)
+class DirectFiles:
+    """The files of a direct class in the order of the value stages, a column per field (a few tuples, not an
+    object per file: a cached class stays cheap for the collector). File ``i`` is on ``paths[i]`` (translated,
+    checked by the parser) with mode ``modes[i]`` (None: the request's permission); the object at ``positions[i]``
+    gives its contents: its value, or the string at the field path ``names[i]`` in it."""
 
-    position: int
-    names: tuple[str, ...] | None
-    path: str  # translated, checked by the parser
-    mode: int | None  # None: the request's permission
+    positions: tuple[int, ...]
+    names: tuple[tuple[str, ...] | None, ...]
+    paths: tuple[str, ...]
+    modes: tuple[int | None, ...]
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+    def part(self, start: int, stop: int) -> DirectFiles:
+        """Files ``start`` to ``stop`` (excluded)."""
+        return DirectFiles(self.positions[start:stop], self.names[start:stop], self.paths[start:stop], self.modes[start:stop])
 
 
 #: one file of the response: path, mode, contents, version
@@ -50,8 +61,8 @@ _UNPARSED = object()
 @dataclass(frozen=True)
 class ObjectLayout:
     backends: tuple[BackendObjects, ...]
-    #: every file in the order of the value stages, when the class is direct (None otherwise)
-    direct: tuple[DirectFile, ...] | None
+    #: every file, when the class is direct (None otherwise)
+    direct: DirectFiles | None
     #: files known before the fetch (infinite when keys are expanded: they are known only after it)
     files_expected: float = 0.0
     #: some jmesPath entry does more than follow field names (it may need a worker process)
@@ -60,7 +71,7 @@ class ObjectLayout:
     @classmethod
     def of(cls, objects: Sequence[ObjectSpec], translation: str | None, checked_names: Sequence[str]) -> ObjectLayout:
         positions: dict[str, list[int]] = {}
-        files: list[DirectFile] | None = []  # None once a file is found that the stages must make
+        columns: tuple[list[Any], list[Any], list[Any], list[Any]] | None = ([], [], [], [])  # None: the stages make a file
         names: list[str] = []
         expands = evaluates = False
         translate = paths.translate
@@ -68,34 +79,41 @@ class ObjectLayout:
             positions.setdefault(obj.backend, []).append(position)
             expands = expands or obj.expand is not None
             if obj.encoding in DECODERS:
-                files = None
-            if files is not None:
-                files.append(DirectFile(position, None, translate(obj.file_name, translation), obj.file_permission))
+                columns = None
+            if columns is not None:
+                _add(columns, position, None, translate(obj.file_name, translation), obj.file_permission)
                 names.append(obj.file_name)
             for entry in obj.jmes:
                 fields = field_path(entry.path)
                 evaluates = evaluates or fields is None
                 if fields is None or entry.encoding in DECODERS:
-                    files = None
-                if files is not None:
+                    columns = None
+                if columns is not None:
                     mode = entry.file_permission if entry.file_permission is not None else obj.file_permission
-                    files.append(DirectFile(position, fields, translate(entry.alias, translation), mode))
+                    _add(columns, position, fields, translate(entry.alias, translation), mode)
                     names.append(entry.alias)
         backends = tuple(
             BackendObjects(name, tuple(where), tuple(objects[p].item_at(0) for p in where)) for name, where in positions.items()
         )
         files_expected = float("inf") if expands else float(len(objects) + sum(len(obj.jmes) for obj in objects))
-        direct = tuple(files) if files is not None and not expands and tuple(checked_names) == tuple(names) else None
+        direct = None
+        if columns is not None and not expands and tuple(checked_names) == tuple(names):
+            direct = DirectFiles(*(tuple(column) for column in columns))
         return cls(backends, direct, files_expected, evaluates)
 
 
+def _add(columns: tuple[list[Any], list[Any], list[Any], list[Any]], *file: Any) -> None:
+    for column, value in zip(columns, file, strict=True):
+        column.append(value)
+
+
 def direct_rows(
-    files: Sequence[DirectFile], answers: Sequence[tuple[bytes, str]], permission: int, max_value_bytes: int, documents: dict[int, object]
+    files: DirectFiles, answers: Sequence[tuple[bytes, str]], permission: int, max_value_bytes: int, documents: dict[int, object]
 ) -> list[Row] | None:
     """The rows of (some of) a direct class's files, or None when a value does not fit (the value stages then say
     how); ``documents`` keeps each object's parsed JSON between calls for the files of one mount."""
     rows: list[Row] = []
-    for position, names, path, mode in files:
+    for position, names, path, mode in zip(files.positions, files.names, files.paths, files.modes, strict=True):
         value, version = answers[position]
         if names is not None:
             document = documents.get(position, _UNPARSED)

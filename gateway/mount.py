@@ -10,7 +10,6 @@ import asyncio
 import functools
 import logging
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -18,7 +17,7 @@ from gateway import wire
 from gateway.admission import AdmissionLimits, FairAdmission
 from gateway.dispatch import Dispatcher, Fetches
 from gateway.errors import DeadlineExceeded, GatewayError, Internal, ResourceExhausted
-from gateway.layout import DirectFile, direct_rows, layout_of
+from gateway.layout import DirectFiles, direct_rows, layout_of
 from gateway.log import MountLog
 from gateway.metrics import Metrics
 from gateway.middleware.base import MiddlewareRegistry, Piece
@@ -150,18 +149,18 @@ class MountService:
             return await asyncio.to_thread(work)
         return work()
 
-    async def _direct_on_the_loop(self, plan: MountPlan, files: Sequence[DirectFile], fetched: Fetches) -> MountResult | None:
+    async def _direct_on_the_loop(self, plan: MountPlan, files: DirectFiles, fetched: Fetches) -> MountResult | None:
         """A direct class's file set, :data:`OFF_LOOP_FILES` files per turn of the loop; None when a value does not fit."""
         response = wire.response_of(())
         documents: dict[int, object] = {}
         for start in range(0, len(files), OFF_LOOP_FILES):
             if start:
                 await asyncio.sleep(0)
-            if not self._add_direct(response, plan, files[start : start + OFF_LOOP_FILES], fetched, documents):
+            if not self._add_direct(response, plan, files.part(start, start + OFF_LOOP_FILES), fetched, documents):
                 return None
         return self._direct_result(response, files)
 
-    def _files(self, plan: MountPlan, direct: Sequence[DirectFile] | None, fetched: Fetches) -> MountResult:
+    def _files(self, plan: MountPlan, direct: DirectFiles | None, fetched: Fetches) -> MountResult:
         """The file set (pure CPU, within the budgets of :mod:`gateway.budget`): a direct class's straight from the
         answers when its values fit, any other's through the value stages."""
         if direct is not None:
@@ -172,7 +171,7 @@ class MountService:
         return self._checked(MountResult(files, wire.to_mount_response(MountResult(files))))
 
     def _add_direct(
-        self, response: pb.MountResponse, plan: MountPlan, files: Sequence[DirectFile], fetched: Fetches, documents: dict[int, object]
+        self, response: pb.MountResponse, plan: MountPlan, files: DirectFiles, fetched: Fetches, documents: dict[int, object]
     ) -> bool:
         """Add ``files`` of a direct class to ``response``; False when a value does not fit them."""
         rows = direct_rows(files, fetched.answers, plan.request.permission, self.dispatcher.limits.max_value_bytes, documents)
@@ -181,9 +180,8 @@ class MountService:
         wire.add_files(response, rows)
         return True
 
-    def _direct_result(self, response: pb.MountResponse, files: Sequence[DirectFile]) -> MountResult:
-        objects = [file.position for file in files]
-        return self._checked(MountResult(response=response, read_files=functools.partial(wire.files_of, response, objects)))
+    def _direct_result(self, response: pb.MountResponse, files: DirectFiles) -> MountResult:
+        return self._checked(MountResult(response=response, read_files=functools.partial(wire.files_of, response, files.positions)))
 
     async def _plan(self, request: MountRequest, deadline: asyncio.Timeout) -> tuple[MountPlan, list[str]]:
         try:

@@ -62,6 +62,16 @@ class Secret:
                 return version
         return self.versions[-1]
 
+    @functools.cached_property
+    def current_answer(self) -> tuple[bytes, str]:
+        """The current version's value and id."""
+        return self.current.value, self.current.id
+
+    @functools.cached_property
+    def everywhere(self) -> bool:
+        """Served at every location, without faults: answered from memory wherever it is asked for."""
+        return self.locations is None and not self.faults
+
     def by_id(self, version_id: str) -> Version | None:
         return next((v for v in self.versions if v.id == version_id), None)
 
