@@ -40,24 +40,24 @@ class GrpcServerMetrics:
         labels = ("unary", service, method)
         started_count, received, sent = (metric.labels(*labels) for metric in (self.started, self.received, self.sent))
         seconds = self.seconds.labels(*labels)
+        handled_ok = self.handled_by(*labels, go_code_name(grpc.StatusCode.OK))
 
         async def observed(request: Any, context: grpc.aio.ServicerContext) -> Any:
             started_count.inc()
             received.inc()
             started = time.perf_counter()
-            code = grpc.StatusCode.OK
             try:
                 response = await behavior(request, context)
-                sent.inc()
-                return response
             except asyncio.CancelledError:
-                code = grpc.StatusCode.CANCELLED
+                self.handled_by(*labels, go_code_name(grpc.StatusCode.CANCELLED)).inc()
                 raise
             except BaseException:
-                code = context.code() or grpc.StatusCode.UNKNOWN
+                self.handled_by(*labels, go_code_name(context.code() or grpc.StatusCode.UNKNOWN)).inc()
                 raise
             finally:
-                self.handled_by(*labels, go_code_name(code)).inc()
                 seconds.observe(time.perf_counter() - started)
+            sent.inc()
+            handled_ok.inc()
+            return response
 
         return observed

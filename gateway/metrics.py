@@ -9,7 +9,6 @@ backend's own cause, when there is one, in ``reason`` (``AccessDeniedException``
 from __future__ import annotations
 
 import platform
-from collections import Counter as Tally
 from collections.abc import Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
@@ -104,7 +103,10 @@ class Metrics:
         """Count many calls of one operation, each ``(error or None, seconds)``: one label lookup per outcome."""
         if not calls:
             return
-        outcomes = Tally((outcome_of(error), "" if error is None else error.reason) for error, _ in calls)
+        outcomes: dict[tuple[str, str], int] = {}
+        for error, _ in calls:
+            key = (OK, "") if error is None else (error.status_name, error.reason)
+            outcomes[key] = outcomes.get(key, 0) + 1
         for (outcome, reason), count in outcomes.items():
             self.backend_calls_by(backend, operation, outcome, reason).inc(count)
         seconds = self.backend_call_seconds_by(backend, operation)
