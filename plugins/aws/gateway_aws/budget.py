@@ -20,7 +20,7 @@ Settings that cannot fit stop the server with one line naming the flags and the 
 
 from __future__ import annotations
 
-from gateway.plugin import StartupError
+from gateway.plugin import Backoff, StartupError
 from gateway_aws.options import AwsOptions
 
 BOTOCORE_THROTTLE_BACKOFF = 1.0  # botocore's base for throttling retries (seconds), doubled per attempt
@@ -37,6 +37,11 @@ def botocore_backoff(attempts: int) -> float:
 def pod_identity_backoff(attempts: int) -> float:
     """The longest total sleep between ``attempts`` agent requests (:class:`~gateway.plugin.Backoff`'s bound)."""
     return sum(min(POD_IDENTITY_BACKOFF_CAP, POD_IDENTITY_BACKOFF_BASE * 2**i) for i in range(attempts - 1))
+
+
+def aws_backoff(options: AwsOptions) -> Backoff:
+    """The backoff of the plugin's own AWS requests: botocore's bound (:func:`botocore_backoff`), jittered."""
+    return Backoff(attempts=options.max_attempts, base=BOTOCORE_THROTTLE_BACKOFF, cap=BOTOCORE_MAX_BACKOFF)
 
 
 def aws_call_worst_case(options: AwsOptions) -> float:

@@ -11,10 +11,12 @@ asks a client for the request it would send (endpoint rules applied, body serial
 sending it: the plugin sends the unsigned ``AssumeRoleWithWebIdentity`` itself
 (:mod:`gateway_aws.webidentity`).
 
-boto3 is synchronous, so every call runs on the runtime's :class:`ThreadPoolExecutor`, whose
-size bounds concurrent AWS calls; at most ``--aws-max-workers-per-namespace`` of them serve the
+Secrets Manager and SSM calls signed with a pod's credentials (the JSON protocol) are sent by the
+plugin itself (:mod:`gateway_aws.jsoncalls`, on the event loop); every other call runs botocore,
+which is synchronous, on the runtime's :class:`ThreadPoolExecutor`. ``--aws-max-workers`` bounds
+concurrent AWS calls of both kinds; at most ``--aws-max-workers-per-namespace`` of them serve the
 pods of one namespace (a fair share, :class:`~gateway.fairshare.FairLimiter`), so one tenant's
-slow or throttled calls cannot hold every thread. Clients use the standard configuration chain,
+slow or throttled calls cannot hold every slot. Clients use the standard configuration chain,
 so ``AWS_ENDPOINT_URL`` / ``AWS_ENDPOINT_URL_SECRETS_MANAGER`` / ``_SSM`` / ``_STS``,
 ``AWS_USE_FIPS_ENDPOINT`` and the config file apply; on top come the plugin's retry mode and
 attempts, timeouts, FIPS flag and a user agent naming secrets-gateway. Only the (dev-only)
@@ -28,6 +30,7 @@ import contextvars
 import functools
 import math
 import os
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -40,6 +43,7 @@ from gateway.plugin import ExpiringCache, FairLimiter, GatewayError, Metrics, Si
 from gateway_aws import __version__
 from gateway_aws.budget import aws_call_worst_case
 from gateway_aws.errors import classify, retry_attempts
+from gateway_aws.jsoncalls import JsonCalls, serves
 from gateway_aws.options import AwsOptions
 
 if TYPE_CHECKING:
@@ -166,6 +170,8 @@ class AwsClients:
             options.max_clients, on_event=lambda event: metrics.cache_events.labels(cache="aws-clients", event=event).inc()
         )
         self._building: SingleFlight[tuple[str, str], BaseClient] = SingleFlight()
+        self._tls: dict[str, ssl.SSLContext] = {}
+        self.json_calls = JsonCalls(self)
 
     def cached(self, region: str, service: str) -> BaseClient | None:
         """The shared client when it is built already."""
@@ -232,6 +238,15 @@ class AwsClients:
 
         return await asyncio.get_running_loop().run_in_executor(self.executor, contextvars.copy_context().run, dry_run)
 
+    def tls_context(self, url: str) -> ssl.SSLContext | None:
+        """For an https URL, a context verifying with botocore's CA certificates (:meth:`ca_bundle`), one per bundle."""
+        if not url.startswith("https:"):
+            return None
+        bundle = self.ca_bundle()
+        if bundle not in self._tls:
+            self._tls[bundle] = ssl.create_default_context(capath=bundle) if os.path.isdir(bundle) else ssl.create_default_context(cafile=bundle)
+        return self._tls[bundle]
+
     def ca_bundle(self) -> str:
         """The CA certificates botocore verifies AWS with: ``AWS_CA_BUNDLE`` or ``ca_bundle`` of the config
         file, else ``REQUESTS_CA_BUNDLE``, else botocore's default (a file or a directory)."""
@@ -251,14 +266,19 @@ class AwsClients:
         redact: Iterable[str] = (),
         **kwargs: Any,
     ) -> dict[str, Any]:
-        """Run one AWS API call in the pool, signed with ``signing`` (None: unsigned), within ``tenant``'s
-        share; count it; raise a classified :class:`GatewayError`."""
-        method = functools.partial(_signed_by, signing, functools.partial(getattr(client, _method_name(operation)), **kwargs))
+        """Run one AWS API call, signed with ``signing`` (None: unsigned), within ``tenant``'s share; count it;
+        raise a classified :class:`GatewayError`. A JSON-protocol call signed with a pod's credentials is sent by
+        the plugin (:mod:`gateway_aws.jsoncalls`); every other runs in botocore, in the pool."""
         failure: GatewayError | None = None
         attempts = 0
         started = time.perf_counter()
         try:
             async with self.limiter.slot(tenant, self.slot_wait):
+                if isinstance(signing, Credentials) and serves(client):
+                    return await self.json_calls.call(
+                        client, operation, signing, redact, kwargs, lambda: self.metrics.retries.labels(backend=label, operation=operation).inc()
+                    )
+                method = functools.partial(_signed_by, signing, functools.partial(getattr(client, _method_name(operation)), **kwargs))
                 response: dict[str, Any] = await asyncio.get_running_loop().run_in_executor(self.executor, method)
             attempts = retry_attempts(response)
             return response

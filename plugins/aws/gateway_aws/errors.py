@@ -143,6 +143,25 @@ def http_problem(kind: str, detail: str, operation: str) -> GatewayError:
     return bad_answer(operation, detail)
 
 
+def answer_error(status: int, code: str, message: str, operation: str, redact: Iterable[str] = ()) -> GatewayError | None:
+    """The error of an answer the plugin read itself (None for a success): AWS's error code when it sent one;
+    throttling and server errors without one (a load balancer's page) by their status; any other answer that is not
+    a success is not AWS's (another server, a redirect, a proxy's page)."""
+    if code:
+        return from_code(code, message, operation, status, redact)
+    if status == 429 or status >= 500:
+        return from_code(f"HTTP{status}", "", operation, status)
+    if not 200 <= status < 300:
+        return bad_answer(operation, f"HTTP {status} without an AWS error document")
+    return None
+
+
+def retried_in_place(exc: BaseException) -> bool:
+    """Whether the plugin's own requests try ``exc`` again (as botocore's standard mode does): timeouts, connection
+    errors, throttling and server errors — not refusals and not answers that are not AWS's."""
+    return isinstance(exc, GatewayError) and exc.retryable and exc.reason != BAD_ANSWER
+
+
 def bad_answer(operation: str, detail: str) -> GatewayError:
     """An answer that is not AWS's (garbage, HTML, truncated, oversized): retryable, never Internal."""
     return Unavailable(f"{operation}: not a usable answer from AWS ({detail})", reason=BAD_ANSWER)

@@ -60,9 +60,9 @@ CREDENTIAL_REFRESH_MARGIN = Option(
 USE_FIPS_ENDPOINT = Option("aws-use-fips-endpoint", bool, False, "use FIPS endpoints (AWS_USE_FIPS_ENDPOINT=true works too)")
 CONNECT_TIMEOUT = Option("aws-connect-timeout", float, 1.0, "seconds to connect to an AWS endpoint", check=POSITIVE)
 READ_TIMEOUT = Option("aws-read-timeout", float, 1.25, "seconds to wait for an AWS answer", check=POSITIVE)
-MAX_WORKERS = Option("aws-max-workers", int, 16, "threads running boto3 calls (bounds concurrent AWS calls)", check=between(1, 256))
+MAX_WORKERS = Option("aws-max-workers", int, 16, "concurrent AWS calls (and threads running botocore calls)", check=between(1, 256))
 MAX_WORKERS_PER_NAMESPACE = Option(
-    "aws-max-workers-per-namespace", int, 8, "of those threads, at most this many for the pods of one namespace", check=between(1, 256)
+    "aws-max-workers-per-namespace", int, 8, "of those calls, at most this many for the pods of one namespace", check=between(1, 256)
 )
 MAX_CLIENTS = Option(
     "aws-max-clients", int, 128, "botocore clients kept (one per service and region, shared by every identity; least recently used dropped)",

@@ -126,4 +126,5 @@ class AwsRuntime:
         await self.kube.aclose()
         await self.agent.aclose()
         await self.credentials.aclose()
+        await self.clients.json_calls.aclose()
         self.executor.shutdown(wait=False, cancel_futures=True)

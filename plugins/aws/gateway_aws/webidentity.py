@@ -18,7 +18,6 @@ classified by :mod:`gateway_aws.errors` with the same texts. An answer that is n
 from __future__ import annotations
 
 import functools
-import os
 import ssl
 import time
 from collections.abc import Awaitable, Mapping
@@ -26,10 +25,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from urllib.parse import urlencode
 
-from gateway.plugin import Backoff, GatewayError, HttpProblem, Metrics, OutboundHttp, SingleFlight, retry
-from gateway_aws.budget import BOTOCORE_MAX_BACKOFF, BOTOCORE_THROTTLE_BACKOFF
+from gateway.plugin import GatewayError, HttpProblem, Metrics, OutboundHttp, SingleFlight, retry
+from gateway_aws.budget import aws_backoff
 from gateway_aws.clients import AwsClients, Credentials
-from gateway_aws.errors import BAD_ANSWER, bad_answer, from_code, http_problem
+from gateway_aws.errors import answer_error, bad_answer, http_problem, retried_in_place
 from gateway_aws.queryxml import NotAnAnswer, read_leaves
 
 OPERATION = "AssumeRoleWithWebIdentity"
@@ -58,11 +57,10 @@ class WebIdentitySts:
         self.metrics = metrics
         self.label = label
         self.timeout = options.connect_timeout + options.read_timeout
-        self.backoff = Backoff(attempts=options.max_attempts, base=BOTOCORE_THROTTLE_BACKOFF, cap=BOTOCORE_MAX_BACKOFF)
+        self.backoff = aws_backoff(options)
         self.http = OutboundHttp(max_body=MAX_BODY, idle_per_origin=options.max_workers, max_idle=2 * options.max_workers)
         self._endpoints: dict[str, StsEndpoint] = {}
         self._probing: SingleFlight[str, StsEndpoint] = SingleFlight()
-        self._tls: dict[str, ssl.SSLContext] = {}
 
     async def assume(self, region: str, tenant: str, role_arn: str, session_name: str, token: str) -> Credentials:
         """Credentials for ``role_arn`` with the pod's ``token``, from STS in ``region``; a classified error otherwise."""
@@ -78,7 +76,7 @@ class WebIdentitySts:
                 return await retry(
                     functools.partial(self._attempt, endpoint, body, token),
                     backoff=self.backoff,
-                    retryable=lambda exc: isinstance(exc, GatewayError) and exc.retryable and exc.reason != BAD_ANSWER,
+                    retryable=retried_in_place,
                     on_retry=lambda attempt, exc: self.metrics.retries.labels(backend=self.label, operation=OPERATION).inc(),
                 )
         except GatewayError as exc:
@@ -105,15 +103,10 @@ class WebIdentitySts:
         request = await self.clients.prepared(client, OPERATION, **PROBE)
         url = str(request["url"])
         headers = {name: str(value) for name, value in request["headers"].items() if name.lower() not in SENT_BY_OUTBOUND}
-        tls = self._context(self.clients.ca_bundle()) if url.startswith("https:") else None
+        tls = self.clients.tls_context(url)
         endpoint = StsEndpoint(url, str(request["body"]["Version"]), headers, tls)
         self._endpoints[region] = endpoint
         return endpoint
-
-    def _context(self, bundle: str) -> ssl.SSLContext:
-        if bundle not in self._tls:
-            self._tls[bundle] = ssl.create_default_context(capath=bundle) if os.path.isdir(bundle) else ssl.create_default_context(cafile=bundle)
-        return self._tls[bundle]
 
     async def aclose(self) -> None:
         await self.http.aclose()
@@ -127,13 +120,9 @@ def read_answer(status: int, body: bytes, token: str) -> Credentials:
         if 200 <= status < 300:
             raise bad_answer(OPERATION, str(exc)) from None
         leaves = {}
-    code = leaves.get(ERROR + ("Code",))
-    if code:  # STS's own refusal or failure
-        raise from_code(code, leaves.get(ERROR + ("Message",), ""), OPERATION, status, (token,))
-    if status == 429 or status >= 500:  # throttled or failing on the way (a load balancer's page): retried
-        raise from_code(f"HTTP{status}", "", OPERATION, status)
-    if not 200 <= status < 300:  # not an answer of STS: another server, a redirect, a proxy's page
-        raise bad_answer(OPERATION, f"HTTP {status} without an AWS error document")
+    failure = answer_error(status, leaves.get(ERROR + ("Code",), ""), leaves.get(ERROR + ("Message",), ""), OPERATION, (token,))
+    if failure is not None:
+        raise failure
     fields = [leaves.get(RESULT + (name,), "") for name in ("AccessKeyId", "SecretAccessKey", "SessionToken", "Expiration")]
     if not all(fields[:3]):
         raise bad_answer(OPERATION, "the answer lacks AccessKeyId, SecretAccessKey or SessionToken")
