@@ -8,7 +8,6 @@ naming the operation, never ``Internal``.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -21,12 +20,12 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials as BotocoreCredentials
 
 from gateway.plugin import DeadlineExceeded, GatewayError, Metrics, NotFound, Unavailable
-from gateway.testing.hostile import HostileServer
 from gateway_aws.clients import AwsClients, Credentials
 from gateway_aws.jsoncalls import _decode_blobs
 from gateway_aws.options import AwsOptions
 from gateway_aws.sigv4 import signed_headers
 from gateway_aws.testing import PRIMARY, AwsWorld
+from gateway_aws.testing.hostile import failure_against
 
 POD = Credentials("AKIAPODPODPODPOD0001", "pod-secret", "pod-session-token")
 NOW = datetime(2026, 12, 1, 17, 0, 0, tzinfo=UTC)
@@ -100,15 +99,14 @@ ANSWERS = [
 async def test_an_answer_that_is_not_aws_is_a_typed_error(
     monkeypatch: pytest.MonkeyPatch, behaviour: str, error: type[GatewayError], text: str
 ) -> None:
-    with HostileServer(behaviour) as hostile:
-        monkeypatch.setenv("AWS_ENDPOINT_URL_SSM", hostile.address)
-        async with aws_clients() as clients:
+    async with aws_clients() as clients:
+
+        async def send() -> object:
             client = await clients.client(PRIMARY, "ssm")
-            with pytest.raises(GatewayError) as failed:
-                await clients.call(client, "GetParameters", "ssmparameter", "apps", POD, Names=["/p"], WithDecryption=True)
-        assert await asyncio.to_thread(hostile.wait_all_closed)
-    assert type(failed.value) is error and text in failed.value.message, failed.value.message
-    assert failed.value.message.startswith("GetParameters")
+            return await clients.call(client, "GetParameters", "ssmparameter", "apps", POD, Names=["/p"], WithDecryption=True)
+
+        failed = await failure_against(behaviour, "AWS_ENDPOINT_URL_SSM", monkeypatch, send, clients.json_calls.aclose)
+    assert type(failed) is error and text in failed.message and failed.message.startswith("GetParameters"), failed.message
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,6 @@ hostile endpoints: garbage, HTML, truncated, oversized or never-finished answers
 
 from __future__ import annotations
 
-import asyncio
 import ssl
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -21,11 +20,11 @@ from typing import Any
 import pytest
 
 from gateway.plugin import DeadlineExceeded, GatewayError, Metrics, PermissionDenied, Unavailable
-from gateway.testing.hostile import HostileServer
 from gateway_aws.clients import AwsClients
 from gateway_aws.options import AwsOptions
 from gateway_aws.queryxml import NotAnAnswer, read_leaves
 from gateway_aws.testing import PRIMARY, AwsWorld, role_arn
+from gateway_aws.testing.hostile import failure_against
 from gateway_aws.webidentity import WebIdentitySts, read_answer
 from gateway_vault.testing.certs import ThrowawayPki  # a throwaway CA (the vault plugin's test kit)
 
@@ -114,14 +113,9 @@ ANSWERS = [
 async def test_an_answer_that_is_not_sts_is_a_typed_error(
     monkeypatch: pytest.MonkeyPatch, behaviour: str, error: type[GatewayError], text: str
 ) -> None:
-    with HostileServer(behaviour) as hostile:
-        monkeypatch.setenv("AWS_ENDPOINT_URL_STS", hostile.address)
-        async with web_identity(**FAST) as sts:
-            with pytest.raises(GatewayError) as failed:
-                await assume(sts)
-        assert await asyncio.to_thread(hostile.wait_all_closed)
-    assert type(failed.value) is error and text in failed.value.message, failed.value.message
-    assert TOKEN not in failed.value.message
+    async with web_identity(**FAST) as sts:
+        failed = await failure_against(behaviour, "AWS_ENDPOINT_URL_STS", monkeypatch, lambda: assume(sts), sts.aclose)
+    assert type(failed) is error and text in failed.message and TOKEN not in failed.message, failed.message
 
 
 async def test_a_refused_connection_is_unavailable(monkeypatch: pytest.MonkeyPatch) -> None:
