@@ -9,7 +9,6 @@ runbooks written for them keep matching, and goes on to name the field and the p
 
 from __future__ import annotations
 
-import functools
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -74,7 +73,6 @@ def parse_request(raw: RawMountRequest) -> MountRequest:
     )
 
 
-@functools.lru_cache(maxsize=16)  # the driver sends the same few modes on every mount ("420")
 def parse_permission(text: str) -> int:
     """The request's default file mode: a JSON number 0..511 (the driver sends ``420``)."""
     if not text.strip():
