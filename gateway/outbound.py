@@ -30,6 +30,7 @@ from urllib.parse import urlsplit
 
 MAX_HEAD_BYTES = 64 * 1024
 CHUNK = 64 * 1024
+MAX_PROXY_ENTRIES = 1024
 
 TIMEOUT, CONNECT, TLS, TOO_LARGE, MALFORMED = "timeout", "connect", "tls", "too-large", "malformed"
 
@@ -123,6 +124,7 @@ class OutboundHttp:
         self.use_proxy = use_proxy
         self._idle: dict[Origin, list[_Connection]] = {}  # insertion order: the least recently used origin first
         self._system_context: ssl.SSLContext | None = None
+        self._proxies: dict[tuple[str, str], str] = {}  # (scheme, host) -> proxy URL or ""
 
     async def request(
         self,
@@ -314,11 +316,17 @@ class OutboundHttp:
         return self._system_context
 
     def _proxy(self, scheme: str, host: str) -> str:
+        """The proxy for an origin, from the environment read once per origin (as botocore reads it once per
+        client: reading it walks every variable, a third of a small request's CPU); at most MAX_PROXY_ENTRIES kept."""
         if not self.use_proxy:
             return ""
-        proxy = urllib.request.getproxies_environment().get(scheme, "")
-        if not proxy or urllib.request.proxy_bypass_environment(host):  # type: ignore[attr-defined]  # public, untyped in typeshed
-            return ""
+        proxy = self._proxies.get((scheme, host))
+        if proxy is None:
+            proxy = urllib.request.getproxies_environment().get(scheme, "")
+            if urllib.request.proxy_bypass_environment(host):  # type: ignore[attr-defined]  # public, untyped in typeshed
+                proxy = ""
+            if len(self._proxies) < MAX_PROXY_ENTRIES:
+                self._proxies[(scheme, host)] = proxy
         return proxy
 
 
