@@ -121,10 +121,27 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def serve_fake(directory: Path, store: Path, *flags: str, log: str = "warning", **popen: Any) -> subprocess.Popen[str]:
-    """The real ``secrets-gateway serve`` with only the fake plugin, as a child process."""
+#: sets RLIMIT_NOFILE to (argv[1], argv[2]), then execs the interpreter with the rest of argv
+_EXEC_WITH_NOFILE = (
+    "import os, resource, sys; resource.setrlimit(resource.RLIMIT_NOFILE, (int(sys.argv[1]), int(sys.argv[2])));"
+    " os.execv(sys.executable, [sys.executable, *sys.argv[3:]])"
+)
+
+
+def serve_fake(
+    directory: Path, store: Path, *flags: str, log: str = "warning", nofile: tuple[int, int] | None = None, **popen: Any,
+) -> subprocess.Popen[str]:
+    """The real ``secrets-gateway serve`` with only the fake plugin, as a child process.
+
+    ``nofile`` is its (soft, hard) RLIMIT_NOFILE, set by a small interpreter that then execs ``serve``. Not with
+    ``preexec_fn``: that makes subprocess fork() instead of vfork(), so gRPC's at-fork handlers run in the child;
+    with a live channel in this process they restart gRPC's poller there, the child closes every descriptor before
+    exec, and the poller aborts it ("epoll_wait error: Bad file descriptor", grpc/grpc#43055) before ``serve`` runs.
+    """
+    assert "preexec_fn" not in popen, "preexec_fn forks through gRPC's at-fork handlers; use nofile="
+    limit = [sys.executable, "-c", _EXEC_WITH_NOFILE, *map(str, nofile)] if nofile else [sys.executable]
     return subprocess.Popen(
-        [sys.executable, "-m", "gateway", "--log-level", log, "--log-format", "json", "serve", "--providers-dir", str(directory),
+        [*limit, "-m", "gateway", "--log-level", log, "--log-format", "json", "serve", "--providers-dir", str(directory),
          "--plugins", "fake", "--fake-store", str(store), *flags],
         text=True, **popen,
     )
