@@ -240,12 +240,23 @@ class _DescriptorParser:
         backend = self.route(name, object_type)
         if backend is None:
             return
+        if len(fields) == 2 and "objecttype" in fields:  # the common descriptor: a name and a type, nothing else to read
+            spec = ObjectSpec(index, backend.name, ObjectRef(name), object_type=object_type)
+        else:
+            spec = self.spec(index, fields, name, object_type, backend)
+        for message in backend.check_object(spec):
+            self.problem(message)
+        if self.unknown:
+            self.report_unknown_keys(backend)
+        self.result.objects.append(spec)
+
+    def spec(self, index: int, fields: dict[str, Any], name: str, object_type: str, backend: Backend) -> ObjectSpec:
         claimed = not object_type and backend.claims(name)
         alias = self.text(fields, "objectAlias")
         version = self.text(fields, "objectVersion")
         failover = fields.get("failoverobject")
         jmes = fields.get("jmespath")
-        spec = ObjectSpec(
+        return ObjectSpec(
             index=index,
             backend=backend.name,
             ref=ObjectRef(name, version, self.text(fields, "objectVersionLabel")),
@@ -258,11 +269,6 @@ class _DescriptorParser:
             options=self.options(fields, backend),
             object_type=object_type,
         )
-        for message in backend.check_object(spec):
-            self.problem(message)
-        if self.unknown:
-            self.report_unknown_keys(backend)
-        self.result.objects.append(spec)
 
     # -- routing
 

@@ -276,6 +276,12 @@ def test_backend_options_are_collected_case_insensitively() -> None:
             id="failover-ref",
         ),
         pytest.param("- {objectName: x, objectType: fake, failoverObject: {objectVersion: '1'}}\n", lambda o: o.failover_ref is None, id="nameless-failover-ignored"),
+        pytest.param(  # the short way for a name and a type gives what the long way gives
+            "- {objectName: x, objectType: fake}\n",
+            lambda o: o == parse("- {objectName: x, objectType: fake, objectAlias: ''}\n").objects[0]
+            and o.ref == ObjectRef("x") and o.options == {} and o.jmes == () and o.expand is None,
+            id="name-and-type-only",
+        ),
     ],
 )
 def test_parsed_objects(objects: str, check) -> None:  # type: ignore[no-untyped-def]
