@@ -8,9 +8,9 @@ worker thread keeps waiting. So every step's worst case must fit inside the back
 - an AWS API call (STS, Secrets Manager, SSM): every attempt may spend the connect timeout and
   then the read timeout, and botocore sleeps between attempts (standard and adaptive modes: up to
   1 s x 2^i for throttling, 20 s at most; legacy: the same bound). ``adaptive`` may also wait for
-  its client-side rate limiter, which no timeout bounds. IRSA's STS call, which the plugin sends
-  itself (:mod:`gateway_aws.webidentity`), gives each attempt one deadline of both timeouts and
-  sleeps the same bounded backoff;
+  its client-side rate limiter, which no timeout bounds. The calls the plugin sends itself (IRSA's
+  STS call, :mod:`gateway_aws.webidentity`; Secrets Manager and SSM, :mod:`gateway_aws.jsoncalls`)
+  give each attempt one deadline of both timeouts and sleep the same bounded backoff;
 - the Pod Identity agent: every attempt within its total timeout, the jittered backoff between,
   on each endpoint tried (two with ``preferredAddressType: auto``, the default).
 

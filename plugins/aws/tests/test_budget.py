@@ -69,8 +69,8 @@ def test_serve_refuses_them_in_one_line() -> None:
 @pytest.mark.parametrize(
     "operation",
     [
-        pytest.param("BatchGetSecretValue", id="botocore-call"),
-        pytest.param("AssumeRoleWithWebIdentity", id="sts-call-sent-by-the-plugin"),
+        pytest.param("BatchGetSecretValue", id="secretsmanager-call"),
+        pytest.param("AssumeRoleWithWebIdentity", id="sts-call"),
     ],
 )
 async def test_a_slow_aws_is_answered_by_our_own_deadline_within_the_default_backend_timeout(world: AwsWorld, operation: str) -> None:
