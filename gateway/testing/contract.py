@@ -115,6 +115,25 @@ class BackendContract:
                     assert secret.value.decode("utf-8", "replace") not in outcome.error.message
                     assert secret.value.decode("utf-8", "replace") not in repr(outcome.error)
 
+    async def test_answers_in_order_are_those_of_fetch_many(
+        self, backend: Backend, seeded: list[Seeded], missing_name: str, batch_context: BatchContext
+    ) -> None:
+        """Only for a backend that implements ``fetch_in_order``: one outcome per item, in item order, the same answers."""
+        if not backend.answers_in_order():
+            pytest.skip("the backend answers through fetch_many only")
+        items = [FetchItem(5, ObjectRef(missing_name)), *(FetchItem(10 + i, ObjectRef(s.name)) for i, s in enumerate(seeded))]
+        batch = self.batch(backend, batch_context, items)
+        ordered = await backend.fetch_in_order(batch)
+        keyed = self.by_key(await backend.fetch_many(batch))
+        assert isinstance(ordered, (list, tuple)) and len(ordered) == len(items), "fetch_in_order returns one outcome per item"
+        for item, outcome in zip(items, ordered, strict=True):
+            expected = keyed[item.key]
+            if isinstance(outcome, FetchFailure):
+                assert isinstance(expected, FetchFailure) and outcome.error.status_name == expected.error.status_name
+            else:
+                assert isinstance(outcome, tuple) and len(outcome) == 2, f"an answer is a (value, version) pair, got {outcome!r:.60}"
+                assert isinstance(expected, Fetched) and outcome == (expected.value, expected.version)
+
     async def test_empty_batch_returns_no_outcomes(self, backend: Backend, batch_context: BatchContext) -> None:
         assert list(await backend.fetch_many(self.batch(backend, batch_context, []))) == []
 
