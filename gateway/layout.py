@@ -15,12 +15,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from gateway import paths
+from gateway.jmesbudget import follow
 from gateway.jsonvalue import NotJson, parse_json
 from gateway.middleware.decode import DECODERS
-from gateway.middleware.extract import field_path, field_text
+from gateway.middleware.extract import field_path
 from gateway.model import FetchItem, MountPlan, ObjectSpec
 
 
@@ -71,40 +71,41 @@ class ObjectLayout:
     @classmethod
     def of(cls, objects: Sequence[ObjectSpec], translation: str | None, checked_names: Sequence[str]) -> ObjectLayout:
         positions: dict[str, list[int]] = {}
-        columns: tuple[list[Any], list[Any], list[Any], list[Any]] | None = ([], [], [], [])  # None: the stages make a file
+        direct = True  # until a file is found that the value stages must make
+        owners: list[int] = []
+        fields: list[tuple[str, ...] | None] = []
+        files: list[str] = []
+        modes: list[int | None] = []
         names: list[str] = []
         expands = evaluates = False
         translate = paths.translate
         for position, obj in enumerate(objects):
             positions.setdefault(obj.backend, []).append(position)
             expands = expands or obj.expand is not None
-            if obj.encoding in DECODERS:
-                columns = None
-            if columns is not None:
-                _add(columns, position, None, translate(obj.file_name, translation), obj.file_permission)
+            direct = direct and obj.encoding not in DECODERS
+            if direct:
+                owners.append(position)
+                fields.append(None)
+                files.append(translate(obj.file_name, translation))
+                modes.append(obj.file_permission)
                 names.append(obj.file_name)
             for entry in obj.jmes:
-                fields = field_path(entry.path)
-                evaluates = evaluates or fields is None
-                if fields is None or entry.encoding in DECODERS:
-                    columns = None
-                if columns is not None:
-                    mode = entry.file_permission if entry.file_permission is not None else obj.file_permission
-                    _add(columns, position, fields, translate(entry.alias, translation), mode)
+                found = field_path(entry.path)
+                evaluates = evaluates or found is None
+                direct = direct and found is not None and entry.encoding not in DECODERS
+                if direct:
+                    owners.append(position)
+                    fields.append(found)
+                    files.append(translate(entry.alias, translation))
+                    modes.append(entry.file_permission if entry.file_permission is not None else obj.file_permission)
                     names.append(entry.alias)
         backends = tuple(
             BackendObjects(name, tuple(where), tuple(objects[p].item_at(0) for p in where)) for name, where in positions.items()
         )
         files_expected = float("inf") if expands else float(len(objects) + sum(len(obj.jmes) for obj in objects))
-        direct = None
-        if columns is not None and not expands and tuple(checked_names) == tuple(names):
-            direct = DirectFiles(*(tuple(column) for column in columns))
-        return cls(backends, direct, files_expected, evaluates)
-
-
-def _add(columns: tuple[list[Any], list[Any], list[Any], list[Any]], *file: Any) -> None:
-    for column, value in zip(columns, file, strict=True):
-        column.append(value)
+        known = direct and not expands and tuple(checked_names) == tuple(names)
+        layout = DirectFiles(tuple(owners), tuple(fields), tuple(files), tuple(modes)) if known else None
+        return cls(backends, layout, files_expected, evaluates)
 
 
 def direct_rows(
@@ -122,10 +123,12 @@ def direct_rows(
                     document = documents[position] = parse_json(value)
                 except NotJson:
                     return None
-            found = field_text(document, names)
-            if found is None or len(found) > max_value_bytes:
+            found = follow(document, names)
+            if not isinstance(found, str):
                 return None
-            value = found
+            value = found.encode("utf-8", "surrogatepass")
+            if len(value) > max_value_bytes:
+                return None
         rows.append((path, permission if mode is None else mode, value, version))
     return rows
 

@@ -24,7 +24,7 @@ import jmespath.exceptions
 
 from gateway.budget import DEFAULT_BUDGETS, Budgets, check_derived_value
 from gateway.errors import GatewayError, InvalidArgument, ResourceExhausted
-from gateway.jmesbudget import Allowance, AllowanceSpent, JmesBudgetExceeded, field_names, follow, search
+from gateway.jmesbudget import Allowance, AllowanceSpent, JmesBudgetExceeded, field_names, search
 from gateway.jsonvalue import NotJson, json_kind, parse_json
 from gateway.middleware.base import EXTRACT_ORDER, Piece
 from gateway.middleware.decode import decode
@@ -65,12 +65,6 @@ def is_field_path(path: str) -> bool:
         return field_path(path) is not None
     except ValueError:
         return True  # refused by the parser before any value is read
-
-
-def field_text(document: object, names: tuple[str, ...]) -> bytes | None:
-    """A field path's file contents, when the path finds a JSON string in ``document`` (else :func:`extract_entries` says why)."""
-    found = follow(document, names)
-    return found.encode("utf-8", "surrogatepass") if isinstance(found, str) else None
 
 
 class ExtractStage:
