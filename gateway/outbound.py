@@ -19,6 +19,7 @@ and every line is held to the body cap.
 from __future__ import annotations
 
 import asyncio
+import base64
 import socket
 import ssl
 import urllib.request
@@ -26,7 +27,7 @@ from collections.abc import AsyncIterator, Awaitable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 MAX_HEAD_BYTES = 64 * 1024
 CHUNK = 64 * 1024
@@ -208,13 +209,15 @@ class OutboundHttp:
         proxy = self._proxy(scheme, host)
         origin: Origin = (scheme, host, port, tls, proxy)
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        proxy_lines: list[str] = []
         if proxy and scheme == "http":
             target = url  # a plain-HTTP proxy takes the absolute URL
+            proxy_lines = _proxy_authorization(proxy)
         default_port = port == (443 if scheme == "https" else 80)
         head_lines = [f"{method} {target} HTTP/1.1", f"Host: {host if ':' not in host else f'[{host}]'}{'' if default_port else f':{port}'}"]
         if " " in target or any(not _header_safe(text) for text in (target, *headers, *headers.values())):
             raise HttpProblem(MALFORMED, "the request would carry a line break or control character (or a space in its target) in its head")
-        head_lines += [f"{name}: {value}" for name, value in headers.items()]
+        head_lines += [f"{name}: {value}" for name, value in headers.items()] + proxy_lines
         head_lines.append(f"Content-Length: {len(body or b'')}")
         return origin, ("\r\n".join(head_lines) + "\r\n\r\n").encode("latin-1") + (body or b"")
 
@@ -270,7 +273,7 @@ class OutboundHttp:
                     proxy_parts.hostname, proxy_parts.port or 80, limit=MAX_HEAD_BYTES
                 )
                 if context is not None:
-                    await _tunnel(reader, writer, host, port)
+                    await _tunnel(reader, writer, host, port, _proxy_authorization(proxy))
                     await writer.start_tls(context, server_hostname=expected)
             else:
                 reader, writer = await asyncio.open_connection(
@@ -448,11 +451,27 @@ async def _read_head(reader: asyncio.StreamReader) -> tuple[int, dict[str, str]]
     return int(code), headers
 
 
-async def _tunnel(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, host: str, port: int) -> None:
+def _proxy_authorization(proxy: str) -> list[str]:
+    """The ``Proxy-Authorization`` header line for a proxy URL with user information
+    (``http://user:pass@proxy:3128``, percent-encoded as curl and botocore take it), else none."""
+    parts = urlsplit(proxy)
+    if parts.username is None:
+        return []
+    pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()
+    return [f"Proxy-Authorization: Basic {base64.b64encode(pair).decode('ascii')}"]
+
+
+async def _tunnel(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, host: str, port: int, extra_lines: list[str]
+) -> None:
     authority = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    writer.write(f"CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n\r\n".encode("latin-1"))
+    head = [f"CONNECT {authority} HTTP/1.1", f"Host: {authority}", *extra_lines]
+    writer.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1"))
     await writer.drain()
     status, _ = await _read_head(reader)
+    if status == 407:
+        wanted = "other credentials" if extra_lines else "credentials: give them in the proxy URL, http://user:password@host:port"
+        raise HttpProblem(CONNECT, f"the HTTPS proxy refused the tunnel (HTTP 407: it wants {wanted})")
     if status != 200:
         raise HttpProblem(CONNECT, f"the HTTPS proxy refused the tunnel (HTTP {status})")
 

@@ -25,6 +25,7 @@ class Server:
         self.close_after = close_after  # close the connection after this many answers (0: never)
         self.connections = 0
         self.lines: list[str] = []
+        self.heads: list[str] = []
         owner = self
 
         class Handler(socketserver.BaseRequestHandler):
@@ -37,6 +38,7 @@ class Server:
                     while b"\r\n\r\n" in buffer:
                         head, buffer = buffer.split(b"\r\n\r\n", 1)
                         owner.lines.append(head.split(b"\r\n", 1)[0].decode())
+                        owner.heads.append(head.decode())
                         conn.sendall(owner.answer)
                         served += 1
                         if owner.close_after and served >= owner.close_after:
@@ -129,6 +131,40 @@ async def test_plain_http_goes_through_the_proxy_from_the_environment(monkeypatc
         assert (await http.request("GET", "http://vault.example:8200/v1/x", timeout=5)).body == b"hello"
         await http.aclose()
     assert proxy.lines == ["GET http://vault.example:8200/v1/x HTTP/1.1"]
+
+
+PROXY_REFUSES = b"HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n"
+
+
+@pytest.mark.parametrize(
+    ("variable", "url", "userinfo", "authorization"),
+    [
+        pytest.param("HTTP_PROXY", "http://vault.example:8200/v1/x", "", None, id="http-no-credentials"),
+        pytest.param("HTTP_PROXY", "http://vault.example:8200/v1/x", "user:secret@", "dXNlcjpzZWNyZXQ=", id="http"),
+        pytest.param("HTTPS_PROXY", "https://vault.example/v1/x", "", None, id="tunnel-no-credentials"),
+        pytest.param("HTTPS_PROXY", "https://vault.example/v1/x", "us%40er:p%3Ass@", "dXNAZXI6cDpzcw==", id="tunnel-percent-encoded"),
+    ],
+)
+async def test_proxy_credentials_from_the_url_go_in_proxy_authorization(
+    monkeypatch: pytest.MonkeyPatch, variable: str, url: str, userinfo: str, authorization: str | None
+) -> None:
+    with serving(PROXY_REFUSES) as proxy:
+        for name in ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "no_proxy", "http_proxy", "https_proxy"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv(variable, proxy.url.replace("http://", f"http://{userinfo}"))
+        http = OutboundHttp(max_body=1024)
+        try:
+            answer = await http.request("GET", url, timeout=5)
+            assert answer.status == 407  # a plain-HTTP proxy's refusal is the answer
+        except HttpProblem as problem:
+            assert url.startswith("https:")
+            assert "HTTP 407" in str(problem)
+            assert "secret" not in str(problem) and "p:ss" not in str(problem)
+        finally:
+            await http.aclose()
+    [head] = proxy.heads
+    found = [line for line in head.split("\r\n") if line.startswith("Proxy-Authorization:")]
+    assert found == ([f"Proxy-Authorization: Basic {authorization}"] if authorization else [])
 
 
 @pytest.mark.parametrize(
