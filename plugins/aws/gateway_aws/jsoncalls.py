@@ -9,7 +9,7 @@ the signing name and region; and once per operation, from its model, which answe
 the JSON, bytes in the answer, as botocore returns them). The body is the parameters as JSON (the plugin's
 parameters are strings, lists and booleans, which botocore's serializer writes the same way). Attempts, the
 deadline per attempt, backoff, CA certificates, proxies and error texts are those of IRSA's STS call
-(:mod:`gateway_aws.webidentity`). Answers are held to 32 MiB (20 secrets of 64 KiB are 1.7 MiB in base64).
+(both go through :mod:`gateway_aws.ownrequests`). Answers are held to 32 MiB (20 secrets of 64 KiB are 1.7 MiB in base64).
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from gateway.plugin import HttpProblem, OutboundHttp, SingleFlight, retry
-from gateway_aws.budget import aws_backoff
-from gateway_aws.errors import answer_error, bad_answer, http_problem, retried_in_place
+from gateway.plugin import SingleFlight
+from gateway_aws.errors import answer_error, bad_answer
+from gateway_aws.ownrequests import OwnRequests
 from gateway_aws.sigv4 import signed_headers
 
 if TYPE_CHECKING:
@@ -36,7 +36,6 @@ if TYPE_CHECKING:
 
 MAX_BODY = 32 * 1024 * 1024
 MAX_SHAPE_DEPTH = 8
-SENT_BY_OUTBOUND = frozenset({"host", "content-length"})
 Path = tuple[str, ...]  # member names; "[]" steps into a list's items
 
 
@@ -61,11 +60,8 @@ def serves(client: BaseClient) -> bool:
 
 class JsonCalls:
     def __init__(self, clients: AwsClients) -> None:
-        options = clients.options
         self.clients = clients
-        self.timeout = options.connect_timeout + options.read_timeout
-        self.backoff = aws_backoff(options)
-        self.http = OutboundHttp(max_body=MAX_BODY, idle_per_origin=options.max_workers, max_idle=4 * options.max_workers)
+        self.requests = OwnRequests(clients, max_body=MAX_BODY, max_idle=4 * clients.options.max_workers)
         self._operations: dict[tuple[str, str, str], JsonOperation] = {}
         self._learning: SingleFlight[tuple[str, str, str], JsonOperation] = SingleFlight()
 
@@ -82,11 +78,8 @@ class JsonCalls:
         key = (client.meta.service_model.service_name, client.meta.region_name, operation)
         found = self._operations.get(key) or await self._learning.do(key, lambda: self._learn(key, client, kwargs))
         body = json.dumps(kwargs).encode()
-        return await retry(
-            functools.partial(self._attempt, found, operation, body, credentials, tuple(redact)),
-            backoff=self.backoff,
-            retryable=retried_in_place,
-            on_retry=lambda attempt, exc: on_retry(),
+        return await self.requests.with_retries(
+            functools.partial(self._attempt, found, operation, body, credentials, tuple(redact)), on_retry
         )
 
     async def _attempt(
@@ -97,10 +90,7 @@ class JsonCalls:
             secret_key=credentials.secret_access_key, token=credentials.session_token or None, service=op.signing_name,
             region=op.signing_region,
         )  # fmt: skip
-        try:
-            answer = await self.http.request("POST", op.url, timeout=self.timeout, headers=headers, body=body, tls=op.tls)
-        except HttpProblem as exc:
-            raise http_problem(exc.kind, exc.detail, operation) from None
+        answer = await self.requests.post(operation, op.url, headers, body, op.tls)
         try:
             document = json.loads(answer.body) if answer.body.strip() else {}
         except (ValueError, RecursionError):
@@ -121,28 +111,27 @@ class JsonCalls:
 
     async def _learn(self, key: tuple[str, str, str], client: BaseClient, kwargs: Mapping[str, Any]) -> JsonOperation:
         operation = key[2]
-        request = await self.clients.prepared(client, operation, **kwargs)
-        url = str(request["url"])
-        parts = urlsplit(url)
+        dry = await self.requests.dry_run(client, operation, kwargs)
+        parts = urlsplit(dry.url)
         default_port = parts.port is None or parts.port == (443 if parts.scheme == "https" else 80)
         host = (parts.hostname or "") + ("" if default_port else f":{parts.port}")
-        signing = request.get("context", {}).get("signing") or {}
+        signing = dry.request.get("context", {}).get("signing") or {}
         model = client.meta.service_model
         found = JsonOperation(
-            url=url,
+            url=dry.url,
             host=host,
             path=parts.path or "/",
-            headers={name: str(value) for name, value in request["headers"].items() if name.lower() not in SENT_BY_OUTBOUND},
+            headers=dry.headers,
             signing_name=str(signing.get("signing_name") or model.signing_name or model.endpoint_prefix),
             signing_region=str(signing.get("region") or client.meta.region_name),
             blobs=tuple(_blob_paths(model.operation_model(operation).output_shape)),
-            tls=self.clients.tls_context(url),
+            tls=dry.tls,
         )
         self._operations[key] = found
         return found
 
     async def aclose(self) -> None:
-        await self.http.aclose()
+        await self.requests.aclose()
 
 
 def _blob_paths(shape: Any, path: Path = (), depth: int = 0) -> Iterator[Path]:

@@ -25,15 +25,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from urllib.parse import urlencode
 
-from gateway.plugin import GatewayError, HttpProblem, Metrics, OutboundHttp, SingleFlight, retry
-from gateway_aws.budget import aws_backoff
+from gateway.plugin import GatewayError, Metrics, SingleFlight
 from gateway_aws.clients import AwsClients, Credentials
-from gateway_aws.errors import answer_error, bad_answer, http_problem, retried_in_place
+from gateway_aws.errors import answer_error, bad_answer
+from gateway_aws.ownrequests import OwnRequests
 from gateway_aws.queryxml import NotAnAnswer, read_leaves
 
 OPERATION = "AssumeRoleWithWebIdentity"
 MAX_BODY = 64 * 1024  # an answer is 1-3 KiB; a session token at most a few
-SENT_BY_OUTBOUND = frozenset({"host", "content-length"})
 RESULT = ("AssumeRoleWithWebIdentityResponse", "AssumeRoleWithWebIdentityResult", "Credentials")
 ERROR = ("ErrorResponse", "Error")
 #: a syntactically valid request for the dry run (never sent)
@@ -52,13 +51,10 @@ class StsEndpoint:
 
 class WebIdentitySts:
     def __init__(self, clients: AwsClients, metrics: Metrics, label: str) -> None:
-        options = clients.options
         self.clients = clients
         self.metrics = metrics
         self.label = label
-        self.timeout = options.connect_timeout + options.read_timeout
-        self.backoff = aws_backoff(options)
-        self.http = OutboundHttp(max_body=MAX_BODY, idle_per_origin=options.max_workers, max_idle=2 * options.max_workers)
+        self.requests = OwnRequests(clients, max_body=MAX_BODY, max_idle=2 * clients.options.max_workers)
         self._endpoints: dict[str, StsEndpoint] = {}
         self._probing: SingleFlight[str, StsEndpoint] = SingleFlight()
 
@@ -73,11 +69,9 @@ class WebIdentitySts:
                  "WebIdentityToken": token}
             ).encode()  # fmt: skip
             async with self.clients.limiter.slot(tenant, self.clients.slot_wait):
-                return await retry(
+                return await self.requests.with_retries(
                     functools.partial(self._attempt, endpoint, body, token),
-                    backoff=self.backoff,
-                    retryable=retried_in_place,
-                    on_retry=lambda attempt, exc: self.metrics.retries.labels(backend=self.label, operation=OPERATION).inc(),
+                    on_retry=lambda: self.metrics.retries.labels(backend=self.label, operation=OPERATION).inc(),
                 )
         except GatewayError as exc:
             failure = exc
@@ -92,24 +86,18 @@ class WebIdentitySts:
         return self._probing.do(region, lambda: self._probe(region))
 
     async def _attempt(self, endpoint: StsEndpoint, body: bytes, token: str) -> Credentials:
-        try:
-            answer = await self.http.request("POST", endpoint.url, timeout=self.timeout, headers=endpoint.headers, body=body, tls=endpoint.tls)
-        except HttpProblem as exc:
-            raise http_problem(exc.kind, exc.detail, OPERATION) from None
+        answer = await self.requests.post(OPERATION, endpoint.url, endpoint.headers, body, endpoint.tls)
         return read_answer(answer.status, answer.body, token)
 
     async def _probe(self, region: str) -> StsEndpoint:
         client = await self.clients.client(region, "sts")
-        request = await self.clients.prepared(client, OPERATION, **PROBE)
-        url = str(request["url"])
-        headers = {name: str(value) for name, value in request["headers"].items() if name.lower() not in SENT_BY_OUTBOUND}
-        tls = self.clients.tls_context(url)
-        endpoint = StsEndpoint(url, str(request["body"]["Version"]), headers, tls)
+        dry = await self.requests.dry_run(client, OPERATION, PROBE)
+        endpoint = StsEndpoint(dry.url, str(dry.request["body"]["Version"]), dry.headers, dry.tls)
         self._endpoints[region] = endpoint
         return endpoint
 
     async def aclose(self) -> None:
-        await self.http.aclose()
+        await self.requests.aclose()
 
 
 def read_answer(status: int, body: bytes, token: str) -> Credentials:

@@ -80,7 +80,7 @@ async def test_aws_errors_are_retried_as_botocore_retries_them(
 ) -> None:
     world.proxy.inject(operation="AssumeRoleWithWebIdentity", **fault)
     async with web_identity(max_attempts=attempts) as sts:
-        sts.backoff = type(sts.backoff)(attempts=attempts, base=0.01, cap=0.01)  # the budget's backoff is tested in test_budget
+        sts.requests.backoff = type(sts.requests.backoff)(attempts=attempts, base=0.01, cap=0.01)  # the budget's backoff is tested in test_budget
         if outcome is None:
             assert (await assume(sts)).access_key_id
             assert sts.metrics.retries.labels(backend="aws", operation="AssumeRoleWithWebIdentity")._value.get() == calls - 1

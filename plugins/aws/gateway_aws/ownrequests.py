@@ -1,0 +1,69 @@
+"""What the plugin's own AWS requests share (IRSA's STS call, the JSON-protocol calls): botocore's dry run, the send.
+
+botocore is asked, by a dry run of a shared client, what it would send (URL, headers, body, signing context);
+the request then goes over :mod:`gateway.outbound` with one deadline of ``--aws-connect-timeout +
+--aws-read-timeout`` per attempt, botocore's CA certificates, the retries and backoff of
+:mod:`gateway_aws.budget`, and connection problems classified with the texts of :mod:`gateway_aws.errors`.
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from gateway.plugin import HttpAnswer, HttpProblem, OutboundHttp, retry
+from gateway_aws.budget import aws_backoff
+from gateway_aws.errors import http_problem, retried_in_place
+
+if TYPE_CHECKING:
+    from botocore.client import BaseClient
+
+    from gateway_aws.clients import AwsClients
+
+T = TypeVar("T")
+#: headers of botocore's request that gateway.outbound writes itself
+SENT_BY_OUTBOUND = frozenset({"host", "content-length"})
+
+
+@dataclass(frozen=True)
+class DryRun:
+    """botocore's request for one operation, not sent: its ``request`` dict (``url``, ``body``, ``context``), the
+    headers the plugin sends of it, and the TLS context for its URL."""
+
+    request: Mapping[str, Any] = field(repr=False)
+    url: str
+    headers: Mapping[str, str] = field(repr=False)
+    tls: ssl.SSLContext | None = field(repr=False)
+
+
+class OwnRequests:
+    def __init__(self, clients: AwsClients, *, max_body: int, max_idle: int) -> None:
+        options = clients.options
+        self.clients = clients
+        self.timeout = options.connect_timeout + options.read_timeout
+        self.backoff = aws_backoff(options)
+        self.http = OutboundHttp(max_body=max_body, idle_per_origin=options.max_workers, max_idle=max_idle)
+
+    async def dry_run(self, client: BaseClient, operation: str, params: Mapping[str, Any]) -> DryRun:
+        request = await self.clients.prepared(client, operation, **params)
+        url = str(request["url"])
+        headers = {name: str(value) for name, value in request["headers"].items() if name.lower() not in SENT_BY_OUTBOUND}
+        return DryRun(request, url, headers, self.clients.tls_context(url))
+
+    async def post(
+        self, operation: str, url: str, headers: Mapping[str, str], body: bytes, tls: ssl.SSLContext | None
+    ) -> HttpAnswer:
+        """One attempt: the answer, whatever its status, or the connection's problem as ``operation``'s error."""
+        try:
+            return await self.http.request("POST", url, timeout=self.timeout, headers=headers, body=body, tls=tls)
+        except HttpProblem as exc:
+            raise http_problem(exc.kind, exc.detail, operation) from None
+
+    async def with_retries(self, attempt: Callable[[], Awaitable[T]], on_retry: Callable[[], None]) -> T:
+        """``attempt`` until it succeeds or fails for good, retried like botocore's standard mode."""
+        return await retry(attempt, backoff=self.backoff, retryable=retried_in_place, on_retry=lambda n, exc: on_retry())
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
