@@ -103,15 +103,25 @@ class Metrics:
         """Count many calls of one operation, each ``(error or None, seconds)``: one label lookup per outcome."""
         if not calls:
             return
-        outcomes: dict[tuple[str, str], int] = {}
-        for error, _ in calls:
-            key = (OK, "") if error is None else (error.status_name, error.reason)
-            outcomes[key] = outcomes.get(key, 0) + 1
-        for (outcome, reason), count in outcomes.items():
-            self.backend_calls_by(backend, operation, outcome, reason).inc(count)
+        errors = [error for error, _ in calls if error is not None]
+        self._count_backend_calls(backend, operation, len(calls) - len(errors), errors)
         seconds = self.backend_call_seconds_by(backend, operation)
         for _, duration in calls:
             seconds.observe(duration)
+
+    def record_backend_lookups(self, backend: str, operation: str, count: int, refused: Sequence[GatewayError], seconds: float) -> None:
+        """Count ``count`` calls of one operation answered together and timed as one (``seconds``), ``refused``
+        the errors among them (a backend answering from memory: one duration, not one per call)."""
+        self._count_backend_calls(backend, operation, count - len(refused), refused)
+        self.backend_call_seconds_by(backend, operation).observe(seconds)
+
+    def _count_backend_calls(self, backend: str, operation: str, succeeded: int, errors: Sequence[GatewayError]) -> None:
+        outcomes: dict[tuple[str, str], int] = {(OK, ""): succeeded} if succeeded else {}
+        for error in errors:
+            key = (error.status_name, error.reason)
+            outcomes[key] = outcomes.get(key, 0) + 1
+        for (outcome, reason), count in outcomes.items():
+            self.backend_calls_by(backend, operation, outcome, reason).inc(count)
 
     def record_credential_refresh(self, backend: str, error: GatewayError | None) -> None:
         self.credential_refreshes.labels(backend=backend, outcome=outcome_of(error)).inc()

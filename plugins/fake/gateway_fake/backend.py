@@ -136,7 +136,7 @@ class FakeBackend(Backend):
                 outcomes.append(None)
         answered = len(outcomes) - len(delayed)
         if self.metrics is not None and answered:
-            self._record_lookups(answered, refused, time.perf_counter() - started)
+            self.metrics.record_backend_lookups(self.name, "Get", answered, refused, time.perf_counter() - started)
         if delayed:
             calls: list[tuple[GatewayError | None, float]] = []
             try:
@@ -147,16 +147,6 @@ class FakeBackend(Backend):
             for (position, *_), outcome in zip(delayed, found, strict=True):
                 outcomes[position] = outcome
         return outcomes  # type: ignore[return-value]  # every position is filled by now
-
-    def _record_lookups(self, count: int, refused: list[GatewayError], seconds: float) -> None:
-        """``count`` simulated calls answered from memory together in ``seconds`` (one duration), ``refused`` those that failed."""
-        assert self.metrics is not None
-        outcomes = Counter((error.status_name, error.reason) for error in refused) if refused else {}
-        if count > len(refused):
-            outcomes[("OK", "")] = count - len(refused)
-        for (outcome, reason), number in outcomes.items():
-            self.metrics.backend_calls_by(self.name, "Get", outcome, reason).inc(number)
-        self.metrics.backend_call_seconds_by(self.name, "Get").observe(seconds)
 
     async def _fetch_after(
         self, faults: list[Fault], store: Store, secret: Secret | None, location: str, item: FetchItem,
