@@ -22,6 +22,7 @@ from typing import Any
 import boto3
 
 from gateway.testing import mount_request
+from gateway_aws.options import MAX_ATTEMPTS, READ_TIMEOUT
 from gateway_aws.testing import FAILOVER, PRIMARY, AwsWorld, role_arn
 
 SECRETS, PARAMETERS = 20, 10
@@ -45,7 +46,9 @@ async def gateway_run(world: AwsWorld, mounts: int) -> tuple[float, list[float],
     """(first mount ms, warm mount times ms, AWS calls per warm mount, STS calls in all)."""
     pod = world.irsa_pod(name="bench-0", service_account="bench")
     request = mount_request(objects(), {"region": PRIMARY, "failoverRegion": FAILOVER}, pod=pod)
-    async with world.gateway(aws_max_attempts="3") as gw:
+    # the product's attempts and read timeout (the test world's longer read timeout would not fit the backend timeout)
+    defaults = {"aws_max_attempts": str(MAX_ATTEMPTS.default), "aws_read_timeout": str(READ_TIMEOUT.default)}
+    async with world.gateway(**defaults) as gw:
         started = time.perf_counter()
         result = await gw.mount(request)
         first = (time.perf_counter() - started) * 1000
