@@ -88,16 +88,12 @@ class Dispatcher:
         self.metrics = metrics
         self.limits = limits
 
-    async def fetch_all(self, plan: MountPlan, timeout: float | None, budget: float | None = None) -> Fetches:
+    async def fetch_within(self, plan: MountPlan, deadline: asyncio.Timeout, budget: float | None) -> Fetches:
         """Every object of ``plan`` answered (in plan order), or one :class:`GatewayError`.
 
-        ``timeout`` is what is left of the mount's deadline; ``budget`` the whole deadline, for the message.
+        ``deadline`` is the caller's (the mount's: one timer for planning and fetching); when it expires
+        the error names the objects still pending and ``budget``, the mount's whole deadline in seconds.
         """
-        async with asyncio.timeout(timeout) as deadline:
-            return await self.fetch_within(plan, deadline, budget if budget is not None else timeout)
-
-    async def fetch_within(self, plan: MountPlan, deadline: asyncio.Timeout, budget: float | None) -> Fetches:
-        """:meth:`fetch_all` within a deadline the caller runs (the mount's: one timer for planning and fetching)."""
         fetch = _MountFetch(self, plan)
         try:
             await fetch.run_all(fetch.first_batches())

@@ -12,10 +12,10 @@ import pytest
 
 from gateway.backend import Backend
 from gateway.cache import CacheSettings, CachingBackend
-from gateway.dispatch import Dispatcher, DispatchLimits
+from gateway.dispatch import Dispatcher, DispatchLimits, Fetches
 from gateway.errors import DeadlineExceeded, Internal, InvalidArgument, NotFound, PermissionDenied, ResourceExhausted, Unavailable
 from gateway.metrics import Metrics
-from gateway.model import FetchBatch, Fetched, FetchFailure, FetchOutcome
+from gateway.model import FetchBatch, Fetched, FetchFailure, FetchOutcome, MountPlan
 from gateway.plugin import outside_call_timeout
 from tests.support import ScriptedBackend, plan_for, registry_of
 
@@ -26,9 +26,15 @@ def objects(count: int, backend: str = "a", prefix: str = "o") -> str:
     return "".join(f"- {{objectName: {prefix}{i}, objectType: {backend}}}\n" for i in range(count))
 
 
+async def fetch_in_time(dispatcher: Dispatcher, plan: MountPlan, timeout: float | None) -> Fetches:
+    """The dispatcher's entry point as the mount drives it: within a deadline of ``timeout`` seconds."""
+    async with asyncio.timeout(timeout) as deadline:
+        return await dispatcher.fetch_within(plan, deadline, timeout)
+
+
 async def fetch(registry, text: str, timeout: float | None = 5.0, limits: DispatchLimits = DispatchLimits(), **kw):  # type: ignore[no-untyped-def]
     metrics = Metrics()
-    result = await Dispatcher(registry, metrics, limits).fetch_all(plan_for(text, registry, **kw), timeout)
+    result = await fetch_in_time(Dispatcher(registry, metrics, limits), plan_for(text, registry, **kw), timeout)
     return result, metrics
 
 
@@ -183,11 +189,11 @@ async def test_one_batch_at_a_time_runs_in_the_callers_task_and_leaves_no_cycle(
     registry = registry_of(healthy)
     plan = plan_for(objects(1), registry)
     dispatcher = Dispatcher(registry, Metrics())
-    await dispatcher.fetch_all(plan, 5.0)
+    await fetch_in_time(dispatcher, plan, 5.0)
     gc.collect()
     gc.disable()
     try:
-        await dispatcher.fetch_all(plan, 5.0)
+        await fetch_in_time(dispatcher, plan, 5.0)
         assert gc.collect() == 0
     finally:
         gc.enable()
