@@ -23,10 +23,13 @@ from gateway.plugins import PluginSet, load_plugins
 from gateway.settings import CORE_OPTIONS, PLUGINS, Settings, settings_from
 
 
-def configure(argv: Sequence[str], env: Mapping[str, str]) -> tuple[argparse.Namespace, Settings, PluginSet]:
-    """The parsed arguments, the settings and the plugins (loaded) of ``argv``; a bad value raises StartupError."""
+def configure(
+    argv: Sequence[str], env: Mapping[str, str], *, scan: bool = True,
+) -> tuple[argparse.Namespace, Settings, PluginSet]:
+    """The parsed arguments, the settings and the plugins (loaded) of ``argv``; a bad value raises StartupError.
+    ``scan=False``: built-in plugins named in ``--plugins`` are imported without an entry-point scan (``serve``)."""
     if command_of(argv) in PIPELINE_COMMANDS:
-        plugins = load_plugins(PLUGINS.resolve(early_plugins(argv), env))
+        plugins = load_plugins(PLUGINS.resolve(early_plugins(argv), env), scan=scan)
     else:
         plugins = load_plugins(None, discover=False)
     options = OptionRegistry(reserved=(option.name for option in CORE_OPTIONS))
@@ -44,7 +47,7 @@ def configure(argv: Sequence[str], env: Mapping[str, str]) -> tuple[argparse.Nam
 
 def serve_pipeline(argv: Sequence[str], env: Mapping[str, str], metrics: Metrics) -> Gateway:
     """What ``serve`` builds once its socket is up: the plugins, the full command line checked, the gateway."""
-    _, settings, plugins = configure(argv, env)
+    _, settings, plugins = configure(argv, env, scan=False)  # a long-running process: no importlib.metadata
     gateway = pipeline(settings, plugins, metrics)  # no backend: the socket is withdrawn (the driver would wait for nothing)
     for failure in plugins.failures:
         print(f"warning: {failure.describe()}", file=sys.stderr)

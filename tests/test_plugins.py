@@ -10,7 +10,7 @@ from gateway import hookimpl
 from gateway.app import build_gateway
 from gateway.backend import BackendRegistry
 from gateway.errors import StartupError, Unavailable
-from gateway.plugins import ENTRY_POINT_GROUP, load_plugins
+from gateway.plugins import BUILTIN_PLUGINS, ENTRY_POINT_GROUP, load_plugins
 from gateway.settings import Settings
 from gateway.testing import mount_request
 from tests.support import ScriptedBackend
@@ -52,6 +52,32 @@ def test_allow_list_limits_loading_and_reports_unknown_names() -> None:
     assert [info.name for info in plugins.loaded] == ["fake"]
     assert {info.name for info in plugins.skipped} >= {"aws", "vault"}
     assert [f.describe() for f in plugins.failures] == ["plugin nosuch (nosuch) failed at import: not installed (named in --plugins)"]
+
+
+def test_the_builtin_table_matches_the_installed_entry_points() -> None:
+    installed = {ep.name: (ep.dist.name if ep.dist else "", ep.value, ep.dist.version if ep.dist else "")
+                 for ep in metadata.entry_points(group=ENTRY_POINT_GROUP)}
+    for name, (distribution, module) in BUILTIN_PLUGINS.items():
+        assert installed[name][:2] == (distribution, module)
+        unscanned = load_plugins(frozenset({name}), scan=False)
+        assert [(info.name, info.distribution, info.version) for info in unscanned.loaded] == [(name, distribution, installed[name][2])]
+
+
+@pytest.mark.parametrize(
+    ("allow", "loaded", "skipped", "failures"),
+    [
+        pytest.param({"fake", "vault"}, ["fake", "vault"], set(), [], id="builtin-only-no-scan"),
+        pytest.param({"fake", "nosuch"}, ["fake"], {"aws", "vault"},
+                     ["plugin nosuch (nosuch) failed at import: not installed (named in --plugins)"], id="another-name-scans"),
+    ],
+)
+def test_serve_loads_builtin_plugins_without_scanning_and_others_through_entry_points(
+    allow: set[str], loaded: list[str], skipped: set[str], failures: list[str],
+) -> None:
+    plugins = load_plugins(frozenset(allow), scan=False)
+    assert [info.name for info in plugins.loaded] == loaded
+    assert {info.name for info in plugins.skipped} >= skipped and (skipped or not plugins.skipped)
+    assert [f.describe() for f in plugins.failures] == failures
 
 
 def test_import_failure_is_isolated(monkeypatch: pytest.MonkeyPatch) -> None:
