@@ -1,9 +1,11 @@
-"""What the plugin's own AWS requests share (IRSA's STS call, the JSON-protocol calls): botocore's dry run, the send.
+"""What the plugin's own requests share (IRSA's STS call, the JSON-protocol calls, the Pod Identity agent's).
 
-botocore is asked, by a dry run of a shared client, what it would send (URL, headers, body, signing context);
-the request then goes over :mod:`gateway.outbound` with one deadline of ``--aws-connect-timeout +
---aws-read-timeout`` per attempt, botocore's CA certificates, the retries and backoff of
-:mod:`gateway_aws.budget`, and connection problems classified with the texts of :mod:`gateway_aws.errors`.
+:class:`RetriedRequests`: a request over :mod:`gateway.outbound` with one deadline per attempt, a request that got
+no usable answer turned into the sender's typed error, attempts retried with a backoff. :class:`OwnRequests`, for
+the AWS APIs: botocore is asked, by a dry run of a shared client, what it would send (URL, headers, body, signing
+context); the request then goes with one deadline of ``--aws-connect-timeout + --aws-read-timeout`` per attempt,
+botocore's CA certificates, the retries and backoff of :mod:`gateway_aws.budget`, and connection problems
+classified with the texts of :mod:`gateway_aws.errors`.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from gateway.plugin import HttpAnswer, HttpProblem, OutboundHttp, retry
+from gateway.plugin import Backoff, GatewayError, HttpAnswer, HttpProblem, OutboundHttp, retry
 from gateway_aws.budget import aws_backoff
 from gateway_aws.errors import http_problem, retried_in_place
 
@@ -38,13 +40,55 @@ class DryRun:
     tls: ssl.SSLContext | None = field(repr=False)
 
 
-class OwnRequests:
+class RetriedRequests:
+    """Requests over ``http``, each attempt within ``timeout`` seconds; ``problem(exc, where)`` is the typed error of a
+    request that got no usable answer, and attempts are retried with ``backoff`` while ``retryable`` says so."""
+
+    def __init__(
+        self,
+        http: OutboundHttp,
+        *,
+        timeout: float,
+        backoff: Backoff,
+        problem: Callable[[HttpProblem, str], GatewayError],
+        retryable: Callable[[BaseException], bool],
+    ) -> None:
+        self.http = http
+        self.timeout = timeout
+        self.backoff = backoff
+        self.problem = problem
+        self.retryable = retryable
+
+    async def send(
+        self, method: str, where: str, url: str, headers: Mapping[str, str], body: bytes | None = None, tls: ssl.SSLContext | None = None
+    ) -> HttpAnswer:
+        """One attempt: the answer, whatever its status, or the connection's problem as ``where``'s error."""
+        try:
+            return await self.http.request(method, url, timeout=self.timeout, headers=headers, body=body, tls=tls)
+        except HttpProblem as exc:
+            raise self.problem(exc, where) from None
+
+    async def with_retries(self, attempt: Callable[[], Awaitable[T]], on_retry: Callable[[], None]) -> T:
+        """``attempt`` until it succeeds or fails for good."""
+        return await retry(attempt, backoff=self.backoff, retryable=self.retryable, on_retry=lambda n, exc: on_retry())
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+
+class OwnRequests(RetriedRequests):
+    """The AWS API calls the plugin sends itself, retried like botocore's standard mode."""
+
     def __init__(self, clients: AwsClients, *, max_body: int, max_idle: int) -> None:
         options = clients.options
+        super().__init__(
+            OutboundHttp(max_body=max_body, idle_per_origin=options.max_workers, max_idle=max_idle),
+            timeout=options.connect_timeout + options.read_timeout,
+            backoff=aws_backoff(options),
+            problem=lambda exc, operation: http_problem(exc.kind, exc.detail, operation),
+            retryable=retried_in_place,
+        )
         self.clients = clients
-        self.timeout = options.connect_timeout + options.read_timeout
-        self.backoff = aws_backoff(options)
-        self.http = OutboundHttp(max_body=max_body, idle_per_origin=options.max_workers, max_idle=max_idle)
 
     async def dry_run(self, client: BaseClient, operation: str, params: Mapping[str, Any]) -> DryRun:
         request = await self.clients.prepared(client, operation, **params)
@@ -55,15 +99,5 @@ class OwnRequests:
     async def post(
         self, operation: str, url: str, headers: Mapping[str, str], body: bytes, tls: ssl.SSLContext | None
     ) -> HttpAnswer:
-        """One attempt: the answer, whatever its status, or the connection's problem as ``operation``'s error."""
-        try:
-            return await self.http.request("POST", url, timeout=self.timeout, headers=headers, body=body, tls=tls)
-        except HttpProblem as exc:
-            raise http_problem(exc.kind, exc.detail, operation) from None
-
-    async def with_retries(self, attempt: Callable[[], Awaitable[T]], on_retry: Callable[[], None]) -> T:
-        """``attempt`` until it succeeds or fails for good, retried like botocore's standard mode."""
-        return await retry(attempt, backoff=self.backoff, retryable=retried_in_place, on_retry=lambda n, exc: on_retry())
-
-    async def aclose(self) -> None:
-        await self.http.aclose()
+        """One attempt of ``operation``: the answer, whatever its status, or the connection's problem as its error."""
+        return await self.send("POST", operation, url, headers, body, tls)

@@ -5,44 +5,40 @@ answers ``{AccessKeyId, SecretAccessKey, Token, Expiration}``. Agents on fresh n
 to start (ASCP #537), so timeouts, connection errors, 429 and 5xx are retried with backoff;
 other 4xx (a refused token, no association) fail at once. With ``preferredAddressType: auto``
 the IPv6 endpoint is tried when the IPv4 one cannot be reached. The token never appears in a
-message. Requests go through :mod:`gateway.outbound`: one total deadline (``timeout``) per
-attempt, a 64 KiB body cap, no threads, never through a proxy; an answer that is not the
-credentials document (garbage, HTML, truncated, oversized) is a retryable ``Unavailable``.
+message. Requests go through :mod:`gateway.outbound` as the plugin's other own requests do
+(:class:`~gateway_aws.ownrequests.RetriedRequests`): one total deadline (``timeout``) per attempt,
+a 64 KiB body cap, no threads, never through a proxy; an answer that is not the credentials
+document (garbage, HTML, truncated, oversized) is a retryable ``Unavailable``, tried again.
 """
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import json
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from gateway.plugin import CONNECT, TIMEOUT, Backoff, DeadlineExceeded, GatewayError, HttpProblem, Metrics, OutboundHttp, PermissionDenied, Unavailable, retry
+from gateway.plugin import CONNECT, TIMEOUT, Backoff, DeadlineExceeded, GatewayError, HttpProblem, Metrics, OutboundHttp, PermissionDenied, Unavailable
 from gateway_aws.budget import POD_IDENTITY_BACKOFF_BASE, POD_IDENTITY_BACKOFF_CAP
 from gateway_aws.clients import Credentials
+from gateway_aws.ownrequests import RetriedRequests
 
 MAX_BODY = 64 * 1024
 AGENT_HINT = "is the EKS Pod Identity Agent add-on running on this node?"
 
 
 class PodIdentityAgent:
-    def __init__(
-        self,
-        metrics: Metrics,
-        *,
-        timeout: float = 2.0,
-        attempts: int = 3,
-        backoff_base: float = POD_IDENTITY_BACKOFF_BASE,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-    ) -> None:
-        self.http = OutboundHttp(max_body=MAX_BODY, use_proxy=False)  # never via an HTTP proxy from the env
+    def __init__(self, metrics: Metrics, *, timeout: float = 2.0, attempts: int = 3) -> None:
         self.metrics = metrics
-        self.timeout = timeout
-        self.backoff = Backoff(attempts=attempts, base=backoff_base, cap=POD_IDENTITY_BACKOFF_CAP)
-        self.sleep = sleep
+        self.requests = RetriedRequests(
+            OutboundHttp(max_body=MAX_BODY, use_proxy=False),  # never via an HTTP proxy from the env
+            timeout=timeout,
+            backoff=Backoff(attempts=attempts, base=POD_IDENTITY_BACKOFF_BASE, cap=POD_IDENTITY_BACKOFF_CAP),
+            problem=self._problem,
+            retryable=lambda exc: isinstance(exc, GatewayError) and exc.retryable,
+        )
 
     async def credentials(self, endpoints: Sequence[str], token: str) -> Credentials:
         """Credentials from the first endpoint that answers. When none does, the first endpoint's
@@ -51,12 +47,9 @@ class PodIdentityAgent:
         failures: list[GatewayError] = []
         for endpoint in endpoints:
             try:
-                return await retry(
+                return await self.requests.with_retries(
                     functools.partial(self._once, endpoint, token),
-                    backoff=self.backoff,
-                    retryable=lambda exc: isinstance(exc, GatewayError) and exc.retryable,
-                    on_retry=lambda attempt, exc: self.metrics.retries.labels(backend="aws", operation="PodIdentityAgent").inc(),
-                    sleep=self.sleep,
+                    on_retry=lambda: self.metrics.retries.labels(backend="aws", operation="PodIdentityAgent").inc(),
                 )
             except GatewayError as exc:
                 failures.append(exc)
@@ -83,16 +76,7 @@ class PodIdentityAgent:
 
     async def _get(self, endpoint: str, token: str) -> Any:
         where = f"Pod Identity agent {endpoint}"
-        try:
-            answer = await self.http.request(
-                "GET", endpoint, timeout=self.timeout, headers={"Authorization": token, "Accept": "application/json"}
-            )
-        except HttpProblem as exc:
-            if exc.kind == TIMEOUT:
-                raise DeadlineExceeded(f"{where}: no answer within {self.timeout:g}s ({AGENT_HINT})", reason="AgentTimeout") from None
-            if exc.kind == CONNECT:
-                raise Unavailable(f"{where}: cannot connect: {exc.detail} ({AGENT_HINT})", reason="AgentUnreachable") from None
-            raise Unavailable(f"{where}: not a usable answer: {exc.detail}", reason="AgentBadAnswer") from None
+        answer = await self.requests.send("GET", where, endpoint, {"Authorization": token, "Accept": "application/json"})
         if not 200 <= answer.status < 300:
             raise _http_error(where, answer.status, answer.body, token)
         try:
@@ -100,8 +84,16 @@ class PodIdentityAgent:
         except (ValueError, RecursionError):
             raise Unavailable(f"{where}: the answer is not JSON", reason="AgentBadAnswer") from None
 
+    def _problem(self, exc: HttpProblem, where: str) -> GatewayError:
+        """The error of an agent request that got no usable answer, with a hint where the agent may be missing."""
+        if exc.kind == TIMEOUT:
+            return DeadlineExceeded(f"{where}: no answer within {self.requests.timeout:g}s ({AGENT_HINT})", reason="AgentTimeout")
+        if exc.kind == CONNECT:
+            return Unavailable(f"{where}: cannot connect: {exc.detail} ({AGENT_HINT})", reason="AgentUnreachable")
+        return Unavailable(f"{where}: not a usable answer: {exc.detail}", reason="AgentBadAnswer")
+
     async def aclose(self) -> None:
-        await self.http.aclose()
+        await self.requests.aclose()
 
 
 def _http_error(where: str, status: int, body: bytes, token: str) -> GatewayError:
