@@ -116,8 +116,8 @@ class GatewayServer:
             ]
         )
         self.servicer = ProviderServicer(settings)
-        # malformed bytes: InvalidArgument, not Unknown
-        add_provider_service(self.servicer, self.server, metrics.grpc_server)
+        # malformed bytes: InvalidArgument, not Unknown; an oversized Mount refused before it is decoded
+        add_provider_service(self.servicer, self.server, metrics.grpc_server, settings.request_limits)
         self.serving = False
 
     @classmethod

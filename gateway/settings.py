@@ -17,6 +17,7 @@ from gateway.budget import Budgets
 from gateway.limits import JmesLimits, YamlLimits
 from gateway.model import frozen_mapping
 from gateway.options import POSITIVE, Check, Option, at_least, parse_mode, parse_names
+from gateway.requestscan import RequestLimits
 
 T = TypeVar("T")
 
@@ -230,6 +231,11 @@ class Settings:
             yaml=YamlLimits(max_nodes=self.max_yaml_nodes),
             jmes=JmesLimits(max_work=self.max_jmespath_work, max_result=self.max_value_bytes),
         )
+
+    @property
+    def request_limits(self) -> RequestLimits:
+        """What a Mount request's raw bytes are held to before decoding (:mod:`gateway.requestscan`)."""
+        return RequestLimits(max_parameter_bytes=self.max_parameter_bytes)
 
     @property
     def socket_path(self) -> Path:

@@ -141,9 +141,11 @@ async def test_response_over_the_limit_is_resource_exhausted_with_sizes() -> Non
 
 
 async def test_large_requests_are_accepted() -> None:
-    fillers = {f"filler-{n}": "x" * (1536 * 1024) for n in range(4)}  # 6 MiB in all, each under the parameter budget
+    # over gRPC's default 4 MiB receive limit, each JSON field within its limit (--max-parameter-bytes + 512 KiB)
+    fillers = {f"filler-{n}": "x" * (1200 * 1024) for n in range(2)}
+    secrets = json.dumps({"filler": "y" * (2 * 1024 * 1024)})
     async with running_gateway(backends=[backend()]) as gw:
-        result = await gw.mount(mount_request([{"objectName": "c", "objectType": "fake"}], fillers))
+        result = await gw.mount(mount_request([{"objectName": "c", "objectType": "fake"}], fillers, secrets=secrets))
     assert result.files[0].contents == b"gamma"
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import grpc
 import pytest
 
+from gateway import wire
 from gateway.client import DriverClient, MountFailure
 from gateway.looplag import LoopLagMonitor
 from gateway.model import MountResult
@@ -98,3 +99,33 @@ async def test_malformed_protobuf_bytes_are_invalid_argument(method: str, data: 
         assert failure.value.code() is grpc.StatusCode.INVALID_ARGUMENT
         assert "is not a valid v1alpha1." in (failure.value.details() or "")
         assert (await gw.client.version(timeout=5)).runtime_name
+
+
+def large_attributes_last() -> bytes:
+    """A driver-shaped request, then a second ``attributes`` field (protobuf keeps the last) holding a 3 MiB parameter."""
+    small = wire.to_mount_request(victim_request()).SerializeToString()
+    large = wire.to_mount_request(mount_request("#" + "x" * (3 * 1024 * 1024), pod=ATTACKER_POD)).SerializeToString()
+    return small + large
+
+
+@pytest.mark.parametrize(
+    ("data", "fragments"),
+    [
+        pytest.param(large_attributes_last(), ('parameter "objects" is 3145729 bytes', "the limit of 2097152 bytes per parameter"),
+                     id="repeated-attributes-the-last-large"),
+        pytest.param(b"\x2a\x00" * 1_000_000, ("more than 8192 protobuf fields",), id="a-million-version-entries"),
+    ],
+)  # fmt: skip
+async def test_oversized_raw_requests_are_refused_before_decoding(data: bytes, fragments: tuple[str, ...], caplog: pytest.LogCaptureFixture) -> None:
+    async with running_gateway(backends=[store_backend()], settings=SETTINGS) as gw:
+        async with LoopLagMonitor() as lag, grpc.aio.insecure_channel(f"unix://{gw.socket_path}") as channel:
+            call = channel.unary_unary("/v1alpha1.CSIDriverProvider/Mount", request_serializer=bytes, response_deserializer=bytes)
+            with pytest.raises(grpc.aio.AioRpcError) as failure:
+                await call(data, timeout=30)
+            victim = await gw.mount(victim_request(), timeout=10)
+        assert failure.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+        for fragment in fragments:
+            assert fragment in (failure.value.details() or "")
+        assert "before decoding it" in caplog.text
+        assert len(victim.files) == 10
+        assert lag.max_lag < MAX_LOOP_LAG, f"the event loop was held {lag.max_lag:.3f}s"
