@@ -123,7 +123,7 @@ class Planner:
             return load_in_process(flavour, text, limits)
         seconds = self.budgets.max_parse_seconds
         try:
-            return self._workers.call(yamlflavour.load_named, flavour.name, text, limits, timeout=seconds)
+            return yamlflavour.joined(self._workers.call(yamlflavour.load_named_in_parts, flavour.name, text, limits, timeout=seconds))
         except WorkerTimeout:
             raise yaml11.YamlTooLarge(f"parsing the YAML took longer than {seconds:g}s (--max-parse-seconds)") from None
         except (WorkerCrashed, MemoryError):
