@@ -205,7 +205,10 @@ class AwsClients:
         if self._session is None:
             import botocore.session
 
+            from gateway_aws.modelloader import plugin_loader
+
             session = botocore.session.Session()
+            session.register_component("data_loader", plugin_loader(session.get_config_variable("data_path")))
             session.register_component("credential_provider", _PerCallResolver())
             # timestamps stay as AWS sent them: no answer field the plugin reads is one (an AssumeRole Expiration is
             # read by credentials.py), and turning every CreatedDate into a datetime was a fifth of a batch call's CPU

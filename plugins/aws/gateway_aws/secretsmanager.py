@@ -72,8 +72,9 @@ class SecretsManagerBackend(AwsBackend):
             return await self._get_many(session, [ObjectRef(name) for name in names])
         answers: dict[ObjectRef, Answer] = {}
         retry_single: list[ObjectRef] = []
+        found_by_id = _by_id(pages)
         for name in names:
-            found = _match_batch(name, pages)
+            found = found_by_id.get(name)
             if found is None or (isinstance(found, GatewayError) and found.retryable):
                 retry_single.append(ObjectRef(name))  # unaccounted for, or a per-id server error
             else:
@@ -117,20 +118,24 @@ def _pinned(ref: ObjectRef) -> bool:
     return bool(ref.version or ref.version_label)
 
 
-def _match_batch(name: str, answer: dict[str, Any]) -> Answer | None:
-    """The answer for requested id ``name``: its per-id error, or the value whose Name/ARN it names."""
-    for error in answer["Errors"]:
-        if error.get("SecretId") == name:
-            return from_code(str(error.get("ErrorCode") or "Unknown"), str(error.get("Message") or ""), "BatchGetSecretValue")
+def _by_id(answer: dict[str, Any]) -> dict[str, Answer]:
+    """What each id a mount may have asked for finds in one merged answer, indexed once (not scanned per id): its
+    per-id error first, else the first value whose ``Name`` or ``ARN`` it is, or whose ARN it is without the
+    6-character suffix AWS adds (``arn:...:secret:prod/db`` names ``arn:...:secret:prod/db-AbCdEf``)."""
+    values: dict[str, Answer] = {}
     for entry in answer["SecretValues"]:
-        if name in (entry.get("Name"), entry.get("ARN")) or _partial_arn(name, str(entry.get("ARN") or "")):
-            return _value(entry)
-    return None
-
-
-def _partial_arn(requested: str, arn: str) -> bool:
-    """``arn:...:secret:prod/db`` names ``arn:...:secret:prod/db-AbCdEf`` (AWS adds a 6-character suffix)."""
-    return requested.startswith("arn:") and arn.startswith(requested + "-") and len(arn) == len(requested) + 7
+        arn = entry.get("ARN")
+        partial = arn[:-7] if isinstance(arn, str) and arn[-7:-6] == "-" else ""
+        value = _value(entry)
+        for key in (entry.get("Name"), arn, partial if partial.startswith("arn:") else None):
+            if isinstance(key, str):
+                values.setdefault(key, value)
+    errors: dict[str, Answer] = {}
+    for error in answer["Errors"]:
+        secret_id = error.get("SecretId")
+        if isinstance(secret_id, str) and secret_id not in errors:
+            errors[secret_id] = from_code(str(error.get("ErrorCode") or "Unknown"), str(error.get("Message") or ""), "BatchGetSecretValue")
+    return values | errors
 
 
 def _value(entry: dict[str, Any]) -> Answer:
