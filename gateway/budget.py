@@ -34,22 +34,25 @@ DEFAULT_BUDGETS = Budgets()
 def oversized_parameters(parameters: Mapping[str, str], limit: int) -> list[str]:
     """Problems for every parameter longer than ``limit`` bytes (checked before anything parses them)."""
     return [
-        parameter_too_large(name, _utf8_length(value), limit) for name, value in parameters.items() if len(value) > limit // 4 and _utf8_length(value) > limit
-    ]
+        parameter_too_large(name, _utf8_length(value), limit)
+        for name, value in parameters.items()
+        if len(value) > limit // 4 and _utf8_length(value) > limit
+    ]  # fmt: skip
 
 
 def parameter_too_large(name: str, size: int, limit: int, *, exact: bool = True) -> str:
     """The problem of a parameter of ``size`` UTF-8 bytes (at least that many, unless ``exact``)."""
-    return (
-        f'parameter "{preview(name, 64)}" is {"" if exact else "at least "}{size} bytes, above the limit of {limit} bytes per parameter (--max-parameter-bytes)'
-    )
+    at_least = "" if exact else "at least "
+    return f'parameter "{preview(name, 64)}" is {at_least}{size} bytes, above the limit of {limit} bytes per parameter (--max-parameter-bytes)'
 
 
 def check_failover_locations(backend: str, locations: Sequence[str], limit: int) -> None:
     """Refuse more than ``limit`` failover locations (each one may cost a backend call and a client)."""
     failover = len(locations) - 1
     if failover > limit:
-        raise ResourceExhausted(f"backend {backend}: {failover} failover locations listed, the limit is {limit} (--max-failover-locations)")
+        raise ResourceExhausted(
+            f"backend {backend}: {failover} failover locations listed, the limit is {limit} (--max-failover-locations)"
+        )
 
 
 def check_derived_value(value: bytes, owner: str, limit: int) -> bytes:

@@ -167,7 +167,12 @@ def test_a_lone_surrogate_escape_counts_as_the_budget_counts_it() -> None:
         pytest.param(attributes('{"objects"' + " " * 100 + ':"' + "x" * 1001 + '"}'), None, id="long-whitespace-not-followed"),
         pytest.param(attributes('{"objects":"' + "x" * 1001 + "\\" * 64 + '\\""}'), None, id="long-backslash-run-not-followed"),
         pytest.param(attributes('{"objects":"' + '\\"' * (MAX_JSON_STEPS + 1) + '"}'), None, id="escaped-quote-flood-not-followed"),
-        pytest.param(attributes('{"objects":"' + "\\n" * (MAX_JSON_STEPS + 1000) + '"}'), 'parameter "objects" is at least', id="escape-flood-a-lower-bound"),
+        pytest.param(
+            attributes('{"objects":"' + "\\n" * (MAX_JSON_STEPS + 1000) + '","z":"more"}'),
+            # 5096 escapes (5096 bytes decoded): 4094 counted exactly, the other 1002 at their worst (6 bytes for 1)
+            'parameter "objects" is at least 1088 bytes',
+            id="escape-flood-a-lower-bound-and-the-walk-stops-after-it",
+        ),
         pytest.param(
             field(2, json.dumps({"PLANTED-key": "PLANTED" * 100_000}).encode()),
             "the Mount request's secrets field is 700019 bytes",

@@ -113,7 +113,7 @@ def large_attributes_last() -> bytes:
     [
         pytest.param(large_attributes_last(), ('parameter "objects" is 3145729 bytes', "the limit of 2097152 bytes per parameter"),
                      id="repeated-attributes-the-last-large"),
-        pytest.param(b"\x2a\x00" * 1_000_000, ("more than 8192 protobuf fields",), id="a-million-version-entries"),
+        pytest.param(b"\x2a\x00" * 1_000_000, ("more than 32768 protobuf fields",), id="a-million-version-entries"),
     ],
 )  # fmt: skip
 async def test_oversized_raw_requests_are_refused_before_decoding(data: bytes, fragments: tuple[str, ...], caplog: pytest.LogCaptureFixture) -> None:
