@@ -70,7 +70,6 @@ class ObjectLayout:
 
     @classmethod
     def of(cls, objects: Sequence[ObjectSpec], translation: str | None, checked_names: Sequence[str]) -> ObjectLayout:
-        positions: dict[str, list[int]] = {}
         direct = True  # until a file is found that the value stages must make
         owners: list[int] = []
         fields: list[tuple[str, ...] | None] = []
@@ -80,7 +79,6 @@ class ObjectLayout:
         expands = evaluates = False
         translate = paths.translate
         for position, obj in enumerate(objects):
-            positions.setdefault(obj.backend, []).append(position)
             expands = expands or obj.expand is not None
             direct = direct and obj.encoding not in DECODERS
             if direct:
@@ -99,13 +97,18 @@ class ObjectLayout:
                     files.append(translate(entry.alias, translation))
                     modes.append(entry.file_permission if entry.file_permission is not None else obj.file_permission)
                     names.append(entry.alias)
-        backends = tuple(
-            BackendObjects(name, tuple(where), tuple(objects[p].item_at(0) for p in where)) for name, where in positions.items()
-        )
         files_expected = float("inf") if expands else float(len(objects) + sum(len(obj.jmes) for obj in objects))
         known = direct and not expands and tuple(checked_names) == tuple(names)
         layout = DirectFiles(tuple(owners), tuple(fields), tuple(files), tuple(modes)) if known else None
-        return cls(backends, layout, files_expected, evaluates)
+        return cls(backend_objects(objects), layout, files_expected, evaluates)
+
+
+def backend_objects(objects: Sequence[ObjectSpec]) -> tuple[BackendObjects, ...]:
+    """Each backend's objects, in the order of the first of each, with the items asked for at its primary location."""
+    positions: dict[str, list[int]] = {}
+    for position, obj in enumerate(objects):
+        positions.setdefault(obj.backend, []).append(position)
+    return tuple(BackendObjects(name, tuple(where), tuple(objects[p].item_at(0) for p in where)) for name, where in positions.items())
 
 
 def direct_rows(

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from gateway.errors import GatewayError
 from gateway.text import preview
@@ -125,9 +125,12 @@ class ObjectRef:
         return self.name
 
 
-@dataclass(frozen=True)
-class JmesEntry:
-    """One ``jmesPath`` entry: a JSON value extracted from the object into its own file."""
+class JmesEntry(NamedTuple):
+    """One ``jmesPath`` entry: a JSON value extracted from the object into its own file.
+
+    A named tuple, not a dataclass: a large class has tens of thousands, and a tuple is built (and
+    unpickled) at a fraction of the cost, and holds no ``__dict__`` the collector walks.
+    """
 
     path: str
     alias: str

@@ -98,6 +98,7 @@ def parse_objects(
     default_type: str = "",
     yaml_limits: yaml11.YamlLimits = yaml11.DEFAULT_LIMITS,
     load: Loader | None = None,
+    deferred_checks: list[tuple[int, int]] | None = None,
 ) -> ParsedObjects:
     """Parse ``objects``, ``pathTranslation`` and ``failoverMode`` from SecretProviderClass parameters,
     read in ``dialect``.
@@ -105,6 +106,10 @@ def parse_objects(
     An object without ``objectType`` goes to the backend that claims its name, else to the
     default type: the ``defaultObjectType`` parameter, else ``default_type`` (the server's),
     else the dialect's — so classes written for a single-backend provider work unchanged.
+
+    With ``deferred_checks``, each object's :meth:`~gateway.backend.Backend.check_object` is not called but noted
+    there as ``(where its problems go in the problems list, the object's position)`` (for a parse in a worker
+    process, where the backends are stand-ins: :mod:`gateway.parsetransfer`).
     """
     result = ParsedObjects(dialect=dialect.name)
     try:
@@ -121,7 +126,7 @@ def parse_objects(
         result.over_limit = True
         return result
     default_type = parameters.get("defaultObjectType", "") or default_type or dialect.default_object_type
-    parser = _DescriptorParser(registry, result, dialect, strict=strict, default_type=default_type)
+    parser = _DescriptorParser(registry, result, dialect, strict=strict, default_type=default_type, deferred_checks=deferred_checks)
     with gcpolicy.paused():
         for index, entry in enumerate(entries):
             parser.parse(index, entry)
@@ -197,8 +202,18 @@ class _DescriptorParser:
     once); :meth:`parse` resets the per-object state.
     """
 
-    def __init__(self, registry: BackendRegistry, result: ParsedObjects, dialect: Dialect, *, strict: bool, default_type: str) -> None:
+    def __init__(
+        self,
+        registry: BackendRegistry,
+        result: ParsedObjects,
+        dialect: Dialect,
+        *,
+        strict: bool,
+        default_type: str,
+        deferred_checks: list[tuple[int, int]] | None = None,
+    ) -> None:
         self.default_type = default_type
+        self.deferred_checks = deferred_checks
         self.registry = registry
         self.dialect = dialect
         self.as_text = dialect.yaml.text
@@ -244,8 +259,11 @@ class _DescriptorParser:
             spec = ObjectSpec(index, backend.name, ObjectRef(name), object_type=object_type)
         else:
             spec = self.spec(index, fields, name, object_type, backend)
-        for message in backend.check_object(spec):
-            self.problem(message)
+        if self.deferred_checks is None:
+            for message in backend.check_object(spec):
+                self.problem(message)
+        else:
+            self.deferred_checks.append((len(self.result.problems), len(self.result.objects)))
         if self.unknown:
             self.report_unknown_keys(backend)
         self.result.objects.append(spec)

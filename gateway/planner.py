@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import pickle
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from gateway import yaml11, yamlflavour
+from gateway import parsetransfer, yaml11
 from gateway.backend import Backend, BackendRegistry
 from gateway.budget import DEFAULT_BUDGETS, Budgets, check_failover_locations, oversized_parameters
-from gateway.dialect import DIALECT_PARAMETER, DialectRegistry
+from gateway.dialect import DIALECT_PARAMETER, Dialect, DialectRegistry
 from gateway.errors import GatewayError, InvalidArgument, ResourceExhausted, Unavailable
 from gateway.layout import ObjectLayout
 from gateway.model import MountPlan, MountRequest, ObjectSpec
@@ -79,8 +80,9 @@ class Planner:
         """Stop the parse workers."""
         self._workers.close()
 
-    def parse(self, parameters: Mapping[str, str], *, load: Loader = load_in_process) -> ParsedObjects:
-        """Static parsing and validation, no I/O (also what ``secrets-gateway validate`` runs).
+    def parse(self, parameters: Mapping[str, str], *, in_worker: bool = False) -> ParsedObjects:
+        """Static parsing and validation, no I/O (also what ``secrets-gateway validate`` runs); ``in_worker``:
+        in a worker process (:mod:`gateway.parsetransfer`), from a thread.
 
         The result is shared between callers: treat it as read-only.
         """
@@ -96,19 +98,13 @@ class Planner:
         key = ParseCache.key(texts)
         parsed = self._parsed.get(key)
         if parsed is None:
-            parsed = parse_objects(
-                parameters,
-                self.registry,
-                dialect=dialect,
-                strict=self.strict,
-                max_objects=self.max_objects,
-                default_type=self.default_type,
-                yaml_limits=self.budgets.yaml,
-                load=load,
-            )
+            if in_worker:
+                parsed = self._parse_in_worker({name: parameters[name] for name in names if name in parameters}, dialect)
+            else:
+                parsed = self._parse_here(parameters, dialect)
             if not parsed.problems:
-                # with the parse: off the event loop when the text is large (it is a step per file)
-                parsed.layout = ObjectLayout.of(parsed.objects, parsed.translation, parsed.checked_names)
+                if parsed.layout is None:  # with the parse: off the event loop when the text is large (a step per file)
+                    parsed.layout = ObjectLayout.of(parsed.objects, parsed.translation, parsed.checked_names)
                 self._parsed.put(key, parsed, parsed.kept_bytes(sum(map(len, texts))))
         return parsed
 
@@ -116,21 +112,42 @@ class Planner:
         """:meth:`parse` for a mount: a large ``objects`` text never holds the event loop (design principle 9)."""
         if len(parameters.get("objects", "")) <= OFF_LOOP_TEXT_BYTES:
             return self.parse(parameters)
-        return await asyncio.to_thread(self.parse, parameters, load=self._load_in_worker)
+        return await asyncio.to_thread(self.parse, parameters, in_worker=True)
 
-    def _load_in_worker(self, flavour: YamlFlavour, text: str, limits: YamlLimits) -> Any:
-        if yamlflavour.FLAVOURS.get(flavour.name) is not flavour:  # a plugin's flavour: the worker does not have it
-            return load_in_process(flavour, text, limits)
+    def _parse_here(self, parameters: Mapping[str, str], dialect: Dialect, load: Loader = load_in_process) -> ParsedObjects:
+        return parse_objects(
+            parameters,
+            self.registry,
+            dialect=dialect,
+            strict=self.strict,
+            max_objects=self.max_objects,
+            default_type=self.default_type,
+            yaml_limits=self.budgets.yaml,
+            load=load,
+        )
+
+    def _parse_in_worker(self, parameters: Mapping[str, str], dialect: Dialect) -> ParsedObjects:
+        """The parse in a worker process, within ``--max-parse-seconds``; in this thread for a dialect a worker cannot
+        have (a plugin's YAML flavour) or when no worker starts."""
+        if not parsetransfer.transferable(dialect):
+            return self._parse_here(parameters, dialect)
         seconds = self.budgets.max_parse_seconds
+        job = parsetransfer.ParseJob(
+            parameters, parsetransfer.Routing.of(self.registry), dialect, self.strict, self.max_objects, self.default_type, self.budgets.yaml
+        )
         try:
-            return yamlflavour.joined(self._workers.call(yamlflavour.load_named_in_parts, flavour.name, text, limits, timeout=seconds))
+            reply = self._workers.call(parsetransfer.parse_job, pickle.dumps(job, pickle.HIGHEST_PROTOCOL), timeout=seconds)
         except WorkerTimeout:
-            raise yaml11.YamlTooLarge(f"parsing the YAML took longer than {seconds:g}s (--max-parse-seconds)") from None
+            return self._parse_here(parameters, dialect, _refusing(f"parsing the YAML took longer than {seconds:g}s (--max-parse-seconds)"))
         except (WorkerCrashed, MemoryError):
-            raise yaml11.YamlTooLarge("parsing the YAML ran out of memory") from None
-        except WorkerUnavailable as exc:
+            return self._parse_here(parameters, dialect, _refusing("parsing the YAML ran out of memory"))
+        except (WorkerUnavailable, parsetransfer.JobNotLoadable) as exc:
             log.warning("parsing in this thread instead: %s", exc)
-            return load_in_process(flavour, text, limits)
+            return self._parse_here(parameters, dialect)
+        if isinstance(reply, parsetransfer.Document):  # routing needs the backends' own code
+            document = reply.document()
+            return self._parse_here(parameters, dialect, lambda flavour, text, limits: document)
+        return parsetransfer.received(reply, self.registry)
 
     async def plan(self, request: MountRequest) -> tuple[MountPlan, list[str]]:
         """The plan for ``request`` and the warnings found; raise one error for all problems."""
@@ -186,6 +203,15 @@ class Planner:
             failed = "; ".join(failure.describe() for failure in self.load_failures)
             return Unavailable(f"{message}; these object types may belong to a plugin that failed to load: {failed}")
         return InvalidArgument(message)
+
+
+def _refusing(reason: str) -> Loader:
+    """A loader that refuses the text with ``reason`` (what the worker found), as :class:`~gateway.yaml11.YamlTooLarge`."""
+
+    def load(flavour: YamlFlavour, text: str, limits: YamlLimits) -> Any:
+        raise yaml11.YamlTooLarge(reason)
+
+    return load
 
 
 def check_locations(

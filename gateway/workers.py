@@ -201,7 +201,7 @@ def _serve(connection: Connection) -> None:
     """A worker's loop: run calls until the pipe closes; exceptions go back to the caller."""
     _limit_memory()
     _lower_priority()
-    import gateway.yamlflavour  # noqa: F401 - what parse calls need, loaded before the worker says it is ready
+    import gateway.parsetransfer  # noqa: F401 - what parse calls need, loaded before the worker says it is ready
     from gateway import gcpolicy
 
     gcpolicy.settle_after_startup()  # the interpreter and its imports: no collection walks them again

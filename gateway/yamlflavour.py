@@ -21,7 +21,6 @@ never what).
 from __future__ import annotations
 
 import math
-import pickle
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -167,21 +166,3 @@ def load_named(name: str, text: str, limits: yaml11.YamlLimits) -> Any:
     """``FLAVOURS[name].load`` within ``limits`` (picklable: what the planner's worker processes run)."""
     return FLAVOURS[name].load(text, limits=limits)
 
-
-def load_named_in_parts(name: str, text: str, limits: yaml11.YamlLimits) -> tuple[bool, Any]:
-    """:func:`load_named` as a worker sends it back: ``(True, parts)`` for a list, one pickle per entry, else
-    ``(False, document)``; :func:`joined` undoes it.
-
-    The caller's process unpickles a reply in one call that holds the interpreter lock throughout (~15 ms for a
-    1.4 MB class, against the event loop); unpickled one entry at a time, the lock can change hands between entries.
-    """
-    document = load_named(name, text, limits)
-    if not isinstance(document, list):
-        return False, document
-    return True, [pickle.dumps(entry, pickle.HIGHEST_PROTOCOL) for entry in document]
-
-
-def joined(reply: tuple[bool, Any]) -> Any:
-    """The document of a :func:`load_named_in_parts` reply."""
-    in_parts, value = reply
-    return [pickle.loads(part) for part in value] if in_parts else value

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway import yaml11, yamlflavour
+from gateway import yaml11
 from gateway.workers import WorkerCrashed, WorkerPool, WorkerTimeout
 
 
@@ -71,18 +71,3 @@ def _hold(started: Path, release: Path) -> str:
         time.sleep(0.01)
     return "released"
 
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        pytest.param("- {objectName: a, jmesPath: [{path: p, objectAlias: x}]}\n- b\n- 0600\n", id="list"),
-        pytest.param("- &a {objectName: a}\n- *a\n", id="shared-entry"),
-        pytest.param("objectName: a\n", id="mapping"),
-        pytest.param("", id="empty"),
-    ],
-)
-def test_a_list_document_comes_back_entry_by_entry_unchanged(pool: WorkerPool, text: str) -> None:
-    for flavour in yamlflavour.FLAVOURS.values():
-        reply = pool.call(yamlflavour.load_named_in_parts, flavour.name, text, yaml11.DEFAULT_LIMITS, timeout=60)
-        expected = flavour.load(text)
-        assert yamlflavour.joined(reply) == expected and reply[0] == isinstance(expected, list)
