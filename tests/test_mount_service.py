@@ -12,7 +12,7 @@ from gateway.errors import DeadlineExceeded, Internal, InvalidArgument, Resource
 from gateway.layout import direct_rows
 from gateway.log import JsonFormatter
 from gateway.model import MountRequest
-from gateway.mount import OFF_LOOP_FILES
+from gateway.mount import DIRECT_FILES_PER_TURN
 from gateway.settings import Settings
 from gateway.testing import PodContext, mount_request, start_gateway
 from tests.support import ScriptedBackend
@@ -225,9 +225,9 @@ async def test_the_response_limit_names_the_largest_files(objects: list[dict[str
     assert 'largest files: "app_db" (300 bytes), "api.key" (200 bytes), "cert" (100 bytes)' in caught.value.message
 
 
-async def test_a_large_direct_class_is_made_on_the_loop_a_few_hundred_files_per_turn(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_large_direct_class_is_made_on_the_loop_a_hundred_files_per_turn(monkeypatch: pytest.MonkeyPatch) -> None:
     gateway = gateway_with(ScriptedBackend(name="fake", default=(b'{"user": "u"}', "1")))
-    objects = [{"objectName": f"s{i}", "objectType": "fake", "jmesPath": [{"path": "user", "objectAlias": f"u{i}"}]} for i in range(OFF_LOOP_FILES)]
+    objects = [{"objectName": f"s{i}", "objectType": "fake", "jmesPath": [{"path": "user", "objectAlias": f"u{i}"}]} for i in range(DIRECT_FILES_PER_TURN)]
     turns, seen = 0, []
 
     def spied(files, *args):  # type: ignore[no-untyped-def]
@@ -244,5 +244,5 @@ async def test_a_large_direct_class_is_made_on_the_loop_a_few_hundred_files_per_
     other = asyncio.create_task(other_mount())
     result = await gateway.service.mount(mount_request(objects))
     other.cancel()
-    assert result.file_count == 2 * OFF_LOOP_FILES and [size for size, _ in seen] == [OFF_LOOP_FILES, OFF_LOOP_FILES]
+    assert result.file_count == 2 * DIRECT_FILES_PER_TURN and [size for size, _ in seen] == [DIRECT_FILES_PER_TURN, DIRECT_FILES_PER_TURN]
     assert seen[1][1] > seen[0][1]  # the other task ran between the two turns
