@@ -12,8 +12,9 @@ and the gateway on a small machine — repeats one attack of ``tests/adversarial
 victim alone), the worst ``Version`` latency, the gateway's peak RSS (and its worker processes'), and the
 attack's outcomes — every one must be the attack's expected status, never Internal.
 
-Before that, each attack runs alone for 2 s: the gateway's CPU per attack (its own process; its worker
-processes' in brackets) is what the attacker takes from everyone, and does not depend on outside load.
+Before that, each attack runs alone for 2 s: the gateway's CPU per attack (its own process; in brackets its
+event-loop thread's share, the time the interpreter lock was held against every other mount, and its worker
+processes') is what the attacker takes from everyone, and does not depend on outside load.
 Each attack then runs ``--seconds`` more in bursts of at least ``--burst`` seconds, each followed by a rest
 as long as the burst, while the victim keeps mounting: its mounts that overlap a burst are "under attack",
 the others "between bursts". Both sets are taken side by side, a fraction of a second apart, so load from
@@ -88,14 +89,17 @@ class Gateway:
             return 0.0, 0.0
         return own / 2**20, workers / 2**20
 
-    def cpu_seconds(self) -> tuple[float, float]:
-        """(the gateway process, its live worker processes) CPU seconds used so far, user and system."""
+    def cpu_seconds(self) -> tuple[float, float, float]:
+        """(the gateway process, its event-loop thread, its live worker processes) CPU seconds used so far, user and
+        system. The loop thread's share is what held the interpreter lock against every other mount; the rest of the
+        process's is mostly gRPC's core threads reading the socket, outside it."""
         try:
             own = sum(self.ps.cpu_times()[:2])
+            loop = sum(thread.user_time + thread.system_time for thread in self.ps.threads() if thread.id == self.ps.pid)
             workers = sum(sum(child.cpu_times()[:2]) for child in self.ps.children(recursive=True))
         except psutil.NoSuchProcess:
-            return 0.0, 0.0
-        return own, workers
+            return 0.0, 0.0, 0.0
+        return own, loop, workers
 
     def stop(self) -> None:
         self.process.terminate()
@@ -247,7 +251,7 @@ async def run(seconds: float, only: list[str], burst: float) -> int:
         base_median, base_p99 = statistics.median(baseline.victim), percentile(baseline.victim, 0.99)
         print(f"baseline (victim alone, {len(baseline.victim)} mounts): median {ms(base_median)} ms, p99 {ms(base_p99)} ms, "
               f"max Version {ms(max(baseline.version))} ms, gateway RSS {baseline.rss:.1f} MiB")
-        print("| attack | attack outcomes | gateway CPU ms per attack, attacker alone (workers') | victim mounts | victim median ms "
+        print("| attack | attack outcomes | gateway CPU ms per attack, attacker alone (event-loop thread; workers') | victim mounts | victim median ms "
               "| victim p99 ms (x baseline) | interleaved victim p99 ms: under attack / between bursts (x) "
               "| max Version ms | gateway peak RSS MiB | workers' RSS MiB | targets |")
         print("|---|---|---|---|---|---|---|---|---|---|---|")
@@ -270,9 +274,9 @@ async def run(seconds: float, only: list[str], burst: float) -> int:
             )  # fmt: skip
             failures += not met
             attacks = sum(alone.outcomes.values()) or 1
-            own_cpu, worker_cpu = ((after - before) * 1000 / attacks for after, before in zip(cpu_after, cpu_before, strict=True))
+            own_cpu, loop_cpu, worker_cpu = ((after - before) * 1000 / attacks for after, before in zip(cpu_after, cpu_before, strict=True))
             shown = ", ".join(f"{count} {code}" for code, count in sorted(attacker.outcomes.items()))
-            print(f"| {attack_id} | {shown} | {own_cpu:.1f} ({max(0.0, worker_cpu):.1f}) | {len(phase.victim)} ({phase.victim_failures} failed) "
+            print(f"| {attack_id} | {shown} | {own_cpu:.1f} ({loop_cpu:.1f}; {max(0.0, worker_cpu):.1f}) | {len(phase.victim)} ({phase.victim_failures} failed) "
                   f"| {ms(statistics.median(phase.victim or [0.0]))} | {ms(p99)} ({p99 / base_p99:.1f}x) "
                   f"| {ms(during_p99)} / {ms(between_p99)} ({ratio:.1f}x; {len(during)}/{len(between)} mounts) | {ms(worst_version)} "
                   f"| {rss:.1f} | {worker_rss:.1f} | {'met' if met else 'MISSED'} |", flush=True)

@@ -37,7 +37,7 @@ MAX_BACKSLASH_RUN = 64  # looked back over before a quote, to tell an escaped on
 #: a key longer than this is not a parameter name the scan reports (the decoder and the budget judge it)
 MAX_KEY_BYTES = 1024
 _SPACE = b" \t\n\r"
-HEX_DIGITS = b"0123456789abcdefABCDEF"
+_HEX_DIGITS = b"0123456789abcdefABCDEF"
 _VARINT, _FIXED64, _LENGTH_DELIMITED, _START_GROUP, _END_GROUP, _FIXED32 = range(6)
 _STRING_TAGS = frozenset(number << 3 | _LENGTH_DELIMITED for number in FIELD_NAMES)
 
@@ -51,8 +51,8 @@ class RequestLimits:
 
     @property
     def max_field_bytes(self) -> int:
-        """The largest ``attributes`` (or ``secrets``) text: a class's parameters must fit etcd (1.5 MiB, as
-        JSON escaped as the driver escapes it), under ``--max-parameter-bytes``; the rest is the pod's."""
+        """The largest ``attributes`` (or ``secrets``) text: a class is stored as JSON in etcd (1.5 MiB), so its
+        parameters' JSON stays under ``--max-parameter-bytes``; the rest is the pod's (docs/reliability.md)."""
         return self.max_parameter_bytes + POD_ALLOWANCE
 
 
@@ -264,6 +264,6 @@ class _JsonWalk:
 
 def _hex(data: bytes, pos: int) -> int:
     digits = data[pos : pos + 4]
-    if len(digits) != 4 or digits.strip(HEX_DIGITS):
+    if len(digits) != 4 or digits.strip(_HEX_DIGITS):
         raise CannotJudge
     return int(digits, 16)

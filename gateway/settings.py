@@ -87,7 +87,7 @@ MAX_RESPONSE_BYTES = Option(
 MAX_REQUEST_BYTES = Option(
     "max-request-bytes", int, 8 * 1024 * 1024,
     "largest Mount request accepted on the socket; gRPC refuses a larger one before it is decoded "
-    "(a class holds at most 1.5 MiB in etcd, the pod's volume attributes and nodePublishSecretRef a little more)",
+    "(each of its attributes and secrets is held to --max-parameter-bytes + 512 KiB before decoding, too)",
     check=at_least(1), commands=SERVE,
 )  # fmt: skip
 MAX_PARAMETER_BYTES = Option(
