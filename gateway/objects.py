@@ -476,10 +476,13 @@ class _DescriptorParser:
         if not found:
             return EMPTY_MAPPING  # read-only, so shared
         options = {}
-        for key in found:
+        for key in sorted(found):  # problems in the same order in every process (a set's order follows the hash seed)
             value = fields[key]
             if key in structured and isinstance(value, (dict, list)):
-                options[key] = json.dumps(self.dialect.yaml.data(value), sort_keys=True, default=str)
+                try:
+                    options[key] = json.dumps(self.dialect.yaml.data(value), sort_keys=True, default=str)
+                except TypeError:  # keys that do not sort together: a string beside an unquoted number or yes/no
+                    self.problem(f"{LOAD_ERROR}: field {spelled[key]} holds a mapping whose keys mix strings and other scalars: quote them")
             else:
                 options[key] = self.text(fields, spelled[key])
         return frozen_mapping(options)

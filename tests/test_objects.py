@@ -7,10 +7,12 @@ import textwrap
 
 import pytest
 
+from gateway.dialect import Dialect
 from gateway.model import ExpandMode, FailoverMode, ObjectRef
 from gateway.objects import parse_objects
 from gateway.planner import check_locations
-from tests.support import routing_like
+from gateway.yamlflavour import GO_YAML_V2
+from tests.support import ScriptedBackend, registry_of, routing_like
 
 
 def parse(objects: str, **parameters: str):
@@ -356,3 +358,28 @@ def test_summary_names_every_object_with_a_problem(count: int, expected_tail: st
     message = summarize(problems)
     assert message.count("Invalid objectType") == min(count, 5)
     assert expected_tail in message
+
+
+class _GoYamlV2(Dialect):
+    name = "go-yaml-v2-test"
+    yaml = GO_YAML_V2
+
+
+@pytest.mark.parametrize(
+    ("tags", "expected"),
+    [
+        pytest.param("{b: 1, a: [2]}", {"tags": '{"a": [2], "b": 1}'}, id="strings"),
+        pytest.param("{n: 1, a: 2}", None, id="string-beside-unquoted-no"),
+        pytest.param("{1: a, 2: b}", {"tags": '{"1": "a", "2": "b"}'}, id="numbers"),
+    ],
+)
+def test_a_structured_option_is_json_or_a_problem_never_a_crash(tags: str, expected: dict[str, str] | None) -> None:
+    backend = ScriptedBackend(name="tagged", object_options=frozenset({"tags"}))
+    backend.structured_options = frozenset({"tags"})
+    parsed = parse_objects({"objects": f"- {{objectName: x, objectType: tagged, tags: {tags}}}\n"}, registry_of(backend), dialect=_GoYamlV2())
+    if expected is None:
+        assert parsed.problems == [
+            'objects[0] "x": Failed to load SecretProviderClass: field tags holds a mapping whose keys mix strings and other scalars: quote them'
+        ]
+    else:
+        assert parsed.problems == [] and dict(parsed.objects[0].options) == expected

@@ -76,6 +76,7 @@ PROBLEMS = """\
 - objectType: plain
 - {objectName: six, objectType: plain, objectAlias: one}
 - {objectName: seven, objectType: plain, objectVersionLabel: l7}
+- {objectName: eight, objectType: plain, tags: {"1": a, 2: b}, region: [x]}
 """
 
 COLLISIONS = """\
