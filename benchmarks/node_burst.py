@@ -1,6 +1,7 @@
 """Node-scale burst: 110 pods of one Deployment mount the same SecretProviderClass at once.
 
     uv run python benchmarks/node_burst.py [--pods 110] [--secrets 20] [--latency-ms 20] [--only identities|cache]
+                                           [--moto-per-service 2]
 
 Identities (issue 14): the gateway on default settings (only the socket directory and kubeconfig given), 110 pods
 with 110 distinct ServiceAccounts (IRSA, spread over 10 namespaces as on a mixed node) and 110 pods of one shared
@@ -8,7 +9,17 @@ ServiceAccount, each mounting once cold (a fresh process) and once more warm (th
 Printed per round: successes, wall time, AWS calls (BatchGetSecretValue + GetSecretValue), STS calls, Kubernetes
 calls (ServiceAccount GETs, LIST, WATCH), the gateway's peak RSS so far and its CPU seconds (per pod too). The
 Kubernetes API is the in-process FakeKubernetes (LIST + WATCH like the real one; the watch itself is tested against
-the real kube-apiserver in tests/e2e). Target: 110/110 in every round.
+the real kube-apiserver in tests/e2e). Targets: 110/110 in every round; for 110 distinct identities, wall <= 1 s and
+CPU per new-identity mount <= 5 ms.
+
+The peers are kept apart as on a node: the driver's gRPC client runs in a process of its own (the real driver is a
+Go process), and STS and Secrets Manager are moto servers of their own, ``--moto-per-service`` each, the counting
+proxy sending each service's calls to its servers in turn — AWS serves every service from a fleet of its own,
+where one moto process for both serves each call of the burst in turn on one interpreter lock, at several ms of
+CPU per call. Every peer still shares this machine's CPUs with the gateway, so the split of each round's CPU
+seconds is printed too — the gateway (and its event loop alone), moto (and its busiest server), the driver, and
+this process (the proxy adding the 20 ms, the Kubernetes API) — with the floor those seconds put under the wall
+time, and moto's own CPU per call of each kind a new identity makes.
 
 Every gateway process runs from compiled bytecode, as the image ships it (benchmarks/startup.py's cache, filled by one
 uncounted process first): this development environment sets PYTHONDONTWRITEBYTECODE=1, under which the warm-up thread
@@ -31,13 +42,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import multiprocessing
 import os
 import secrets as tokens
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import boto3
 import psutil
 from startup import bytecode_environment  # benchmarks/startup.py: the image's compiled bytecode
 
@@ -46,7 +61,7 @@ from gateway.model import MountResult
 from gateway.request import RawMountRequest
 from gateway.testing import PodContext, mount_request
 from gateway_aws.identity import IRSA_AUDIENCE
-from gateway_aws.testing import PRIMARY, AwsWorld
+from gateway_aws.testing import PRIMARY, AwsWorld, MotoServer
 
 
 @dataclass
@@ -106,6 +121,37 @@ async def compile_bytecode(world: AwsWorld) -> None:
 
 
 @dataclass
+class Cpu:
+    """CPU seconds (utime + stime) of each process of a round."""
+
+    gateway: float  # all its threads
+    gateway_loop: float  # its main thread: the event loop, where its own AWS calls and every mount run
+    motos: tuple[float, ...]  # each moto server
+    driver: float  # the driver's gRPC client, a process of its own
+    harness: float  # this process: the counting proxy (20 ms per call) and the Kubernetes API
+
+    @property
+    def moto(self) -> float:
+        return sum(self.motos)
+
+    @property
+    def moto_busiest(self) -> float:
+        """The busiest moto server's (one interpreter lock: its CPU is a floor of the round's wall)."""
+        return max(self.motos)
+
+    @property
+    def total(self) -> float:
+        return self.gateway + self.moto + self.driver + self.harness
+
+    def since(self, before: Cpu) -> Cpu:
+        return Cpu(
+            self.gateway - before.gateway, self.gateway_loop - before.gateway_loop,
+            tuple(a - b for a, b in zip(self.motos, before.motos, strict=True)), self.driver - before.driver,
+            self.harness - before.harness,
+        )  # fmt: skip
+
+
+@dataclass
 class Round:
     label: str
     ok: int
@@ -114,11 +160,101 @@ class Round:
     sts: int
     kube: dict[str, int]
     peak_rss_mib: float
-    cpu_seconds: float
+    cpu: Cpu
+
+    @property
+    def cpu_seconds(self) -> float:
+        return self.cpu.gateway
 
 
 NO_WATCH = "no watch"
 KUBE_CALLS = {"SA GET": ("/serviceaccounts/", "GET"), "LIST": ("/api/v1/serviceaccounts", "LIST"), "WATCH": ("/api/v1/serviceaccounts", "WATCH")}
+
+
+def cpu_of(pid: int, thread: int | None = None) -> float:
+    """CPU seconds of a process (or of one of its threads) from /proc."""
+    stat = Path(f"/proc/{pid}/task/{thread}/stat" if thread else f"/proc/{pid}/stat").read_text()
+    fields = stat.rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def drive(socket_path: str, requests: list[RawMountRequest]) -> tuple[float, list[str]]:
+    """The driver's side of a round, in a process of its own (the real driver is a Go process of its own, not this
+    benchmark's): every request at once over one channel; the wall time in ms and the failures' texts."""
+
+    async def mount_all() -> tuple[float, list[str]]:
+        async with DriverClient(socket_path) as client:
+            await client.version()  # the channel is up before the clock starts
+            started = time.perf_counter()
+            results = await asyncio.gather(*(client.mount(r) for r in requests), return_exceptions=True)
+            wall = (time.perf_counter() - started) * 1000
+        return wall, [str(r) if isinstance(r, MountFailure) else repr(r) for r in results if isinstance(r, BaseException)]
+
+    return asyncio.run(mount_all())
+
+
+class Peers:
+    """The round's peers as apart as on a node: the driver in its own process, and moto as one server per AWS service
+    (``per_service`` each: STS and Secrets Manager are fleets of their own, serving calls side by side, where one moto
+    process for both serves every call of the burst in turn on one interpreter lock). The world's moto, already
+    seeded, is the first Secrets Manager server; the others get the same secrets."""
+
+    def __init__(self, world: AwsWorld, per_service: int, secrets: dict[str, str]) -> None:
+        self.world = world
+        self.sts = [MotoServer().start() for _ in range(per_service)]
+        self.secretsmanager = [world.moto, *(MotoServer().start() for _ in range(per_service - 1))]
+        for server in self.secretsmanager[1:]:
+            seeding = direct_client(server, "secretsmanager")
+            for name, value in secrets.items():
+                seeding.create_secret(Name=name, SecretString=value)
+        for server in self.sts:  # moto loads a service's code with its first call: not in a measured round
+            web_identity(direct_client(server, "sts"), "warm-up")
+        for server in self.secretsmanager:
+            direct_client(server, "secretsmanager").batch_get_secret_value(SecretIdList=list(secrets))
+        world.proxy.route("sts", *(server.url for server in self.sts))
+        world.proxy.route("secretsmanager", *(server.url for server in self.secretsmanager))
+        self.driver = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+        self.driver_pid = self.driver.submit(os.getpid).result()
+
+    @property
+    def motos(self) -> list[MotoServer]:
+        return [*self.sts, *self.secretsmanager]
+
+    def moto_call_cpu(self, secret_ids: list[str], calls: int = 50) -> dict[str, float]:
+        """moto's CPU ms per call of the two kinds a new identity's mount makes (sequential, straight to one server)."""
+        sts, sm = self.sts[0], self.secretsmanager[0]
+        sts_client, sm_client = direct_client(sts, "sts"), direct_client(sm, "secretsmanager")
+        figures = {}
+        for label, server, call in (
+            ("AssumeRoleWithWebIdentity", sts, lambda n: web_identity(sts_client, f"probe-{n}")),
+            (f"BatchGetSecretValue ({len(secret_ids)} secrets)", sm, lambda n: sm_client.batch_get_secret_value(SecretIdList=secret_ids)),
+        ):
+            before = cpu_of(server.pid)
+            for n in range(calls):
+                call(n)
+            figures[label] = (cpu_of(server.pid) - before) / calls * 1000
+        return figures
+
+    def snapshot(self, gateway: int) -> Cpu:
+        motos = tuple(cpu_of(server.pid) for server in self.motos)
+        return Cpu(cpu_of(gateway), cpu_of(gateway, gateway), motos, cpu_of(self.driver_pid), cpu_of(os.getpid()))
+
+    def close(self) -> None:
+        self.driver.shutdown()
+        self.world.proxy.route("sts")
+        self.world.proxy.route("secretsmanager")
+        for server in self.motos:
+            if server is not self.world.moto:
+                server.stop()
+
+
+def web_identity(client: Any, role: str) -> None:
+    client.assume_role_with_web_identity(RoleArn=f"arn:aws:iam::123456789012:role/{role}", RoleSessionName=role, WebIdentityToken=f"token-{role}")
+
+
+def direct_client(server: MotoServer, service: str) -> Any:
+    """A boto3 client straight to one moto server (not through the proxy, so not counted)."""
+    return boto3.client(service, region_name=PRIMARY, endpoint_url=server.url, aws_access_key_id="seed", aws_secret_access_key="seed")
 
 
 def identity_pods(world: AwsWorld, pods: int, accounts: int) -> list[tuple[str, str, str]]:
@@ -133,16 +269,16 @@ def identity_pods(world: AwsWorld, pods: int, accounts: int) -> list[tuple[str, 
 
 
 async def identity_rounds(
-    world: AwsWorld, label: str, pods: int, accounts: int, secrets: int, *flags: str
+    world: AwsWorld, peers: Peers, label: str, pods: int, accounts: int, secrets: int, *flags: str
 ) -> tuple[list[Round], float]:
     """One gateway process on default settings (plus ``flags``): a cold round, then a warm one; and its idle RSS before them."""
     placed = identity_pods(world, pods, accounts)
     objects = [{"objectName": f"burst/s{i:02d}", "objectType": "secretsmanager"} for i in range(secrets)]
     rounds = []
-    async with world.serve_process(*flags, env=bytecode_environment()) as (server, socket_path), DriverClient(socket_path) as client:
+    loop = asyncio.get_running_loop()
+    async with world.serve_process(*flags, env=bytecode_environment()) as (server, socket_path):
         await asyncio.sleep(0.5)
-        process = psutil.Process(server.pid)
-        idle_rss = process.memory_info().rss / 2**20
+        idle_rss = psutil.Process(server.pid).memory_info().rss / 2**20
         for temperature in ("cold", "warm"):
             requests = [
                 mount_request(objects, {"region": PRIMARY}, pod=PodContext(
@@ -151,15 +287,11 @@ async def identity_rounds(
             ]  # fmt: skip
             world.proxy.clear_calls()
             world.kube.requests.clear()
-            cpu_before = sum(process.cpu_times()[:2])
-            started = time.perf_counter()
-            results = await asyncio.gather(*(client.mount(r) for r in requests), return_exceptions=True)
-            wall = (time.perf_counter() - started) * 1000
-            cpu = sum(process.cpu_times()[:2]) - cpu_before
-            failures = [r for r in results if isinstance(r, BaseException)]
+            before = peers.snapshot(server.pid)
+            wall, failures = await loop.run_in_executor(peers.driver, drive, str(socket_path), requests)
+            cpu = peers.snapshot(server.pid).since(before)
             for failure in failures[:1]:
-                text = str(failure) if isinstance(failure, MountFailure) else repr(failure)
-                print(f"  {label}, {temperature}: {len(failures)} failed, e.g. {text[:400]}")
+                print(f"  {label}, {temperature}: {len(failures)} failed, e.g. {failure[:400]}")
             kube = {name: world.kube.count(fragment, method) for name, (fragment, method) in KUBE_CALLS.items()}
             aws = world.proxy.count("BatchGetSecretValue") + world.proxy.count("GetSecretValue")
             sts = world.proxy.count("AssumeRoleWithWebIdentity")
@@ -167,19 +299,36 @@ async def identity_rounds(
     return rounds, idle_rss
 
 
-def print_identity_rounds(rounds: list[Round], idle: dict[str, float], args: argparse.Namespace) -> bool:
+def print_identity_rounds(rounds: list[Round], idle: dict[str, float], moto_calls: dict[str, float], args: argparse.Namespace) -> bool:
     print(f"{args.pods} pods x {args.secrets} Secrets Manager secrets, {args.latency_ms:g} ms per AWS call, default settings; "
-          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs; moto: {args.moto_per_service} server(s) per service "
+          "(STS, Secrets Manager); the driver in a process of its own")
     print(f"{'round':<30}{'ok':>5}{'wall ms':>9}{'SM':>5}{'STS':>5}{'SA GET':>8}{'LIST':>6}{'WATCH':>7}{'peak RSS MiB':>14}{'CPU s':>7}{'CPU ms/pod':>11}")
     for r in rounds:
         print(
             f"{r.label:<30}{r.ok:>5}{r.wall_ms:>9.0f}{r.aws:>5}{r.sts:>5}{r.kube['SA GET']:>8}{r.kube['LIST']:>6}{r.kube['WATCH']:>7}"
             f"{r.peak_rss_mib:>14.1f}{r.cpu_seconds:>7.2f}{r.cpu_seconds * 1000 / args.pods:>11.1f}"
         )
+    cores = os.cpu_count() or 1
+    print(f"\nwhere the CPU of each round went (seconds; the floor is the least wall time those CPU seconds allow on {cores} "
+          "CPUs: all of them spread over every CPU, the gateway's event loop or the busiest moto server, whichever is most)")
+    print(f"{'round':<30}{'gateway':>9}{'its loop':>9}{'moto':>7}{'busiest':>9}{'driver':>8}{'proxy+kube':>11}{'all':>7}{'floor ms':>10}{'wall ms':>9}")
+    for r in rounds:
+        c = r.cpu
+        floor = max(c.total / cores, c.gateway_loop, c.moto_busiest) * 1000
+        print(f"{r.label:<30}{c.gateway:>9.2f}{c.gateway_loop:>9.2f}{c.moto:>7.2f}{c.moto_busiest:>9.2f}{c.driver:>8.2f}"
+              f"{c.harness:>11.2f}{c.total:>7.2f}{floor:>10.0f}{r.wall_ms:>9.0f}")
+    print("moto's CPU per call (sequential, one server): " + ", ".join(f"{name} {ms:.2f} ms" for name, ms in moto_calls.items()))
     print("idle RSS before the first round: " + ", ".join(f"{label} {rss:.1f} MiB" for label, rss in idle.items()))
     print(f"({NO_WATCH}: --aws-kube-watch-max-accounts 0, one GET per ServiceAccount as before the watch; for reference, not a target)")
     met = all(r.ok == args.pods for r in rounds if NO_WATCH not in r.label)
     print(f"target {args.pods}/{args.pods} in every round on default settings:", "met" if met else "NOT met")
+    distinct = [r for r in rounds if r.label.startswith(f"{args.pods} ServiceAccounts")]
+    print(f"target wall <= 1,000 ms for {args.pods} distinct identities: "
+          + ", ".join(f"{r.label.rpartition(', ')[2]} {r.wall_ms:,.0f} ms ({'met' if r.wall_ms <= 1000 else 'NOT met'})" for r in distinct))
+    print("target CPU per new-identity mount <= 5 ms: "
+          + ", ".join(f"{r.label.rpartition(', ')[2]} {r.cpu_seconds * 1000 / args.pods:.1f} ms "
+                      f"({'met' if r.cpu_seconds * 1000 / args.pods <= 5 else 'NOT met'})" for r in distinct))
     return met
 
 
@@ -190,22 +339,30 @@ async def main() -> int:
     parser.add_argument("--latency-ms", type=float, default=20.0)
     parser.add_argument("--stagger-ms", type=float, default=20.0, help="pod interval of the rollout runs (default 20)")
     parser.add_argument("--only", choices=("identities", "cache"), help="run only the identity rounds or only the cache runs")
+    parser.add_argument("--moto-per-service", type=int, default=2,
+                        help="identity rounds: moto servers per AWS service (STS, Secrets Manager), calls spread over them (default 2)")
     args = parser.parse_args()
     results = []
     identities_met = True
     with AwsWorld.isolated(latency=args.latency_ms / 1000) as world:
-        for i in range(args.secrets):
-            world.secret(f"burst/s{i:02d}", f'{{"user": "u{i}", "password": "p{i}"}}')
+        seeded = {f"burst/s{i:02d}": f'{{"user": "u{i}", "password": "p{i}"}}' for i in range(args.secrets)}
+        for name, value in seeded.items():
+            world.secret(name, value)
         await compile_bytecode(world)
         if args.only != "cache":
             rounds: list[Round] = []
             idle: dict[str, float] = {}
             runs = [(f"{args.pods} ServiceAccounts", args.pods, ()), ("1 shared ServiceAccount", 1, ()),
                     (f"{args.pods} SAs, {NO_WATCH}", args.pods, ("--aws-kube-watch-max-accounts", "0"))]  # fmt: skip
-            for label, accounts, flags in runs:
-                found, idle[label] = await identity_rounds(world, label, args.pods, accounts, args.secrets, *flags)
-                rounds += found
-            identities_met = print_identity_rounds(rounds, idle, args)
+            peers = Peers(world, args.moto_per_service, seeded)
+            try:
+                moto_calls = peers.moto_call_cpu(list(seeded))
+                for label, accounts, flags in runs:
+                    found, idle[label] = await identity_rounds(world, peers, label, args.pods, accounts, args.secrets, *flags)
+                    rounds += found
+            finally:
+                peers.close()
+            identities_met = print_identity_rounds(rounds, idle, moto_calls, args)
             if args.only == "identities":
                 return 0 if identities_met else 1
             print()

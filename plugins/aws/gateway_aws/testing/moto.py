@@ -32,6 +32,12 @@ class MotoServer:
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
+    @property
+    def pid(self) -> int:
+        """The server process's id (for benchmarks reading its CPU time)."""
+        assert self._process is not None, "start() first"
+        return self._process.pid
+
     def start(self, timeout: float = 60.0) -> MotoServer:
         self._process = subprocess.Popen(
             [sys.executable, "-m", "moto.server", "-H", self.host, "-p", str(self.port)],

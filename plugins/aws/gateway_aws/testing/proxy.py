@@ -13,6 +13,7 @@ Every request is recorded as a :class:`Call` for call-count assertions.
 from __future__ import annotations
 
 import http.client
+import itertools
 import json
 import random
 import re
@@ -85,6 +86,7 @@ class AwsProxy(LocalHTTPServer):
         self.faults: list[Fault] = []
         self.calls: list[Call] = []
         self.roles: dict[str, str] = {}  # access key id -> role ARN
+        self._routes: dict[str, tuple[list[tuple[str, int]], itertools.count[int]]] = {}
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------ control
@@ -105,6 +107,26 @@ class AwsProxy(LocalHTTPServer):
     def deny(self, **match: Any) -> Fault:
         return self.inject(status=400, code="AccessDeniedException", message="User is not authorized to perform this action", **match)
 
+    def route(self, service: str, *upstreams: str) -> None:
+        """Send ``service``'s calls (``sts``, ``secretsmanager``, ``ssm``) to these servers in turn instead of the
+        proxy's own upstream (benchmarks: AWS runs each service as a fleet of its own, not one process for all);
+        no servers: back to the proxy's own."""
+        targets = [(urlsplit(url).hostname or "127.0.0.1", urlsplit(url).port or 80) for url in upstreams]
+        with self._lock:
+            if targets:
+                self._routes[service] = (targets, itertools.count())
+            else:
+                self._routes.pop(service, None)
+
+    def upstream(self, service: str) -> tuple[str, int]:
+        """Where the next call of ``service`` goes."""
+        with self._lock:
+            route = self._routes.get(service)
+            if route is None:
+                return self.upstream_host, self.upstream_port
+            targets, turns = route
+            return targets[next(turns) % len(targets)]
+
     def register_role(self, access_key: str, role: str) -> None:
         with self._lock:
             self.roles[access_key] = role
@@ -114,6 +136,7 @@ class AwsProxy(LocalHTTPServer):
             self.faults.clear()
             self.calls.clear()
             self.roles.clear()
+            self._routes.clear()
         self.latency = 0.0
 
     def count(self, operation: str = "", region: str = "", service: str = "", role: str = "") -> int:
@@ -208,15 +231,15 @@ class _Handler(QuietHandler):
             content_type, payload = _error_body(call, fault)
             self._reply(fault.status, [("Content-Type", content_type), ("x-amzn-RequestId", "injected")], payload)
             return
-        status, headers, payload = self._forward(body)
+        status, headers, payload = self._forward(body, self.owner.upstream(call.service))
         if call.service == "sts" and status == 200 and call.names:
             found = STS_KEY.search(payload.decode("utf-8", "replace"))
             if found:
                 self.owner.register_role(found.group(1), call.names[0])
         self._reply(status, headers, payload)
 
-    def _forward(self, body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
-        connection = http.client.HTTPConnection(self.owner.upstream_host, self.owner.upstream_port, timeout=60)
+    def _forward(self, body: bytes, upstream: tuple[str, int]) -> tuple[int, list[tuple[str, str]], bytes]:
+        connection = http.client.HTTPConnection(*upstream, timeout=60)
         try:
             headers = {k: v for k, v in self.headers.items() if k.lower() not in ("connection", "keep-alive")}
             connection.request(self.command, self.path, body=body, headers=headers)
