@@ -52,7 +52,11 @@ class _Worker:
         if not self.connection.poll(STARTUP_SECONDS):
             self.kill()
             raise RuntimeError(f"the worker did not start within {STARTUP_SECONDS:g}s")
-        self.connection.recv()  # "ready": imports done
+        try:
+            self.connection.recv()  # "ready": imports done
+        except (EOFError, OSError):
+            self.kill()
+            raise RuntimeError("the worker exited before it was ready") from None
 
     def kill(self) -> None:
         self.process.kill()

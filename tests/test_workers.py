@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing.spawn
 import os
 import signal
 import time
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from gateway import yaml11
-from gateway.workers import WorkerCrashed, WorkerPool, WorkerTimeout
+from gateway.workers import WorkerCrashed, WorkerPool, WorkerTimeout, WorkerUnavailable
 
 
 @pytest.fixture
@@ -44,6 +45,17 @@ def test_a_dying_worker_is_a_typed_failure(pool: WorkerPool) -> None:
 
 def _die() -> None:
     os.kill(os.getpid(), signal.SIGKILL)
+
+
+def test_a_worker_that_exits_before_it_is_ready_is_unavailable(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The child closes its end without saying "ready" (here: an executable that exits at once)."""
+    monkeypatch.setattr(multiprocessing.spawn, "_python_exe", os.fsencode("/bin/true"))
+    workers = WorkerPool(size=1)
+    try:
+        with pytest.raises(WorkerUnavailable, match="exited before it was ready"):
+            workers.call(os.getpid, timeout=60)
+    finally:
+        workers.close()
 
 
 def test_one_tenant_leaves_a_worker_for_the_others(tmp_path: Path) -> None:
