@@ -152,15 +152,22 @@ class MountService:
         return work()
 
     async def _direct_on_the_loop(self, plan: MountPlan, files: DirectFiles, fetched: Fetches) -> MountResult | None:
-        """A direct class's file set, :data:`DIRECT_FILES_PER_TURN` files per turn of the loop; None when a value does not fit."""
+        """A direct class's file set, :data:`DIRECT_FILES_PER_TURN` files per turn of the loop; None when a value does not fit.
+
+        Each turn's files are made in a message of their own, measured and moved into the response: the response's
+        size is the sum of theirs (measuring 21,000 files at once held the loop ~4 ms)."""
         response = wire.response_of(())
         documents: dict[int, object] = {}
+        size = 0
         for start in range(0, len(files), DIRECT_FILES_PER_TURN):
             if start:
                 await asyncio.sleep(0)
-            if not self._add_direct(response, plan, files.part(start, start + DIRECT_FILES_PER_TURN), fetched, documents):
+            part = wire.response_of(())
+            if not self._add_direct(part, plan, files.part(start, start + DIRECT_FILES_PER_TURN), fetched, documents):
                 return None
-        return self._direct_result(response, files)
+            size += part.ByteSize()
+            response.MergeFrom(part)
+        return self._direct_result(response, files, size)
 
     def _files(self, plan: MountPlan, direct: DirectFiles | None, fetched: Fetches) -> MountResult:
         """The file set (pure CPU, within the budgets of :mod:`gateway.budget`): a direct class's straight from the
@@ -182,8 +189,8 @@ class MountService:
         wire.add_files(response, rows)
         return True
 
-    def _direct_result(self, response: pb.MountResponse, files: DirectFiles) -> MountResult:
-        return self._checked(MountResult(response=response, read_files=functools.partial(wire.files_of, response, files.positions)))
+    def _direct_result(self, response: pb.MountResponse, files: DirectFiles, size: int | None = None) -> MountResult:
+        return self._checked(MountResult(response=response, read_files=functools.partial(wire.files_of, response, files.positions)), size)
 
     async def _plan(self, request: MountRequest, deadline: asyncio.Timeout) -> tuple[MountPlan, list[str]]:
         try:
@@ -193,9 +200,10 @@ class MountService:
                 raise
             raise DeadlineExceeded("mount deadline exceeded while resolving backend locations") from None
 
-    def _checked(self, result: MountResult) -> MountResult:
-        """``result``, once its response is found within the size limit."""
-        size = result.response.ByteSize()  # type: ignore[attr-defined]
+    def _checked(self, result: MountResult, size: int | None = None) -> MountResult:
+        """``result``, once its response (of ``size`` bytes, when known) is found within the size limit."""
+        if size is None:
+            size = result.response.ByteSize()  # type: ignore[attr-defined]
         if size > self.limits.max_response_bytes:
             largest = sorted(result.files, key=lambda f: len(f.contents), reverse=True)[:3]
             detail = ", ".join(f'"{f.path}" ({len(f.contents)} bytes)' for f in largest)

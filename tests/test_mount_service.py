@@ -246,3 +246,12 @@ async def test_a_large_direct_class_is_made_on_the_loop_a_hundred_files_per_turn
     other.cancel()
     assert result.file_count == 2 * DIRECT_FILES_PER_TURN and [size for size, _ in seen] == [DIRECT_FILES_PER_TURN, DIRECT_FILES_PER_TURN]
     assert seen[1][1] > seen[0][1]  # the other task ran between the two turns
+
+
+async def test_a_direct_class_made_over_several_turns_is_held_to_the_response_limit_by_its_exact_size() -> None:
+    backend = ScriptedBackend(name="fake", default=(b'{"user": "u"}', "1"))
+    objects = [{"objectName": f"s{i}", "objectType": "fake", "jmesPath": [{"path": "user", "objectAlias": f"u{i}"}]} for i in range(DIRECT_FILES_PER_TURN)]
+    size = (await gateway_with(backend).service.mount(mount_request(objects))).response.ByteSize()
+    assert (await gateway_with(backend, max_response_bytes=size).service.mount(mount_request(objects))).file_count == 2 * DIRECT_FILES_PER_TURN
+    with pytest.raises(ResourceExhausted, match=f"the mount response would be {size} bytes, above the limit of {size - 1} bytes"):
+        await gateway_with(backend, max_response_bytes=size - 1).service.mount(mount_request(objects))
