@@ -144,6 +144,12 @@ ATTACKS: tuple[Attack, ...] = (
         "ResourceExhausted", ('parameter "objects" is', "the limit of 2097152 bytes per parameter"),
     ),
     Attack(
+        "request-many-parameters", "four parameters of 1.9 MiB each (each within the parameter limit, 7.6 MiB together)",
+        "- {objectName: good, objectType: fake}\n", "ResourceExhausted",
+        ("the Mount request's attributes field is", "above the limit of 2621440 bytes", "--max-parameter-bytes plus 512 KiB"),
+        parameters={f"filler-{n}": "x" * (1900 * 1024) for n in range(4)},
+    ),
+    Attack(
         "request-over-the-cap", "a request larger than --max-request-bytes (gRPC refuses it undecoded)",
         "- {objectName: good, objectType: fake}\n#" + "x" * SETTINGS.max_request_bytes + "\n",
         "ResourceExhausted", ("Received message larger than max", f"vs. {SETTINGS.max_request_bytes})"),
