@@ -8,7 +8,8 @@ a cold ``serve`` process; the time from spawning it until the driver's ``Version
 children (parse workers) ``--idle-seconds`` later ("idle", after any warm-up); the slowest ``Version`` answer over
 those seconds, called every 10 ms while the plugins load and warm up; which heavy libraries the process had imported
 when its socket appeared and the CPU seconds it had used by then, and which it holds at idle, as the process itself
-reports it (see :func:`probe`).
+reports it (see :func:`probe`). Beside them, alternating too, the floor: a bare grpc.aio server answering ``Version`` on
+the same socket, nothing of the gateway, and the same with prometheus_client imported (:data:`FLOOR`).
 
 Part 2, per backend: a cold ``serve --plugins aws,vault,fake`` (the image's set) and one Mount of a one-object class
 of that backend, sent as soon as ``Version`` answers (the pods of a rebooted node waiting for the socket) or
@@ -73,6 +74,29 @@ signal.signal(signal.SIGUSR1, lambda signum, frame: write(report.with_name("idle
 from gateway.cli import main
 sys.exit(main(sys.argv[3:]))
 """
+
+
+# Run in the child: the floor the gateway's figures are judged against — a bare grpc.aio server answering Version on the
+# same unix socket (the generated provider service, nothing of the gateway), optionally with prometheus_client imported
+# (the metrics library the product keeps).
+FLOOR = """
+import asyncio, sys
+import grpc
+from gateway.providerpb import service_pb2 as pb, service_pb2_grpc as pb_grpc
+if sys.argv[2] == "prometheus":
+    import prometheus_client
+class Provider(pb_grpc.CSIDriverProviderServicer):
+    async def Version(self, request, context):
+        return pb.VersionResponse(version="v1alpha1", runtime_name="floor", runtime_version="0")
+async def main():
+    server = grpc.aio.server()
+    pb_grpc.add_CSIDriverProviderServicer_to_server(Provider(), server)
+    server.add_insecure_port("unix:" + sys.argv[1])
+    await server.start()
+    await asyncio.Event().wait()
+asyncio.run(main())
+"""
+FLOORS = {"bare grpc.aio": "bare", "+ prometheus_client": "prometheus"}
 
 
 def bytecode_environment() -> dict[str, str]:
@@ -190,6 +214,19 @@ async def start_run(plugins: str, idle_seconds: float) -> StartRun:
         return StartRun(ready, found["cpu"], idle, found["modules"], idle_modules(server, report), max(latencies, default=0.0))
 
 
+async def floor_run(kind: str, idle_seconds: float) -> tuple[float, Memory]:
+    """Spawn to the first Version answer, and the idle memory ``idle_seconds`` later (``Version`` called every 10 ms
+    meanwhile, as :func:`start_run` does), of a :data:`FLOOR` server."""
+    directory = Path(tempfile.mkdtemp(prefix="sgw-floor-", dir="/tmp"))
+    started = time.perf_counter()
+    server = subprocess.Popen([sys.executable, "-c", FLOOR, str(directory / SOCKET), kind], env=bytecode_environment())
+    with stopping(server):
+        await until_version_answers(server, directory / SOCKET)
+        ready = time.perf_counter() - started
+        await version_latencies(directory / SOCKET, idle_seconds)
+        return ready, memory(server.pid)
+
+
 # --------------------------------------------------------------------------- first mount per backend
 
 
@@ -297,9 +334,12 @@ async def main() -> int:
           f"{os.cpu_count()} CPUs, load {psutil.getloadavg()[0]:.1f}; compiled bytecode (one uncounted run first)")
     await start_run(ALL_PLUGINS, 0.0)
     figures: dict[str, list[StartRun]] = {name: [] for name in sets}
+    floors: dict[str, list[tuple[float, Memory]]] = {name: [] for name in FLOORS}
     for _ in range(args.runs):
         for name in sets:
             figures[name].append(await start_run(name, args.idle_seconds))
+        for name, kind in FLOORS.items():
+            floors[name].append(await floor_run(kind, args.idle_seconds))
     print(f"{'--plugins':<26}{'start median s':>15}{'min s':>8}{'CPU s to socket':>17}{'idle RSS MiB':>14}{'idle PSS MiB':>14}"
           f"{'children':>10}{'Version max ms':>16}")
     for name, runs in figures.items():
@@ -307,12 +347,16 @@ async def main() -> int:
         print(f"{name:<26}{statistics.median(starts):>15.3f}{min(starts):>8.3f}{statistics.median(r.socket_cpu for r in runs):>17.3f}"
               f"{statistics.median(r.idle.rss_mib for r in runs):>14.1f}{statistics.median(r.idle.pss_mib for r in runs):>14.1f}"
               f"{max(r.idle.children for r in runs):>10}{max(r.version_max for r in runs) * 1000:>16.0f}")
+    for name, floor_runs in floors.items():
+        print(f"{'floor: ' + name:<26}{statistics.median(r[0] for r in floor_runs):>15.3f}{min(r[0] for r in floor_runs):>8.3f}{'-':>17}"
+              f"{statistics.median(r[1].rss_mib for r in floor_runs):>14.1f}{statistics.median(r[1].pss_mib for r in floor_runs):>14.1f}")
     for name, runs in figures.items():
         print(f"{name:<26}heavy modules at socket time: {', '.join(runs[-1].heavy) or 'none'}; at idle: {', '.join(runs[-1].idle_heavy) or 'none'}")
     print(f"start = spawn until Version answers; CPU s to socket = the process's CPU seconds when its socket was published; "
           f"idle RSS / PSS = the serve process plus its children (parse workers), {args.idle_seconds:g} s later (after the "
           f"plugins' warm-up, with --warm-up); Version max = the slowest of the Version calls made every 10 ms over those "
-          f"{args.idle_seconds:g} s (while the plugins load and warm up). Targets: start <= 0.3 s, idle <= 40 MiB")
+          f"{args.idle_seconds:g} s (while the plugins load and warm up); floor = a bare grpc.aio server answering Version on the same socket, nothing of "
+          f"the gateway (and with prometheus_client imported). Targets: start <= 0.3 s, idle <= 40 MiB")
     names = [name for name in args.backends.split(",") if name]
     if names:
         mounts = await first_mounts(names, args.runs, args.idle_seconds)
