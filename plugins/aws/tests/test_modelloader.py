@@ -6,6 +6,7 @@ import gzip
 import json
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 from botocore.exceptions import UnknownServiceError
@@ -13,7 +14,7 @@ from botocore.loaders import Loader
 
 from gateway.plugin import Metrics
 from gateway_aws.clients import AwsClients
-from gateway_aws.modelloader import SERVICES, plugin_loader
+from gateway_aws.modelloader import SERVICES, endpoints_of, plugin_loader
 from gateway_aws.options import AwsOptions
 from gateway_aws.secretsmanager import SecretsManagerBackend
 from gateway_aws.ssm import SsmParameterBackend
@@ -38,6 +39,39 @@ def test_models_are_botocores_own_read_as_plain_dicts(service: str, kind: str) -
     ours = plugin_loader(None).load_service_model(service, kind)
     assert type(ours) is dict
     assert ours == Loader().load_service_model(service, kind)
+
+
+def narrowed(data: dict[str, Any]) -> dict[str, Any]:
+    """botocore's endpoint data with each partition's services narrowed to the plugin's, the slow way."""
+    return {**data, "partitions": [{**p, "services": {k: v for k, v in p["services"].items() if k in SERVICES}} for p in data["partitions"]]}
+
+
+def test_the_endpoint_data_is_botocores_for_the_plugins_services() -> None:
+    """What botocore's endpoint resolver is given: its own partitions (regions, defaults, variants, DNS suffixes)
+    with the plugin's services' entries, each as botocore has it."""
+    ours = plugin_loader(None).load_data("endpoints")
+    assert ours == narrowed(Loader().load_data("endpoints"))
+    assert {name for partition in ours["partitions"] for name in partition["services"]} == set(SERVICES)
+
+
+TWO_PARTITIONS = {
+    "partitions": [
+        {"partition": "aws", "regions": {"us-east-1": {}}, "services": {"s3": {"endpoints": {"us-east-1": {}}}, "sts": {"endpoints": {"aws-global": {"hostname": "sts.amazonaws.com"}}}}},
+        {"partition": "aws-cn", "regions": {"cn-north-1": {}}, "services": {"ec2": {"endpoints": {}}}},
+    ],
+    "version": 3,
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param(json.dumps(TWO_PARTITIONS), id="compact"),
+        pytest.param(json.dumps(TWO_PARTITIONS, indent=2, separators=(",", " : ")), id="indented-otherwise"),
+    ],
+)
+def test_endpoint_data_laid_out_otherwise_is_decoded_whole_and_narrowed(text: str) -> None:
+    assert endpoints_of(text, SERVICES) == narrowed(TWO_PARTITIONS)
 
 
 def test_another_service_is_unknown_as_in_botocore() -> None:
