@@ -80,9 +80,9 @@ class Planner:
         """Stop the parse workers."""
         self._workers.close()
 
-    def parse(self, parameters: Mapping[str, str], *, in_worker: bool = False) -> ParsedObjects:
+    def parse(self, parameters: Mapping[str, str], *, in_worker: bool = False, tenant: str | None = None) -> ParsedObjects:
         """Static parsing and validation, no I/O (also what ``secrets-gateway validate`` runs); ``in_worker``:
-        in a worker process (:mod:`gateway.parsetransfer`), from a thread.
+        in a worker process (:mod:`gateway.parsetransfer`), from a thread, within ``tenant``'s share of the workers.
 
         The result is shared between callers: treat it as read-only.
         """
@@ -99,7 +99,7 @@ class Planner:
         parsed = self._parsed.get(key)
         if parsed is None:
             if in_worker:
-                parsed = self._parse_in_worker({name: parameters[name] for name in names if name in parameters}, dialect)
+                parsed = self._parse_in_worker({name: parameters[name] for name in names if name in parameters}, dialect, tenant)
             else:
                 parsed = self._parse_here(parameters, dialect)
             if not parsed.problems:
@@ -108,11 +108,12 @@ class Planner:
                 self._parsed.put(key, parsed, parsed.kept_bytes(sum(map(len, texts))))
         return parsed
 
-    async def parse_off_loop(self, parameters: Mapping[str, str]) -> ParsedObjects:
-        """:meth:`parse` for a mount: a large ``objects`` text never holds the event loop (design principle 9)."""
+    async def parse_off_loop(self, parameters: Mapping[str, str], tenant: str | None = None) -> ParsedObjects:
+        """:meth:`parse` for a mount: a large ``objects`` text never holds the event loop (design principle 9); one
+        ``tenant`` (a pod namespace) parses in at most all workers but one, like its heavy jmesPath evaluations."""
         if len(parameters.get("objects", "")) <= OFF_LOOP_TEXT_BYTES:
             return self.parse(parameters)
-        return await asyncio.to_thread(self.parse, parameters, in_worker=True)
+        return await asyncio.to_thread(self.parse, parameters, in_worker=True, tenant=tenant)
 
     def _parse_here(self, parameters: Mapping[str, str], dialect: Dialect, load: Loader = load_in_process) -> ParsedObjects:
         return parse_objects(
@@ -126,7 +127,7 @@ class Planner:
             load=load,
         )
 
-    def _parse_in_worker(self, parameters: Mapping[str, str], dialect: Dialect) -> ParsedObjects:
+    def _parse_in_worker(self, parameters: Mapping[str, str], dialect: Dialect, tenant: str | None) -> ParsedObjects:
         """The parse in a worker process, within ``--max-parse-seconds``; in this thread for a dialect a worker cannot
         have (a plugin's YAML flavour) or when no worker starts."""
         if not parsetransfer.transferable(dialect):
@@ -136,7 +137,7 @@ class Planner:
             parameters, parsetransfer.Routing.of(self.registry), dialect, self.strict, self.max_objects, self.default_type, self.budgets.yaml
         )
         try:
-            reply = self._workers.call(parsetransfer.parse_job, pickle.dumps(job, pickle.HIGHEST_PROTOCOL), timeout=seconds)
+            reply = self._workers.call(parsetransfer.parse_job, pickle.dumps(job, pickle.HIGHEST_PROTOCOL), timeout=seconds, tenant=tenant)
         except WorkerTimeout:
             return self._parse_here(parameters, dialect, _refusing(f"parsing the YAML took longer than {seconds:g}s (--max-parse-seconds)"))
         except (WorkerCrashed, MemoryError):
@@ -151,7 +152,7 @@ class Planner:
 
     async def plan(self, request: MountRequest) -> tuple[MountPlan, list[str]]:
         """The plan for ``request`` and the warnings found; raise one error for all problems."""
-        parsed = await self.parse_off_loop(request.attributes)
+        parsed = await self.parse_off_loop(request.attributes, request.identity.namespace)
         if parsed.problems:
             raise self.problems_error(parsed)
         if not parsed.objects:

@@ -175,3 +175,11 @@ def test_a_document_sent_back_for_a_parse_here_is_unchanged(text: str) -> None:
         document = flavour.load(text)
         sent = pickle.loads(pickle.dumps(parsetransfer.Document.of(document)))
         assert sent.document() == document and sent.in_parts == isinstance(document, list)
+
+
+async def test_a_large_class_is_parsed_in_its_tenants_share_of_the_workers(pool: WorkerPool, monkeypatch: pytest.MonkeyPatch) -> None:
+    tenants = []
+    call = pool.call
+    monkeypatch.setattr(pool, "call", lambda *args, **options: tenants.append(options.get("tenant")) or call(*args, **options))
+    parsed = await planner(pool, registry=registry_of(Plain())).parse_off_loop({"objects": direct()}, "team-a")
+    assert parsed.problems == [] and tenants == ["team-a"]
