@@ -389,6 +389,11 @@ class _DescriptorParser:
             return ()
         entries = []
         for number, raw in enumerate(value):
+            if raw.__class__ is dict and len(raw) == 2:  # the common entry: {path: …, objectAlias: …}, both plain strings
+                path, alias = raw.get("path"), raw.get("objectAlias")
+                if path.__class__ is str and alias.__class__ is str and path and alias and _compiles(path):
+                    entries.append(JmesEntry(path, alias))  # what the steps below make of it
+                    continue
             part = f"jmesPath[{number}]"
             if not isinstance(raw, dict):
                 self.problem(f"{LOAD_ERROR}: a jmesPath entry must be a mapping, got {_kind(raw)}", part)
@@ -563,6 +568,14 @@ def _claim_paths(result: ParsedObjects, problems: list[str], *, named: bool) -> 
                     return None
                 problems.append(problem)
     return tuple(names) if len(problems) == before else None
+
+
+def _compiles(path: str) -> bool:
+    try:
+        compile_jmes(path)
+    except ValueError:
+        return False
+    return True
 
 
 def _kind(value: Any) -> str:
