@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from gateway import wire
 from gateway.budget import oversized_parameters
@@ -140,6 +142,18 @@ def test_a_parameter_is_refused_as_the_budget_refuses_it(values: dict[str, str],
     if len(text.encode()) > FIELD_LIMIT:
         pytest.skip("over the field limit")
     assert oversized_request(attributes(text), LIMITS) == oversized(json.loads(text), 1000)
+
+
+SMALL_LIMITS = RequestLimits(max_parameter_bytes=40, max_fields=16)
+
+
+@given(
+    values=st.dictionaries(st.text(max_size=8), st.text(max_size=60), max_size=6),
+    encode=st.sampled_from([go_json, json.dumps, lambda values: json.dumps(values, ensure_ascii=False)]),
+)
+def test_any_string_map_is_judged_as_the_budget_judges_it(values: dict[str, str], encode: object) -> None:
+    text = encode(values)  # type: ignore[operator]
+    assert oversized_request(attributes(text), SMALL_LIMITS) == oversized(values, 40)
 
 
 def test_a_lone_surrogate_escape_counts_as_the_budget_counts_it() -> None:
