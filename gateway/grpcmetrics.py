@@ -8,10 +8,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import grpc
+from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from gateway.errors import go_code_name
 from gateway.metriclabels import Children
-from gateway.prometheus import CollectorRegistry, Counter, Histogram
 
 Behavior = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
 HANDLING_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)

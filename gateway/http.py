@@ -21,8 +21,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
+
 from gateway.errors import StartupError
-from gateway.prometheus import CollectorRegistry, Counter, exposition
 
 log = logging.getLogger("gateway.http")
 MAX_REQUEST_LINE = 8192
@@ -143,9 +144,8 @@ class OpsServer:
     def _respond(self, method: str, target: str) -> tuple[int, str, bytes]:
         if method not in ("GET", "HEAD"):
             return 405, "text/plain", b"method not allowed\n"
-        if target == "/metrics":  # the exposition (and the standard library's HTTP stack it imports) on the first scrape
-            formats = exposition()
-            return 200, formats.CONTENT_TYPE_LATEST, formats.generate_latest(self.registry)
+        if target == "/metrics":
+            return 200, CONTENT_TYPE_LATEST, generate_latest(self.registry)
         if target == "/healthz":
             return 200, "text/plain", b"ok\n"
         if target == "/readyz":

@@ -11,11 +11,15 @@ from __future__ import annotations
 import platform
 from collections.abc import Sequence
 
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+from prometheus_client.gc_collector import GCCollector
+from prometheus_client.platform_collector import PlatformCollector
+from prometheus_client.process_collector import ProcessCollector
+
 from gateway import __version__
 from gateway.errors import GatewayError
 from gateway.grpcmetrics import GrpcServerMetrics
 from gateway.metriclabels import Children
-from gateway.prometheus import CollectorRegistry, Counter, Gauge, GCCollector, Histogram, Info, PlatformCollector, ProcessCollector
 
 MOUNT_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 OK = "OK"

@@ -22,6 +22,7 @@ import asyncio
 import base64
 import socket
 import ssl
+import urllib.request
 from collections.abc import AsyncIterator, Awaitable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -324,8 +325,6 @@ class OutboundHttp:
             return ""
         proxy = self._proxies.get((scheme, host))
         if proxy is None:
-            import urllib.request  # here: with http.client and email ~2.8 MiB, which an idle server does not hold
-
             proxy = urllib.request.getproxies_environment().get(scheme, "")
             if urllib.request.proxy_bypass_environment(host):  # type: ignore[attr-defined]  # public, untyped in typeshed
                 proxy = ""

@@ -33,11 +33,9 @@ AFTER_THE_SOCKET = {
     "gateway_aws", "gateway_vault", "pluggy", "gateway.mount", "yaml", "jmespath",
 }
 #: what an idle ``serve`` (pipeline built, no mount yet, no ``--warm-up``) has not imported: backend libraries, the
-#: parse workers' machinery, the one-shot commands' modules, the entry-point scan (``--plugins`` names ours only),
-#: prometheus_client's exposition (until a scrape) and the standard library's HTTP clients (until a backend uses them)
+#: parse workers' machinery, the one-shot commands' modules, the entry-point scan (``--plugins`` names ours only)
 NOT_AT_IDLE = {"boto3", "botocore", "botocore.client", "botocore.session", "hvac", "requests", "urllib3",
-               "multiprocessing", "gateway.client", "gateway.validate", "importlib.metadata",
-               "prometheus_client.exposition", "urllib.request", "http.client"}
+               "multiprocessing", "gateway.client", "gateway.validate", "importlib.metadata"}
 
 
 #: what ``serve`` builds with the first Mount (or at once with ``--warm-up``), not when its plugins load

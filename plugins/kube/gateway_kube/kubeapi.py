@@ -38,6 +38,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import http.client
 import json
 import logging
 import math
@@ -634,7 +635,5 @@ def _parse(status: int, body: bytes, where: str, path: str) -> JsonObject:
     reason = str(document.get("reason") or "") if isinstance(document, dict) else ""
     cls = _ERRORS.get(status) or (KubeServerError if status >= 500 else KubeApiError)
     detail = f": {api_message}" if api_message else ""
-    import http.client  # here, for a refusal's reason phrase: with email's parser ~1 MiB an idle server does not hold
-
     headline = f"{where}: HTTP {status} {reason or http.client.responses.get(status, '')}".rstrip()
     raise cls(headline + detail, status=status, path=path, reason=reason, api_message=api_message or f"HTTP {status}")
