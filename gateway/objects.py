@@ -33,7 +33,7 @@ Loader = Callable[[YamlFlavour, str, yaml11.YamlLimits], Any]
 
 LOAD_ERROR = "Failed to load SecretProviderClass"
 BYTES_PER_OBJECT = 930
-BYTES_PER_JMES_ENTRY = 335
+BYTES_PER_JMES_ENTRY = 250
 MAX_MODE = 0o777
 LABEL_LIMIT = 120
 ENCODINGS = ("base64", "hex", "utf-8")  # utf-8: the value as is (vault-csi-provider spells it out)
@@ -81,7 +81,7 @@ class ParsedObjects:
 
     def kept_bytes(self, text_bytes: int) -> int:
         """About how much memory this result holds, parsed from ``text_bytes`` of text (measured with
-        tracemalloc on Python 3.11: ~780 bytes per plain object, ~290 per jmesPath entry, plus the text's
+        tracemalloc on Python 3.11: ~780 bytes per plain object, ~215 per jmesPath entry (a named tuple), plus the text's
         strings, and the layout's ~130 and ~35 per file; a count-based estimate, as a text-based one was 3x low for
         classes of short descriptors)."""
         entries = sum(len(obj.jmes) for obj in self.objects)
