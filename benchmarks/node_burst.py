@@ -16,7 +16,8 @@ The peers are kept apart as on a node: the driver's gRPC client runs in a proces
 Go process), and STS and Secrets Manager are moto servers of their own, ``--moto-per-service`` each, the counting
 proxy sending each service's calls to its servers in turn — AWS serves every service from a fleet of its own,
 where one moto process for both serves each call of the burst in turn on one interpreter lock, at several ms of
-CPU per call. Every peer still shares this machine's CPUs with the gateway, so the split of each round's CPU
+CPU per call. Those servers list moto's service directories once instead of on every request (a third of moto's
+CPU per call, nothing it answers; ``--moto-as-shipped`` for moto as it ships). Every peer still shares this machine's CPUs with the gateway, so the split of each round's CPU
 seconds is printed too — the gateway (and its event loop alone), moto (and its busiest server), the driver, and
 this process (the proxy adding the 20 ms, the Kubernetes API) — with the floor those seconds put under the wall
 time, and moto's own CPU per call of each kind a new identity makes.
@@ -194,16 +195,16 @@ def drive(socket_path: str, requests: list[RawMountRequest]) -> tuple[float, lis
 
 
 class Peers:
-    """The round's peers as apart as on a node: the driver in its own process, and moto as one server per AWS service
+    """The round's peers as apart as on a node: the driver in its own process, and moto as servers per AWS service
     (``per_service`` each: STS and Secrets Manager are fleets of their own, serving calls side by side, where one moto
-    process for both serves every call of the burst in turn on one interpreter lock). The world's moto, already
-    seeded, is the first Secrets Manager server; the others get the same secrets."""
+    process for both serves every call of the burst in turn on one interpreter lock), each seeded with ``secrets``;
+    ``light``: moto lists its service directories once, not on every request (``MotoServer(list_services_once=True)``)."""
 
-    def __init__(self, world: AwsWorld, per_service: int, secrets: dict[str, str]) -> None:
+    def __init__(self, world: AwsWorld, per_service: int, secrets: dict[str, str], light: bool = True) -> None:
         self.world = world
-        self.sts = [MotoServer().start() for _ in range(per_service)]
-        self.secretsmanager = [world.moto, *(MotoServer().start() for _ in range(per_service - 1))]
-        for server in self.secretsmanager[1:]:
+        self.sts = [MotoServer(list_services_once=light).start() for _ in range(per_service)]
+        self.secretsmanager = [MotoServer(list_services_once=light).start() for _ in range(per_service)]
+        for server in self.secretsmanager:
             seeding = direct_client(server, "secretsmanager")
             for name, value in secrets.items():
                 seeding.create_secret(Name=name, SecretString=value)
@@ -244,8 +245,7 @@ class Peers:
         self.world.proxy.route("sts")
         self.world.proxy.route("secretsmanager")
         for server in self.motos:
-            if server is not self.world.moto:
-                server.stop()
+            server.stop()
 
 
 def web_identity(client: Any, role: str) -> None:
@@ -302,7 +302,7 @@ async def identity_rounds(
 def print_identity_rounds(rounds: list[Round], idle: dict[str, float], moto_calls: dict[str, float], args: argparse.Namespace) -> bool:
     print(f"{args.pods} pods x {args.secrets} Secrets Manager secrets, {args.latency_ms:g} ms per AWS call, default settings; "
           f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs; moto: {args.moto_per_service} server(s) per service "
-          "(STS, Secrets Manager); the driver in a process of its own")
+          f"(STS, Secrets Manager){', as shipped' if args.moto_as_shipped else ', listing its services once'}; the driver in a process of its own")
     print(f"{'round':<30}{'ok':>5}{'wall ms':>9}{'SM':>5}{'STS':>5}{'SA GET':>8}{'LIST':>6}{'WATCH':>7}{'peak RSS MiB':>14}{'CPU s':>7}{'CPU ms/pod':>11}")
     for r in rounds:
         print(
@@ -341,6 +341,8 @@ async def main() -> int:
     parser.add_argument("--only", choices=("identities", "cache"), help="run only the identity rounds or only the cache runs")
     parser.add_argument("--moto-per-service", type=int, default=2,
                         help="identity rounds: moto servers per AWS service (STS, Secrets Manager), calls spread over them (default 2)")
+    parser.add_argument("--moto-as-shipped", action="store_true",
+                        help="identity rounds: moto lists its ~200 service directories on every request, as it ships (a third of its CPU)")
     args = parser.parse_args()
     results = []
     identities_met = True
@@ -354,7 +356,7 @@ async def main() -> int:
             idle: dict[str, float] = {}
             runs = [(f"{args.pods} ServiceAccounts", args.pods, ()), ("1 shared ServiceAccount", 1, ()),
                     (f"{args.pods} SAs, {NO_WATCH}", args.pods, ("--aws-kube-watch-max-accounts", "0"))]  # fmt: skip
-            peers = Peers(world, args.moto_per_service, seeded)
+            peers = Peers(world, args.moto_per_service, seeded, light=not args.moto_as_shipped)
             try:
                 moto_calls = peers.moto_call_cpu(list(seeded))
                 for label, accounts, flags in runs:
