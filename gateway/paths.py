@@ -41,6 +41,8 @@ def has_parent_reference(path: str) -> bool:
 
 def path_problem(path: str) -> str | None:
     """Why the driver would refuse ``path`` (None when it is acceptable)."""
+    if path.isascii() and 0 < len(path) <= MAX_COMPONENT_BYTES and path[0] != "." and "/" not in path and "\x00" not in path:
+        return None  # the common file name, one short ASCII component not starting with a dot: no rule below applies
     if path == "":
         return "is empty"
     if "\x00" in path:
