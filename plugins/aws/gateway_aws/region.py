@@ -57,7 +57,7 @@ class RegionResolver:
         node_name = str(nested(pod, "spec").get("nodeName") or "")
         if not node_name:
             raise NotFound(NODE_ERROR.format(cause=f"pod {identity.namespace}/{identity.pod_name} has no spec.nodeName"))
-        node = await self.kube.node(node_name, identity.namespace)
+        node = await self.kube.node(node_name)
         region = str(nested(node, "metadata", "labels").get(REGION_LABEL) or "")
         if not region:
             raise NotFound(NODE_ERROR.format(cause="Region not found"), reason="RegionLabelMissing")

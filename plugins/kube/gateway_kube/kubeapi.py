@@ -280,6 +280,10 @@ def _decode(value: Any, what: str, where: str) -> str:
 # --------------------------------------------------------------------------- rate limiting
 
 
+#: the rate limit's share for reads that serve every namespace (no namespace is named so)
+NODE_READS = "(node)"
+
+
 class KubeRateLimited(KubeApiError, Unavailable):
     """The gateway's own rate limit kept a read queued longer than ``max_wait`` (no request was sent)."""
 
@@ -410,9 +414,11 @@ class KubeApi:
     async def pod(self, namespace: str, name: str) -> JsonObject:
         return await self.get_json(f"/api/v1/namespaces/{_segment(namespace)}/pods/{_segment(name)}", namespace)
 
-    async def node(self, name: str, tenant: str = "") -> JsonObject:
-        """The node ``name``; ``tenant`` is the namespace of the pod asking (its share of the rate limit)."""
-        return await self.get_json(f"/api/v1/nodes/{_segment(name)}", tenant)
+    async def node(self, name: str) -> JsonObject:
+        """The node ``name``. Its read serves the pods of every namespace on the node (one flight, then cached), so it
+        waits in a share of the rate limit of its own: queued in the share of the namespace that asked first, it would
+        keep every other namespace that joins the flight behind that namespace's burst."""
+        return await self.get_json(f"/api/v1/nodes/{_segment(name)}", NODE_READS)
 
     async def secret(self, namespace: str, name: str) -> JsonObject:
         return await self.get_json(f"/api/v1/namespaces/{_segment(namespace)}/secrets/{_segment(name)}")
