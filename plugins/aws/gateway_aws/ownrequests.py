@@ -10,6 +10,7 @@ classified with the texts of :mod:`gateway_aws.errors`.
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -94,7 +95,9 @@ class OwnRequests(RetriedRequests):
         request = await self.clients.prepared(client, operation, **params)
         url = str(request["url"])
         headers = {name: str(value) for name, value in request["headers"].items() if name.lower() not in SENT_BY_OUTBOUND}
-        return DryRun(request, url, headers, self.clients.tls_context(url))
+        # in the pool: loading a CA bundle's certificates is ~30 ms of CPU, a stall of every mount on the loop
+        tls = await asyncio.get_running_loop().run_in_executor(self.clients.executor, self.clients.tls_context, url)
+        return DryRun(request, url, headers, tls)
 
     async def post(
         self, operation: str, url: str, headers: Mapping[str, str], body: bytes, tls: ssl.SSLContext | None

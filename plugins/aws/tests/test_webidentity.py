@@ -8,8 +8,12 @@ hostile endpoints: garbage, HTML, truncated, oversized or never-finished answers
 
 from __future__ import annotations
 
+import asyncio
+import itertools
+import os
 import ssl
 import threading
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -279,3 +283,36 @@ async def test_https_trusts_botocores_ca_certificates(
         with pytest.raises(Unavailable) as failed:
             await assume(sts)
     assert failed.value.reason == "TLS" and "AssumeRoleWithWebIdentity: cannot reach AWS (TLS: " in failed.value.message
+
+
+async def test_the_ca_bundle_is_read_off_the_event_loop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Loading a CA bundle's certificates (~30 ms of CPU for botocore's) happens in the pool: the loop keeps serving
+    while it is read. The bundle here is a FIFO whose writer waits 2 s before giving it the certificate."""
+    ca = ThrowawayPki.create(tmp_path / "pki", loopback=True).ca
+    fifo = tmp_path / "bundle.pem"
+    os.mkfifo(fifo)
+
+    def write_later() -> None:
+        time.sleep(2.0)
+        fifo.write_bytes(ca.read_bytes())  # opening blocks until the reader has opened it too
+
+    writer = threading.Thread(target=write_later, daemon=True)
+    writer.start()
+    monkeypatch.setenv("AWS_CA_BUNDLE", str(fifo))
+    monkeypatch.setenv("AWS_ENDPOINT_URL_STS", "https://127.0.0.1:9")
+    ticks: list[float] = []
+
+    async def heartbeat() -> None:
+        while True:
+            ticks.append(time.monotonic())
+            await asyncio.sleep(0.01)
+
+    beating = asyncio.ensure_future(heartbeat())
+    try:
+        async with web_identity(**FAST) as sts:
+            endpoint = await asyncio.wait_for(sts._probe(PRIMARY), timeout=30)
+    finally:
+        beating.cancel()
+        writer.join(timeout=30)
+    assert endpoint.tls is not None
+    assert max(b - a for a, b in itertools.pairwise(ticks)) < 1.0  # no stall near the writer's 2 s
