@@ -13,8 +13,7 @@ the same socket, nothing of the gateway, and the same with prometheus_client imp
 
 Part 2, per backend: a cold ``serve --plugins aws,vault,fake`` (the image's set) and one Mount of a one-object class
 of that backend, sent as soon as ``Version`` answers (the pods of a rebooted node waiting for the socket) or
-``--idle-seconds`` later (the plugins loaded; that Mount builds the mount pipeline, which ``--warm-up`` builds at once,
-and runs the plugins' warm-up too), then a second one:
+``--idle-seconds`` later (the pipeline built; with ``--warm-up`` also the plugins' warm-up done), then a second one:
 fake from a store file, aws (Secrets Manager, IRSA) against moto's server, vault (KV v2, Kubernetes auth) against a
 real OpenBao dev server.
 
@@ -361,8 +360,8 @@ async def main() -> int:
     if names:
         mounts = await first_mounts(names, args.runs, args.idle_seconds)
         print(f"\nfirst mount per backend: serve --plugins {ALL_PLUGINS}, a one-object Mount sent as soon as Version answers "
-              f"(the plugins still loading) or {args.idle_seconds:g} s later (the plugins loaded, the mount pipeline built by "
-              f"that first Mount; with --warm-up, built at once and the warm-up done too), then a second (median of {args.runs}, ms; first mount CPU = the server's, all threads)")
+              f"(the pipeline still loading) or {args.idle_seconds:g} s later (the pipeline built; with --warm-up, the warm-up "
+              f"done too), then a second (median of {args.runs}, ms; first mount CPU = the server's, all threads)")
         print(f"{'backend':<10}{'first mount sent':>28}{'start':>8}{'first mount':>13}{'first mount CPU':>17}{'second mount':>14}"
               f"{'spawn to mounted':>18}")
         for name, by_delay in mounts.items():

@@ -1,14 +1,11 @@
-"""``secrets-gateway serve``: the socket answers first, the plugins follow, the mount pipeline comes with the first Mount.
+"""``secrets-gateway serve``: the socket answers first, the pipeline follows, the plugins warm up last.
 
 The driver fails a mount at once while the socket is missing, and kubelet's retries back off, so the
 socket is published as soon as the core settings are known, before the plugins and the libraries
 behind them are imported. Then, on a thread so the socket keeps answering, the plugins load, the full
-command line (with the plugins' flags) is checked and their backends are registered; a ``Mount``
+command line (with the plugins' flags) is checked and the pipeline is built and attached; a ``Mount``
 that arrived meanwhile waits for it. A start that fails there withdraws the socket and ends with the
-same one-line error as a failure before it. The mount pipeline over the plugins' backends (the planner, the
-dispatcher, the value stages: jmespath, the parse cache…) is built by the first ``Mount``, on a thread as well
-(:meth:`gateway.app.Gateway.mount_service`): a server that no pod has asked for a mount yet does not hold it.
-With ``--warm-up`` the pipeline is built at once instead, and then each plugin's ``gateway_server_started``
+same one-line error as a failure before it. Last, with ``--warm-up``, each plugin's ``gateway_server_started``
 hook runs on a thread: warm-up (importing a client library, say) that must delay neither the socket nor a mount.
 It is off by default: a preloaded library is resident from the start on every node, also where no class ever uses
 its backend (botocore: ~8 MiB of the idle process), while without it only a backend's first mount pays the import.
@@ -53,10 +50,8 @@ async def serve(settings: Settings, http_address: tuple[str | None, int] | None,
         server.log_serving()  # only now: a start that fails has its one-line error alone
         if ops is not None:
             ops.log_serving()
-        settled = asyncio.ensure_future(_settle_once_built(gateway))
         warm_up = asyncio.ensure_future(_warm_up(gateway)) if settings.warm_up else None
         await stop.wait()
-        settled.cancel()
         if warm_up is not None:
             warm_up.cancel()  # the thread itself finishes its work; the server stops meanwhile
     finally:
@@ -80,12 +75,6 @@ async def _attach_pipeline(server: GatewayServer, build: Callable[[Metrics], Gat
     return gateway
 
 
-async def _settle_once_built(gateway: Gateway) -> None:
-    await gateway.built.wait()
-    gcpolicy.settle_after_startup()  # what the pipeline's build made leaves the collector's generations too
-
-
 async def _warm_up(gateway: Gateway) -> None:
-    await gateway.mount_service()
     await asyncio.to_thread(gateway.plugins.server_started, gateway.settings)
     gcpolicy.settle_after_startup()  # what the warm-up loaded leaves the collector's generations too

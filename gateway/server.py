@@ -76,8 +76,9 @@ class ProviderServicer(pb_grpc.CSIDriverProviderServicer):
         # handler would keep the mount's exception chain, its frames and the secret values in them alive with it
         failure: tuple[grpc.StatusCode, str] | None = None
         try:
-            service = await gateway.mount_service()  # the first Mount builds the pipeline (on a thread)
-            result = await service.mount(wire.from_mount_request(request), time_remaining=context.time_remaining())
+            result = await gateway.service.mount(
+                wire.from_mount_request(request), time_remaining=context.time_remaining()
+            )
         except GatewayError as exc:
             failure = exc.code, status_message(exc.message)
         except Exception:  # MountService already maps these; this is the last line of defence
@@ -168,7 +169,6 @@ class GatewayServer:
         detail = {
             "socket": str(self.socket.path) if self.serving else None,
             "starting": gateway is None,  # serve's socket is up, its plugins are still loading
-            "pipeline_built": gateway is not None and gateway.built.is_set(),  # by the first Mount (or --warm-up)
             "backends": backends,
             "plugins": [info.name for info in gateway.plugins.loaded] if gateway else [],
             "plugin_failures": failures,

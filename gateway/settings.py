@@ -132,9 +132,8 @@ WARM_UP = Option(
     "warm-up",
     bool,
     False,
-    "once the socket answers, build the mount pipeline and let each plugin preload its client library (aws: botocore), "
-    "so that neither the first mount nor a backend's first mount does; costs that memory from the start (~1 MiB for "
-    "the pipeline, ~8 MiB for botocore), whether or not a pod ever mounts or a class ever uses the backend",
+    "once the socket answers, let each plugin preload its client library (aws: botocore) so that no backend's "
+    "first mount imports it; costs that memory from the start, whether or not a class ever uses the backend",
     commands=SERVE,
 )
 CACHE_TTL = Option(
@@ -215,7 +214,7 @@ class Settings:
     strict_objects: bool = STRICT_OBJECTS.default
     default_object_type: str = DEFAULT_OBJECT_TYPE.default  # routes objects without objectType that no backend claims; SPC parameter defaultObjectType wins
     http_address: str = HTTP_ADDRESS.default
-    warm_up: bool = WARM_UP.default  # serve: build the pipeline, run the plugins' gateway_server_started once the socket answers
+    warm_up: bool = WARM_UP.default  # serve: run the plugins' gateway_server_started once the socket answers
     cache_ttl: float = CACHE_TTL.default  # node-local fetch cache; 0 = off (see gateway.cache)
     cache_backends: frozenset[str] | None = CACHE_BACKENDS.default  # None = every backend, when cache_ttl > 0
     cache_max_entries: int = CACHE_MAX_ENTRIES.default

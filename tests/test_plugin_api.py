@@ -10,14 +10,10 @@ from importlib import metadata
 from pathlib import Path
 from types import SimpleNamespace
 
-import pytest
-
 import gateway.plugin
-from gateway.app import BUILTIN_STAGE_NAMES, build_gateway, builtin_stages
 from gateway.hookspecs import PLUGIN_API_VERSION, GatewaySpec
 from gateway.plugin import FetchBatch, Fetched, FetchOutcome, MountPlan, Piece, hookimpl
 from gateway.plugins import load_plugins
-from gateway.settings import Settings
 from gateway.testing import mount_request, running_gateway
 
 REPO = Path(__file__).resolve().parent.parent
@@ -121,34 +117,6 @@ class ShoutPlugin:
         registry.add(Shout())
 
 
-class Impostor:
-    """A plugin stage that takes the name of a built-in one."""
-
-    def __init__(self, name: str) -> None:
-        self.name, self.order = name, 250
-
-    def __call__(self, pieces: list[Piece], plan: MountPlan) -> list[Piece]:
-        return pieces
-
-
-@pytest.mark.parametrize("name", [pytest.param(name, id=name) for name in BUILTIN_STAGE_NAMES])
-def test_a_plugin_stage_with_a_builtin_stage_name_fails_its_plugin_at_start(name: str) -> None:
-    class Registers:
-        @hookimpl
-        def gateway_register_middleware(self, registry: gateway.plugin.MiddlewareRegistry) -> None:
-            registry.add(Impostor(name))
-
-    plugins = load_plugins(None, [("impostor", Registers())], discover=False)
-    gw = build_gateway(Settings(), plugins)  # the built-in stages themselves join with the first mount
-    assert [failure.describe() for failure in plugins.failures] == [
-        f'plugin impostor (impostor) failed at gateway_register_middleware: ValueError: middleware stage "{name}" is registered twice'
-    ]
-    assert [stage.name for stage in gw.middleware.stages] == []
-    assert [stage.name for stage in builtin_stages()] == list(BUILTIN_STAGE_NAMES)
-    gw.pipeline()
-    assert [stage.name for stage in gw.middleware.stages] == list(BUILTIN_STAGE_NAMES)
-
-
 class Quiet(gateway.plugin.Backend):
     name = "quiet"
 
@@ -158,7 +126,7 @@ class Quiet(gateway.plugin.Backend):
 
 async def test_gateway_register_middleware_adds_a_stage_to_every_mount() -> None:
     async with running_gateway([("shout", ShoutPlugin())], backends=[Quiet()]) as gw:
-        result = await gw.mount(mount_request([{"objectName": "db", "objectType": "quiet"}]))
-        names = [stage.name for stage in gw.gateway.middleware.stages]  # the built-in ones join with the first mount
+        names = [stage.name for stage in gw.gateway.middleware.stages]
         assert names.index("jmespath") < names.index("shout") < names.index("expand-keys")
+        result = await gw.mount(mount_request([{"objectName": "db", "objectType": "quiet"}]))
     assert [(f.path, f.contents) for f in result.files] == [("db", b"DB-VALUE")]

@@ -17,8 +17,8 @@ from pathlib import Path
 import grpc
 import pytest
 
-from gateway import app, hookimpl
-from gateway.app import Gateway, Pipeline, build_gateway
+from gateway import hookimpl
+from gateway.app import Gateway, build_gateway
 from gateway.backend import BackendRegistry
 from gateway.client import DriverClient, MountFailure
 from gateway.errors import StartupError
@@ -112,23 +112,6 @@ async def test_without_warm_up_the_plugins_warm_up_hook_is_not_called() -> None:
         began = await asyncio.to_thread(plugin.warm_up_began.wait, 0.5)
     assert task.exception() is None
     assert not began  # a backend's first mount loads its library instead (--warm-up off, the default)
-
-
-async def test_without_warm_up_the_first_mounts_build_the_pipeline_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    builds: list[Gateway] = []
-    build_pipeline = app._build_pipeline
-
-    def counted(gateway: Gateway) -> Pipeline:
-        builds.append(gateway)
-        return build_pipeline(gateway)
-
-    monkeypatch.setattr(app, "_build_pipeline", counted)
-    plugin = GatedPlugin()
-    plugin.loading.set()
-    async with serving(plugin, warm_up=False) as (client, task):
-        results = await asyncio.gather(*(client.mount(REQUEST) for _ in range(20)))  # sent at once
-    assert task.exception() is None
-    assert len(builds) == 1 and all(len(result.files) == 1 for result in results)
 
 
 class FailingStart:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -66,23 +66,16 @@ class Stage(Protocol):
 class MiddlewareRegistry:
     """Value stages in execution order; plugins add theirs at startup."""
 
-    def __init__(self, stages: Sequence[Stage] = (), *, reserved: Iterable[str] = ()) -> None:
-        """``reserved``: names of the core's own stages, added later with :meth:`add_builtin`; no plugin stage takes them."""
+    def __init__(self, stages: Sequence[Stage] = ()) -> None:
         self._stages: list[Stage] = []
-        self._reserved = frozenset(reserved)
         for stage in stages:
             self.add(stage)
 
     def add(self, stage: Stage) -> None:
-        if stage.name in self._reserved or any(existing.name == stage.name for existing in self._stages):
+        if any(existing.name == stage.name for existing in self._stages):
             raise ValueError(f'middleware stage "{stage.name}" is registered twice')
         self._stages.append(stage)
         self._stages.sort(key=lambda item: item.order)
-
-    def add_builtin(self, stage: Stage) -> None:
-        """Add one of the reserved stages."""
-        self._reserved -= {stage.name}
-        self.add(stage)
 
     @property
     def stages(self) -> tuple[Stage, ...]:
