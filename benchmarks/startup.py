@@ -9,7 +9,9 @@ children (parse workers) ``--idle-seconds`` later ("idle", after any warm-up); t
 those seconds, called every 10 ms while the plugins load and warm up; which heavy libraries the process had imported
 when its socket appeared and the CPU seconds it had used by then, and which it holds at idle, as the process itself
 reports it (see :func:`probe`). Beside them, alternating too, the floor: a bare grpc.aio server answering ``Version`` on
-the same socket, nothing of the gateway, and the same with prometheus_client imported (:data:`FLOOR`).
+the same socket, nothing of the gateway, then the same with prometheus_client imported, then with PyYAML, jmespath
+and pluggy too (:data:`FLOORS`): the libraries the product is built on, which any implementation of it holds once a
+class has mounted, so the last floor is the least idle memory the product can have on this interpreter.
 
 Part 2, per backend: a cold ``serve --plugins aws,vault,fake`` (the image's set) and one Mount of a one-object class
 of that backend, sent as soon as ``Version`` answers (the pods of a rebooted node waiting for the socket) or
@@ -76,14 +78,15 @@ sys.exit(main(sys.argv[3:]))
 
 
 # Run in the child: the floor the gateway's figures are judged against — a bare grpc.aio server answering Version on the
-# same unix socket (the generated provider service, nothing of the gateway), optionally with prometheus_client imported
-# (the metrics library the product keeps).
+# same unix socket (the generated provider service, nothing of the gateway), optionally with the libraries the product
+# is built on imported: argv[2] names them, comma-separated (prometheus_client for metrics; PyYAML, jmespath and pluggy,
+# which the first mount of any class needs).
 FLOOR = """
-import asyncio, sys
+import asyncio, importlib, sys
 import grpc
 from gateway.providerpb import service_pb2 as pb, service_pb2_grpc as pb_grpc
-if sys.argv[2] == "prometheus":
-    import prometheus_client
+for library in filter(None, sys.argv[2].split(",")):
+    importlib.import_module(library)
 class Provider(pb_grpc.CSIDriverProviderServicer):
     async def Version(self, request, context):
         return pb.VersionResponse(version="v1alpha1", runtime_name="floor", runtime_version="0")
@@ -95,7 +98,11 @@ async def main():
     await asyncio.Event().wait()
 asyncio.run(main())
 """
-FLOORS = {"bare grpc.aio": "bare", "+ prometheus_client": "prometheus"}
+FLOORS = {
+    "bare grpc.aio": "",
+    "+ prometheus_client": "prometheus_client",
+    "+ yaml, jmespath, pluggy": "prometheus_client,yaml,jmespath,pluggy",
+}
 
 
 def bytecode_environment() -> dict[str, str]:
@@ -339,23 +346,24 @@ async def main() -> int:
             figures[name].append(await start_run(name, args.idle_seconds))
         for name, kind in FLOORS.items():
             floors[name].append(await floor_run(kind, args.idle_seconds))
-    print(f"{'--plugins':<26}{'start median s':>15}{'min s':>8}{'CPU s to socket':>17}{'idle RSS MiB':>14}{'idle PSS MiB':>14}"
+    print(f"{'--plugins':<32}{'start median s':>15}{'min s':>8}{'CPU s to socket':>17}{'idle RSS MiB':>14}{'idle PSS MiB':>14}"
           f"{'children':>10}{'Version max ms':>16}")
     for name, runs in figures.items():
         starts = [r.start for r in runs]
-        print(f"{name:<26}{statistics.median(starts):>15.3f}{min(starts):>8.3f}{statistics.median(r.socket_cpu for r in runs):>17.3f}"
+        print(f"{name:<32}{statistics.median(starts):>15.3f}{min(starts):>8.3f}{statistics.median(r.socket_cpu for r in runs):>17.3f}"
               f"{statistics.median(r.idle.rss_mib for r in runs):>14.1f}{statistics.median(r.idle.pss_mib for r in runs):>14.1f}"
               f"{max(r.idle.children for r in runs):>10}{max(r.version_max for r in runs) * 1000:>16.0f}")
     for name, floor_runs in floors.items():
-        print(f"{'floor: ' + name:<26}{statistics.median(r[0] for r in floor_runs):>15.3f}{min(r[0] for r in floor_runs):>8.3f}{'-':>17}"
+        print(f"{'floor: ' + name:<32}{statistics.median(r[0] for r in floor_runs):>15.3f}{min(r[0] for r in floor_runs):>8.3f}{'-':>17}"
               f"{statistics.median(r[1].rss_mib for r in floor_runs):>14.1f}{statistics.median(r[1].pss_mib for r in floor_runs):>14.1f}")
     for name, runs in figures.items():
-        print(f"{name:<26}heavy modules at socket time: {', '.join(runs[-1].heavy) or 'none'}; at idle: {', '.join(runs[-1].idle_heavy) or 'none'}")
+        print(f"{name:<32}heavy modules at socket time: {', '.join(runs[-1].heavy) or 'none'}; at idle: {', '.join(runs[-1].idle_heavy) or 'none'}")
     print(f"start = spawn until Version answers; CPU s to socket = the process's CPU seconds when its socket was published; "
           f"idle RSS / PSS = the serve process plus its children (parse workers), {args.idle_seconds:g} s later (after the "
           f"plugins' warm-up, with --warm-up); Version max = the slowest of the Version calls made every 10 ms over those "
           f"{args.idle_seconds:g} s (while the plugins load and warm up); floor = a bare grpc.aio server answering Version on the same socket, nothing of "
-          f"the gateway (and with prometheus_client imported). Targets: start <= 0.3 s, idle <= 40 MiB")
+          f"the gateway (then with prometheus_client imported, then also PyYAML, jmespath and pluggy: the libraries the product "
+          f"is built on, resident once any class has mounted). Targets: start <= 0.3 s, idle <= 40 MiB")
     names = [name for name in args.backends.split(",") if name]
     if names:
         mounts = await first_mounts(names, args.runs, args.idle_seconds)
