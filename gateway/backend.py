@@ -13,6 +13,7 @@ A backend may also implement :meth:`Backend.fetch_in_order`, the lean form of th
 from __future__ import annotations
 
 import abc
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -64,10 +65,20 @@ class Backend(abc.ABC):
         (``validate`` shows them; a mount meets the same ones in :meth:`check_request`)."""
         return []
 
+    #: the names of the objects without an ``objectType`` that belong here (e.g. resource names that say which
+    #: service they are in), as a pattern matched at a name's start; being data, a parse worker routes by it too
+    claimed_names: re.Pattern[str] | None = None
+
     def claims(self, object_name: str) -> bool:
         """Routing by name: True when an object named ``object_name`` without an ``objectType``
-        belongs here (e.g. a resource name that says which service it is in). No I/O."""
-        return False
+        belongs here; by default when :attr:`claimed_names` matches. No I/O. Override it only where a
+        pattern cannot say it: a parse worker does not have backend code, so a large class with objects
+        that omit ``objectType`` is then routed in the serving process."""
+        return self.claimed_names is not None and self.claimed_names.match(object_name) is not None
+
+    def claims_need_code(self) -> bool:
+        """Whether routing by name runs code of this backend's own (:meth:`claims` overridden)."""
+        return type(self).claims is not Backend.claims
 
     def check_object(self, obj: ObjectSpec) -> list[str]:
         """Backend-specific validation of one object without I/O; return problem messages."""

@@ -81,11 +81,14 @@ class CachingBackend(Backend):
         self._in_flight: dict[Hashable, asyncio.Future[FetchOutcome]] = {}
         self._resolving: set[asyncio.Task[None]] = set()  # the loop keeps only weak references to tasks
         for attribute in ("name", "description", "object_options", "structured_options", "location_parameter",
-                          "failover_parameter", "default_location", "location_noun", "all_locations_failed"):
+                          "failover_parameter", "default_location", "location_noun", "all_locations_failed", "claimed_names"):
             setattr(self, attribute, getattr(inner, attribute))
 
     def claims(self, object_name: str) -> bool:
         return self.inner.claims(object_name)
+
+    def claims_need_code(self) -> bool:
+        return self.inner.claims_need_code()
 
     def check_object(self, obj: ObjectSpec) -> list[str]:
         return self.inner.check_object(obj)

@@ -21,14 +21,17 @@ Plain strings and numbers in a few lists unpickle in C at a fraction of the cost
 within a part (an alias is also a checked name and a file path) are sent, and kept, once. Part by part, the thread
 rebuilding the result gives the interpreter lock up between parts, so the event loop waits for it ~0.3 ms at most.
 
-A class whose routing needs backend code — an object without ``objectType`` that a backend may claim by name —
-comes back as its :class:`Document` instead, parsed in the serving process (the YAML still loaded in the worker).
+Objects without an ``objectType`` are routed in the worker by the backends' :attr:`~gateway.backend.Backend.claimed_names`
+patterns. A class whose routing needs backend code — such an object, and a backend that overrides
+:meth:`~gateway.backend.Backend.claims` — comes back as its :class:`Document` instead, parsed in the serving process
+(the YAML still loaded in the worker).
 """
 
 from __future__ import annotations
 
 import bisect
 import pickle
+import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -61,23 +64,25 @@ class BackendFacts:
     object_options: frozenset[str]
     structured_options: frozenset[str]
     location_noun: str
-    claims_names: bool  # it overrides Backend.claims
+    claimed_names: re.Pattern[str] | None
+    claims_need_code: bool  # it overrides Backend.claims
 
 
 class _StandIn(Backend):
-    """A backend as the worker sees it: its facts; claiming a name needs the real one, and checks are deferred."""
+    """A backend as the worker sees it: its facts; a claim made by code needs the real one, and checks are deferred."""
 
     def __init__(self, facts: BackendFacts) -> None:
         self.name = facts.name
         self.object_options = facts.object_options
         self.structured_options = facts.structured_options
         self.location_noun = facts.location_noun
-        self.claims_names = facts.claims_names
+        self.claimed_names = facts.claimed_names
+        self.need_code = facts.claims_need_code
 
     def claims(self, object_name: str) -> bool:
-        if self.claims_names:
+        if self.need_code:
             raise NeedsBackendCode(self.name)
-        return False
+        return super().claims(object_name)
 
     async def fetch_many(self, batch: FetchBatch) -> Sequence[FetchOutcome]:
         raise NotImplementedError("a stand-in only routes")
@@ -98,7 +103,8 @@ class Routing:
                     frozenset(backend.object_options),
                     frozenset(backend.structured_options),
                     backend.location_noun,
-                    type(backend).claims is not Backend.claims,
+                    backend.claimed_names,
+                    backend.claims_need_code(),
                 )
                 for backend in (entry.backend for entry in registry.entries())
             )

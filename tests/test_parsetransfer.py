@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import fields
 
@@ -11,7 +12,9 @@ import pytest
 from gateway import parsetransfer
 from gateway.backend import Backend, BackendRegistry
 from gateway.budget import Budgets
+from gateway.cache import CacheSettings, wrap_backends
 from gateway.dialect import Dialect, DialectRegistry
+from gateway.metrics import Metrics
 from gateway.model import FetchBatch, FetchOutcome, ObjectSpec
 from gateway.objects import ParsedObjects
 from gateway.planner import Planner
@@ -33,6 +36,13 @@ class Plain(Backend):
 
     async def fetch_many(self, batch: FetchBatch) -> Sequence[FetchOutcome]:
         raise NotImplementedError
+
+
+class Patterned(Plain):
+    """A backend that claims names by a pattern (data a worker has), not by code."""
+
+    name = "patterned"
+    claimed_names = re.compile(r"pat:")
 
 
 class GoV2(Dialect):
@@ -93,6 +103,7 @@ CLASSES = [
     pytest.param(PROBLEMS, {"strict": "yes"}, id="problems-strict"),
     pytest.param(COLLISIONS, {}, id="path-collision-with-backend-check"),
     pytest.param("- {objectName: store:x}\n- {objectName: y, objectType: plain}\n", {}, id="routed-by-claims"),
+    pytest.param("- {objectName: pat:x}\n- {objectName: y, objectType: plain}\n- {objectName: none}\n", {}, id="routed-by-pattern"),
     pytest.param("- {objectName: x}\n", {"defaultObjectType": "plain"}, id="default-type"),
     pytest.param("objectName: x\n", {}, id="not-a-list"),
     pytest.param("- [a\n", {}, id="not-yaml"),
@@ -117,7 +128,7 @@ def planner(pool: WorkerPool, **options: object) -> Planner:
 
 
 def registry_with_claims() -> BackendRegistry:
-    return registry_of(Plain(), ScriptedBackend(name="store", claimed_prefix="store:", default_location=""))
+    return registry_of(Plain(), Patterned(), ScriptedBackend(name="store", claimed_prefix="store:", default_location=""))
 
 
 def as_fields(parsed: ParsedObjects) -> dict[str, object]:
@@ -132,7 +143,7 @@ def test_a_class_parsed_in_a_worker_is_the_one_parsed_here(
     parameters = dict(parameters)
     options: dict[str, object] = {"strict": bool(parameters.pop("strict", "")), "max_objects": int(parameters.pop("max-objects", 0)) or None}
     if "store:" not in objects:
-        options["registry"] = registry_of(Plain())
+        options["registry"] = registry_of(Plain(), Patterned())
     class_parameters = {"objects": objects, "dialect": dialect, **parameters}
     replies = []
     received = parsetransfer.received
@@ -142,6 +153,26 @@ def test_a_class_parsed_in_a_worker_is_the_one_parsed_here(
     assert as_fields(there) == as_fields(here)
     routed_by_claims = "store:" in objects
     assert len(replies) == (0 if routed_by_claims else 1)  # a class that needs backend code comes back as its document
+
+
+@pytest.mark.parametrize(
+    ("backend", "in_worker"),
+    [
+        pytest.param(Patterned(), True, id="pattern-routes-in-the-worker"),
+        pytest.param(ScriptedBackend(name="store", claimed_prefix="pat:", default_location=""), False, id="code-routes-here"),
+    ],
+)
+def test_the_cache_in_front_of_a_backend_keeps_its_routing(
+    pool: WorkerPool, monkeypatch: pytest.MonkeyPatch, backend: Backend, in_worker: bool
+) -> None:
+    registry = registry_of(Plain(), backend)
+    wrap_backends(registry, CacheSettings(ttl=60), Metrics(), call_timeout=10)
+    replies = []
+    received = parsetransfer.received
+    monkeypatch.setattr(parsetransfer, "received", lambda reply, registry: replies.append(reply) or received(reply, registry))
+    parsed = planner(pool, registry=registry).parse({"objects": "- {objectName: pat:x}\n- {objectName: y, objectType: plain}\n"}, in_worker=True)
+    assert parsed.problems == [] and [o.backend for o in parsed.objects] == [backend.name, "plain"]
+    assert len(replies) == (1 if in_worker else 0)
 
 
 def test_a_class_in_a_plugins_yaml_flavour_is_parsed_here(pool: WorkerPool, monkeypatch: pytest.MonkeyPatch) -> None:

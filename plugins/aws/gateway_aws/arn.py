@@ -1,12 +1,13 @@
 """Amazon Resource Names, as far as routing and ASCP's validation need them.
 
-The AWS backends claim the ARNs of their service (:meth:`AwsBackend.claims`), check an ARN
+The AWS backends claim the ARNs of their service (:func:`service_arns`), check an ARN
 against ``objectType`` and the mount's regions, and the ASCP dialect words the problems of
 ARNs that no backend claims.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from gateway.plugin import preview
@@ -41,6 +42,13 @@ def parse_arn(name: str) -> Arn | None:
         return None
     _, partition, service, region, account, resource = sections
     return Arn(partition, service, region, account, resource)
+
+
+def service_arns(service: str) -> re.Pattern[str]:
+    """The names :func:`parse_arn` reads as ARNs of ``service``, as a pattern matched at a name's start (a
+    backend's ``claimed_names``, by which a parse worker routes too): ``arn:``, then five more sections of
+    which the second is ``service``."""
+    return re.compile(f"arn:[^:]*:{re.escape(service)}:[^:]*:[^:]*:")
 
 
 def invalid_service(service: str) -> str:

@@ -54,7 +54,7 @@ class AwsBackend(Backend):
     location_noun = "region"
     parameters = AUTH_PARAMETERS
     service: ClassVar[str] = ""  # boto3 service name
-    arn_service: ClassVar[str] = ""  # the service in this backend's ARNs: they route here without an objectType
+    arn_service: ClassVar[str] = ""  # the service in this backend's ARNs: they route here without an objectType (claimed_names)
 
     def __init__(self, runtime: AwsRuntime) -> None:
         self.runtime = runtime
@@ -66,10 +66,6 @@ class AwsBackend(Backend):
         except GatewayError as exc:
             return [exc.message]
         return []
-
-    def claims(self, object_name: str) -> bool:
-        arn = parse_arn(object_name)
-        return arn is not None and arn.service == self.arn_service
 
     def check_object(self, obj: ObjectSpec) -> list[str]:
         """ASCP: an ARN, primary or failover, must be well-formed and of this backend's service

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from gateway.plugin import ExpiringCache, FetchItem, FetchOutcome, GatewayError, InvalidArgument, NotFound, ObjectRef, preview
+from gateway_aws.arn import service_arns
 from gateway_aws.backend import Answer, AwsBackend, Value, outcome
 from gateway_aws.errors import SECRET_ALL_REGIONS_FAILED, from_code
 from gateway_aws.runtime import AwsRuntime, AwsSession
@@ -34,6 +35,7 @@ class SecretsManagerBackend(AwsBackend):
     name = "secretsmanager"
     description = "AWS Secrets Manager (IRSA / Pod Identity, BatchGetSecretValue)"
     arn_service = "secretsmanager"
+    claimed_names = service_arns(arn_service)
     service = "secretsmanager"
     all_locations_failed = SECRET_ALL_REGIONS_FAILED
 

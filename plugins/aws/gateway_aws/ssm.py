@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from gateway.plugin import FetchItem, FetchOutcome, GatewayError, Internal, NotFound, ObjectRef, ObjectSpec, preview
-from gateway_aws.arn import parse_arn
+from gateway_aws.arn import parse_arn, service_arns
 from gateway_aws.backend import Answer, AwsBackend, Value, outcome
 from gateway_aws.errors import PARAMETER_ALL_REGIONS_FAILED
 from gateway_aws.runtime import AwsSession
@@ -27,6 +27,7 @@ class SsmParameterBackend(AwsBackend):
     name = "ssmparameter"
     description = "AWS Systems Manager Parameter Store (IRSA / Pod Identity, GetParameters)"
     arn_service = "ssm"
+    claimed_names = service_arns(arn_service)
     service = "ssm"
     all_locations_failed = PARAMETER_ALL_REGIONS_FAILED
 

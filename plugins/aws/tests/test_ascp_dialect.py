@@ -10,13 +10,20 @@ import textwrap
 from collections.abc import Sequence
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from gateway import parsetransfer
 from gateway.backend import Backend, BackendRegistry
+from gateway.cache import CacheSettings, wrap_backends
 from gateway.dialect import DialectRegistry
+from gateway.metrics import Metrics
 from gateway.model import FetchBatch, FetchOutcome, ObjectRef
 from gateway.objects import parse_objects
 from gateway.planner import Planner, check_locations
 from gateway.settings import Settings
+from gateway.workers import WorkerPool
+from gateway_aws.arn import parse_arn, service_arns
 from gateway_aws.ascp import AscpDialect
 from gateway_aws.options import AwsOptions
 from gateway_aws.runtime import AwsRuntime
@@ -187,3 +194,32 @@ def test_provider_name_aws_chooses_the_ascp_dialect() -> None:
     assert planner.parse({**objects, "dialect": "secrets-gateway"}).objects[0].file_permission == 0o600
     native = Planner(REGISTRY, dialects=dialects, provider_name="secrets-gateway")
     assert native.parse({**objects, "dialect": "ascp"}).problems != []
+
+
+@given(st.lists(st.sampled_from(["arn", ":", "secretsmanager", "ssm", "aws", "x", "", "\n"]), max_size=12).map("".join))
+def test_the_claimed_arn_pattern_reads_names_as_parse_arn_does(name: str) -> None:
+    for service in ("secretsmanager", "ssm"):
+        arn = parse_arn(name)
+        assert (service_arns(service).match(name) is not None) == (arn is not None and arn.service == service), name
+
+
+def test_an_ascp_class_of_arns_is_routed_in_a_parse_worker_behind_the_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The AWS backends claim their ARNs by pattern, so a large ASCP class whose objects omit ``objectType`` is parsed
+    whole in a worker, not routed in the serving process (the cache in front of them keeps that)."""
+    registry = aws_registry()
+    wrap_backends(registry, CacheSettings(ttl=60), Metrics(), call_timeout=10)
+    dialects = DialectRegistry()
+    dialects.add(ASCP)
+    objects = {"objects": "".join(f"- objectName: {arn}-{n}\n" for n in range(50) for arn in (SM_ARN, SSM_ARN)), "dialect": "ascp"}
+    replies = []
+    received = parsetransfer.received
+    monkeypatch.setattr(parsetransfer, "received", lambda reply, registry: replies.append(reply) or received(reply, registry))
+    pool = WorkerPool(size=1)
+    try:
+        there = Planner(registry, dialects=dialects, workers=pool).parse(objects, in_worker=True)
+    finally:
+        pool.close()
+    here = Planner(registry, dialects=dialects).parse(objects)
+    assert len(replies) == 1 and there.problems == [] == here.problems
+    assert [(o.backend, o.ref) for o in there.objects] == [(o.backend, o.ref) for o in here.objects]
+    assert [o.backend for o in there.objects[:2]] == ["secretsmanager", "ssmparameter"]
