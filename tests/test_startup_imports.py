@@ -28,9 +28,10 @@ AFTER_THE_SOCKET = {
     "boto3", "botocore.client", "botocore.session", "hvac", "requests", "urllib3",
     "gateway_aws", "gateway_vault", "pluggy", "gateway.mount", "yaml", "jmespath",
 }
-#: what an idle ``serve`` (pipeline built, no mount yet, no ``--warm-up``) has not imported: backend libraries, the
-#: parse workers' machinery, the one-shot commands' modules, the entry-point scan (``--plugins`` names ours only)
-NOT_AT_IDLE = {"boto3", "botocore", "botocore.client", "botocore.session", "hvac", "requests", "urllib3",
+#: what an idle ``serve`` (pipeline built, no mount yet, no ``--warm-up``) has not imported: backend libraries, a
+#: backend's fetch machinery, the parse workers' machinery, the one-shot commands' modules, the entry-point scan
+#: (``--plugins`` names ours only)
+NOT_AT_IDLE = {"boto3", "botocore", "botocore.client", "botocore.session", "hvac", "requests", "urllib3", "gateway_vault.reader",
                "multiprocessing", "gateway.client", "gateway.validate", "importlib.metadata"}
 
 
