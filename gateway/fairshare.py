@@ -43,8 +43,9 @@ class FairLimiter:
         """Hold one slot of ``tenant``'s share and of the total while the block runs."""
         share = self._shares.setdefault(tenant, _Share(asyncio.Semaphore(self.per_tenant)))
         share.users += 1
+        free = not share.semaphore.locked() and not self._all.locked()
         try:
-            async with asyncio.timeout(wait):
+            async with asyncio.timeout(None if free else wait):  # free slots are taken at once: no timer
                 stage = "tenant"
                 await share.semaphore.acquire()
                 try:

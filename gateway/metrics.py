@@ -91,6 +91,8 @@ class Metrics:
         self.backend_batch_seconds_by = Children(self.backend_batch_seconds)
         self.backend_calls_by = Children(self.backend_calls)
         self.backend_call_seconds_by = Children(self.backend_call_seconds)
+        self.cache_events_by = Children(self.cache_events)
+        self.credential_refreshes_by = Children(self.credential_refreshes)
 
     def record_backend_call(self, backend: str, operation: str, error: GatewayError | None, seconds: float | None = None) -> None:
         """Count one call to a backend's service (and its duration, when measured)."""
@@ -124,4 +126,4 @@ class Metrics:
             self.backend_calls_by(backend, operation, outcome, reason).inc(count)
 
     def record_credential_refresh(self, backend: str, error: GatewayError | None) -> None:
-        self.credential_refreshes.labels(backend=backend, outcome=outcome_of(error)).inc()
+        self.credential_refreshes_by(backend, outcome_of(error)).inc()

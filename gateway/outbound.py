@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import socket
 import ssl
 import urllib.request
@@ -203,12 +204,9 @@ class OutboundHttp:
         self, method: str, url: str, headers: Mapping[str, str], body: bytes | None, tls: tuple[ssl.SSLContext | None, str]
     ) -> tuple[Origin, bytes]:
         """The origin to connect to and the request's bytes (refused when a header could smuggle another)."""
-        parts = urlsplit(url)
-        scheme, host = parts.scheme, parts.hostname or ""
-        port = parts.port or (443 if scheme == "https" else 80)
+        scheme, host, port, target = _url_parts(url)
         proxy = self._proxy(scheme, host)
         origin: Origin = (scheme, host, port, tls, proxy)
-        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         proxy_lines: list[str] = []
         if proxy and scheme == "http":
             target = url  # a plain-HTTP proxy takes the absolute URL
@@ -333,6 +331,15 @@ class OutboundHttp:
         return proxy
 
 
+@functools.lru_cache(maxsize=256)
+def _url_parts(url: str) -> tuple[str, str, int, str]:
+    """Scheme, host, port and request target of a URL (a client sends to a few URLs again and again)."""
+    parts = urlsplit(url)
+    scheme = parts.scheme
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    return scheme, parts.hostname or "", parts.port or (443 if scheme == "https" else 80), target
+
+
 def _chunk_size(line: bytes) -> int:
     """The size of a chunk from its header line (``1a;name=value``): hex digits only (no sign, ``0x`` or ``_``)."""
     digits = line.split(b";", 1)[0].strip()
@@ -405,6 +412,8 @@ async def _body_pieces(
 async def _within(step: Awaitable[T], idle: float | None, received: int) -> T:
     """One read of a body, within ``idle`` seconds (``None``: no bound of its own), as :class:`HttpProblem`."""
     try:
+        if idle is None:  # the caller's deadline bounds it: no timeout object per read
+            return await step
         async with asyncio.timeout(idle):
             return await step
     except asyncio.IncompleteReadError:

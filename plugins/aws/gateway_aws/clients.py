@@ -167,7 +167,7 @@ class AwsClients:
         )
         self.slot_wait = aws_call_worst_case(options)  # a queue never waits longer than the slowest call may hold a thread
         self._cache: ExpiringCache[tuple[str, str], BaseClient] = ExpiringCache(
-            options.max_clients, on_event=lambda event: metrics.cache_events.labels(cache="aws-clients", event=event).inc()
+            options.max_clients, on_event=lambda event: metrics.cache_events_by("aws-clients", event).inc()
         )
         self._building: SingleFlight[tuple[str, str], BaseClient] = SingleFlight()
         self._tls: dict[str, ssl.SSLContext] = {}

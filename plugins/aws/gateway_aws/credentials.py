@@ -48,7 +48,7 @@ class CredentialBroker:
         self.metrics = metrics
         self.refresh_margin = refresh_margin
         self._cache: ExpiringCache[Principal, Credentials] = ExpiringCache(
-            max_entries, on_event=lambda event: metrics.cache_events.labels(cache="aws-credentials", event=event).inc()
+            max_entries, on_event=lambda event: metrics.cache_events_by("aws-credentials", event).inc()
         )
         self._flights: SingleFlight[Principal, Credentials | None] = SingleFlight()
 
@@ -99,11 +99,12 @@ class CredentialBroker:
         lifetime = left - self.refresh_margin
         if lifetime > 0:
             self._cache.put(principal, credentials, time.monotonic() + lifetime)
-        log.info(
-            "obtained AWS credentials for %s, valid until %s",
-            principal.describe(),
-            credentials.expiration.isoformat() if credentials.expiration else "unknown",
-        )
+        if log.isEnabledFor(logging.INFO):  # the line's fields are made only when it is written
+            log.info(
+                "obtained AWS credentials for %s, valid until %s",
+                principal.describe(),
+                credentials.expiration.isoformat() if credentials.expiration else "unknown",
+            )
 
     async def _assume_role(self, principal: Principal, base: Credentials | None, step: AssumeRole, region: str) -> Credentials:
         client = await self.clients.client(region, "sts")

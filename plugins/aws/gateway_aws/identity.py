@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from gateway.plugin import ERROR_CLASSES, GatewayError, Internal, InvalidArgument, PermissionDenied, PodIdentity, preview
@@ -51,12 +51,12 @@ class Principal:
     chain: tuple[AssumeRole, ...] = ()
 
     def without_chain(self) -> Principal:
-        return replace(self, chain=())
+        return Principal(self.source, self.namespace, self.service_account, self.role_arn, self.pod_uid, self.endpoints, self.token_digest)
 
     def without_proof(self) -> Principal:
         """Whose permissions a call has, once its credentials are proven: pods presenting different
         tokens of one ServiceAccount and role hold the same permissions."""
-        return replace(self, token_digest="")
+        return Principal(self.source, self.namespace, self.service_account, self.role_arn, self.pod_uid, self.endpoints, "", self.chain)
 
     def describe(self) -> str:
         """For logs: ``irsa apps/web role=arn:... -> arn:...``."""
@@ -123,12 +123,13 @@ class IdentityResolver:
 
     async def resolve(self, identity: PodIdentity, auth: AuthParameters) -> Caller:
         token = self.token(identity, auth)
-        base = Principal(AMBIENT, identity.namespace, identity.service_account, token_digest=token_digest(token), chain=auth.chain)
+        namespace, account, digest, chain = identity.namespace, identity.service_account, token_digest(token), auth.chain
         if self.options.allow_ambient_credentials:
-            return Caller(base)
+            return Caller(Principal(AMBIENT, namespace, account, token_digest=digest, chain=chain))
         if auth.use_pod_identity:
-            return Caller(replace(base, source=POD_IDENTITY, pod_uid=identity.pod_uid, endpoints=self._endpoints(auth)), token)
-        return Caller(replace(base, source=IRSA, role_arn=await self.role_arn(identity)), token)
+            endpoints = self._endpoints(auth)
+            return Caller(Principal(POD_IDENTITY, namespace, account, pod_uid=identity.pod_uid, endpoints=endpoints, token_digest=digest, chain=chain), token)
+        return Caller(Principal(IRSA, namespace, account, role_arn=await self.role_arn(identity), token_digest=digest, chain=chain), token)
 
     def _endpoints(self, auth: AuthParameters) -> tuple[str, ...]:
         ipv4, ipv6 = self.options.pod_identity_endpoint, self.options.pod_identity_endpoint_ipv6

@@ -68,7 +68,7 @@ class AwsRuntime:
             qps=options.kube_qps,
             burst=options.kube_burst,
             cache_ttl=options.kube_cache_ttl,
-            on_cache_event=lambda event: self.metrics.cache_events.labels(cache="kubernetes", event=event).inc(),
+            on_cache_event=lambda event: self.metrics.cache_events_by("kubernetes", event).inc(),
             on_request=lambda path, error: self.metrics.record_backend_call("kubernetes", "GET", error),
         )
         self.clients = AwsClients(options, self.metrics, self.executor)
@@ -79,7 +79,7 @@ class AwsRuntime:
             self.kube,
             keep_annotations=frozenset({ROLE_ANNOTATION}),
             max_entries=options.kube_watch_max_accounts,
-            on_lookup=lambda source: self.metrics.cache_events.labels(cache="serviceaccounts", event=source).inc(),
+            on_lookup=lambda source: self.metrics.cache_events_by("serviceaccounts", source).inc(),
         )
         self.identities = IdentityResolver(options, self.accounts)
         self.credentials = CredentialBroker(self.clients, self.agent, self.metrics, options.credential_refresh_margin)

@@ -36,6 +36,7 @@ NOW = datetime(2026, 12, 1, 17, 0, 0, tzinfo=UTC)
     [
         pytest.param("https://secretsmanager.us-east-1.amazonaws.com/", "session-token", id="default-port-with-token"),
         pytest.param("http://127.0.0.1:4566/", None, id="port-without-token"),
+        pytest.param("https://api.example.com/a%20b/~c/", "session-token", id="path-encoded-as-botocore-does"),
     ],
 )
 def test_the_signature_is_botocores(monkeypatch: pytest.MonkeyPatch, url: str, token: str | None) -> None:
@@ -45,12 +46,21 @@ def test_the_signature_is_botocores(monkeypatch: pytest.MonkeyPatch, url: str, t
     monkeypatch.setattr(botocore_auth, "get_current_datetime", lambda: NOW.replace(tzinfo=None))
     request = AWSRequest("POST", url, data=body, headers=dict(headers))
     botocore_auth.SigV4Auth(BotocoreCredentials("AKIA1", "secret", token), "secretsmanager", "us-east-1").add_auth(request)
-    host = url.split("/")[2]
-    ours = signed_headers(method="POST", host=host, path="/", headers=headers, body=body, access_key="AKIA1", secret_key="secret",
+    host, path = url.split("/")[2], "/" + url.split("/", 3)[3]
+    ours = signed_headers(method="POST", host=host, path=path, headers=headers, body=body, access_key="AKIA1", secret_key="secret",
                           token=token, service="secretsmanager", region="us-east-1", now=NOW)  # fmt: skip
     assert ours["Authorization"] == request.headers["Authorization"]
     assert ours["X-Amz-Date"] == request.headers["X-Amz-Date"]
     assert ours.get("X-Amz-Security-Token") == request.headers.get("X-Amz-Security-Token")
+
+
+def test_the_signature_is_dated_now_in_utc() -> None:
+    before = datetime.now(UTC).replace(microsecond=0)
+    ours = signed_headers(method="POST", host="h", path="/", headers={}, body=b"", access_key="AKIA1", secret_key="secret",
+                          token=None, service="secretsmanager", region="us-east-1")  # fmt: skip
+    stamp = datetime.strptime(ours["X-Amz-Date"], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+    assert before <= stamp <= datetime.now(UTC)
+    assert f"Credential=AKIA1/{stamp:%Y%m%d}/us-east-1/secretsmanager/aws4_request" in ours["Authorization"]
 
 
 @asynccontextmanager

@@ -209,6 +209,8 @@ def test_read_answer(status: int, body: bytes, check: Callable[[Any], bool] | st
         pytest.param(b"<a><b>1</b><c><d> 2 </d></c></a>", {("a", "b"): "1", ("a", "c", "d"): "2"}, id="paths"),
         pytest.param(b'<s:a xmlns:s="urn:x"><s:b>1</s:b></s:a>', {("a", "b"): "1"}, id="prefixes-dropped"),
         pytest.param(b"<a><b>x &amp; y</b></a>", {("a", "b"): "x & y"}, id="predefined-entities"),
+        pytest.param(b"<a>\n  <b>one\ntwo\n</b>\n</a>", {("a", "b"): "one\ntwo"}, id="text-over-lines"),
+        pytest.param(b"<a><b>" + b"t" * 20_000 + b"</b></a>", {("a", "b"): "t" * 20_000}, id="text-longer-than-the-parsers-buffer"),
         pytest.param(b"<a>" * 9 + b"</a>" * 9, "deeper than 8", id="too-deep"),
         pytest.param(b"<a>" + b"<b/>" * 300 + b"</a>", "more than 256 elements", id="too-many"),
         pytest.param(b'<!DOCTYPE a SYSTEM "http://127.0.0.1:9/x.dtd"><a/>', "declares a document type", id="external-dtd"),

@@ -159,14 +159,14 @@ class AwsWorld:
 
     @asynccontextmanager
     async def serve_process(
-        self, *flags: str, env: Mapping[str, str] | None = None
+        self, *flags: str, env: Mapping[str, str] | None = None, wrapper: tuple[str, ...] = ()
     ) -> AsyncIterator[tuple[subprocess.Popen[bytes], Path]]:
         """For benchmarks: a cold ``serve --plugins aws`` process of its own (so its CPU and memory are
-        its own) against this world, with ``flags`` added (and ``env``, default this process's environment);
-        yields it and its socket once the socket is up."""
+        its own) against this world, with ``flags`` added (and ``env``, default this process's environment;
+        ``wrapper``: a command it runs under, e.g. valgrind's); yields it and its socket once the socket is up."""
         directory = Path(tempfile.mkdtemp(prefix="sgw-aws-serve-", dir="/tmp"))
         command = [
-            sys.executable, "-m", "gateway", "--log-level", "error", "serve", "--providers-dir", str(directory),
+            *wrapper, sys.executable, "-m", "gateway", "--log-level", "error", "serve", "--providers-dir", str(directory),
             "--plugins", "aws", "--http-address", "", "--aws-kubeconfig", str(self.kubeconfig), *flags,
         ]
         server = subprocess.Popen(command, env=env)  # noqa: ASYNC220 - starting it does not wait for it
