@@ -9,7 +9,8 @@ included), so two identities' calls in flight on one client never see each other
 call it has none, and botocore refuses to sign (fail closed). :meth:`AwsClients.prepared`
 asks a client for the request it would send (endpoint rules applied, body serialized) without
 sending it: the plugin sends the unsigned ``AssumeRoleWithWebIdentity`` itself
-(:mod:`gateway_aws.webidentity`).
+(:mod:`gateway_aws.webidentity`), and asks only when :class:`~gateway_aws.endpoints.StaticEndpoints` cannot
+decide without botocore — on defaults it can, and a process whose mounts take that path never imports botocore.
 
 Secrets Manager and SSM calls signed with a pod's credentials (the JSON protocol) are sent by the
 plugin itself (:mod:`gateway_aws.jsoncalls`, on the event loop); every other call runs botocore,
@@ -33,7 +34,7 @@ import os
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -42,6 +43,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from gateway.plugin import ExpiringCache, FairLimiter, GatewayError, Metrics, SingleFlight
 from gateway_aws import __version__
 from gateway_aws.budget import aws_call_worst_case
+from gateway_aws.endpoints import StaticEndpoints
 from gateway_aws.errors import classify, retry_attempts
 from gateway_aws.jsoncalls import JsonCalls, serves
 from gateway_aws.options import AwsOptions
@@ -170,7 +172,9 @@ class AwsClients:
             options.max_clients, on_event=lambda event: metrics.cache_events_by("aws-clients", event).inc()
         )
         self._building: SingleFlight[tuple[str, str], BaseClient] = SingleFlight()
-        self._tls: dict[str, ssl.SSLContext] = {}
+        self._loading_tls: SingleFlight[str, ssl.SSLContext | None] = SingleFlight()
+        self._prepared: set[tuple[str, str]] = set()
+        self.static = StaticEndpoints(options.use_fips_endpoint)
         self.json_calls = JsonCalls(self)
 
     def cached(self, region: str, service: str) -> BaseClient | None:
@@ -216,6 +220,16 @@ class AwsClients:
             self._session = session
         return self._session
 
+    def prepare(self, region: str, service: str) -> Awaitable[object] | None:
+        """What the first call of ``service`` in ``region`` needs, to run ahead of it (None when started already): the
+        TLS context of its endpoint when decided without botocore, else botocore's client."""
+        key = (service, region)
+        if key in self._prepared:
+            return None
+        self._prepared.add(key)
+        url = self.static.url(service, region)
+        return self.tls_for(url) if url is not None else self.client(region, service)
+
     async def _build(self, key: tuple[str, str]) -> BaseClient:
         service, region = key
 
@@ -241,18 +255,28 @@ class AwsClients:
 
         return await asyncio.get_running_loop().run_in_executor(self.executor, contextvars.copy_context().run, dry_run)
 
+    async def tls_for(self, url: str) -> ssl.SSLContext | None:
+        """:meth:`tls_context`, in the pool: loading a CA bundle's certificates is ~30 ms of CPU, a stall of every
+        mount on the loop; concurrent first calls share one load (the bundle is the same for every URL)."""
+        if not url.startswith("https:"):
+            return None
+        loop = asyncio.get_running_loop()
+        return await self._loading_tls.do("https", lambda: loop.run_in_executor(self.executor, self.tls_context, url))
+
     def tls_context(self, url: str) -> ssl.SSLContext | None:
         """For an https URL, a context verifying with botocore's CA certificates (:meth:`ca_bundle`), one per bundle."""
         if not url.startswith("https:"):
             return None
-        bundle = self.ca_bundle()
-        if bundle not in self._tls:
-            self._tls[bundle] = ssl.create_default_context(capath=bundle) if os.path.isdir(bundle) else ssl.create_default_context(cafile=bundle)
-        return self._tls[bundle]
+        return tls_context(self.ca_bundle())
 
     def ca_bundle(self) -> str:
         """The CA certificates botocore verifies AWS with: ``AWS_CA_BUNDLE`` or ``ca_bundle`` of the config
-        file, else ``REQUESTS_CA_BUNDLE``, else botocore's default (a file or a directory)."""
+        file, else ``REQUESTS_CA_BUNDLE``, else botocore's default (a file or a directory); decided without
+        botocore where :meth:`StaticEndpoints.ca_bundle` can."""
+        return self.static.ca_bundle() or self.botocore_ca_bundle()
+
+    def botocore_ca_bundle(self) -> str:
+        """:meth:`ca_bundle` as botocore's session and ``get_cert_path`` find it."""
         import botocore.httpsession
 
         with self._session_lock:
@@ -261,7 +285,8 @@ class AwsClients:
 
     async def call(
         self,
-        client: BaseClient,
+        region: str,
+        service: str,
         operation: str,
         label: str,
         tenant: str,
@@ -269,17 +294,20 @@ class AwsClients:
         redact: Iterable[str] = (),
         **kwargs: Any,
     ) -> dict[str, Any]:
-        """Run one AWS API call, signed with ``signing`` (None: unsigned), within ``tenant``'s share; count it;
-        raise a classified :class:`GatewayError`. A JSON-protocol call signed with a pod's credentials is sent by
-        the plugin (:mod:`gateway_aws.jsoncalls`); every other runs in botocore, in the pool."""
+        """Run one AWS API call of ``service`` in ``region``, signed with ``signing`` (None: unsigned), within
+        ``tenant``'s share; count it; raise a classified :class:`GatewayError`. A JSON-protocol call signed with a
+        pod's credentials is sent by the plugin (:mod:`gateway_aws.jsoncalls`); every other runs in botocore's shared
+        client, in the pool."""
         failure: GatewayError | None = None
         attempts = 0
         started = time.perf_counter()
         try:
+            own = signing if isinstance(signing, Credentials) and serves(service) else None
+            client = None if own is not None else await self.client(region, service)
             async with self.limiter.slot(tenant, self.slot_wait):
-                if isinstance(signing, Credentials) and serves(client):
+                if own is not None:
                     return await self.json_calls.call(
-                        client, operation, signing, redact, kwargs, lambda: self.metrics.retries.labels(backend=label, operation=operation).inc()
+                        region, service, operation, own, redact, kwargs, lambda: self.metrics.retries.labels(backend=label, operation=operation).inc()
                     )
                 method = functools.partial(_signed_by, signing, functools.partial(getattr(client, _method_name(operation)), **kwargs))
                 response: dict[str, Any] = await asyncio.get_running_loop().run_in_executor(self.executor, method)
@@ -296,6 +324,12 @@ class AwsClients:
             self.metrics.record_backend_call(label, operation, failure, time.perf_counter() - started)
             if attempts:
                 self.metrics.retries.labels(backend=label, operation=operation).inc(attempts)
+
+
+@functools.cache
+def tls_context(bundle: str) -> ssl.SSLContext:
+    """A context verifying with the certificates of ``bundle`` (a file or a directory), one per bundle and process."""
+    return ssl.create_default_context(capath=bundle) if os.path.isdir(bundle) else ssl.create_default_context(cafile=bundle)
 
 
 def _method_name(operation: str) -> str:

@@ -107,7 +107,6 @@ class CredentialBroker:
             )
 
     async def _assume_role(self, principal: Principal, base: Credentials | None, step: AssumeRole, region: str) -> Credentials:
-        client = await self.clients.client(region, "sts")
         signing = self.clients.ambient if base is None else base
         kwargs: dict[str, Any] = {"RoleArn": step.role_arn, "RoleSessionName": session_name(principal)}
         if step.external_id:
@@ -115,7 +114,7 @@ class CredentialBroker:
         if step.duration_seconds:
             kwargs["DurationSeconds"] = step.duration_seconds
         response = await self.clients.call(
-            client, "AssumeRole", METRICS_LABEL, principal.namespace, signing, redact=(step.external_id,), **kwargs
+            region, "sts", "AssumeRole", METRICS_LABEL, principal.namespace, signing, redact=(step.external_id,), **kwargs
         )
         return _from_sts(response)
 

@@ -3,10 +3,11 @@
 botocore's request pipeline cost a 20-secret ``BatchGetSecretValue`` about 2.3 ms of a worker thread's CPU (its
 urllib3 and http.client, the shape walk over the answer, its signer, a user agent built twice); the plugin sends
 the same request through :mod:`gateway.outbound` on the event loop instead, signed by :mod:`gateway_aws.sigv4`.
-What botocore decides is asked of it once per (service, region, operation), by a dry run of the shared client
-with the first call's parameters: the endpoint (its rules), ``X-Amz-Target``, ``Content-Type``, the user agent,
-the signing name and region; and once per operation, from its model, which answer members are blobs (base64 in
-the JSON, bytes in the answer, as botocore returns them). The body is the parameters as JSON (the plugin's
+Where it goes is decided once per (service, region, operation): by :class:`~gateway_aws.endpoints.StaticEndpoints`
+where it can (the endpoint from botocore's rule set and partitions, ``X-Amz-Target``, ``Content-Type``, the signing
+name and region, which answer members are blobs — base64 in the JSON, bytes in the answer, as botocore returns
+them — all proven equal to botocore's), else by a dry run of botocore's shared client with the first call's
+parameters, and the blobs from its model. The body is the parameters as JSON (the plugin's
 parameters are strings, lists and booleans, which botocore's serializer writes the same way). Attempts, the
 deadline per attempt, backoff, CA certificates, proxies and error texts are those of IRSA's STS call
 (both go through :mod:`gateway_aws.ownrequests`). Answers are held to 32 MiB (20 secrets of 64 KiB are 1.7 MiB in base64).
@@ -24,9 +25,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from gateway.plugin import SingleFlight
+from gateway.plugin import InvalidArgument, SingleFlight
+from gateway_aws.endpoints import BLOBS, SERVICES, Decided, Path, invalid_parameters
 from gateway_aws.errors import answer_error, bad_answer
-from gateway_aws.ownrequests import OwnRequests
+from gateway_aws.ownrequests import DryRun, OwnRequests
 from gateway_aws.sigv4 import signed_headers
 
 if TYPE_CHECKING:
@@ -36,7 +38,6 @@ if TYPE_CHECKING:
 
 MAX_BODY = 32 * 1024 * 1024
 MAX_SHAPE_DEPTH = 8
-Path = tuple[str, ...]  # member names; "[]" steps into a list's items
 
 
 @dataclass(frozen=True)
@@ -53,9 +54,10 @@ class JsonOperation:
     tls: ssl.SSLContext | None = field(default=None, repr=False)
 
 
-def serves(client: BaseClient) -> bool:
-    """Whether the plugin sends this client's calls itself (the JSON protocol)."""
-    return bool(client.meta.service_model.protocol == "json")
+def serves(service: str) -> bool:
+    """Whether the plugin sends this service's signed calls itself (the JSON protocol)."""
+    model = SERVICES.get(service)
+    return model is not None and model.protocol == "json"
 
 
 class JsonCalls:
@@ -67,7 +69,8 @@ class JsonCalls:
 
     async def call(
         self,
-        client: BaseClient,
+        region: str,
+        service: str,
         operation: str,
         credentials: Credentials,
         redact: Iterable[str],
@@ -75,8 +78,11 @@ class JsonCalls:
         on_retry: Callable[[], None],
     ) -> dict[str, Any]:
         """``operation`` with ``kwargs``, signed with ``credentials``: the answer as botocore gives it, or a classified error."""
-        key = (client.meta.service_model.service_name, client.meta.region_name, operation)
-        found = self._operations.get(key) or await self._learning.do(key, lambda: self._learn(key, client, kwargs))
+        refused = invalid_parameters(service, operation, kwargs)
+        if refused is not None:  # as botocore's validation refused them (on every call, not only a dry run's)
+            raise InvalidArgument(f"{operation}: request refused before sending: {' '.join(refused.split())}", reason="ParamValidation")
+        key = (service, region, operation)
+        found = self._operations.get(key) or await self._learning.do(key, lambda: self._learn(key, kwargs))
         body = json.dumps(kwargs).encode()
         return await self.requests.with_retries(
             functools.partial(self._attempt, found, operation, body, credentials, tuple(redact)), on_retry
@@ -109,29 +115,45 @@ class JsonCalls:
         document["ResponseMetadata"] = {"HTTPStatusCode": answer.status}
         return document
 
-    async def _learn(self, key: tuple[str, str, str], client: BaseClient, kwargs: Mapping[str, Any]) -> JsonOperation:
-        operation = key[2]
-        dry = await self.requests.dry_run(client, operation, kwargs)
-        parts = urlsplit(dry.url)
-        default_port = parts.port is None or parts.port == (443 if parts.scheme == "https" else 80)
-        host = (parts.hostname or "") + ("" if default_port else f":{parts.port}")
-        signing = dry.request.get("context", {}).get("signing") or {}
-        model = client.meta.service_model
-        found = JsonOperation(
-            url=dry.url,
-            host=host,
-            path=parts.path or "/",
-            headers=dry.headers,
-            signing_name=str(signing.get("signing_name") or model.signing_name or model.endpoint_prefix),
-            signing_region=str(signing.get("region") or client.meta.region_name),
-            blobs=tuple(_blob_paths(model.operation_model(operation).output_shape)),
-            tls=dry.tls,
-        )
+    async def _learn(self, key: tuple[str, str, str], kwargs: Mapping[str, Any]) -> JsonOperation:
+        service, region, operation = key
+        decided = self.clients.static.json_call(service, region, operation)
+        if decided is not None:
+            found = json_operation(decided, BLOBS[(service, operation)], await self.clients.tls_for(decided.url))
+        else:
+            client = await self.clients.client(region, service)
+            dry = await self.requests.dry_run(client, operation, kwargs)
+            found = json_operation(decided_by_botocore(dry, client), blob_paths(client, operation), dry.tls)
         self._operations[key] = found
         return found
 
     async def aclose(self) -> None:
         await self.requests.aclose()
+
+
+def json_operation(decided: Decided, blobs: tuple[Path, ...], tls: ssl.SSLContext | None) -> JsonOperation:
+    parts = urlsplit(decided.url)
+    default_port = parts.port is None or parts.port == (443 if parts.scheme == "https" else 80)
+    host = (parts.hostname or "") + ("" if default_port else f":{parts.port}")
+    return JsonOperation(decided.url, host, parts.path or "/", decided.headers, decided.signing_name, decided.signing_region, blobs, tls)
+
+
+def decided_by_botocore(dry: DryRun, client: BaseClient) -> Decided:
+    """What a dry run of botocore's ``client`` says: its URL and headers, and the signing name and region of its
+    endpoint's auth scheme, else those its signer has (the service's, the region's credential scope)."""
+    signing = dry.request.get("context", {}).get("signing") or {}
+    signer = client._request_signer
+    return Decided(
+        url=dry.url,
+        headers=dry.headers,
+        signing_name=str(signing.get("signing_name") or signer.signing_name),
+        signing_region=str(signing.get("region") or signer.region_name),
+    )
+
+
+def blob_paths(client: BaseClient, operation: str) -> tuple[Path, ...]:
+    """The blob members of ``operation``'s answer in botocore's model of ``client``'s service."""
+    return tuple(_blob_paths(client.meta.service_model.operation_model(operation).output_shape))
 
 
 def _blob_paths(shape: Any, path: Path = (), depth: int = 0) -> Iterator[Path]:

@@ -10,7 +10,6 @@ classified with the texts of :mod:`gateway_aws.errors`.
 
 from __future__ import annotations
 
-import asyncio
 import ssl
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -95,8 +94,7 @@ class OwnRequests(RetriedRequests):
         request = await self.clients.prepared(client, operation, **params)
         url = str(request["url"])
         headers = {name: str(value) for name, value in request["headers"].items() if name.lower() not in SENT_BY_OUTBOUND}
-        # in the pool: loading a CA bundle's certificates is ~30 ms of CPU, a stall of every mount on the loop
-        tls = await asyncio.get_running_loop().run_in_executor(self.clients.executor, self.clients.tls_context, url)
+        tls = await self.clients.tls_for(url)
         return DryRun(request, url, headers, tls)
 
     async def post(

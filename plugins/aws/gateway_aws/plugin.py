@@ -11,6 +11,8 @@ import logging
 from gateway.plugin import BackendRegistry, Metrics, OptionRegistry, Settings, hookimpl
 from gateway_aws.ascp import gateway_register_dialects
 from gateway_aws.budget import check_fits_backend_timeout
+from gateway_aws.clients import tls_context
+from gateway_aws.endpoints import StaticEndpoints
 from gateway_aws.options import OPTIONS, AwsOptions
 from gateway_aws.runtime import AwsRuntime
 from gateway_aws.secretsmanager import SecretsManagerBackend
@@ -46,7 +48,15 @@ def gateway_register_backends(registry: BackendRegistry, settings: Settings, met
 
 @hookimpl
 def gateway_server_started() -> None:
-    """Import botocore's session and client machinery (~8 MiB) now, on the core's warm-up thread (``serve --warm-up``),
-    not in the first mount."""
-    import botocore.client
-    import botocore.session  # noqa: F401
+    """Warm-up (``serve --warm-up``, on the core's warm-up thread), so the first mount does not do it: where the
+    plugin's calls are decided without botocore (the defaults), read botocore's endpoint data files and load the CA
+    certificates of https endpoints (~30 ms of CPU); where botocore decides (:mod:`gateway_aws.endpoints`), import
+    its session and client machinery (~8 MiB) as well."""
+    static = StaticEndpoints(use_fips_endpoint=False)
+    bundle = static.ca_bundle() if static.warm_up() else None
+    if bundle is None:
+        import botocore.client
+        import botocore.session  # noqa: F401
+
+        return
+    tls_context(bundle)

@@ -1,8 +1,7 @@
 """What both AWS backends share: threads, Kubernetes lookups, identities, credentials and clients.
 
 One runtime per server, so a pod mounting Secrets Manager and SSM objects costs one STS call,
-and :meth:`AwsRuntime.session` turns a fetch batch into a ready client for its principal and
-region.
+and :meth:`AwsRuntime.session` turns a fetch batch into a session of its principal in its region.
 """
 
 from __future__ import annotations
@@ -11,7 +10,7 @@ import asyncio
 from collections.abc import Awaitable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from gateway.plugin import FetchBatch, GatewayError, Metrics
 from gateway_aws.clients import AwsClients, Signing
@@ -25,20 +24,16 @@ from gateway_aws.region import RegionResolver
 from gateway_kube.kubeapi import KubeApi, discover_config
 from gateway_kube.watch import ServiceAccounts
 
-if TYPE_CHECKING:
-    from botocore.client import BaseClient
-
 T = TypeVar("T")
 
 
 @dataclass(frozen=True)
 class AwsSession:
-    """A shared client and one principal's credentials in one region, for one backend's calls."""
+    """One principal's credentials in one region, for one backend's calls of ``service``."""
 
     principal: Principal
     region: str
     service: str
-    client: BaseClient = field(repr=False)
     signing: Signing = field(repr=False)
     runtime: AwsRuntime = field(repr=False)
     label: str = ""
@@ -51,7 +46,7 @@ class AwsSession:
 
     async def call(self, operation: str, **kwargs: Any) -> dict[str, Any]:
         try:
-            return await self.runtime.clients.call(self.client, operation, self.label, self.principal.namespace, self.signing, **kwargs)
+            return await self.runtime.clients.call(self.region, self.service, operation, self.label, self.principal.namespace, self.signing, **kwargs)
         except GatewayError as exc:
             if exc.reason in STALE_CREDENTIALS:
                 self.runtime.credentials.invalidate(self.principal)
@@ -88,26 +83,26 @@ class AwsRuntime:
         self._preparing: set[asyncio.Future[Any]] = set()
 
     async def session(self, batch: FetchBatch, service: str, label: str) -> AwsSession:
-        """The shared client and the batch's pod credentials (cached) in the batch's region."""
+        """The batch's pod credentials (cached) in the batch's region."""
         auth = parse_auth_parameters(batch.request.attributes)
-        client = self.clients.cached(batch.location, service)
-        building = self._prepare(batch.location, service, auth) if client is None else None
+        self._prepare(batch.location, service, auth)
         caller = await self.identities.resolve(batch.identity, auth)
         credentials = await self.credentials.credentials(caller, batch.location)
-        if building is not None:
-            client = await building
         signing = self.clients.ambient if credentials is None else credentials
-        return AwsSession(caller.principal, batch.location, service, client, signing, self, label)
+        return AwsSession(caller.principal, batch.location, service, signing, self, label)
 
-    def _prepare(self, region: str, service: str, auth: AuthParameters) -> asyncio.Future[BaseClient]:
-        """For a (service, region) without a client yet: build it, and learn IRSA's STS endpoint there, in the pool
-        while the identity is resolved (a Kubernetes read, an STS call), so the cold mounts of a rebooted node wait
-        for botocore's import and models alongside those steps, not after them. Returns the client's build."""
+    def _prepare(self, region: str, service: str, auth: AuthParameters) -> None:
+        """For a (service, region) not seen yet: learn IRSA's STS endpoint there and get ready for the service's first
+        call (its endpoint's TLS context, or botocore's client where botocore decides), in the pool while the identity
+        is resolved (a Kubernetes read, an STS call), so the cold mounts of a rebooted node wait for those alongside
+        these steps, not after them."""
         if not auth.use_pod_identity and not self.options.allow_ambient_credentials:
             learning = self.credentials.sts.prepare(region)
             if learning is not None:
                 self._background(learning)
-        return self._background(self.clients.client(region, service))
+        preparing = self.clients.prepare(region, service)
+        if preparing is not None:
+            self._background(preparing)
 
     def _background(self, step: Awaitable[T]) -> asyncio.Future[T]:
         """``step`` running on its own; an error nobody awaited is dropped (whoever needs the step joins its

@@ -3,9 +3,10 @@
 The call is unsigned (the pod's token is the proof) and its answer is a small XML document, so
 the plugin sends it through :mod:`gateway.outbound` (one deadline per attempt, a body cap,
 idle connections reused) and reads the answer with :mod:`gateway_aws.queryxml`. What botocore
-decides is asked of botocore once per region, with a dry run of the shared STS client: the
-endpoint (its rules: regional endpoints, FIPS, dual-stack, ``AWS_ENDPOINT_URL(_STS)``, the
-config file), the API version, ``Content-Type`` and the user agent. As on botocore's path:
+would send is decided once per region: the endpoint (its rules: regional endpoints, FIPS, dual-stack,
+``AWS_ENDPOINT_URL(_STS)``, the config file), the API version and ``Content-Type``, by
+:class:`~gateway_aws.endpoints.StaticEndpoints` where it can, else by a dry run of botocore's shared STS
+client (which gives the user agent too). As on botocore's path:
 the same CA certificates (``AWS_CA_BUNDLE``, the config file's ``ca_bundle``,
 ``REQUESTS_CA_BUNDLE``, botocore's default), ``HTTP(S)_PROXY``/``NO_PROXY``, up to
 ``--aws-max-attempts`` attempts of ``--aws-connect-timeout + --aws-read-timeout`` each, retried
@@ -27,6 +28,7 @@ from urllib.parse import urlencode
 
 from gateway.plugin import GatewayError, Metrics, SingleFlight
 from gateway_aws.clients import AwsClients, Credentials
+from gateway_aws.endpoints import api_version
 from gateway_aws.errors import answer_error, bad_answer
 from gateway_aws.ownrequests import OwnRequests
 from gateway_aws.queryxml import NotAnAnswer, read_leaves
@@ -90,9 +92,13 @@ class WebIdentitySts:
         return read_answer(answer.status, answer.body, token)
 
     async def _probe(self, region: str) -> StsEndpoint:
-        client = await self.clients.client(region, "sts")
-        dry = await self.requests.dry_run(client, OPERATION, PROBE)
-        endpoint = StsEndpoint(dry.url, str(dry.request["body"]["Version"]), dry.headers, dry.tls)
+        decided = self.clients.static.sts_call(region, OPERATION)
+        if decided is not None:
+            endpoint = StsEndpoint(decided.url, api_version("sts"), decided.headers, await self.clients.tls_for(decided.url))
+        else:
+            client = await self.clients.client(region, "sts")
+            dry = await self.requests.dry_run(client, OPERATION, PROBE)
+            endpoint = StsEndpoint(dry.url, str(dry.request["body"]["Version"]), dry.headers, dry.tls)
         self._endpoints[region] = endpoint
         return endpoint
 

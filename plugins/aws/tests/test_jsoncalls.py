@@ -78,10 +78,9 @@ async def test_sent_like_botocore_with_the_pods_own_key_and_blobs_as_bytes(world
     world.secret("db", b"\x00\xffbinary")
     world.secret("text", "plain")
     async with aws_clients(read_timeout=5.0) as clients:
-        client = await clients.client(PRIMARY, "secretsmanager")
-        answer = await clients.call(client, "BatchGetSecretValue", "secretsmanager", "apps", POD, SecretIdList=["db", "text"])
+        answer = await clients.call(PRIMARY, "secretsmanager", "BatchGetSecretValue", "secretsmanager", "apps", POD, SecretIdList=["db", "text"])
         with pytest.raises(NotFound) as missing:
-            await clients.call(client, "GetSecretValue", "secretsmanager", "apps", POD, SecretId="missing")
+            await clients.call(PRIMARY, "secretsmanager", "GetSecretValue", "secretsmanager", "apps", POD, SecretId="missing")
     values = {entry["Name"]: entry for entry in answer["SecretValues"]}
     assert values["db"]["SecretBinary"] == b"\x00\xffbinary" and values["text"]["SecretString"] == "plain"
     assert missing.value.message.startswith("GetSecretValue failed: ResourceNotFoundException")
@@ -112,8 +111,7 @@ async def test_an_answer_that_is_not_aws_is_a_typed_error(
     async with aws_clients() as clients:
 
         async def send() -> object:
-            client = await clients.client(PRIMARY, "ssm")
-            return await clients.call(client, "GetParameters", "ssmparameter", "apps", POD, Names=["/p"], WithDecryption=True)
+            return await clients.call(PRIMARY, "ssm", "GetParameters", "ssmparameter", "apps", POD, Names=["/p"], WithDecryption=True)
 
         failed = await failure_against(behaviour, "AWS_ENDPOINT_URL_SSM", monkeypatch, send, clients.json_calls.aclose)
     assert type(failed) is error and text in failed.message and failed.message.startswith("GetParameters"), failed.message

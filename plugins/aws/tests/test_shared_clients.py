@@ -47,9 +47,7 @@ async def test_calls_of_two_identities_in_flight_on_one_client_sign_as_their_own
     client.meta.events.register("before-send.sts.GetCallerIdentity", hold)
 
     async def whoami(role: str) -> tuple[str, str]:
-        shared = await clients.client(PRIMARY, "sts")
-        assert shared is client
-        answer: dict[str, Any] = await clients.call(shared, "GetCallerIdentity", "aws", "apps", identities[role])
+        answer: dict[str, Any] = await clients.call(PRIMARY, "sts", "GetCallerIdentity", "aws", "apps", identities[role])
         return role, str(answer["Arn"])
 
     world.proxy.clear_calls()
@@ -64,15 +62,14 @@ async def test_a_call_without_credentials_is_refused_before_sending(world: AwsWo
     """Outside a caller's credentials the shared client has none: botocore refuses to sign (fail closed)."""
     world.proxy.clear_calls()
     with pytest.raises(PermissionDenied, match="no usable AWS credentials"):
-        await clients.call(await clients.client(PRIMARY, "sts"), "GetCallerIdentity", "aws", "apps", None)
+        await clients.call(PRIMARY, "sts", "GetCallerIdentity", "aws", "apps", None)
     assert world.proxy.calls == []
 
 
 async def test_web_identity_is_sent_unsigned_on_the_shared_client(world: AwsWorld, clients: AwsClients) -> None:
-    client = await clients.client(PRIMARY, "sts")
-    await clients.call(client, "GetCallerIdentity", "aws", "apps", assumed(world, "alpha"))
+    await clients.call(PRIMARY, "sts", "GetCallerIdentity", "aws", "apps", assumed(world, "alpha"))
     world.proxy.clear_calls()
     await clients.call(
-        client, "AssumeRoleWithWebIdentity", "aws", "apps", None, RoleArn=role_arn("web"), RoleSessionName="web-session", WebIdentityToken="t" * 20
+        PRIMARY, "sts", "AssumeRoleWithWebIdentity", "aws", "apps", None, RoleArn=role_arn("web"), RoleSessionName="web-session", WebIdentityToken="t" * 20
     )
     assert [(call.operation, call.access_key) for call in world.proxy.calls] == [("AssumeRoleWithWebIdentity", "")]
