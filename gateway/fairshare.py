@@ -41,22 +41,14 @@ class FairLimiter:
     @asynccontextmanager
     async def slot(self, tenant: str, wait: float) -> AsyncIterator[None]:
         """Hold one slot of ``tenant``'s share and of the total while the block runs."""
-        share = self._shares.setdefault(tenant, _Share(asyncio.Semaphore(self.per_tenant)))
+        share = self._shares.get(tenant) or self._shares.setdefault(tenant, _Share(asyncio.Semaphore(self.per_tenant)))
         share.users += 1
-        free = not share.semaphore.locked() and not self._all.locked()
         try:
-            async with asyncio.timeout(None if free else wait):  # free slots are taken at once: no timer
-                stage = "tenant"
+            if share.semaphore.locked() or self._all.locked():
+                await self._acquire_within(tenant, share, wait)
+            else:  # both free: taken at once, without a timer
                 await share.semaphore.acquire()
-                try:
-                    stage = "total"
-                    await self._all.acquire()
-                except BaseException:
-                    share.semaphore.release()
-                    raise
-        except TimeoutError:
-            self._forget(tenant, share)
-            raise self._overloaded(tenant, stage, wait) from None
+                await self._all.acquire()
         except BaseException:
             self._forget(tenant, share)
             raise
@@ -66,6 +58,21 @@ class FairLimiter:
             self._all.release()
             share.semaphore.release()
             self._forget(tenant, share)
+
+    async def _acquire_within(self, tenant: str, share: _Share, wait: float) -> None:
+        """Both slots within ``wait`` seconds, or the overload error naming the one that stayed full."""
+        stage = "tenant"
+        try:
+            async with asyncio.timeout(wait):
+                await share.semaphore.acquire()
+                try:
+                    stage = "total"
+                    await self._all.acquire()
+                except BaseException:
+                    share.semaphore.release()
+                    raise
+        except TimeoutError:
+            raise self._overloaded(tenant, stage, wait) from None
 
     def _forget(self, tenant: str, share: _Share) -> None:
         share.users -= 1

@@ -213,7 +213,7 @@ class OutboundHttp:
             proxy_lines = _proxy_authorization(proxy)
         default_port = port == (443 if scheme == "https" else 80)
         head_lines = [f"{method} {target} HTTP/1.1", f"Host: {host if ':' not in host else f'[{host}]'}{'' if default_port else f':{port}'}"]
-        if " " in target or any(not _header_safe(text) for text in (target, *headers, *headers.values())):
+        if " " in target or not _header_safe("".join((target, *headers, *headers.values()))):  # one check for all
             raise HttpProblem(MALFORMED, "the request would carry a line break or control character (or a space in its target) in its head")
         head_lines += [f"{name}: {value}" for name, value in headers.items()] + proxy_lines
         head_lines.append(f"Content-Length: {len(body or b'')}")

@@ -172,6 +172,8 @@ async def test_proxy_credentials_from_the_url_go_in_proxy_authorization(
     [
         pytest.param("/x HTTP/1.1\r\nHost: evil\r\n\r\nGET /y", {}, id="target"),
         pytest.param("/x", {"X-Vault-Namespace": "team\r\nX-Evil: 1"}, id="header-value"),
+        pytest.param("/x", {"X-Ok": "fine", "X-Evil\r\nX-More": "1"}, id="header-name-after-a-good-one"),
+        pytest.param("/x", {"X-Ok": "fine", "X-Nul": "a\x00b"}, id="nul-in-a-later-value"),
     ],
 )
 async def test_a_line_break_never_reaches_the_wire(path: str, headers: dict[str, str]) -> None:
