@@ -48,7 +48,7 @@ from gateway.request import RawMountRequest
 from gateway.testing import mount_request
 
 HEAVY = ("boto3", "botocore", "botocore.client", "botocore.session", "hvac", "requests", "urllib3", "jmespath", "yaml", "moto",
-         "prometheus_client", "pluggy", "importlib.metadata", "gateway.mount", "gateway_aws", "gateway_vault", "gateway_vault.reader", "gateway_kube",
+         "prometheus_client", "pluggy", "importlib.metadata", "gateway.mount", "gateway_aws", "gateway_aws.runtime", "gateway_vault", "gateway_vault.reader", "gateway_kube",
          "multiprocessing", "gateway.client", "gateway.validate")
 SOCKET = "secrets-gateway.sock"
 ALL_PLUGINS = "aws,vault,fake"

@@ -31,7 +31,8 @@ AFTER_THE_SOCKET = {
 #: what an idle ``serve`` (pipeline built, no mount yet, no ``--warm-up``) has not imported: backend libraries, a
 #: backend's fetch machinery, the parse workers' machinery, the one-shot commands' modules, the entry-point scan
 #: (``--plugins`` names ours only)
-NOT_AT_IDLE = {"boto3", "botocore", "botocore.client", "botocore.session", "hvac", "requests", "urllib3", "gateway_vault.reader",
+NOT_AT_IDLE = {"boto3", "botocore", "botocore.client", "botocore.session", "hvac", "requests", "urllib3",
+               "gateway_aws.runtime", "gateway_vault.reader", "gateway_kube",
                "multiprocessing", "gateway.client", "gateway.validate", "importlib.metadata"}
 
 

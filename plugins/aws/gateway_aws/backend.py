@@ -5,7 +5,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from gateway.plugin import (
     Backend,
@@ -15,6 +15,7 @@ from gateway.plugin import (
     FetchItem,
     FetchOutcome,
     GatewayError,
+    Metrics,
     MountRequest,
     ObjectRef,
     ObjectSpec,
@@ -24,9 +25,12 @@ from gateway.plugin import (
 )
 from gateway_aws.arn import SERVICES, invalid_service, looks_like_arn, parse_arn
 from gateway_aws.errors import headed
+from gateway_aws.options import AwsOptions
 from gateway_aws.params import AUTH_PARAMETERS, parse_auth_parameters
-from gateway_aws.region import check_region_names
-from gateway_aws.runtime import AwsRuntime, AwsSession
+from gateway_aws.regionnames import check_region_names
+
+if TYPE_CHECKING:
+    from gateway_aws.runtime import AwsRuntime, AwsSession
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,31 @@ def outcome(key: int, answer: Answer) -> FetchOutcome:
     return Fetched(key, answer.data, answer.version)
 
 
+class SharedRuntime:
+    """The plugin's one :class:`~gateway_aws.runtime.AwsRuntime`, which its backends share, built when one of them first
+    needs it: its modules (clients, credentials, identities, the Kubernetes API) are imported then, so a gateway
+    whose classes never use AWS holds none of it."""
+
+    def __init__(self, options: AwsOptions, metrics: Metrics | None = None) -> None:
+        self._options = options
+        self._metrics = metrics
+        self.built: AwsRuntime | None = None
+
+    @classmethod
+    def around(cls, runtime: AwsRuntime) -> SharedRuntime:
+        """One already built (tests build theirs with their own Kubernetes API or options)."""
+        shared = cls(runtime.options)
+        shared.built = runtime
+        return shared
+
+    def get(self) -> AwsRuntime:
+        if self.built is None:
+            from gateway_aws.runtime import AwsRuntime  # its modules only once a class uses AWS
+
+            self.built = AwsRuntime(self._options, self._metrics)
+        return self.built
+
+
 class AwsBackend(Backend):
     """Base of ``secretsmanager`` and ``ssmparameter``; subclasses implement :meth:`fetch_with`."""
 
@@ -56,9 +85,13 @@ class AwsBackend(Backend):
     service: ClassVar[str] = ""  # boto3 service name
     arn_service: ClassVar[str] = ""  # the service in this backend's ARNs: they route here without an objectType (claimed_names)
 
-    def __init__(self, runtime: AwsRuntime) -> None:
-        self.runtime = runtime
+    def __init__(self, runtime: SharedRuntime | AwsRuntime) -> None:
+        self._runtime = runtime if isinstance(runtime, SharedRuntime) else SharedRuntime.around(runtime)
         self._flights: SingleFlight[Hashable, dict[str, Any]] = SingleFlight()
+
+    @property
+    def runtime(self) -> AwsRuntime:
+        return self._runtime.get()
 
     def check_parameters(self, parameters: Mapping[str, str]) -> list[str]:
         try:
@@ -142,4 +175,5 @@ class AwsBackend(Backend):
         return await self._flights.do((session.key, operation, selector), call)
 
     async def aclose(self) -> None:
-        await self.runtime.aclose()
+        if self._runtime.built is not None:
+            await self._runtime.built.aclose()

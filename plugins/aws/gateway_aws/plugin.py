@@ -1,7 +1,8 @@
 """Hook implementations of the 'aws' plugin: its ``--aws-*`` options, the two backends and the ASCP dialect.
 
 Both backends share one :class:`~gateway_aws.runtime.AwsRuntime` (threads, Kubernetes
-lookups, credentials, clients), so a pod's credentials are obtained once for both.
+lookups, credentials, clients), so a pod's credentials are obtained once for both; it is built
+when a class first uses AWS (:class:`~gateway_aws.backend.SharedRuntime`).
 """
 
 from __future__ import annotations
@@ -10,11 +11,9 @@ import logging
 
 from gateway.plugin import BackendRegistry, Metrics, OptionRegistry, Settings, hookimpl
 from gateway_aws.ascp import gateway_register_dialects
+from gateway_aws.backend import SharedRuntime
 from gateway_aws.budget import check_fits_backend_timeout
-from gateway_aws.clients import tls_context
-from gateway_aws.endpoints import StaticEndpoints
 from gateway_aws.options import OPTIONS, AwsOptions
-from gateway_aws.runtime import AwsRuntime
 from gateway_aws.secretsmanager import SecretsManagerBackend
 from gateway_aws.ssm import SsmParameterBackend
 
@@ -41,7 +40,7 @@ def gateway_register_backends(registry: BackendRegistry, settings: Settings, met
             "--aws-allow-ambient-credentials is on: every mount uses this process's own AWS credentials, "
             "not the pod's identity. Use this for local development only."
         )
-    runtime = AwsRuntime(options, metrics)
+    runtime = SharedRuntime(options, metrics)
     registry.add(SecretsManagerBackend(runtime, batch=options.secretsmanager_batch))
     registry.add(SsmParameterBackend(runtime))
 
@@ -49,9 +48,14 @@ def gateway_register_backends(registry: BackendRegistry, settings: Settings, met
 @hookimpl
 def gateway_server_started() -> None:
     """Warm-up (``serve --warm-up``, on the core's warm-up thread), so the first mount does not do it: where the
-    plugin's calls are decided without botocore (the defaults), read botocore's endpoint data files and load the CA
-    certificates of https endpoints (~30 ms of CPU); where botocore decides (:mod:`gateway_aws.endpoints`), import
-    its session and client machinery (~8 MiB) as well."""
+    plugin's calls are decided without botocore (the defaults), import the runtime's modules (which a gateway
+    imports when a class first uses AWS), read botocore's endpoint data files and load the CA certificates of https
+    endpoints (~30 ms of CPU); where botocore decides (:mod:`gateway_aws.endpoints`), import its session and client
+    machinery (~8 MiB) as well."""
+    import gateway_aws.runtime  # noqa: F401
+    from gateway_aws.clients import tls_context
+    from gateway_aws.endpoints import StaticEndpoints
+
     static = StaticEndpoints(use_fips_endpoint=False)
     bundle = static.ca_bundle() if static.warm_up() else None
     if bundle is None:

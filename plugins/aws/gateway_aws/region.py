@@ -8,27 +8,14 @@ keep ASCP's text, ``failed to retrieve region from node. error <cause>``, with t
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 
-from gateway.plugin import ERROR_CLASSES, GatewayError, Internal, InvalidArgument, NotFound, PodIdentity, preview
+from gateway.plugin import ERROR_CLASSES, GatewayError, Internal, InvalidArgument, NotFound, PodIdentity
 from gateway_kube.kubeapi import KubeApi, KubeApiError, nested
 
 REGION_PARAMETER = "region"
 REGION_LABEL = "topology.kubernetes.io/region"
 NODE_ERROR = "failed to retrieve region from node. error {cause}"
-#: what botocore accepts as a region name (a DNS label); anything else would fail in the SDK, untyped
-REGION_NAME = re.compile(r"(?!-)[a-zA-Z0-9-]{1,63}(?<!-)")
-
-
-def check_region_names(regions: tuple[str, ...]) -> tuple[str, ...]:
-    """``regions``, or InvalidArgument naming the first that is not a region name (e.g. ``us-east-1``)."""
-    for region in regions:
-        if not REGION_NAME.fullmatch(region):
-            raise InvalidArgument(f'"{preview(region, 64)}" is not an AWS region name such as us-east-1 (parameters region, failoverRegion)')
-    return regions
-
-
 class RegionResolver:
     def __init__(self, env_region: str, kube: KubeApi) -> None:
         self.env_region = env_region

@@ -16,13 +16,15 @@ import asyncio
 import logging
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gateway.plugin import ExpiringCache, FetchItem, FetchOutcome, GatewayError, InvalidArgument, NotFound, ObjectRef, preview
 from gateway_aws.arn import service_arns
-from gateway_aws.backend import Answer, AwsBackend, Value, outcome
+from gateway_aws.backend import Answer, AwsBackend, SharedRuntime, Value, outcome
 from gateway_aws.errors import SECRET_ALL_REGIONS_FAILED, from_code
-from gateway_aws.runtime import AwsRuntime, AwsSession
+
+if TYPE_CHECKING:
+    from gateway_aws.runtime import AwsRuntime, AwsSession
 
 log = logging.getLogger("gateway_aws.secretsmanager")
 BATCH_LIMIT = 20
@@ -39,7 +41,7 @@ class SecretsManagerBackend(AwsBackend):
     service = "secretsmanager"
     all_locations_failed = SECRET_ALL_REGIONS_FAILED
 
-    def __init__(self, runtime: AwsRuntime, batch: bool = True) -> None:
+    def __init__(self, runtime: SharedRuntime | AwsRuntime, batch: bool = True) -> None:
         super().__init__(runtime)
         self.batch = batch
         #: (principal, region, service) keys whose role may not call BatchGetSecretValue

@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gateway.plugin import FetchItem, FetchOutcome, GatewayError, Internal, NotFound, ObjectRef, ObjectSpec, preview
 from gateway_aws.arn import parse_arn, service_arns
 from gateway_aws.backend import Answer, AwsBackend, Value, outcome
 from gateway_aws.errors import PARAMETER_ALL_REGIONS_FAILED
-from gateway_aws.runtime import AwsSession
+
+if TYPE_CHECKING:
+    from gateway_aws.runtime import AwsSession
 
 BATCH_LIMIT = 10
 BOTH_VERSIONS = "ssm parameters can not specify both objectVersion and objectVersionLabel: {name}"

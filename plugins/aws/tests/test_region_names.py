@@ -7,7 +7,7 @@ from botocore import exceptions as boto
 
 from gateway.plugin import InvalidArgument
 from gateway_aws.errors import classify
-from gateway_aws.region import check_region_names
+from gateway_aws.regionnames import check_region_names
 
 
 @pytest.mark.parametrize("regions", [pytest.param(("us-east-1",), id="one"), pytest.param(("eu-west-1", "us-gov-west-1"), id="failover")])
