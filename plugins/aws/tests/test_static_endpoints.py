@@ -30,6 +30,7 @@ from botocore.loaders import Loader
 from botocore.validate import ParamValidator
 
 from gateway.plugin import InvalidArgument, Metrics
+from gateway.testing import mount_request
 from gateway_aws import __version__
 from gateway_aws.clients import AwsClients, Credentials
 from gateway_aws.endpointrules import partition_of
@@ -39,6 +40,7 @@ from gateway_aws.jsoncalls import blob_paths, decided_by_botocore
 from gateway_aws.options import AwsOptions
 from gateway_aws.testing import PRIMARY, AwsWorld
 from gateway_aws.webidentity import OPERATION, PROBE
+from gateway_vault.testing.certs import ThrowawayPki  # a throwaway CA (the vault plugin's test kit)
 
 #: each operation the plugin sends itself, with parameters for botocore's dry run
 OPERATIONS = [
@@ -406,3 +408,26 @@ async def test_parameters_botocore_refuses_are_refused_on_every_call(world: AwsW
         with pytest.raises(InvalidArgument, match="GetSecretValue: request refused before sending: Parameter validation failed: Invalid length for parameter VersionId, value: 2, valid min length: 32"):
             await clients.call(PRIMARY, "secretsmanager", "GetSecretValue", "secretsmanager", "apps", POD, SecretId="db", VersionId="v1")
     assert world.proxy.calls == []
+
+
+async def test_aws_real_endpoints_decided_without_botocore_are_reached_through_the_https_proxy(
+    world: AwsWorld, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No endpoint variable: the static path sends to ``https://sts.us-east-1.amazonaws.com/`` and the others, and only
+    the way there is redirected — ``HTTPS_PROXY`` (the counting proxy, ending TLS with a throwaway CA's certificate
+    for ``*.us-east-1.amazonaws.com``) and ``AWS_CA_BUNDLE`` (that CA)."""
+    pki = ThrowawayPki.create(tmp_path / "pki", server_name=f"*.{PRIMARY}.amazonaws.com")
+    world.proxy.terminate_tunnels(str(pki.server_cert), str(pki.server_key))
+    monkeypatch.delenv("AWS_ENDPOINT_URL")
+    monkeypatch.setenv("HTTPS_PROXY", world.proxy.url)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")  # the Kubernetes API
+    monkeypatch.setenv("AWS_CA_BUNDLE", str(pki.ca))
+    world.secret("db", "sm")
+    world.parameter("/p", "ssm")
+    objects = [{"objectName": "db", "objectType": "secretsmanager"}, {"objectName": "/p", "objectType": "ssmparameter"}]
+    async with world.gateway() as gw:
+        result = await gw.mount(mount_request(objects, {"region": PRIMARY}, pod=world.irsa_pod()))
+    assert [f.contents for f in result.files] == [b"sm", b"ssm"]
+    assert sorted(set(world.proxy.tunnels)) == [f"{service}.{PRIMARY}.amazonaws.com:443" for service in ("secretsmanager", "ssm", "sts")]
+    assert {c.operation for c in world.proxy.calls} == {"AssumeRoleWithWebIdentity", "BatchGetSecretValue", "GetParameters"}
+    assert {c.user_agent for c in world.proxy.calls} == {OWN_USER_AGENT}

@@ -8,6 +8,11 @@ access key (the proxy learns which role each STS answer's key belongs to, and te
 register more, e.g. Pod Identity credentials). :class:`Fault` rules match on those keys and
 answer with an AWS-shaped error, add latency, or both; ``times`` limits how often a rule fires.
 Every request is recorded as a :class:`Call` for call-count assertions.
+
+It is an HTTPS proxy too, once :meth:`AwsProxy.terminate_tunnels` gives it a certificate: a ``CONNECT`` to AWS's
+real host names (``secretsmanager.us-east-1.amazonaws.com:443``) is answered by TLS with that certificate and the
+requests inside go to moto like any other — so a client that decides AWS's real endpoints itself reaches moto
+with only ``HTTPS_PROXY`` and a CA bundle changed.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import itertools
 import json
 import random
 import re
+import ssl
 import threading
 import time
 from dataclasses import dataclass
@@ -88,6 +94,8 @@ class AwsProxy(LocalHTTPServer):
         self.roles: dict[str, str] = {}  # access key id -> role ARN
         self._routes: dict[str, tuple[list[tuple[str, int]], itertools.count[int]]] = {}
         self._lock = threading.Lock()
+        self.tunnel_tls: ssl.SSLContext | None = None  # CONNECT answered by TLS with this context; None: refused
+        self.tunnels: list[str] = []  # the CONNECT targets, in order
 
     # ------------------------------------------------------------------ control
 
@@ -127,6 +135,12 @@ class AwsProxy(LocalHTTPServer):
             targets, turns = route
             return targets[next(turns) % len(targets)]
 
+    def terminate_tunnels(self, certificate: str, key: str) -> None:
+        """Answer ``CONNECT`` with TLS as the server ``certificate`` names (until :meth:`reset`)."""
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(certificate, key)
+        self.tunnel_tls = context
+
     def register_role(self, access_key: str, role: str) -> None:
         with self._lock:
             self.roles[access_key] = role
@@ -137,7 +151,9 @@ class AwsProxy(LocalHTTPServer):
             self.calls.clear()
             self.roles.clear()
             self._routes.clear()
+            self.tunnels.clear()
         self.latency = 0.0
+        self.tunnel_tls = None
 
     def count(self, operation: str = "", region: str = "", service: str = "", role: str = "") -> int:
         with self._lock:
@@ -220,6 +236,24 @@ class _Handler(QuietHandler):
 
     def do_GET(self) -> None:
         self._serve()
+
+    def do_CONNECT(self) -> None:
+        """A tunnel to AWS's host: TLS ends here, and the requests inside are served as any other."""
+        context = self.owner.tunnel_tls
+        if context is None:
+            self._reply(405, [], b"")
+            return
+        with self.owner._lock:
+            self.owner.tunnels.append(self.path)
+        self.send_response(200, "Connection established")
+        self.end_headers()
+        self.wfile.flush()
+        self.connection = context.wrap_socket(self.connection, server_side=True)
+        self.rfile = self.connection.makefile("rb", self.rbufsize)
+        self.wfile = self.connection.makefile("wb")  # buffered: whole writes over TLS; each request flushes it
+        self.close_connection = False
+        while not self.close_connection:
+            self.handle_one_request()
 
     def _serve(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
