@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
+import asyncio
+from collections.abc import Awaitable, Callable, Coroutine, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from gateway.plugin import (
     Backend,
@@ -42,6 +43,16 @@ class Value:
 
 
 Answer = Value | GatewayError
+
+
+T = TypeVar("T")
+
+
+async def side_by_side(jobs: Sequence[Coroutine[Any, Any, T]]) -> list[T]:
+    """The jobs' results, run side by side; a single job runs in the caller's task (gather makes a task of each)."""
+    if len(jobs) == 1:
+        return [await jobs[0]]
+    return list(await asyncio.gather(*jobs))
 
 
 def outcome(key: int, answer: Answer) -> FetchOutcome:

@@ -12,7 +12,6 @@ Value: ``SecretString`` as UTF-8, else ``SecretBinary``; version: ``VersionId``.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Sequence
@@ -20,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from gateway.plugin import ExpiringCache, FetchItem, FetchOutcome, GatewayError, InvalidArgument, NotFound, ObjectRef, preview
 from gateway_aws.arn import service_arns
-from gateway_aws.backend import Answer, AwsBackend, SharedRuntime, Value, outcome
+from gateway_aws.backend import Answer, AwsBackend, SharedRuntime, Value, outcome, side_by_side
 from gateway_aws.errors import SECRET_ALL_REGIONS_FAILED, from_code
 
 if TYPE_CHECKING:
@@ -56,9 +55,10 @@ class SecretsManagerBackend(AwsBackend):
         unpinned = [ref.name for ref in refs if batchable and not _pinned(ref)]
         single = [ref for ref in refs if not batchable or _pinned(ref)]
         jobs = [self._batch(session, unpinned[i : i + BATCH_LIMIT]) for i in range(0, len(unpinned), BATCH_LIMIT)]
-        jobs += [self._get_many(session, single)]
+        if single:
+            jobs.append(self._get_many(session, single))
         answers: dict[ObjectRef, Answer] = {}
-        for part in await asyncio.gather(*jobs):
+        for part in await side_by_side(jobs):
             answers.update(part)
         return [outcome(item.key, answers[item.ref]) for item in items]
 
@@ -83,7 +83,8 @@ class SecretsManagerBackend(AwsBackend):
                 retry_single.append(ObjectRef(name))  # unaccounted for, or a per-id server error
             else:
                 answers[ObjectRef(name)] = found
-        answers.update(await self._get_many(session, retry_single))
+        if retry_single:
+            answers.update(await self._get_many(session, retry_single))
         return answers
 
     async def _pages(self, session: AwsSession, names: list[str]) -> dict[str, Any]:
@@ -102,7 +103,7 @@ class SecretsManagerBackend(AwsBackend):
     # -- GetSecretValue
 
     async def _get_many(self, session: AwsSession, refs: list[ObjectRef]) -> dict[ObjectRef, Answer]:
-        answers = await asyncio.gather(*(self._get(session, ref) for ref in refs))
+        answers = await side_by_side([self._get(session, ref) for ref in refs])
         return dict(zip(refs, answers, strict=True))
 
     async def _get(self, session: AwsSession, ref: ObjectRef) -> Answer:

@@ -9,13 +9,12 @@ parameter's ``Value`` (a StringList verbatim); version: ``Version`` as a decimal
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from gateway.plugin import FetchItem, FetchOutcome, GatewayError, Internal, NotFound, ObjectRef, ObjectSpec, preview
 from gateway_aws.arn import parse_arn, service_arns
-from gateway_aws.backend import Answer, AwsBackend, Value, outcome
+from gateway_aws.backend import Answer, AwsBackend, Value, outcome, side_by_side
 from gateway_aws.errors import PARAMETER_ALL_REGIONS_FAILED
 
 if TYPE_CHECKING:
@@ -45,7 +44,7 @@ class SsmParameterBackend(AwsBackend):
         selectors = {item.ref: selector(item.ref) for item in items}
         answers: dict[str, Answer] = {}
         calls = plan_calls(list(selectors), BATCH_LIMIT)
-        for part in await asyncio.gather(*(self._call(session, refs) for refs in calls)):
+        for part in await side_by_side([self._call(session, refs) for refs in calls]):
             answers.update(part)
         return [outcome(item.key, answers[selectors[item.ref]]) for item in items]
 

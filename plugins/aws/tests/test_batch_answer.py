@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
 
 from gateway.plugin import GatewayError
-from gateway_aws.backend import Value
+from gateway_aws.backend import Value, side_by_side
 from gateway_aws.secretsmanager import _by_id
 
 ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/db-AbCdEf"
@@ -47,3 +48,27 @@ CASES = [
 @pytest.mark.parametrize(("answer", "requested", "expected"), CASES)
 def test_each_requested_id_finds_its_part_of_the_answer(answer: dict[str, Any], requested: str, expected: str | None) -> None:
     assert found(answer, requested) == expected
+
+
+@pytest.mark.parametrize("jobs", [pytest.param(0, id="none"), pytest.param(1, id="one"), pytest.param(3, id="several")])
+async def test_jobs_side_by_side_answer_in_order_and_a_single_one_runs_in_the_callers_task(jobs: int) -> None:
+    caller = asyncio.current_task()
+
+    async def job(number: int) -> tuple[int, bool]:
+        await asyncio.sleep(0.01 * (jobs - number))  # the first finishes last
+        return number, asyncio.current_task() is caller
+
+    results = await side_by_side([job(n) for n in range(jobs)])
+    assert [number for number, _ in results] == list(range(jobs))
+    assert all(in_caller == (jobs == 1) for _, in_caller in results)
+
+
+@pytest.mark.parametrize("jobs", [pytest.param(1, id="one"), pytest.param(2, id="two")])
+async def test_a_failing_job_fails_side_by_side(jobs: int) -> None:
+    async def job(number: int) -> int:
+        if number == jobs - 1:
+            raise GatewayError("refused")
+        return number
+
+    with pytest.raises(GatewayError, match="refused"):
+        await side_by_side([job(n) for n in range(jobs)])
