@@ -10,18 +10,16 @@ from __future__ import annotations
 
 import select
 import socket
-import socketserver
 import ssl
 import threading
 from urllib.parse import urlsplit
 
-
-class _Server(socketserver.ThreadingTCPServer):
-    daemon_threads = True
-    request_queue_size = 1024  # a burst of connections queues, as on a real API server
+from gateway.testing.local import LocalHTTPServer, QuietHandler
 
 
-class TlsFront:
+class TlsFront(LocalHTTPServer):
+    thread_name = "tls-front"
+
     def __init__(self, upstream: str, certificate: str, key: str) -> None:
         target = urlsplit(upstream)
         self.upstream = (target.hostname or "127.0.0.1", target.port or 80)
@@ -29,7 +27,6 @@ class TlsFront:
         self.context.load_cert_chain(certificate, key)
         self.connections = 0  # TLS connections accepted so far
         self._lock = threading.Lock()
-        self._server: _Server | None = None
 
     @property
     def port(self) -> int:
@@ -39,29 +36,6 @@ class TlsFront:
     @property
     def url(self) -> str:
         return f"https://127.0.0.1:{self.port}"
-
-    def start(self) -> TlsFront:
-        front = self
-
-        class Relay(socketserver.BaseRequestHandler):
-            def handle(self) -> None:
-                front._relay(self.request)
-
-        self._server = server = _Server(("127.0.0.1", 0), Relay)
-        threading.Thread(target=server.serve_forever, args=(0.05,), name="tls-front", daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> TlsFront:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def _relay(self, client: socket.socket) -> None:
         """One connection: the handshake (in this connection's thread), then bytes both ways until either side ends."""
@@ -84,3 +58,21 @@ class TlsFront:
                         (plain if source is tls else tls).sendall(data)
         except (ssl.SSLError, OSError):
             return
+
+
+class _Relay(QuietHandler):
+    """Not HTTP: the connection's bytes go to :meth:`TlsFront._relay` as they are."""
+
+    owner: TlsFront
+
+    def setup(self) -> None:
+        return
+
+    def handle(self) -> None:
+        self.owner._relay(self.request)
+
+    def finish(self) -> None:
+        return
+
+
+TlsFront.handler_class = _Relay
