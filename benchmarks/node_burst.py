@@ -273,30 +273,37 @@ async def identity_rounds(
 ) -> tuple[list[Round], float]:
     """One gateway process on default settings (plus ``flags``): a cold round, then a warm one; and its idle RSS before them."""
     placed = identity_pods(world, pods, accounts)
-    objects = [{"objectName": f"burst/s{i:02d}", "objectType": "secretsmanager"} for i in range(secrets)]
     rounds = []
-    loop = asyncio.get_running_loop()
     async with world.serve_process(*flags, env=bytecode_environment()) as (server, socket_path):
         await asyncio.sleep(0.5)
         idle_rss = psutil.Process(server.pid).memory_info().rss / 2**20
         for temperature in ("cold", "warm"):
-            requests = [
-                mount_request(objects, {"region": PRIMARY}, pod=PodContext(
-                    name=name, namespace=namespace, service_account=account, tokens={IRSA_AUDIENCE: f"irsa-{tokens.token_hex(8)}"}))
-                for namespace, name, account in placed
-            ]  # fmt: skip
             world.proxy.clear_calls()
             world.kube.requests.clear()
-            before = peers.snapshot(server.pid)
-            wall, failures = await loop.run_in_executor(peers.driver, drive, str(socket_path), requests)
-            cpu = peers.snapshot(server.pid).since(before)
-            for failure in failures[:1]:
-                print(f"  {label}, {temperature}: {len(failures)} failed, e.g. {failure[:400]}")
-            kube = {name: world.kube.count(fragment, method) for name, (fragment, method) in KUBE_CALLS.items()}
-            aws = world.proxy.count("BatchGetSecretValue") + world.proxy.count("GetSecretValue")
-            sts = world.proxy.count("AssumeRoleWithWebIdentity")
-            rounds.append(Round(f"{label}, {temperature}", pods - len(failures), wall, aws, sts, kube, peak_rss_mib(server.pid), cpu))
+            rounds.append(await identity_round(world, peers, server.pid, socket_path, placed, secrets, f"{label}, {temperature}"))
     return rounds, idle_rss
+
+
+async def identity_round(
+    world: AwsWorld, peers: Peers, provider: int, socket_path: Path, placed: list[tuple[str, str, str]], secrets: int, label: str
+) -> Round:
+    """The ``placed`` pods (fresh tokens) mounting ``secrets`` secrets at once through the driver's process, against the
+    provider process ``provider``; the calls counted are those since the caller last cleared the counters."""
+    objects = [{"objectName": f"burst/s{i:02d}", "objectType": "secretsmanager"} for i in range(secrets)]
+    requests = [
+        mount_request(objects, {"region": PRIMARY}, pod=PodContext(
+            name=name, namespace=namespace, service_account=account, tokens={IRSA_AUDIENCE: f"irsa-{tokens.token_hex(8)}"}))
+        for namespace, name, account in placed
+    ]  # fmt: skip
+    before = peers.snapshot(provider)
+    wall, failures = await asyncio.get_running_loop().run_in_executor(peers.driver, drive, str(socket_path), requests)
+    cpu = peers.snapshot(provider).since(before)
+    for failure in failures[:1]:
+        print(f"  {label}: {len(failures)} failed, e.g. {failure[:400]}")
+    kube = {name: world.kube.count(fragment, method) for name, (fragment, method) in KUBE_CALLS.items()}
+    aws = world.proxy.count("BatchGetSecretValue") + world.proxy.count("GetSecretValue")
+    sts = world.proxy.count("AssumeRoleWithWebIdentity")
+    return Round(label, len(placed) - len(failures), wall, aws, sts, kube, peak_rss_mib(provider), cpu)
 
 
 def print_identity_rounds(rounds: list[Round], idle: dict[str, float], moto_calls: dict[str, float], args: argparse.Namespace) -> bool:
