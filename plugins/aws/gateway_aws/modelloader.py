@@ -1,6 +1,7 @@
 """botocore's data loader as the plugin needs it: the same files from the same places, read for less CPU and memory.
 
-The first AWS mount builds botocore's clients, and two steps of botocore's own loader were most of that: it lists
+Where botocore's clients are built (the ``assumeRoleArn`` hop, ambient credentials, and the settings
+:mod:`gateway_aws.endpoints` leaves to botocore), two steps of botocore's own loader were most of their cost: it lists
 every one of its ~440 service directories (some 2,700 ``stat`` calls) to check that the one service asked for is
 known, once per kind of file; and it reads every JSON file into ``OrderedDict`` objects through a Python hook,
 which makes ``endpoints.json`` (1.2 MB) cost 2.5 times what the plain ``dict`` of ``json.loads`` does (and more
