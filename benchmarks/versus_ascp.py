@@ -183,11 +183,13 @@ def print_runs(runs: list[Run], args: argparse.Namespace, loads: tuple[float, fl
     names = list(dict.fromkeys(run.provider for run in runs))
     by_name = {name: [run for run in runs if run.provider == name] for name in names}
 
+    width = 26 + 14 * (len(by_name[names[0]]) - 1)  # room for every run's figure
+
     def row(label: str, figure: Callable[[Run], str]) -> None:
-        print(f"{label:<52}" + "".join(f"{' | '.join(figure(run) for run in by_name[name]):>26}" for name in names))
+        print(f"{label:<52}" + "".join(f"  {' | '.join(figure(run) for run in by_name[name]):>{width}}" for name in names))
 
     print(f"\nper run (runs alternate; {len(by_name[names[0]])} per provider)")
-    print(f"{'figure (defaults)':<52}" + "".join(f"{name:>26}" for name in names))
+    print(f"{'figure (defaults)':<52}" + "".join(f"  {name:>{width}}" for name in names))
     for temperature in ("cold", "warm"):
         row(f"{pods} distinct ServiceAccounts, {temperature}: ok", lambda run, t=temperature: f"{run.rounds[t].ok}/{pods}")
         row("  wall s", lambda run, t=temperature: f"{run.rounds[t].wall_ms / 1000:.2f}")
