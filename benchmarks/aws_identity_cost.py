@@ -41,6 +41,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import psutil
+from node_burst import cpu_of
 
 from gateway.client import DriverClient
 from gateway.testing import PodContext, mount_request
@@ -63,9 +64,8 @@ def cpu_seconds(process: psutil.Process) -> float:
 
 
 def loop_seconds(pid: int) -> float:
-    """CPU seconds of the process's main thread (its event loop), from /proc."""
-    fields = Path(f"/proc/{pid}/task/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """CPU seconds of the process's main thread (its event loop)."""
+    return cpu_of(pid, pid)
 
 
 def world_flags(world: AwsWorld) -> tuple[str, ...]:
